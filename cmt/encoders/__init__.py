@@ -1,0 +1,1 @@
+"""Per-modality encoders behind one interface: text, face, speech."""
