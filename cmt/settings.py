@@ -11,11 +11,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-EMBEDDED = "embedded"
+EMBEDDED = "embedded"  # the model in the app process, no HTTP
+LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
 
 
 class Settings(BaseSettings):
@@ -25,8 +26,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in home")
     data_dir: Path = Field(default=REPO_DATA_DIR, description="label maps, lesson packs, fixtures")
 
-    # The CMT: "embedded" runs the model in the app process; otherwise the service's base URL.
-    cmt_url: str = EMBEDDED
+    # The CMT: "local" (service on loopback, started by the app), "embedded" (in-process),
+    # or the base URL of a running service, e.g. http://cmt.example:8100.
+    cmt_url: str = LOCAL
     cmt_api_key: SecretStr | None = None
     cmt_timeout_s: float = 5.0
 
@@ -51,9 +53,12 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.home / 'attune.db'}"
         return self
 
-    @property
-    def embedded_cmt(self) -> bool:
-        return self.cmt_url == EMBEDDED
+    @field_validator("cmt_url")
+    @classmethod
+    def _cmt_url_ok(cls, v: str) -> str:
+        if v in (EMBEDDED, LOCAL) or v.startswith(("http://", "https://")):
+            return v
+        raise ValueError(f"cmt_url must be {LOCAL!r}, {EMBEDDED!r} or an http(s):// URL, got {v!r}")
 
 
 @lru_cache(maxsize=1)

@@ -27,3 +27,86 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def datasets_dir(shared_dir) -> Path:
     return shared_dir / "datasets"
+
+
+# ---------------------------------------------------------------- databases
+POSTGRES_URL = os.environ.get("ATTUNE_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_database():
+    """A fresh PostgreSQL database for this test run, or a skip that says why."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        with admin.connect() as c:
+            name = f"attune_test_{uuid.uuid4().hex[:10]}"
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # no server, no driver, no rights: all mean "cannot test here"
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(e).__name__}: {e}".splitlines()[0])
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    return admin, name, url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """The same tests run against SQLite (file, WAL) and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'attune.db'}"
+        return
+    from sqlalchemy import text
+
+    admin, name, url = _postgres_database()
+    yield url
+    from sqlalchemy.orm import close_all_sessions
+
+    close_all_sessions()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(db_url):
+    from tutor.db import init_db
+
+    factory = init_db(db_url)
+    yield factory
+    factory.kw["bind"].dispose()
+
+
+# ---------------------------------------------------------------- a test double of the model
+class KeywordModel:
+    """A deterministic stand-in for the emotion model, for tests of the plumbing only.
+
+    The real model is tested in tests/cmt; this one lets service, client and session tests
+    run in milliseconds and know the expected label.
+    """
+
+    version = "test-keyword-0"
+    decoders: dict = {}
+    WORDS = {"happy": "joy", "great": "joy", "hate": "anger", "angry": "anger", "sad": "sadness",
+             "scared": "fear", "wow": "surprise", "gross": "disgust"}
+
+    def predict(self, text=None, face=None, audio=None, sample_rate=16000):
+        from types import SimpleNamespace
+
+        from cmt.contract import EMOTIONS
+
+        if not text:
+            raise ValueError("no text")
+        hit = next((e for w, e in self.WORDS.items() if w in text.lower()), "neutral")
+        probs = {e: (0.7 if e == hit else 0.05) for e in EMOTIONS}
+        return SimpleNamespace(label=hit, probs=probs, modalities={"text": probs},
+                               transcript=None, attention=None)
+
+
+@pytest.fixture
+def keyword_engine():
+    from cmt.engine import Engine
+
+    return Engine(KeywordModel())

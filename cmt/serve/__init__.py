@@ -1,0 +1,5 @@
+"""The CMT inference service ("cloud CMT"): FastAPI around cmt.engine.Engine."""
+
+from cmt.serve.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,190 @@
+"""FastAPI app: POST /v1/analyze, GET /healthz, GET /readyz.
+
+The model is loaded once, in the lifespan (or handed in by the caller, as the app and
+the tests do). Every error answers with the contract's ErrorBody, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cmt.contract import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS, AnalyzeRequest,
+                          AnalyzeResponse, ErrorBody)
+from cmt.engine import Engine, InputError
+from cmt.settings import Settings
+
+log = logging.getLogger("cmt.serve")
+MAX_BODY_BYTES = MAX_IMAGE_BYTES * 4 // 3 + MAX_AUDIO_BYTES * 4 // 3 + MAX_TEXT_CHARS * 4 + 64_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str, headers: dict | None = None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+def _error(status: int, error: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status,
+                        headers=headers)
+
+
+def create_app(settings: Settings | None = None,
+               engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
+    settings = settings or Settings()
+    keys = [k.get_secret_value().encode() for k in settings.api_keys]
+    factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = None
+        app.state.engine = await run_in_threadpool(factory)
+        log.info("model %s loaded", app.state.engine.version)
+        yield
+
+    app = FastAPI(title="Attune CMT", version="0.1.0", lifespan=lifespan,
+                  description="Cross-Modal Transformer emotion recognition service.")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req, exc: ApiError):
+        return _error(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req, exc: RequestValidationError):
+        return _error(422, "invalid_request", _first_errors(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req, exc: StarletteHTTPException):
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req, exc: Exception):
+        log.exception("unexpected error")
+        return _error(500, "internal_error", "the service failed on this request; it is logged")
+
+    def _check_key(request: Request) -> None:
+        if not keys:
+            return
+        given = request.headers.get("x-api-key", "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:]
+        if not any(hmac.compare_digest(given.encode(), k) for k in keys):
+            raise ApiError(401, "unauthorized", "missing or wrong API key (X-API-Key header)")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request):
+        engine = getattr(request.app.state, "engine", None)
+        if engine is None:
+            return _error(503, "not_ready", "model is loading")
+        return {"status": "ready", "model_version": engine.version}
+
+    @app.post("/v1/analyze", response_model=AnalyzeResponse,
+              responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody},
+                         413: {"model": ErrorBody}, 415: {"model": ErrorBody},
+                         422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+    async def analyze(request: Request) -> AnalyzeResponse:
+        """Analyse any of text, a face image and an audio clip: JSON (base64 media) or multipart."""
+        _check_key(request)
+        engine = getattr(request.app.state, "engine", None)
+        if engine is None:
+            raise ApiError(503, "not_ready", "model is loading", {"Retry-After": "5"})
+        req = await _parse(request)
+        try:
+            return await run_in_threadpool(engine.analyze, req)
+        except InputError as e:
+            raise ApiError(422, "unprocessable_input", str(e)) from e
+
+    return app
+
+
+async def _parse(request: Request) -> AnalyzeRequest:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES // 1_000_000} MB")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES // 1_000_000} MB")
+        try:
+            return AnalyzeRequest.model_validate_json(bytes(body))
+        except ValidationError as e:
+            raise ApiError(422, "invalid_request", _first_errors(e.errors())) from e
+    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await _parse_multipart(request)
+    raise ApiError(415, "unsupported_media_type",
+                   "send application/json or multipart/form-data with fields text, image, audio")
+
+
+async def _parse_multipart(request: Request) -> AnalyzeRequest:
+    limits = {"image": MAX_IMAGE_BYTES, "audio": MAX_AUDIO_BYTES}
+    async with request.form(max_files=2, max_fields=4, max_part_size=MAX_TEXT_CHARS * 4) as form:
+        fields: dict[str, str] = {}
+        text = form.get("text")
+        if text is not None:
+            fields["text"] = text if isinstance(text, str) else _utf8(await text.read())
+        for name, limit in limits.items():
+            part = form.get(name)
+            if part is None or isinstance(part, str):
+                continue
+            data = await part.read(limit + 1)
+            if len(data) > limit:
+                raise ApiError(413, "too_large", f"{name} over {limit // 1_000_000} MB")
+            if data:
+                fields[f"{name}_b64"] = base64.b64encode(data).decode()
+    try:
+        return AnalyzeRequest.model_validate(fields)
+    except ValidationError as e:
+        raise ApiError(422, "invalid_request", _first_errors(e.errors())) from e
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, "bad_encoding", "text is not valid UTF-8") from e
+
+
+def _first_errors(errors: list[dict], n: int = 3) -> str:
+    parts = []
+    for err in errors[:n]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        msg = err.get("msg", "invalid")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+    """Run `app` with uvicorn in a daemon thread; returns (server, base_url) once it listens."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="cmt-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the CMT service did not start")
+        time.sleep(0.02)
+    sock_host, sock_port = server.servers[0].sockets[0].getsockname()[:2]
+    return server, f"http://{sock_host}:{sock_port}"

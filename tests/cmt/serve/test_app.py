@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cmt.contract import EMOTIONS, MAX_TEXT_CHARS
+from cmt.serve import create_app
+from cmt.settings import Settings
+
+
+@pytest.fixture
+def client(keyword_engine):
+    app = create_app(Settings(), engine_factory=lambda: keyword_engine)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["model_version"] == "test-keyword-0"
+
+
+def test_analyze_json_and_multipart_answer_the_contract(client):
+    r = client.post("/v1/analyze", json={"text": "I am so happy"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["label"] == "joy" and set(body["probs"]) == set(EMOTIONS)
+    assert body["modalities"]["text"]["label"] == "joy" and body["latency_ms"] >= 0
+    r = client.post("/v1/analyze", data={"text": "I hate this"})
+    assert r.status_code == 200 and r.json()["label"] == "anger"
+
+
+@pytest.mark.parametrize("kwargs, status, words", [
+    ({"json": {"text": ""}}, 422, "nothing to analyze"),
+    ({"json": {"text": "x" * (MAX_TEXT_CHARS + 1)}}, 422, "at most"),
+    ({"json": {"text": "hi", "extra": 1}}, 422, "extra"),
+    ({"content": b'{"text": "\xff\xfe bad"}', "headers": {"Content-Type": "application/json"}}, 422, ""),
+    ({"content": b"text=hi", "headers": {"Content-Type": "text/plain"}}, 415, "multipart"),
+    ({"files": {"text": ("t.txt", b"\xff\xfe", "text/plain")}}, 400, "UTF-8"),
+    ({"files": {"image": ("a.jpg", b"\xff\xd8 not really", "image/jpeg")}}, 422, "does not read image"),
+])
+def test_bad_requests_get_a_clear_4xx_and_the_service_keeps_serving(client, kwargs, status, words):
+    r = client.post("/v1/analyze", **kwargs)
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"error", "detail"} and words in r.json()["detail"]
+    assert client.post("/v1/analyze", json={"text": "wow"}).json()["label"] == "surprise"
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client):
+    r = client.post("/v1/analyze", content=b"{}", headers={"Content-Type": "application/json",
+                                                           "Content-Length": str(2 * 1024**3)})
+    assert r.status_code == 413 and "too_large" == r.json()["error"]
+
+
+def test_api_key_is_enforced_when_configured(keyword_engine):
+    app = create_app(Settings(api_keys=["s3cret"]), engine_factory=lambda: keyword_engine)
+    with TestClient(app) as c:
+        assert c.post("/v1/analyze", json={"text": "hi"}).status_code == 401
+        assert c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "nope"}).status_code == 401
+        ok = c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 200

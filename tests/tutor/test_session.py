@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from tutor.client import CMTUnavailable, EmbeddedCMT
+from tutor.db import crud
+from tutor.db.models import Turn
+from tutor.session import Conversation, MessageError, StorageError, clean_message
+
+
+class DeadCMT:
+    def analyze(self, req):
+        raise CMTUnavailable("connection refused")
+
+
+def test_a_turn_is_answered_and_logged_with_its_reading_and_adaptation(db, keyword_engine):
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="ana")
+    result = conv.turn("I hate fractions, I'm so angry")
+    assert result.reading.label == "anger" and result.decision.tone == "calm"
+    assert result.reply
+    with db() as s:
+        (turn,) = crud.session_turns(session=s, tutor_session_id=conv.session_id)
+        assert turn.id == result.turn_id and turn.tutor_text == result.reply
+        (reading,) = crud.session_readings(session=s, tutor_session_id=conv.session_id)
+        assert reading.turn_id == turn.id and reading.label == "anger"
+        (adaptation,) = crud.session_adaptations(session=s, tutor_session_id=conv.session_id)
+        assert adaptation.tone == "calm" and "anger" in adaptation.reason
+
+
+@pytest.mark.parametrize("raw, words", [
+    ("", "Type a message"), ("   \n\t", "Type a message"), (None, "Type a message"),
+    ("x" * 1_000_000, "1,000,000 characters"), (b"\xff\xfe\xfa", "UTF-8"),
+])
+def test_bad_messages_get_a_clear_error_and_nothing_is_written(db, keyword_engine, raw, words):
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="bo")
+    with pytest.raises(MessageError, match=words):
+        conv.turn(raw)
+    assert conv.turn("still here").reply  # and the session keeps working
+    with db() as s:
+        assert len(s.scalars(select(Turn)).all()) == 1
+
+
+def test_control_characters_are_dropped_but_text_kept():
+    assert clean_message("a\x00b\x07c\n d ") == "abc\n d"
+
+
+def test_a_dead_cmt_costs_the_reading_not_the_turn(db):
+    conv = Conversation(db=db, cmt=DeadCMT(), student_handle="cy")
+    result = conv.turn("hello?")
+    assert result.reading is None and "connection refused" in result.notice
+    with db() as s:
+        assert [t.student_text for t in crud.session_turns(session=s, tutor_session_id=conv.session_id)] == ["hello?"]
+        assert crud.session_readings(session=s, tutor_session_id=conv.session_id) == []
+
+
+def test_a_failed_write_is_not_acknowledged(db, keyword_engine):
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="di")
+    with db.begin() as s:  # break the schema under the session: the last insert must fail
+        s.execute(text("DROP TABLE adaptations"))
+    with pytest.raises(StorageError, match="send it again"):
+        conv.turn("this will not be saved")
+    with db() as s:
+        assert s.scalars(select(Turn)).all() == []  # the turn's transaction rolled back whole

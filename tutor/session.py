@@ -1,0 +1,121 @@
+"""A tutoring session: one turn is inputs → CMT (through the client) → policy → reply → database.
+
+The turn, its reading and the policy's decision are written in one transaction, and a
+turn is acknowledged (returned) only once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
+from tutor.client import CMTClient, CMTError
+from tutor.db import crud
+from tutor.dialogue import Dialogue
+from tutor.policy import Decision, Policy
+
+log = logging.getLogger("tutor.session")
+
+
+class MessageError(ValueError):
+    """The student's message cannot be used as given; str(e) says why, for a person."""
+
+
+class StorageError(RuntimeError):
+    """The turn could not be saved; nothing was acknowledged."""
+
+
+def clean_message(raw: str | bytes | None) -> str:
+    """A usable chat message, or MessageError: empty, too long, not UTF-8."""
+    if raw is None:
+        raise MessageError("Type a message first.")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MessageError("That message is not valid UTF-8 text.") from e
+    if not isinstance(raw, str):
+        raise MessageError("A message must be text.")
+    text = "".join(c for c in raw if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()
+    if not text:
+        raise MessageError("Type a message first.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise MessageError(f"That message is {len(text):,} characters long; "
+                           f"please keep it under {MAX_TEXT_CHARS:,}.")
+    return text
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    turn_id: int
+    reply: str
+    reading: AnalyzeResponse | None
+    decision: Decision
+    notice: str | None = None  # e.g. why there is no reading this turn
+
+
+class Conversation:
+    """One student's session with the tutor."""
+
+    def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient, student_handle: str,
+                 display_name: str | None = None, lesson: str | None = None,
+                 policy_mode: str = "adaptive", dialogue: Dialogue | None = None):
+        self.db, self.cmt = db, cmt
+        self.policy = Policy(mode=policy_mode)
+        self.dialogue = dialogue or Dialogue()
+        with db.begin() as s:
+            student = crud.get_or_create_student(session=s, handle=student_handle,
+                                                 display_name=display_name)
+            ts = crud.start_session(session=s, student=student, lesson=lesson,
+                                    policy_mode=policy_mode)
+            self.student_id, self.session_id = student.id, ts.id
+
+    def turn(self, text: str | bytes | None, *, image: bytes | None = None,
+             audio: bytes | None = None, source: str = "typed") -> TurnResult:
+        t0 = time.perf_counter()
+        message = clean_message(text)
+        reading, notice = self._read(message, image, audio)
+        decision = self.policy.decide(reading)
+        reply = self.dialogue.reply(message, decision)
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        try:
+            with self.db.begin() as s:
+                turn = crud.add_turn(session=s, tutor_session_id=self.session_id,
+                                     student_text=message, tutor_text=reply,
+                                     input_source=source, latency_ms=latency_ms)
+                if reading is not None:
+                    crud.add_reading(session=s, tutor_session_id=self.session_id,
+                                     reading=reading, turn_id=turn.id)
+                crud.add_adaptation(session=s, tutor_session_id=self.session_id,
+                                    turn_id=turn.id, state=decision.state, tone=decision.tone,
+                                    pacing=decision.pacing, reason=decision.reason,
+                                    changes=decision.changes)
+                turn_id = turn.id
+        except SQLAlchemyError as e:
+            log.error("could not save turn of session %s: %s", self.session_id, e)
+            raise StorageError("Your message could not be saved just now; please send it again.") from e
+        return TurnResult(turn_id=turn_id, reply=reply, reading=reading, decision=decision,
+                          notice=notice)
+
+    def _read(self, message: str, image: bytes | None, audio: bytes | None):
+        req = AnalyzeRequest(
+            text=message,
+            image_b64=base64.b64encode(image).decode() if image else None,
+            audio_b64=base64.b64encode(audio).decode() if audio else None,
+        )
+        try:
+            return self.cmt.analyze(req), None
+        except CMTError as e:
+            log.warning("no reading for session %s: %s", self.session_id, e)
+            return None, f"No emotion reading this turn ({e})."
+
+    def close(self) -> None:
+        with self.db.begin() as s:
+            crud.end_session(session=s, tutor_session_id=self.session_id)

@@ -1,0 +1,18 @@
+"""The Gradio app: one Blocks, one tab per view."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.deps import Deps
+from ui.student import build_student
+
+TITLE = "Attune — adaptive tutor"
+
+
+def build_app(deps: Deps) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"## {TITLE}")
+        with gr.Tab("Student"):
+            build_student(deps)
+    return app

@@ -1,0 +1,17 @@
+"""What the views need, built once and passed in: settings, the database, the CMT client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cmt.settings import Settings
+from tutor.client import CMTClient
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    db: sessionmaker[Session]
+    cmt: CMTClient
