@@ -29,27 +29,70 @@ class Engine:
         return cls(load_model(checkpoint, device=device))
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
+        (result,) = self.analyze_batch([req])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def analyze_batch(self, reqs: list[AnalyzeRequest]) -> list[AnalyzeResponse | InputError]:
+        """Many requests, one model call; a bad request fails alone, as an InputError in its slot."""
         t0 = time.perf_counter()
-        stage_ms: dict[str, float] = {}
+        results: list[AnalyzeResponse | InputError | None] = [None] * len(reqs)
+        items, slots, stages = [], [], []
+        for i, req in enumerate(reqs):
+            stage_ms: dict[str, float] = {}
+            try:
+                items.append(self._inputs(req, stage_ms))
+            except InputError as e:
+                results[i] = e
+                continue
+            slots.append(i)
+            stages.append(stage_ms)
+        if items:
+            t1 = time.perf_counter()
+            preds = self._predict(items)
+            model_ms = (time.perf_counter() - t1) * 1e3
+            for i, pred, stage_ms in zip(slots, preds, stages, strict=True):
+                if isinstance(pred, InputError):
+                    results[i] = pred
+                    continue
+                stage_ms["model"] = model_ms
+                results[i] = AnalyzeResponse.from_probs(
+                    pred.probs,
+                    modalities={m: reading_from_probs(p) for m, p in pred.modalities.items()},
+                    transcript=pred.transcript,
+                    model_version=self.version,
+                    latency_ms=(time.perf_counter() - t0) * 1e3,
+                    stage_ms=stage_ms,
+                    attention=getattr(pred, "attention", None),
+                    face_box=getattr(pred, "face_box", None),
+                )
+        return results
+
+    def _inputs(self, req: AnalyzeRequest, stage_ms: dict[str, float]) -> dict:
         text = req.text if req.text and req.text.strip() else None
         face = audio = None
         if req.image_b64 is not None:
             face = self._decode("image", req.image_bytes(), stage_ms)
         if req.audio_b64 is not None:
             audio = self._decode("audio", req.audio_bytes(), stage_ms)
-        t1 = time.perf_counter()
+        return {"text": text, "face": face, "audio": audio}
+
+    def _predict(self, items: list[dict]) -> list:
+        """The model on a batch; if the batch fails on bad input, each item alone finds which."""
         with self._lock:
-            pred = self.model.predict(text=text, face=face, audio=audio)
-        stage_ms["model"] = (time.perf_counter() - t1) * 1e3
-        return AnalyzeResponse.from_probs(
-            pred.probs,
-            modalities={m: reading_from_probs(p) for m, p in pred.modalities.items()},
-            transcript=pred.transcript,
-            model_version=self.version,
-            latency_ms=(time.perf_counter() - t0) * 1e3,
-            stage_ms=stage_ms,
-            attention=getattr(pred, "attention", None),
-        )
+            try:
+                return self.model.predict_batch(items)
+            except ValueError:
+                if len(items) == 1:
+                    return [self._one(items[0])]
+            return [self._one(item) for item in items]
+
+    def _one(self, item: dict):
+        try:
+            return self.model.predict(**item)
+        except ValueError as e:
+            return InputError(str(e))
 
     def _decode(self, kind: str, data: bytes, stage_ms: dict[str, float]):
         decoders = getattr(self.model, "decoders", {})

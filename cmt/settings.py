@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8100
     api_keys: list[SecretStr] = Field(default_factory=list, description="keys the service accepts")
+    serve_max_batch: int = Field(default=16, ge=1, description="1 turns micro-batching off")
+    serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
+    serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
 
     # The app.
     host: str = "127.0.0.1"

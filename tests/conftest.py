@@ -92,6 +92,13 @@ class KeywordModel:
     WORDS = {"happy": "joy", "great": "joy", "hate": "anger", "angry": "anger", "sad": "sadness",
              "scared": "fear", "wow": "surprise", "gross": "disgust"}
 
+    def __init__(self):
+        self.batch_sizes: list[int] = []
+
+    def predict_batch(self, items):
+        self.batch_sizes.append(len(items))
+        return [self.predict(**item) for item in items]
+
     def predict(self, text=None, face=None, audio=None, sample_rate=16000):
         from types import SimpleNamespace
 

@@ -15,13 +15,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmt.contract import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS, AnalyzeRequest,
                           AnalyzeResponse, ErrorBody)
 from cmt.engine import Engine, InputError
+from cmt.serve.batching import MicroBatcher, Overloaded
+from cmt.serve.metrics import Metrics
 from cmt.settings import Settings
 
 log = logging.getLogger("cmt.serve")
@@ -44,12 +47,20 @@ def create_app(settings: Settings | None = None,
     keys = [k.get_secret_value().encode() for k in settings.api_keys]
     factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device))
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = None
-        app.state.engine = await run_in_threadpool(factory)
-        log.info("model %s loaded", app.state.engine.version)
+        engine = await run_in_threadpool(factory)
+        batcher = MicroBatcher(engine.analyze_batch, max_batch=settings.serve_max_batch,
+                               max_wait_ms=settings.serve_batch_wait_ms,
+                               max_queue=settings.serve_max_queue, on_batch=metrics.observe_batch)
+        await batcher.start()
+        app.state.engine, app.state.batcher = engine, batcher
+        log.info("model %s loaded", engine.version)
         yield
+        await batcher.stop()
 
     app = FastAPI(title="Attune CMT", version="0.1.0", lifespan=lifespan,
                   description="Cross-Modal Transformer emotion recognition service.")
@@ -81,6 +92,19 @@ def create_app(settings: Settings | None = None,
         if not any(hmac.compare_digest(given.encode(), k) for k in keys):
             raise ApiError(401, "unauthorized", "missing or wrong API key (X-API-Key header)")
 
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/v1/"):
+            metrics.requests.labels(request.url.path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request):
+        batcher = getattr(request.app.state, "batcher", None)
+        metrics.queue_depth.set(batcher.depth if batcher else 0)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok"}
@@ -104,9 +128,14 @@ def create_app(settings: Settings | None = None,
             raise ApiError(503, "not_ready", "model is loading", {"Retry-After": "5"})
         req = await _parse(request)
         try:
-            return await run_in_threadpool(engine.analyze, req)
+            result = await request.app.state.batcher.submit(req)
         except InputError as e:
             raise ApiError(422, "unprocessable_input", str(e)) from e
+        except Overloaded as e:
+            raise ApiError(503, "overloaded", f"too busy ({e}); retry shortly",
+                           {"Retry-After": "1"}) from e
+        metrics.observe_response(result)
+        return result
 
     return app
 
