@@ -95,7 +95,8 @@ class Conversation:
                                      reading=reading, turn_id=turn.id)
                 crud.add_adaptation(session=s, tutor_session_id=self.session_id,
                                     turn_id=turn.id, state=decision.state, tone=decision.tone,
-                                    pacing=decision.pacing, reason=decision.reason,
+                                    pacing=decision.pacing, hint_level=decision.hint_level,
+                                    reason=decision.reason,
                                     changes=decision.changes)
                 turn_id = turn.id
         except SQLAlchemyError as e:

@@ -16,16 +16,20 @@ class DeadCMT:
 
 def test_a_turn_is_answered_and_logged_with_its_reading_and_adaptation(db, keyword_engine):
     conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="ana")
-    result = conv.turn("I hate fractions, I'm so angry")
+    conv.policy.since -= 60  # a minute into the session
+    first = conv.turn("I hate fractions, I'm so angry")
+    assert first.reading.label == "anger" and first.decision.tone == "neutral"  # hysteresis
+    result = conv.turn("I hate this, so angry")
     assert result.reading.label == "anger" and result.decision.tone == "calm"
     assert result.reply
     with db() as s:
-        (turn,) = crud.session_turns(session=s, tutor_session_id=conv.session_id)
+        _, turn = crud.session_turns(session=s, tutor_session_id=conv.session_id)
         assert turn.id == result.turn_id and turn.tutor_text == result.reply
-        (reading,) = crud.session_readings(session=s, tutor_session_id=conv.session_id)
+        _, reading = crud.session_readings(session=s, tutor_session_id=conv.session_id)
         assert reading.turn_id == turn.id and reading.label == "anger"
-        (adaptation,) = crud.session_adaptations(session=s, tutor_session_id=conv.session_id)
-        assert adaptation.tone == "calm" and "anger" in adaptation.reason
+        _, adaptation = crud.session_adaptations(session=s, tutor_session_id=conv.session_id)
+        assert adaptation.tone == "calm" and "frustration" in adaptation.reason
+        assert adaptation.changes["tone"] == ["neutral", "calm"]
 
 
 @pytest.mark.parametrize("raw, words", [
