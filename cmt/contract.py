@@ -113,7 +113,8 @@ class AnalyzeResponse(BaseModel):
     stage_ms: dict[str, float] = Field(default_factory=dict, description="server-side per stage")
     degraded: bool = Field(default=False, description="true when a fallback model answered")
     face_box: tuple[int, int, int, int] | None = Field(default=None, description="x, y, w, h")
-    attention: dict[str, list[list[float]]] | None = None
+    attention: dict[str, dict[str, float]] | None = Field(
+        default=None, description="per modality: share of its cross-attention on each other one")
 
     @field_validator("probs")
     @classmethod
