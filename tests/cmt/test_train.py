@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cmt.features import FeatureSet, cached, cache_path, pack
+from cmt.train import TrainConfig, TupleSampler, evaluate_pools, load_fusion, train
+
+D = {"text": 12, "face": 10, "speech": 8}
+
+
+def synthetic_pools(n=140, seed=0, signal=0.6) -> dict[str, FeatureSet]:
+    """Each modality carries a weak, independent cue of the label: fusing them should help."""
+    g = torch.Generator().manual_seed(seed)
+    pools = {}
+    for k, (m, d) in enumerate(D.items()):
+        labels = torch.arange(n) % 7
+        centers = torch.randn(7, d, generator=torch.Generator().manual_seed(100 + k))
+        T = 5
+        tokens = torch.randn(n, T, d, generator=g) + signal * centers[labels][:, None, :]
+        lengths = torch.randint(2, T + 1, (n,), generator=g)
+        pools[m] = FeatureSet(m, tokens.half(), lengths, labels, [str(i % 10) for i in range(n)])
+    return pools
+
+
+def tiny_config(tmp_path, **kw) -> TrainConfig:
+    return TrainConfig(d_model=32, n_head=2, n_layer=1, epochs=kw.pop("epochs", 8), batch_size=32,
+                       lr=3e-3, out=tmp_path / "cmt.pt", oversample={}, **kw)
+
+
+def test_label_matched_tuples_share_the_anchor_label():
+    pools = synthetic_pools()
+    sampler = TupleSampler(pools, partner_prob=1.0, seed=0)
+    anchors = sampler.anchors({})
+    batch, targets = sampler.batch(anchors[:50])
+    for m, (tokens, mask) in batch.items():
+        assert tokens.shape[:2] == mask.shape and mask.any(1).all()  # partner_prob 1: all present
+
+
+def test_training_learns_and_fusion_beats_every_single_modality(tmp_path):
+    ckpt = train(tiny_config(tmp_path), synthetic_pools(seed=0), progress=False)
+    assert ckpt["history"][-1]["train_loss"] < ckpt["history"][0]["train_loss"]
+    model = load_fusion(tmp_path / "cmt.pt")
+    res = evaluate_pools(model, synthetic_pools(seed=1))
+    tuples = res["tuples"]
+    best_single = max(tuples[m]["macro_f1"] for m in D)
+    assert tuples["text+face+speech"]["macro_f1"] > best_single
+
+
+def test_same_seed_same_model(tmp_path):
+    a = train(tiny_config(tmp_path, epochs=1), synthetic_pools(), progress=False)
+    b = train(tiny_config(tmp_path, epochs=1), synthetic_pools(), progress=False)
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k])
+
+
+def test_feature_cache_round_trip_and_pack(tmp_path):
+    chunks = [(torch.randn(2, 4, 3), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]]).bool())]
+    fs = pack("text", chunks, ["joy", "anger"], ["a", "b"], max_tokens=3)
+    assert fs.tokens.shape == (2, 3, 3) and fs.lengths.tolist() == [2, 3]
+    path = cache_path(tmp_path, "text", "meld", "dev", "enc")
+    calls = []
+    fs1 = cached(path, lambda: calls.append(1) or fs)
+    fs2 = cached(path, lambda: calls.append(1) or fs)
+    assert calls == [1] and torch.equal(fs1.tokens, fs2.tokens) and fs2.labels.tolist() == [1, 3]
+
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from tests.cmt.test_train import synthetic_pools
+from cmt.train import TrainConfig, train
+cfg = TrainConfig(d_model=32, n_head=2, n_layer=1, epochs=2, batch_size=16, out={out!r}, oversample={{}})
+ckpt = train(cfg, synthetic_pools(), progress=False)
+print("WORLD", ckpt["world_size"], flush=True)
+"""
+
+
+def test_distributed_data_parallel_with_two_cpu_processes(tmp_path):
+    root = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT.format(root=root, out=str(tmp_path / "ddp.pt")))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc-per-node", "2", str(script)], capture_output=True, text=True,
+                       env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("WORLD") == 2, r.stdout  # both ranks finished (lines may interleave)
+    ckpt = torch.load(tmp_path / "ddp.pt", weights_only=False)
+    assert ckpt["world_size"] == 2 and len(ckpt["history"]) == 2
+    model = load_fusion(tmp_path / "ddp.pt")
+    assert sum(p.numel() for p in model.parameters()) > 0
