@@ -153,3 +153,12 @@ def test_validate_command(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "description" in out and "topics" in out
+
+
+def test_curriculum_side_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, tutor.curriculum, tutor.answers, tutor.intents, tutor.mastery; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
