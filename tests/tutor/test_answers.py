@@ -176,3 +176,16 @@ def test_lexical_similarity():
     assert lexical_similarity("the parts are equal", "parts equal") == 1.0
     assert lexical_similarity("nothing", "parts equal") == 0.0
     assert lexical_similarity("anything", "the a of") == 0.0
+
+
+@pytest.mark.parametrize("raw", [
+    "(x+1)^100*(x+2)^100*(x+3)^100*(x+4)^100", "(x+1)^5*(x+2)^5*(x+3)^5*(x+4)^5*(x+5)^5*(x+6)^5",
+    "999999999999^30", "x^2^2^2^2", "(" * 59 + "x" + ")" * 59, "9" * 119,
+])
+def test_huge_inputs_are_refused_or_answered_fast(raw):
+    import time
+
+    for question in (q(kind="expression", answer="2x + 1"), q(kind="equation", answer="x = 3")):
+        start = time.perf_counter()
+        assert not check_answer(question, raw).correct
+        assert time.perf_counter() - start < 1.0

@@ -162,3 +162,12 @@ def test_curriculum_side_needs_no_torch():
     code = ("import sys, tutor.curriculum, tutor.answers, tutor.intents, tutor.mastery; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
+
+
+def test_docs_example_pack_is_valid(tmp_path):
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "lessons.md").read_text()
+    example = re.findall(r"```yaml\n(.*?)```", doc, re.S)[0]
+    pack = load_pack(_write(tmp_path, yaml.safe_load(example)))
+    assert pack.id == "percentages" and check_pack(pack) == []
