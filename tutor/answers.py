@@ -36,16 +36,40 @@ MAX_CHARS = 120  # longest answer we parse
 MAX_POWER = 30  # largest total degree of the powers in an answer, see _power_load
 DEFAULT_MIN_SIMILARITY = 0.5  # free text: the best idea must reach this
 CLOSE = 0.01  # relative: "close, but not exact"
-_TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor, rationalize)
+_TRANSFORMS = standard_transformations + (
+    implicit_multiplication_application,
+    convert_xor,
+    rationalize,
+)
 _GLOBALS = {
-    "Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational, "Symbol": sympy.Symbol,
-    "Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow, "sqrt": sympy.sqrt, "pi": sympy.pi,
+    "Integer": sympy.Integer,
+    "Float": sympy.Float,
+    "Rational": sympy.Rational,
+    "Symbol": sympy.Symbol,
+    "Add": sympy.Add,
+    "Mul": sympy.Mul,
+    "Pow": sympy.Pow,
+    "sqrt": sympy.sqrt,
+    "pi": sympy.pi,
 }
 _FUNCTIONS = {"sqrt", "pi"}
 _ALLOWED_CHARS = re.compile(r"^[0-9a-z+\-*/^().=\s]*$")
 _UNICODE = {
-    "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-", "—": "-", "⁄": "/", "²": "^2", "³": "^3",
-    "½": "(1/2)", "¼": "(1/4)", "¾": "(3/4)", "⅓": "(1/3)", "⅔": "(2/3)", "√": "sqrt",
+    "×": "*",
+    "·": "*",
+    "÷": "/",
+    "−": "-",
+    "–": "-",
+    "—": "-",
+    "⁄": "/",
+    "²": "^2",
+    "³": "^3",
+    "½": "(1/2)",
+    "¼": "(1/4)",
+    "¾": "(3/4)",
+    "⅓": "(1/3)",
+    "⅔": "(2/3)",
+    "√": "sqrt",
 }
 _MIXED = re.compile(r"(?<![\d.)])(-?)(\d+)\s+(\d+)\s*/\s*(\d+)(?![\d.(])")
 _LEAD_INS = re.compile(
@@ -53,7 +77,8 @@ _LEAD_INS = re.compile(
     r"that'?s|that is|so|um+|er+|ok|okay)\b[\s,:]*)+"
 )
 _STOPWORDS = frozenset(
-    "a an the is are was were be to of in on at for and or it its it's this that these those by with "
+    "a an the is are was were be to of in on at for and or it its it's this that these those "
+    "by with "
     "as so we you i they he she them there their then than if into from do does did can will just "
     "how what which when why out up one your our my me".split()
 )
@@ -69,7 +94,9 @@ class Verdict:
     normalized: str  # the answer as the checker read it ("1/2", "x = 3", a choice's text)
     kind: str
     feedback: str | None = None  # a matched misconception's feedback
-    message: str | None = None  # what was wrong with how it was written, or why it could not be read
+    message: str | None = (
+        None  # what was wrong with how it was written, or why it could not be read
+    )
     misconception: str | None = None  # the matched misconception's name (or its answer/pattern)
     score: float | None = None  # free text: the best similarity to an expected idea
 
@@ -91,7 +118,9 @@ def _clean(raw: str, kind: str = "number") -> str:
 
 
 def _power_load(e: sympy.Basic, factor: float = 1.0) -> float:
-    """The total degree the powers in `e` could expand to: x^2 + (x+1)^3 counts 5, (x^2)^3 counts 3 + 6 = 9.
+    """The total degree the powers in `e` could expand to.
+
+    x^2 + (x+1)^3 counts 5; (x^2)^3 counts 3 + 6 = 9.
     Plain division (a power of -1) and roots count nothing."""
     if isinstance(e, sympy.Pow):
         base, ex = e.args
@@ -108,7 +137,9 @@ def _power_load(e: sympy.Basic, factor: float = 1.0) -> float:
     return sum(_power_load(a, factor) for a in e.args)
 
 
-def parse_math(text: str, symbols: Sequence[str] = (), *, mixed_numbers: bool = False) -> sympy.Expr:
+def parse_math(
+    text: str, symbols: Sequence[str] = (), *, mixed_numbers: bool = False
+) -> sympy.Expr:
     """Parse one side of an answer into a sympy expression, safely.
 
     Only the letters in `symbols` (single-letter variables) and sqrt/pi are allowed;
@@ -146,11 +177,18 @@ def parse_math(text: str, symbols: Sequence[str] = (), *, mixed_numbers: bool = 
     s = re.sub(r"[a-z]+", words, s)
     local = {v: sympy.Symbol(v) for v in allowed}
     try:
-        shape = parse_expr(s, local_dict=dict(local), global_dict=dict(_GLOBALS),
-                           transformations=_TRANSFORMS, evaluate=False)
+        shape = parse_expr(
+            s,
+            local_dict=dict(local),
+            global_dict=dict(_GLOBALS),
+            transformations=_TRANSFORMS,
+            evaluate=False,
+        )
         if _power_load(shape) > MAX_POWER:
             raise ParseProblem("those powers are far too big to work with")
-        expr = parse_expr(s, local_dict=dict(local), global_dict=dict(_GLOBALS), transformations=_TRANSFORMS)
+        expr = parse_expr(
+            s, local_dict=dict(local), global_dict=dict(_GLOBALS), transformations=_TRANSFORMS
+        )
     except ParseProblem:
         raise
     except Exception:  # the parser's errors vary (SyntaxError, TokenError, TypeError, ...)
@@ -199,11 +237,15 @@ def _form_problem(question: Question, s: str, value: sympy.Expr) -> str | None:
             return None
         m = re.fullmatch(r"-?(?:(\d+) )?(\d+)/(\d+)", s.replace(" /", "/").replace("/ ", "/"))
         if not m:
-            return "That's the right value. Now write it as a fraction in its simplest form, like 3/4."
+            return (
+                "That's the right value. Now write it as a fraction in its simplest form, like 3/4."
+            )
         n, d = int(m[2]), int(m[3])
         if math.gcd(n, d) > 1:
-            return ("That's equal to the answer, but it can be simplified: divide the top and the "
-                    f"bottom by {math.gcd(n, d)}.")
+            return (
+                "That's equal to the answer, but it can be simplified: divide the top and the "
+                f"bottom by {math.gcd(n, d)}."
+            )
         if d == 1:
             return f"That's right, but it's simpler to write it as the whole number {n}."
     elif form == "mixed":
@@ -214,7 +256,10 @@ def _form_problem(question: Question, s: str, value: sympy.Expr) -> str | None:
             return "That's the right value. Now write it as a mixed number, like 2 1/3."
         n, d = int(m[2]), int(m[3])
         if n >= d:
-            return "That's the right value, but it's an improper fraction. Write it as a mixed number, like 2 1/3."
+            return (
+                "That's the right value, but it's an improper fraction. "
+                "Write it as a mixed number, like 2 1/3."
+            )
         if math.gcd(n, d) > 1:
             return f"Nearly: the fraction part {n}/{d} can be simplified."
     elif form in ("simplest", "expanded"):
@@ -298,8 +343,14 @@ def _check_equation(question: Question, s: str) -> tuple[bool, str, str | None]:
         if same and solved:
             return True, normalized, None
         if same:
-            return False, normalized, (f"That equation is true, but it isn't solved yet: keep going "
-                                       f"until {var} is on its own, like {var} = 3.")
+            return (
+                False,
+                normalized,
+                (
+                    f"That equation is true, but it isn't solved yet: keep going "
+                    f"until {var} is on its own, like {var} = 3."
+                ),
+            )
     return False, normalized, None
 
 
@@ -307,16 +358,24 @@ def _check_math(question: Question, s: str) -> tuple[bool, str, str | None]:
     """number, fraction and expression kinds: (correct, normalized, message)."""
     if question.kind == "expression":
         if "=" in s:
-            raise ParseProblem("this asks for an expression, not an equation, so leave out the = sign")
+            raise ParseProblem(
+                "this asks for an expression, not an equation, so leave out the = sign"
+            )
         got = parse_math(s, _symbols_of(question))
     else:
         got = _value(s)
     normalized = _pretty(got)
     close = False
     for expected in question.answer:
-        want = parse_math(_clean(expected), _symbols_of(question), mixed_numbers=question.kind != "expression")
+        want = parse_math(
+            _clean(expected), _symbols_of(question), mixed_numbers=question.kind != "expression"
+        )
         if question.kind == "number":
-            tol = question.tolerance if question.tolerance is not None else 1e-9 * max(1.0, abs(float(want)))
+            tol = (
+                question.tolerance
+                if question.tolerance is not None
+                else 1e-9 * max(1.0, abs(float(want)))
+            )
             ok = abs(float(got - want)) <= tol
         else:
             ok = _equal(got, want)
@@ -327,7 +386,11 @@ def _check_math(question: Question, s: str) -> tuple[bool, str, str | None]:
     if close and question.kind == "fraction":
         return False, normalized, "That's close, but not exact. Try giving it as a fraction."
     if close:
-        return False, normalized, "That's close, but not quite. Check your working or your rounding."
+        return (
+            False,
+            normalized,
+            "That's close, but not quite. Check your working or your rounding.",
+        )
     return False, normalized, None
 
 
@@ -421,7 +484,9 @@ def check_answer(question: Question, raw: str, *, similarity: Similarity | None 
     score = None
     try:
         if kind == "free_text":
-            correct, normalized, score = _check_free_text(question, re.sub(r"\s+", " ", raw.strip()), similarity)
+            correct, normalized, score = _check_free_text(
+                question, re.sub(r"\s+", " ", raw.strip()), similarity
+            )
             message = None
         elif kind == "choice":
             correct, normalized, message = _check_choice(question, s)
@@ -433,14 +498,28 @@ def check_answer(question: Question, raw: str, *, similarity: Similarity | None 
         reason = str(e)
         m = _misconception(question, s, similarity)  # a pattern may still recognise it
         how = "" if "like" in reason else f" {_HOW_TO_WRITE[kind]}"
-        return Verdict(False, s, kind, feedback=m.feedback if m else None,
-                       message=f"{reason[0].upper()}{reason[1:]}.{how}",
-                       misconception=(m.name or m.answer or m.pattern) if m else None)
+        return Verdict(
+            False,
+            s,
+            kind,
+            feedback=m.feedback if m else None,
+            message=f"{reason[0].upper()}{reason[1:]}.{how}",
+            misconception=(m.name or m.answer or m.pattern) if m else None,
+        )
     except Exception:  # pathological input that got past the guards; never crash the tutor
-        return Verdict(False, s, kind, message=f"I couldn't work with that answer. {_HOW_TO_WRITE[kind]}")
+        return Verdict(
+            False, s, kind, message=f"I couldn't work with that answer. {_HOW_TO_WRITE[kind]}"
+        )
 
     if correct and message is None:
         return Verdict(True, normalized, kind, score=score)
     m = _misconception(question, s if kind != "free_text" else normalized, similarity)
-    return Verdict(False, normalized, kind, feedback=m.feedback if m else None, message=message,
-                   misconception=(m.name or m.answer or m.pattern) if m else None, score=score)
+    return Verdict(
+        False,
+        normalized,
+        kind,
+        feedback=m.feedback if m else None,
+        message=message,
+        misconception=(m.name or m.answer or m.pattern) if m else None,
+        score=score,
+    )

@@ -36,7 +36,8 @@ Level = Literal["brief", "standard", "detailed"]
 Kind = Literal["number", "fraction", "expression", "equation", "choice", "free_text"]
 # How an answer must be written, beyond having the right value:
 #   any      - any equal value ("2/4" for 1/2)
-#   simplest - a fraction in lowest terms (or a whole number); an expression with like terms collected
+#   simplest - a fraction in lowest terms (or a whole number);
+#              an expression with like terms collected
 #   mixed    - a mixed number such as "2 1/3" (or a whole number, or a proper fraction)
 #   decimal  - a decimal such as "0.75"
 #   expanded - an expression with no brackets and like terms collected
@@ -93,9 +94,11 @@ class Explanations(_Model):
 
     def at(self, level: Level = "standard") -> str:
         """The explanation at `level`, or the nearest level the pack has."""
-        order = {"brief": ("brief", "standard", "detailed"),
-                 "standard": ("standard", "detailed", "brief"),
-                 "detailed": ("detailed", "standard", "brief")}[level]
+        order = {
+            "brief": ("brief", "standard", "detailed"),
+            "standard": ("standard", "detailed", "brief"),
+            "detailed": ("detailed", "standard", "brief"),
+        }[level]
         return next(text for name in order if (text := getattr(self, name)))
 
 
@@ -125,7 +128,8 @@ class Misconception(_Model):
             try:
                 re.compile(self.pattern)
             except re.error as e:
-                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {e}")
+                msg = f"pattern {self.pattern!r} is not a valid regular expression: {e}"
+                raise ValueError(msg) from None
         return self
 
 
@@ -134,23 +138,30 @@ class Question(_Model):
     prompt: Text
     kind: Kind
     answer: Annotated[list[Text], BeforeValidator(_text_list)] = Field(
-        min_length=1, description="expected answer(s); any one is correct. free_text: the expected ideas"
+        min_length=1,
+        description="expected answer(s); any one is correct. free_text: the expected ideas",
     )
     form: Form = "any"
     choices: list[Text] | None = None
     variable: Annotated[str, BeforeValidator(_text), Field(pattern=r"^[a-zA-Z]$")] | None = None
     tolerance: float | None = Field(default=None, ge=0, description="number: absolute tolerance")
-    min_similarity: float | None = Field(default=None, gt=0, le=1, description="free_text threshold")
+    min_similarity: float | None = Field(
+        default=None, gt=0, le=1, description="free_text threshold"
+    )
     hints: list[Text] = Field(min_length=1, description="least to most revealing")
     misconceptions: list[Misconception] = Field(default_factory=list)
     skills: list[Ident] | None = Field(default=None, description="default: the step's skills")
-    explanation: Text | None = Field(default=None, description="why the answer is right (for 'why?')")
+    explanation: Text | None = Field(
+        default=None, description="why the answer is right (for 'why?')"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Question:
         if self.form not in FORMS_BY_KIND[self.kind]:
             allowed = ", ".join(sorted(FORMS_BY_KIND[self.kind]))
-            raise ValueError(f"form {self.form!r} does not apply to kind {self.kind!r} (use {allowed})")
+            raise ValueError(
+                f"form {self.form!r} does not apply to kind {self.kind!r} (use {allowed})"
+            )
         if self.kind == "choice":
             if not self.choices or len(self.choices) < 2:
                 raise ValueError("a choice question needs `choices` with at least two entries")
@@ -262,7 +273,9 @@ def _line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
             nxt = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
             if nxt is None:  # a missing field: point at the mapping that lacks it
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             nxt = node.value[part]
         node = nxt
     if node is not None:
@@ -281,7 +294,9 @@ def _read(path: Path) -> tuple[Any, yaml.Node | None]:
         try:
             return json.loads(text), None
         except json.JSONDecodeError as e:
-            raise PackError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+            raise PackError(
+                f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+            ) from None
     try:
         return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -310,7 +325,9 @@ def load_pack(path: str | Path) -> Pack:
         n = len(lines)
         if n > MAX_LISTED:
             lines = lines[:MAX_LISTED] + [f"  ... and {n - MAX_LISTED} more"]
-        raise PackError(f"{path.name}: {n} problem{'s' * (n > 1)} in {path}\n" + "\n".join(lines)) from None
+        raise PackError(
+            f"{path.name}: {n} problem{'s' * (n > 1)} in {path}\n" + "\n".join(lines)
+        ) from None
 
 
 def load_packs(directory: str | Path = LESSONS_DIR) -> dict[str, Pack]:
@@ -339,8 +356,10 @@ def check_pack(pack: Pack) -> list[str]:
         for expected in q.answer:
             v = check_answer(q, expected)
             if not v.correct:
-                problems.append(f"{where}: expected answer {expected!r} is not judged correct "
-                                f"({v.message or v.feedback or 'no reason given'})")
+                problems.append(
+                    f"{where}: expected answer {expected!r} is not judged correct "
+                    f"({v.message or v.feedback or 'no reason given'})"
+                )
         for m in q.misconceptions:
             if m.answer is None:
                 continue
@@ -348,13 +367,17 @@ def check_pack(pack: Pack) -> list[str]:
             if v.correct:
                 problems.append(f"{where}: misconception answer {m.answer!r} is judged correct")
             elif v.feedback != m.feedback:
-                problems.append(f"{where}: misconception answer {m.answer!r} does not reach its "
-                                "feedback (an earlier misconception or a parse problem catches it)")
+                problems.append(
+                    f"{where}: misconception answer {m.answer!r} does not reach its "
+                    "feedback (an earlier misconception or a parse problem catches it)"
+                )
     return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tutor.curriculum", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tutor.curriculum", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     val = sub.add_parser("validate", help="check lesson pack files and print OK or the problems")
     val.add_argument("files", nargs="+", type=Path)
@@ -370,13 +393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         problems = check_pack(pack)
         if problems:
-            print(f"FAIL {path}: {len(problems)} answer problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+            print(
+                f"FAIL {path}: {len(problems)} answer problem(s)\n"
+                + "\n".join(f"  {p}" for p in problems)
+            )
             failed += 1
             continue
         n_steps = len(pack.steps)
         n_q = sum(1 for _ in pack.questions())
-        print(f"OK   {path}: {pack.id!r}, {len(pack.topics)} topics, {n_steps} steps, "
-              f"{n_q} questions, {len(pack.skills)} skills")
+        print(
+            f"OK   {path}: {pack.id!r}, {len(pack.topics)} topics, {n_steps} steps, "
+            f"{n_q} questions, {len(pack.skills)} skills"
+        )
     return 1 if failed else 0
 
 

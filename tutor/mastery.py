@@ -37,8 +37,10 @@ class BKTParams:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"BKTParams.{name} must be a probability in [0, 1], got {value}")
         if self.p_slip + self.p_guess >= 1.0:
-            raise ValueError("BKTParams: p_slip + p_guess must be below 1, or a right answer "
-                             "would not be evidence of knowing the skill")
+            raise ValueError(
+                "BKTParams: p_slip + p_guess must be below 1, or a right answer "
+                "would not be evidence of knowing the skill"
+            )
 
 
 def update(p_known: float, correct: bool, params: BKTParams = BKTParams()) -> float:
@@ -101,14 +103,19 @@ class Mastery:
                 candidates.append((weakest, order, step))
             if any(self.p_known(s) < self.unlock for s in step.skills):
                 break  # later steps stay locked until this one is partly learned
-        if not candidates:  # everything open is mastered or excluded: fall back to any unmastered step
-            candidates = [(min(self.p_known(s) for s in step.skills), order, step)
-                          for order, step in enumerate(pack.steps)
-                          if not self.step_mastered(step) and step.id not in exclude]
+        if (
+            not candidates
+        ):  # everything open is mastered or excluded: fall back to any unmastered step
+            candidates = [
+                (min(self.p_known(s) for s in step.skills), order, step)
+                for order, step in enumerate(pack.steps)
+                if not self.step_mastered(step) and step.id not in exclude
+            ]
         return min(candidates, key=lambda c: c[:2])[2] if candidates else None
 
-    def next_question(self, pack: Pack, *, asked: Collection[str] = (),
-                      exclude: Collection[str] = ()) -> tuple[Step, Question] | None:
+    def next_question(
+        self, pack: Pack, *, asked: Collection[str] = (), exclude: Collection[str] = ()
+    ) -> tuple[Step, Question] | None:
         """The next step and a question from it, preferring questions not yet `asked`
         (question ids); when all of the step's questions were asked, it starts again."""
         step = self.next_step(pack, exclude=exclude)
@@ -122,16 +129,23 @@ class Mastery:
         return {skill: self.p_known(skill) for skill in pack.skills}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": asdict(self.params), "threshold": self.threshold, "unlock": self.unlock,
-                "p": dict(self.p), "attempts": dict(self.attempts)}
+        return {
+            "params": asdict(self.params),
+            "threshold": self.threshold,
+            "unlock": self.unlock,
+            "p": dict(self.p),
+            "attempts": dict(self.attempts),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Mastery:
         try:
-            return cls(params=BKTParams(**data.get("params", {})),
-                       threshold=float(data.get("threshold", MASTERY_THRESHOLD)),
-                       unlock=float(data.get("unlock", UNLOCK_THRESHOLD)),
-                       p={str(k): float(v) for k, v in data.get("p", {}).items()},
-                       attempts={str(k): int(v) for k, v in data.get("attempts", {}).items()})
+            return cls(
+                params=BKTParams(**data.get("params", {})),
+                threshold=float(data.get("threshold", MASTERY_THRESHOLD)),
+                unlock=float(data.get("unlock", UNLOCK_THRESHOLD)),
+                p={str(k): float(v) for k, v in data.get("p", {}).items()},
+                attempts={str(k): int(v) for k, v in data.get("attempts", {}).items()},
+            )
         except (TypeError, AttributeError) as e:
             raise ValueError(f"not a saved Mastery: {e}") from None

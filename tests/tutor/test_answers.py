@@ -16,13 +16,19 @@ def q(**fields) -> Question:
     return Question(**fields)
 
 
-HALF = q(kind="fraction", answer="1/2",
-         misconceptions=[{"answer": "2/5", "feedback": "You added the tops and the bottoms."}])
+HALF = q(
+    kind="fraction",
+    answer="1/2",
+    misconceptions=[{"answer": "2/5", "feedback": "You added the tops and the bottoms."}],
+)
 
 
 def _all_questions():
-    return [pytest.param(pack, step, question, id=f"{pack.id}/{question.id}")
-            for pack in load_packs().values() for step, question in pack.questions()]
+    return [
+        pytest.param(pack, step, question, id=f"{pack.id}/{question.id}")
+        for pack in load_packs().values()
+        for step, question in pack.questions()
+    ]
 
 
 @pytest.mark.parametrize("pack,step,question", _all_questions())
@@ -32,7 +38,9 @@ def test_every_shipped_expected_answer_is_correct(pack, step, question):
         assert verdict.correct, (expected, verdict)
 
 
-@pytest.mark.parametrize("raw", ["0.5", "1/2", "2/4", "½", "1 / 2", "it's 1/2.", "= 1/2", "50/100", "1 out of 2"])
+@pytest.mark.parametrize(
+    "raw", ["0.5", "1/2", "2/4", "½", "1 / 2", "it's 1/2.", "= 1/2", "50/100", "1 out of 2"]
+)
 def test_equal_fraction_forms(raw):
     v = check_answer(HALF, raw)
     assert v.correct and v.normalized == "1/2"
@@ -127,10 +135,27 @@ def test_number_tolerance_and_close():
     assert not v.correct and "close" in v.message
 
 
-@pytest.mark.parametrize("raw", [
-    "", "   ", "banana", "1/0", "3//4", "2+", "((2)", "9^9^9^9", "((((2^100)^100)^100)^100)",
-    "__import__('os').system('echo hi')", "lambda: 1", "x" * 5000, "1,5", "∞", "🙂", "\x00",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "banana",
+        "1/0",
+        "3//4",
+        "2+",
+        "((2)",
+        "9^9^9^9",
+        "((((2^100)^100)^100)^100)",
+        "__import__('os').system('echo hi')",
+        "lambda: 1",
+        "x" * 5000,
+        "1,5",
+        "∞",
+        "🙂",
+        "\x00",
+    ],
+)
 def test_garbage_is_not_correct_with_a_message(raw):
     for question in (HALF, q(kind="equation", answer="x = 3"), q(kind="expression", answer="2x")):
         v = check_answer(question, raw)
@@ -139,8 +164,12 @@ def test_garbage_is_not_correct_with_a_message(raw):
 
 
 def test_choice_by_letter_or_text():
-    choice = q(kind="choice", choices=["4/7", "4/10", "2/10"], answer="4/10",
-               misconceptions=[{"answer": "4/7", "feedback": "Adding changes the size."}])
+    choice = q(
+        kind="choice",
+        choices=["4/7", "4/10", "2/10"],
+        answer="4/10",
+        misconceptions=[{"answer": "4/7", "feedback": "Adding changes the size."}],
+    )
     for raw in ("b", "B)", "(b)", "4/10", " 4 / 10 ", "option b"):
         assert check_answer(choice, raw).correct, raw
     v = check_answer(choice, "a")
@@ -178,10 +207,17 @@ def test_lexical_similarity():
     assert lexical_similarity("anything", "the a of") == 0.0
 
 
-@pytest.mark.parametrize("raw", [
-    "(x+1)^100*(x+2)^100*(x+3)^100*(x+4)^100", "(x+1)^5*(x+2)^5*(x+3)^5*(x+4)^5*(x+5)^5*(x+6)^5",
-    "999999999999^30", "x^2^2^2^2", "(" * 59 + "x" + ")" * 59, "9" * 119,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "(x+1)^100*(x+2)^100*(x+3)^100*(x+4)^100",
+        "(x+1)^5*(x+2)^5*(x+3)^5*(x+4)^5*(x+5)^5*(x+6)^5",
+        "999999999999^30",
+        "x^2^2^2^2",
+        "(" * 59 + "x" + ")" * 59,
+        "9" * 119,
+    ],
+)
 def test_huge_inputs_are_refused_or_answered_fast(raw):
     import time
 

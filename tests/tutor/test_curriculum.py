@@ -18,15 +18,29 @@ def _minimal() -> dict:
         "id": "tiny",
         "title": "Tiny",
         "description": "A one-question pack.",
-        "topics": [{
-            "id": "t", "title": "T",
-            "steps": [{
-                "id": "s", "title": "S", "skills": ["adding"],
-                "explanations": {"standard": "Add the numbers."},
-                "questions": [{"id": "q", "prompt": "1 + 1?", "kind": "number", "answer": 2,
-                               "hints": ["Count on one."]}],
-            }],
-        }],
+        "topics": [
+            {
+                "id": "t",
+                "title": "T",
+                "steps": [
+                    {
+                        "id": "s",
+                        "title": "S",
+                        "skills": ["adding"],
+                        "explanations": {"standard": "Add the numbers."},
+                        "questions": [
+                            {
+                                "id": "q",
+                                "prompt": "1 + 1?",
+                                "kind": "number",
+                                "answer": 2,
+                                "hints": ["Count on one."],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -96,14 +110,18 @@ def test_missing_field_and_typo_are_both_reported(tmp_path):
 
 def test_choice_answer_must_be_a_choice(tmp_path):
     data = _minimal()
-    data["topics"][0]["steps"][0]["questions"][0].update(kind="choice", choices=["1", "3"], answer="2")
+    data["topics"][0]["steps"][0]["questions"][0].update(
+        kind="choice", choices=["1", "3"], answer="2"
+    )
     with pytest.raises(PackError, match=r"answer '2' is not one of the choices"):
         load_pack(_write(tmp_path, data))
 
 
 def test_yes_no_booleans_are_refused_with_advice(tmp_path):
     data = _minimal()
-    data["topics"][0]["steps"][0]["questions"][0].update(kind="choice", choices=[True, False], answer=True)
+    data["topics"][0]["steps"][0]["questions"][0].update(
+        kind="choice", choices=[True, False], answer=True
+    )
     with pytest.raises(PackError, match="put the text in quotes"):
         load_pack(_write(tmp_path, data))
 
@@ -159,9 +177,13 @@ def test_curriculum_side_needs_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, tutor.curriculum, tutor.answers, tutor.intents, tutor.mastery; "
-            "sys.exit('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
+    code = (
+        "import sys, tutor.curriculum, tutor.answers, tutor.intents, tutor.mastery; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
+    )
 
 
 def test_docs_example_pack_is_valid(tmp_path):

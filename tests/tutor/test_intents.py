@@ -7,19 +7,68 @@ import pytest
 from tutor.intents import MOVE_KINDS, classify_move
 
 CASES = {
-    "answer": ["3/4", "I think it's 3/4", "is it 3/4?", "x = 3", "b", "B)", "-3", "2x+1", "seven",
-               "three quarters", "Um, 12"],
-    "confused": ["I don't get it", "dont get it", "i dont understand", "I DON'T UNDERSTAND!!", "idk",
-                 "im lost", "huh?", "whaaat?", "what does that mean", "this makes no sense",
-                 "can you explain it again", "confsued", "?"],
-    "hint": ["give me a hint", "Hint please", "hint pls", "hnit", "help!", "can I have a clue",
-             "im stuck", "how do i start"],
-    "why": ["why?", "Why is it 3/4?", "how come?", "but why", "why do we need a common denominator when adding"],
+    "answer": [
+        "3/4",
+        "I think it's 3/4",
+        "is it 3/4?",
+        "x = 3",
+        "b",
+        "B)",
+        "-3",
+        "2x+1",
+        "seven",
+        "three quarters",
+        "Um, 12",
+    ],
+    "confused": [
+        "I don't get it",
+        "dont get it",
+        "i dont understand",
+        "I DON'T UNDERSTAND!!",
+        "idk",
+        "im lost",
+        "huh?",
+        "whaaat?",
+        "what does that mean",
+        "this makes no sense",
+        "can you explain it again",
+        "confsued",
+        "?",
+    ],
+    "hint": [
+        "give me a hint",
+        "Hint please",
+        "hint pls",
+        "hnit",
+        "help!",
+        "can I have a clue",
+        "im stuck",
+        "how do i start",
+    ],
+    "why": [
+        "why?",
+        "Why is it 3/4?",
+        "how come?",
+        "but why",
+        "why do we need a common denominator when adding",
+    ],
     "skip": ["skip", "next", "next question please", "can we move on", "I give up", "another one"],
-    "too_easy": ["too easy", "to easy lol", "this is sooo easy", "boring", "give me something harder",
-                 "i already know this"],
+    "too_easy": [
+        "too easy",
+        "to easy lol",
+        "this is sooo easy",
+        "boring",
+        "give me something harder",
+        "i already know this",
+    ],
     "greeting": ["hi", "Hiii", "hello there", "good morning", "hey"],
-    "off_topic": ["can we talk about minecraft", "what's for lunch?", "ok", "do you like football", ""],
+    "off_topic": [
+        "can we talk about minecraft",
+        "what's for lunch?",
+        "ok",
+        "do you like football",
+        "",
+    ],
 }
 
 
@@ -46,8 +95,16 @@ def test_without_an_open_question_nothing_is_an_answer():
     assert classify_move("hello", expecting_answer=False).kind == "greeting"
 
 
-@pytest.mark.parametrize("text", ["ugh I don't get it", "this is stupid, skip", "I hate fractions",
-                                  "this is too hard!!!", "I give up"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ugh I don't get it",
+        "this is stupid, skip",
+        "I hate fractions",
+        "this is too hard!!!",
+        "I give up",
+    ],
+)
 def test_frustration_flag(text):
     assert classify_move(text, expecting_answer=True).frustrated
 

@@ -57,7 +57,9 @@ def test_moves_on_once_mastered_and_reviews_the_weakest(fractions):
     assert m.is_mastered("fraction_meaning")
     assert m.next_step(fractions).id == "equivalent_fractions"
     m.observe("equivalent_fractions", True)
-    assert m.next_step(fractions).id == "equivalent_fractions"  # p ~ 0.62: the next step stays locked
+    assert (
+        m.next_step(fractions).id == "equivalent_fractions"
+    )  # p ~ 0.62: the next step stays locked
     m.observe("equivalent_fractions", True)  # p ~ 0.9: opens the next step, not mastered yet
     assert not m.is_mastered("equivalent_fractions")
     assert m.next_step(fractions).id == "comparing_fractions"  # new skill, p_init 0.2, is weakest
