@@ -1,0 +1,227 @@
+"""Answers are checked by code: equal forms pass, known mistakes get their feedback,
+garbage is "not correct" with a message and never an exception."""
+
+from __future__ import annotations
+
+import pytest
+
+from tutor.answers import check_answer, lexical_similarity
+from tutor.curriculum import LESSONS_DIR, Question, load_pack, load_packs
+
+
+def q(**fields) -> Question:
+    fields.setdefault("id", "q")
+    fields.setdefault("prompt", "?")
+    fields.setdefault("hints", ["think"])
+    return Question(**fields)
+
+
+HALF = q(
+    kind="fraction",
+    answer="1/2",
+    misconceptions=[{"answer": "2/5", "feedback": "You added the tops and the bottoms."}],
+)
+
+
+def _all_questions():
+    return [
+        pytest.param(pack, step, question, id=f"{pack.id}/{question.id}")
+        for pack in load_packs().values()
+        for step, question in pack.questions()
+    ]
+
+
+@pytest.mark.parametrize("pack,step,question", _all_questions())
+def test_every_shipped_expected_answer_is_correct(pack, step, question):
+    for expected in question.answer:
+        verdict = check_answer(question, expected)
+        assert verdict.correct, (expected, verdict)
+
+
+@pytest.mark.parametrize(
+    "raw", ["0.5", "1/2", "2/4", "½", "1 / 2", "it's 1/2.", "= 1/2", "50/100", "1 out of 2"]
+)
+def test_equal_fraction_forms(raw):
+    v = check_answer(HALF, raw)
+    assert v.correct and v.normalized == "1/2"
+
+
+def test_two_quarters_equals_point_five_as_number():
+    assert check_answer(q(kind="number", answer="0.5"), "2/4").correct
+
+
+def test_misconception_feedback():
+    v = check_answer(HALF, "2/5")
+    assert not v.correct
+    assert v.feedback == "You added the tops and the bottoms."
+
+
+def test_misconception_matches_equal_values():
+    assert check_answer(HALF, "4/10").feedback == "You added the tops and the bottoms."
+
+
+def test_shipped_misconception_triggers():
+    pack = load_pack(LESSONS_DIR / "fractions.yaml")
+    _, question = pack.question("half_plus_third")
+    v = check_answer(question, "2/5")
+    assert not v.correct and v.misconception == "added_tops_and_bottoms"
+    assert "2/5 is less than 1/2" in v.feedback
+    _, question = pack.question("subtract_ninths")
+    v = check_answer(question, "3/0")  # cannot be read as a number, but the pattern knows it
+    assert not v.correct and "9 − 9 = 0" in v.feedback
+
+
+def test_wrong_answer_without_misconception():
+    v = check_answer(HALF, "3/4")
+    assert not v.correct and v.feedback is None and v.message is None
+
+
+@pytest.mark.parametrize("raw", ["x = 3", "x=3", "3", "3 = x", "X = 6/2", "x = 3.0"])
+def test_equation_solution_forms(raw):
+    v = check_answer(q(kind="equation", answer="x = 3"), raw)
+    assert v.correct and v.normalized == "x = 3"
+
+
+def test_equation_true_but_unsolved():
+    v = check_answer(q(kind="equation", answer="x = 3"), "2x = 6")
+    assert not v.correct and "isn't solved yet" in v.message
+
+
+def test_equation_other_variable():
+    v = check_answer(q(kind="equation", answer="y = 13", variable="y"), "y=13")
+    assert v.correct
+    v = check_answer(q(kind="equation", answer="x = 3"), "y = 3")
+    assert not v.correct and "the only letter here is x" in v.message
+
+
+@pytest.mark.parametrize("raw", ["2x+1", "1+2*x", "1 + 2x", "x + x + 1", "2(x + 1/2)"])
+def test_expression_equivalence(raw):
+    assert check_answer(q(kind="expression", answer="2x + 1"), raw).correct
+
+
+def test_expression_forms():
+    simplest = q(kind="expression", answer="8x", form="simplest")
+    v = check_answer(simplest, "3x + 5x")
+    assert not v.correct and "like terms" in v.message
+    expanded = q(kind="expression", answer="3x + 12", form="expanded")
+    assert check_answer(expanded, "12 + 3x").correct
+    v = check_answer(expanded, "3(x + 4)")
+    assert not v.correct and "brackets" in v.message
+
+
+def test_fraction_forms():
+    simplest = q(kind="fraction", answer="3/4", form="simplest")
+    assert check_answer(simplest, "3/4").correct
+    v = check_answer(simplest, "6/8")
+    assert not v.correct and "divide the top and the bottom by 2" in v.message
+    mixed = q(kind="fraction", answer="2 1/3", form="mixed")
+    assert check_answer(mixed, "2 1/3").correct
+    assert "mixed number" in check_answer(mixed, "7/3").message
+    decimal = q(kind="fraction", answer="0.75", form="decimal")
+    assert check_answer(decimal, ".75").correct
+    assert "decimal" in check_answer(decimal, "3/4").message
+
+
+def test_mixed_number_is_not_multiplication():
+    assert check_answer(q(kind="fraction", answer="7/4"), "1 3/4").correct
+    assert not check_answer(q(kind="fraction", answer="3/4"), "1 3/4").correct
+
+
+def test_number_tolerance_and_close():
+    third = q(kind="number", answer="1/3", tolerance=0.01)
+    assert check_answer(third, "0.33").correct
+    assert not check_answer(third, "0.3").correct
+    v = check_answer(q(kind="fraction", answer="1/3"), "0.333")
+    assert not v.correct and "close" in v.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "banana",
+        "1/0",
+        "3//4",
+        "2+",
+        "((2)",
+        "9^9^9^9",
+        "((((2^100)^100)^100)^100)",
+        "__import__('os').system('echo hi')",
+        "lambda: 1",
+        "x" * 5000,
+        "1,5",
+        "∞",
+        "🙂",
+        "\x00",
+    ],
+)
+def test_garbage_is_not_correct_with_a_message(raw):
+    for question in (HALF, q(kind="equation", answer="x = 3"), q(kind="expression", answer="2x")):
+        v = check_answer(question, raw)
+        assert not v.correct
+        assert v.message, (raw, v)
+
+
+def test_choice_by_letter_or_text():
+    choice = q(
+        kind="choice",
+        choices=["4/7", "4/10", "2/10"],
+        answer="4/10",
+        misconceptions=[{"answer": "4/7", "feedback": "Adding changes the size."}],
+    )
+    for raw in ("b", "B)", "(b)", "4/10", " 4 / 10 ", "option b"):
+        assert check_answer(choice, raw).correct, raw
+    v = check_answer(choice, "a")
+    assert not v.correct and v.feedback == "Adding changes the size."
+    v = check_answer(choice, "z")
+    assert not v.correct and "a, b, c" in v.message
+
+
+def test_free_text_lexical_default():
+    pack = load_pack(LESSONS_DIR / "fractions.yaml")
+    _, question = pack.question("why_equal_parts")
+    good = check_answer(question, "So that each part is the same fraction of the whole.")
+    assert good.correct and good.score >= 0.4
+    bad = check_answer(question, "I like pizza")
+    assert not bad.correct and bad.score < 0.4
+    assert check_answer(question, "...").message
+
+
+def test_free_text_uses_the_injected_similarity():
+    question = q(kind="free_text", answer="both sides stay equal", min_similarity=0.8)
+    calls = []
+
+    def fake(a: str, b: str) -> float:
+        calls.append((a, b))
+        return 0.9 if "balance" in a else 0.1
+
+    assert check_answer(question, "it keeps the balance", similarity=fake).correct
+    assert not check_answer(question, "no idea", similarity=fake).correct
+    assert calls[0] == ("it keeps the balance", "both sides stay equal")
+
+
+def test_lexical_similarity():
+    assert lexical_similarity("the parts are equal", "parts equal") == 1.0
+    assert lexical_similarity("nothing", "parts equal") == 0.0
+    assert lexical_similarity("anything", "the a of") == 0.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "(x+1)^100*(x+2)^100*(x+3)^100*(x+4)^100",
+        "(x+1)^5*(x+2)^5*(x+3)^5*(x+4)^5*(x+5)^5*(x+6)^5",
+        "999999999999^30",
+        "x^2^2^2^2",
+        "(" * 59 + "x" + ")" * 59,
+        "9" * 119,
+    ],
+)
+def test_huge_inputs_are_refused_or_answered_fast(raw):
+    import time
+
+    for question in (q(kind="expression", answer="2x + 1"), q(kind="equation", answer="x = 3")):
+        start = time.perf_counter()
+        assert not check_answer(question, raw).correct
+        assert time.perf_counter() - start < 1.0

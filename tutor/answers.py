@@ -1,0 +1,525 @@
+"""Check a student's answer by code, never by an LLM.
+
+`check_answer(question, raw)` returns a Verdict. Numbers, fractions, expressions and
+equations are compared symbolically with sympy, so equal forms pass ("0.5", "1/2", "2/4";
+"2x+1" and "1+2*x"; "x = 3", "3 = x" and "3" for a solved equation). Free text is matched
+to the question's expected ideas with a similarity function: the app passes the text
+encoder's cosine similarity; the default is lexical overlap, which needs no model.
+
+Input is parsed safely: only digits, single-letter variables the question uses and
+arithmetic signs get through to sympy's parser, the length is capped and powers are
+bounded, so no input can run code or hang the tutor. Unreadable input is "not correct"
+with a message saying what to type, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sympy
+from sympy.parsing.sympy_parser import (
+    convert_xor,
+    implicit_multiplication_application,
+    parse_expr,
+    rationalize,
+    standard_transformations,
+)
+
+from tutor.curriculum import Misconception, Question
+
+Similarity = Callable[[str, str], float]
+
+MAX_CHARS = 120  # longest answer we parse
+MAX_POWER = 30  # largest total degree of the powers in an answer, see _power_load
+DEFAULT_MIN_SIMILARITY = 0.5  # free text: the best idea must reach this
+CLOSE = 0.01  # relative: "close, but not exact"
+_TRANSFORMS = standard_transformations + (
+    implicit_multiplication_application,
+    convert_xor,
+    rationalize,
+)
+_GLOBALS = {
+    "Integer": sympy.Integer,
+    "Float": sympy.Float,
+    "Rational": sympy.Rational,
+    "Symbol": sympy.Symbol,
+    "Add": sympy.Add,
+    "Mul": sympy.Mul,
+    "Pow": sympy.Pow,
+    "sqrt": sympy.sqrt,
+    "pi": sympy.pi,
+}
+_FUNCTIONS = {"sqrt", "pi"}
+_ALLOWED_CHARS = re.compile(r"^[0-9a-z+\-*/^().=\s]*$")
+_UNICODE = {
+    "×": "*",
+    "·": "*",
+    "÷": "/",
+    "−": "-",
+    "–": "-",
+    "—": "-",
+    "⁄": "/",
+    "²": "^2",
+    "³": "^3",
+    "½": "(1/2)",
+    "¼": "(1/4)",
+    "¾": "(3/4)",
+    "⅓": "(1/3)",
+    "⅔": "(2/3)",
+    "√": "sqrt",
+}
+_MIXED = re.compile(r"(?<![\d.)])(-?)(\d+)\s+(\d+)\s*/\s*(\d+)(?![\d.(])")
+_LEAD_INS = re.compile(
+    r"^(?:(?:i think|i guess|maybe|is it|it'?s|it is|the answer is|answer|my answer is|"
+    r"that'?s|that is|so|um+|er+|ok|okay)\b[\s,:]*)+"
+)
+_STOPWORDS = frozenset(
+    "a an the is are was were be to of in on at for and or it its it's this that these those "
+    "by with "
+    "as so we you i they he she them there their then than if into from do does did can will just "
+    "how what which when why out up one your our my me".split()
+)
+
+
+class ParseProblem(ValueError):
+    """The student's text could not be read as the kind of answer asked for."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    correct: bool
+    normalized: str  # the answer as the checker read it ("1/2", "x = 3", a choice's text)
+    kind: str
+    feedback: str | None = None  # a matched misconception's feedback
+    message: str | None = (
+        None  # what was wrong with how it was written, or why it could not be read
+    )
+    misconception: str | None = None  # the matched misconception's name (or its answer/pattern)
+    score: float | None = None  # free text: the best similarity to an expected idea
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _clean(raw: str, kind: str = "number") -> str:
+    s = raw.strip().lower()
+    for k, v in _UNICODE.items():
+        s = s.replace(k, v)
+    s = _LEAD_INS.sub("", s).strip()
+    s = s.rstrip(".!? ")
+    if kind != "choice":
+        s = s.lstrip("= ")  # "= 3/4"
+    if kind in ("number", "fraction"):
+        s = re.sub(r"(\d)\s*(?:out of|over)\s*(\d)", r"\1/\2", s)  # "3 out of 8"
+    return re.sub(r"\s+", " ", s)
+
+
+def _power_load(e: sympy.Basic, factor: float = 1.0) -> float:
+    """The total degree the powers in `e` could expand to.
+
+    x^2 + (x+1)^3 counts 5; (x^2)^3 counts 3 + 6 = 9.
+    Plain division (a power of -1) and roots count nothing."""
+    if isinstance(e, sympy.Pow):
+        base, ex = e.args
+        load = _power_load(ex, factor)
+        if not ex.is_number:
+            raise ParseProblem("powers must be plain numbers here, like x^2")
+        size = abs(float(ex.doit()))
+        if size > MAX_POWER:
+            raise ParseProblem("that power is far too big to work with")
+        if size > 1:
+            load += size * factor
+            factor *= size
+        return load + _power_load(base, factor)
+    return sum(_power_load(a, factor) for a in e.args)
+
+
+def parse_math(
+    text: str, symbols: Sequence[str] = (), *, mixed_numbers: bool = False
+) -> sympy.Expr:
+    """Parse one side of an answer into a sympy expression, safely.
+
+    Only the letters in `symbols` (single-letter variables) and sqrt/pi are allowed;
+    "2x" means 2*x, "^" means a power, decimals become exact fractions and, with
+    `mixed_numbers`, "2 1/3" means 2 + 1/3. Raises ParseProblem with a readable reason.
+    """
+    s = text.strip().lower()
+    if not s:
+        raise ParseProblem("the answer is empty")
+    if len(s) > MAX_CHARS:
+        raise ParseProblem(f"that is too long to be an answer here (over {MAX_CHARS} characters)")
+    if "," in s:
+        raise ParseProblem("use a dot for decimals, like 0.5, and leave out commas")
+    if not _ALLOWED_CHARS.match(s):
+        bad = sorted({c for c in s if not _ALLOWED_CHARS.match(c)})
+        raise ParseProblem(f"I can't read the symbol(s) {' '.join(bad)} in a maths answer")
+    if re.search(r"//|\*\*\*|[+\-*/^]\s*$", s):
+        raise ParseProblem("an operation sign is doubled or has nothing after it")
+    if mixed_numbers:
+        s = _MIXED.sub(lambda m: f"({m[1]}({m[2]} + {m[3]}/{m[4]}))", s)
+
+    allowed = {v.lower() for v in symbols}
+
+    def words(m: re.Match) -> str:
+        w = m[0]
+        if w in _FUNCTIONS or w in allowed:
+            return w
+        if set(w) <= allowed:  # "xy" with x and y allowed: x*y
+            return "*".join(w)
+        if allowed:
+            names = " and ".join(sorted(allowed))
+            raise ParseProblem(f"your answer uses {w!r}, but the only letter here is {names}")
+        raise ParseProblem(f"I expected a number here, not {w!r}")
+
+    s = re.sub(r"[a-z]+", words, s)
+    local = {v: sympy.Symbol(v) for v in allowed}
+    try:
+        shape = parse_expr(
+            s,
+            local_dict=dict(local),
+            global_dict=dict(_GLOBALS),
+            transformations=_TRANSFORMS,
+            evaluate=False,
+        )
+        if _power_load(shape) > MAX_POWER:
+            raise ParseProblem("those powers are far too big to work with")
+        expr = parse_expr(
+            s, local_dict=dict(local), global_dict=dict(_GLOBALS), transformations=_TRANSFORMS
+        )
+    except ParseProblem:
+        raise
+    except Exception:  # the parser's errors vary (SyntaxError, TokenError, TypeError, ...)
+        raise ParseProblem("I couldn't read that as maths; check the brackets and signs") from None
+    if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.Tuple):
+        raise ParseProblem("I couldn't read that as one maths expression")
+    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise ParseProblem("that divides by zero, which has no answer")
+    return expr
+
+
+def _equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Symbolic equality, with a numeric spot check before the slow path."""
+    diff = a - b
+    if diff == 0 or sympy.expand(diff) == 0:
+        return True
+    free = sorted(diff.free_symbols, key=str)
+    if not free:
+        return abs(complex(diff.evalf())) < 1e-12
+    for point in (0.37, 1.91, -2.3):
+        try:
+            value = complex(diff.subs({s: point for s in free}).evalf())
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if abs(value) > 1e-9:
+            return False
+    return sympy.simplify(diff) == 0
+
+
+def _pretty(e: sympy.Expr) -> str:
+    return str(e).replace("**", "^")
+
+
+# ---------------------------------------------------------------- written form
+
+
+def _form_problem(question: Question, s: str, value: sympy.Expr) -> str | None:
+    """Why the student's correct value is not in the form the question asks for, or None."""
+    form = question.form
+    t = s.replace(" ", "")
+    if form == "decimal":
+        if not re.fullmatch(r"-?\d*\.?\d+", t):
+            return "That's the right value. Now write it as a decimal, like 0.75."
+    elif form == "simplest" and question.kind == "fraction":
+        if re.fullmatch(r"-?\d+", t):
+            return None
+        m = re.fullmatch(r"-?(?:(\d+) )?(\d+)/(\d+)", s.replace(" /", "/").replace("/ ", "/"))
+        if not m:
+            return (
+                "That's the right value. Now write it as a fraction in its simplest form, like 3/4."
+            )
+        n, d = int(m[2]), int(m[3])
+        if math.gcd(n, d) > 1:
+            return (
+                "That's equal to the answer, but it can be simplified: divide the top and the "
+                f"bottom by {math.gcd(n, d)}."
+            )
+        if d == 1:
+            return f"That's right, but it's simpler to write it as the whole number {n}."
+    elif form == "mixed":
+        if re.fullmatch(r"-?\d+", t):
+            return None
+        m = re.fullmatch(r"-?(?:(\d+) )?(\d+)/(\d+)", s.replace(" /", "/").replace("/ ", "/"))
+        if not m:
+            return "That's the right value. Now write it as a mixed number, like 2 1/3."
+        n, d = int(m[2]), int(m[3])
+        if n >= d:
+            return (
+                "That's the right value, but it's an improper fraction. "
+                "Write it as a mixed number, like 2 1/3."
+            )
+        if math.gcd(n, d) > 1:
+            return f"Nearly: the fraction part {n}/{d} can be simplified."
+    elif form in ("simplest", "expanded"):
+        target = len(sympy.Add.make_args(sympy.expand(value)))
+        if form == "expanded" and "(" in s:
+            return "That's equal to the answer. Now multiply out the brackets."
+        if _count_terms(s) > target:
+            return "That's equal to the answer, but some like terms can still be collected."
+    return None
+
+
+def _count_terms(s: str) -> int:
+    """Terms at bracket depth 0, as written: "2x + 3x - 1" has 3."""
+    depth, terms, prev = 0, 1, ""
+    for ch in s.replace(" ", ""):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch in "+-" and depth == 0 and prev not in ("", "(", "*", "/", "^", "+", "-"):
+            terms += 1
+        prev = ch
+    return terms
+
+
+# ---------------------------------------------------------------- kinds
+
+
+def _symbols_of(question: Question) -> list[str]:
+    if question.variable:
+        return [question.variable.lower()]
+    found = set()
+    for a in question.answer:
+        found |= set(re.findall(r"[a-z]", re.sub(r"sqrt|pi", "", a.lower())))
+    return sorted(found)
+
+
+def _value(text: str) -> sympy.Expr:
+    expr = parse_math(text, (), mixed_numbers=True)
+    if expr.free_symbols:
+        raise ParseProblem("I expected a number here")
+    return expr
+
+
+def _solutions(question: Question, text: str, var: sympy.Symbol) -> tuple[list[sympy.Expr], bool]:
+    """The values of `var` an answer gives, and whether it is written solved ("x = 3" or "3")."""
+    sides = text.split("=")
+    if len(sides) > 2:
+        raise ParseProblem("write one equals sign, like x = 3")
+    if len(sides) == 1:
+        value = parse_math(sides[0], [var.name], mixed_numbers=True)
+        if var in value.free_symbols:
+            raise ParseProblem(f"give the value of {var.name}, like {var.name} = 3")
+        return [value], True
+    lhs, rhs = (parse_math(side, [var.name], mixed_numbers=True) for side in sides)
+    if lhs == var and var not in rhs.free_symbols:
+        return [rhs], True
+    if rhs == var and var not in lhs.free_symbols:
+        return [lhs], True
+    if var not in (lhs - rhs).free_symbols:
+        raise ParseProblem(f"that equation has no {var.name} left in it")
+    try:
+        degree = sympy.Poly(sympy.together(lhs - rhs).as_numer_denom()[0], var).degree()
+    except sympy.PolynomialError:
+        degree = 99
+    if degree > 2:
+        raise ParseProblem(f"give the value of {var.name}, like {var.name} = 3")
+    return list(sympy.solve(sympy.Eq(lhs, rhs), var)), False
+
+
+def _check_equation(question: Question, s: str) -> tuple[bool, str, str | None]:
+    names = _symbols_of(question)
+    if len(names) != 1:
+        raise ParseProblem("this question needs a `variable` to solve for")
+    var = sympy.Symbol(names[0])
+    got, solved = _solutions(question, s, var)
+    normalized = " or ".join(f"{var} = {_pretty(v)}" for v in got) if solved else s
+    for expected in question.answer:
+        want, _ = _solutions(question, _clean(expected), var)
+        same = len(got) == len(want) and all(any(_equal(g, w) for w in want) for g in got)
+        if same and solved:
+            return True, normalized, None
+        if same:
+            return (
+                False,
+                normalized,
+                (
+                    f"That equation is true, but it isn't solved yet: keep going "
+                    f"until {var} is on its own, like {var} = 3."
+                ),
+            )
+    return False, normalized, None
+
+
+def _check_math(question: Question, s: str) -> tuple[bool, str, str | None]:
+    """number, fraction and expression kinds: (correct, normalized, message)."""
+    if question.kind == "expression":
+        if "=" in s:
+            raise ParseProblem(
+                "this asks for an expression, not an equation, so leave out the = sign"
+            )
+        got = parse_math(s, _symbols_of(question))
+    else:
+        got = _value(s)
+    normalized = _pretty(got)
+    close = False
+    for expected in question.answer:
+        want = parse_math(
+            _clean(expected), _symbols_of(question), mixed_numbers=question.kind != "expression"
+        )
+        if question.kind == "number":
+            tol = (
+                question.tolerance
+                if question.tolerance is not None
+                else 1e-9 * max(1.0, abs(float(want)))
+            )
+            ok = abs(float(got - want)) <= tol
+        else:
+            ok = _equal(got, want)
+        if ok:
+            return True, normalized, _form_problem(question, s, want)
+        if not got.free_symbols and not want.free_symbols and want != 0:
+            close |= abs(float((got - want) / want)) < CLOSE
+    if close and question.kind == "fraction":
+        return False, normalized, "That's close, but not exact. Try giving it as a fraction."
+    if close:
+        return (
+            False,
+            normalized,
+            "That's close, but not quite. Check your working or your rounding.",
+        )
+    return False, normalized, None
+
+
+def _check_choice(question: Question, s: str) -> tuple[bool, str, str | None]:
+    choices = list(question.choices or [])
+    squash = [re.sub(r"\s+", "", c.casefold()) for c in choices]
+    t = re.sub(r"\s+", "", s.casefold())
+    index = squash.index(t) if t in squash else None
+    if index is None:
+        m = re.fullmatch(r"(?:option|choice|answer)?\(?([a-z])[).:]?", t)
+        if m and ord(m[1]) - ord("a") < len(choices):
+            index = ord(m[1]) - ord("a")
+    if index is None:
+        letters = ", ".join(chr(ord("a") + i) for i in range(len(choices)))
+        raise ParseProblem(f"pick one of the choices: type its letter ({letters}) or its text")
+    picked = choices[index]
+    correct = picked.casefold() in {a.casefold() for a in question.answer}
+    return correct, picked, None
+
+
+def _tokens(text: str) -> list[str]:
+    out = []
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        if w in _STOPWORDS:
+            continue
+        for suffix in ("ing", "ed", "es", "s"):
+            if len(w) > len(suffix) + 2 and w.endswith(suffix):
+                w = w[: -len(suffix)]
+                break
+        out.append(w)
+    return out
+
+
+def lexical_similarity(answer: str, idea: str) -> float:
+    """Share of the idea's content words that the answer contains (crudely stemmed), 0..1."""
+    want = set(_tokens(idea))
+    if not want:
+        return 0.0
+    return len(want & set(_tokens(answer))) / len(want)
+
+
+def _check_free_text(question: Question, s: str, similarity: Similarity) -> tuple[bool, str, float]:
+    if len(_tokens(s)) == 0:
+        raise ParseProblem("write a sentence or two in your own words")
+    if len(s) > 1000:
+        raise ParseProblem("that's long: say it in a sentence or two")
+    score = max(float(similarity(s, idea)) for idea in question.answer)
+    threshold = question.min_similarity or DEFAULT_MIN_SIMILARITY
+    return score >= threshold, s, score
+
+
+# ---------------------------------------------------------------- front door
+
+
+def _matches(question: Question, m: Misconception, s: str, similarity: Similarity) -> bool:
+    try:
+        if m.pattern is not None:
+            return re.search(m.pattern, s.replace(" ", "").lower()) is not None
+        if question.kind == "free_text":
+            threshold = question.min_similarity or DEFAULT_MIN_SIMILARITY
+            return similarity(s, m.answer) >= threshold
+        if question.kind == "choice":
+            return _check_choice(question, s)[1].casefold() == m.answer.casefold()
+        probe = question.model_copy(update={"answer": [m.answer], "form": "any", "tolerance": None})
+        check = _check_equation if question.kind == "equation" else _check_math
+        return check(probe, s)[0]
+    except ParseProblem:
+        return False
+
+
+def _misconception(question: Question, s: str, similarity: Similarity) -> Misconception | None:
+    return next((m for m in question.misconceptions if _matches(question, m, s, similarity)), None)
+
+
+_HOW_TO_WRITE = {
+    "number": "Type a number, like 12, 0.5 or 3/4.",
+    "fraction": "Type a fraction like 3/4, a mixed number like 2 1/3, or a decimal.",
+    "expression": "Type an expression, like 2x + 3.",
+    "equation": "Type the value, like x = 3.",
+    "choice": "Type the letter of your choice.",
+    "free_text": "Explain in a sentence or two.",
+}
+
+
+def check_answer(question: Question, raw: str, *, similarity: Similarity | None = None) -> Verdict:
+    """Judge one answer. Never raises on what a student types; see Verdict.message."""
+    similarity = similarity or lexical_similarity
+    kind = question.kind
+    raw = raw if isinstance(raw, str) else str(raw)
+    s = _clean(raw, kind)
+    score = None
+    try:
+        if kind == "free_text":
+            correct, normalized, score = _check_free_text(
+                question, re.sub(r"\s+", " ", raw.strip()), similarity
+            )
+            message = None
+        elif kind == "choice":
+            correct, normalized, message = _check_choice(question, s)
+        elif kind == "equation":
+            correct, normalized, message = _check_equation(question, s)
+        else:
+            correct, normalized, message = _check_math(question, s)
+    except ParseProblem as e:
+        reason = str(e)
+        m = _misconception(question, s, similarity)  # a pattern may still recognise it
+        how = "" if "like" in reason else f" {_HOW_TO_WRITE[kind]}"
+        return Verdict(
+            False,
+            s,
+            kind,
+            feedback=m.feedback if m else None,
+            message=f"{reason[0].upper()}{reason[1:]}.{how}",
+            misconception=(m.name or m.answer or m.pattern) if m else None,
+        )
+    except Exception:  # pathological input that got past the guards; never crash the tutor
+        return Verdict(
+            False, s, kind, message=f"I couldn't work with that answer. {_HOW_TO_WRITE[kind]}"
+        )
+
+    if correct and message is None:
+        return Verdict(True, normalized, kind, score=score)
+    m = _misconception(question, s if kind != "free_text" else normalized, similarity)
+    return Verdict(
+        False,
+        normalized,
+        kind,
+        feedback=m.feedback if m else None,
+        message=message,
+        misconception=(m.name or m.answer or m.pattern) if m else None,
+        score=score,
+    )
