@@ -1,7 +1,8 @@
 """Cached token features of frozen encoders, so that CPU training takes minutes.
 
-A FeatureSet holds one corpus split of one modality: padded fp16 tokens (N, T, d), their
-lengths, labels (indices into EMOTIONS) and groups (speaker/identity/dialogue). It is
+A FeatureSet holds one corpus split of one modality: every example's real fp16 tokens back
+to back (ΣT, d), their lengths, labels (indices into EMOTIONS) and groups
+(speaker/identity/dialogue). It is
 computed once per (modality, corpus, split, encoder) and stored under
 Settings().home / "cache" / "features".
 """
@@ -25,28 +26,34 @@ FORMAT_VERSION = 1
 @dataclass
 class FeatureSet:
     modality: str
-    tokens: torch.Tensor  # (N, T, d) float16, zero-padded
-    lengths: torch.Tensor  # (N,) int64, real tokens per row
+    tokens: torch.Tensor  # (ΣT, d) float16, all examples' real tokens back to back
+    lengths: torch.Tensor  # (N,) int64, tokens per example
     labels: torch.Tensor  # (N,) int64, index into EMOTIONS
     groups: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), self.lengths.cumsum(0)])
+
     def __len__(self) -> int:
-        return self.tokens.shape[0]
+        return self.lengths.shape[0]
 
     @property
     def dim(self) -> int:
         return self.tokens.shape[-1]
 
     def rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows idx (B,) -> tokens (B, T, d) float32, mask (B, T) bool."""
-        tokens = self.tokens[idx].float()
-        mask = torch.arange(tokens.shape[1])[None, :] < self.lengths[idx][:, None]
-        return tokens, mask
+        """Examples idx (B,) -> tokens (B, T, d) float32 zero-padded, mask (B, T) bool."""
+        lens = self.lengths[idx]
+        T = max(int(lens.max()), 1) if len(idx) else 1
+        mask = torch.arange(T)[None, :] < lens[:, None]  # (B, T)
+        pos = torch.where(mask, self.offsets[idx][:, None] + torch.arange(T)[None, :], 0)
+        return self.tokens[pos].float() * mask.unsqueeze(-1), mask
 
     def subset(self, idx: torch.Tensor | list[int]) -> FeatureSet:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return FeatureSet(self.modality, self.tokens[idx], self.lengths[idx], self.labels[idx],
+        tokens, mask = self.rows(idx)
+        return FeatureSet(self.modality, tokens[mask].half(), self.lengths[idx], self.labels[idx],
                           [self.groups[i] for i in idx.tolist()] if self.groups else [],
                           dict(self.meta))
 
@@ -69,20 +76,12 @@ class FeatureSet:
 
 def pack(modality: str, chunks: list[tuple[torch.Tensor, torch.Tensor]], labels: list[str],
          groups: list[str], max_tokens: int, meta: dict | None = None) -> FeatureSet:
-    """Encoder outputs [(tokens (b,T,d), mask (b,T)), ...] -> one padded fp16 FeatureSet."""
-    rows, lengths = [], []
-    for tokens, mask in chunks:
-        for t, m in zip(tokens, mask):
-            real = t[m.bool()][:max_tokens]  # (n, d)
-            rows.append(real.to(torch.float16))
-            lengths.append(real.shape[0])
-    d = rows[0].shape[-1]
-    T = max(lengths)
-    out = torch.zeros(len(rows), T, d, dtype=torch.float16)
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    return FeatureSet(modality, out, torch.tensor(lengths), torch.tensor([EMOTIONS.index(y) for y in labels]),
-                      list(groups), dict(meta or {}))
+    """Encoder outputs [(tokens (b,T,d), mask (b,T)), ...] -> one FeatureSet (fp16)."""
+    rows = [t[m.bool()][:max_tokens].to(torch.float16)  # (n, d) real tokens
+            for tokens, mask in chunks for t, m in zip(tokens, mask)]
+    return FeatureSet(modality, torch.cat(rows), torch.tensor([r.shape[0] for r in rows]),
+                      torch.tensor([EMOTIONS.index(y) for y in labels]), list(groups),
+                      dict(meta or {}))
 
 
 def cache_path(home: Path, *key: str) -> Path:

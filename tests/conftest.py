@@ -117,3 +117,14 @@ def keyword_engine():
     from cmt.engine import Engine
 
     return Engine(KeywordModel())
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one thread (and don't fight other processes for cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 from cmt.fusion import FUSIONS, FusionDims, FusionModel, drop_modalities
 
 D_IN = {"text": 24, "face": 16, "speech": 20}

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 from cmt.features import FeatureSet, cached, cache_path, pack
 from cmt.train import TrainConfig, TupleSampler, evaluate_pools, load_fusion, train
 
@@ -22,14 +24,15 @@ def synthetic_pools(n=140, seed=0, signal=0.6) -> dict[str, FeatureSet]:
         labels = torch.arange(n) % 7
         centers = torch.randn(7, d, generator=torch.Generator().manual_seed(100 + k))
         T = 5
-        tokens = torch.randn(n, T, d, generator=g) + signal * centers[labels][:, None, :]
         lengths = torch.randint(2, T + 1, (n,), generator=g)
+        tokens = torch.randn(int(lengths.sum()), d, generator=g) + signal * centers[
+            labels.repeat_interleave(lengths)]
         pools[m] = FeatureSet(m, tokens.half(), lengths, labels, [str(i % 10) for i in range(n)])
     return pools
 
 
 def tiny_config(tmp_path, **kw) -> TrainConfig:
-    return TrainConfig(d_model=32, n_head=2, n_layer=1, epochs=kw.pop("epochs", 8), batch_size=32,
+    return TrainConfig(d_model=32, n_head=2, n_layer=1, epochs=kw.pop("epochs", 6), batch_size=32,
                        lr=3e-3, out=tmp_path / "cmt.pt", oversample={}, **kw)
 
 
@@ -62,7 +65,10 @@ def test_same_seed_same_model(tmp_path):
 def test_feature_cache_round_trip_and_pack(tmp_path):
     chunks = [(torch.randn(2, 4, 3), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]]).bool())]
     fs = pack("text", chunks, ["joy", "anger"], ["a", "b"], max_tokens=3)
-    assert fs.tokens.shape == (2, 3, 3) and fs.lengths.tolist() == [2, 3]
+    assert fs.tokens.shape == (5, 3) and fs.lengths.tolist() == [2, 3]
+    tokens, mask = fs.rows(torch.tensor([1, 0]))
+    assert tokens.shape == (2, 3, 3) and mask.tolist() == [[True] * 3, [True, True, False]]
+    assert torch.allclose(tokens[1, :2], chunks[0][0][0, :2].half().float())
     path = cache_path(tmp_path, "text", "meld", "dev", "enc")
     calls = []
     fs1 = cached(path, lambda: calls.append(1) or fs)
