@@ -113,3 +113,22 @@ def test_role_is_reread_from_the_database(db):
 def test_principal_rejects_unknown_role():
     with pytest.raises(ValueError, match="role"):
         Principal(id=1, role="superuser")
+
+
+def test_a_hash_with_old_parameters_is_upgraded_on_sign_in(db, monkeypatch):
+    from argon2 import PasswordHasher
+
+    import tutor.auth
+
+    real = tutor.auth._hasher
+    monkeypatch.setattr(tutor.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                              parallelism=1))
+    with db.begin() as s:
+        old = create_teacher(session=s, name="Old", email="old@x.org", password="old-password")
+        old_hash, tid = old.password_hash, old.id
+    monkeypatch.setattr(tutor.auth, "_hasher", real)
+    with db.begin() as s:
+        assert authenticate(session=s, email="old@x.org", password="old-password").id == tid
+    with db() as s:
+        new_hash = s.get(Teacher, tid).password_hash
+    assert new_hash != old_hash and not real.check_needs_rehash(new_hash)
