@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cmt.contract import EMOTIONS, MODALITIES
@@ -187,11 +187,12 @@ def visible_classes(*, session: Session, principal: Principal | None) -> list[Cl
     stmt = select(SchoolClass).order_by(SchoolClass.name, SchoolClass.id)
     if not p.is_admin:
         stmt = stmt.where(SchoolClass.teacher_id == p.id)
-    out = []
-    for c in session.scalars(stmt):
-        n = len(session.scalars(select(Student.id).where(Student.class_id == c.id)).all())
-        out.append(ClassInfo(id=c.id, name=c.name, teacher_id=c.teacher_id, students=n))
-    return out
+    classes = session.scalars(stmt).all()
+    counts = dict(session.execute(
+        select(Student.class_id, func.count(Student.id))
+        .where(Student.class_id.in_([c.id for c in classes])).group_by(Student.class_id)).all())
+    return [ClassInfo(id=c.id, name=c.name, teacher_id=c.teacher_id, students=counts.get(c.id, 0))
+            for c in classes]
 
 
 def class_students(*, session: Session, principal: Principal | None,
@@ -205,14 +206,16 @@ def student_sessions(*, session: Session, principal: Principal | None,
                      student_id: int) -> list[SessionInfo]:
     """A student's sessions, newest first."""
     require_student_access(session=session, principal=principal, student_id=student_id)
-    out = []
-    for ts in session.scalars(select(TutorSession).where(TutorSession.student_id == student_id)
-                              .order_by(TutorSession.started_at.desc(), TutorSession.id.desc())):
-        n = len(session.scalars(select(Turn.id).where(Turn.session_id == ts.id)).all())
-        out.append(SessionInfo(id=ts.id, student_id=student_id, lesson=ts.lesson,
-                               policy_mode=ts.policy_mode, started_at=utc(ts.started_at),
-                               ended_at=utc(ts.ended_at), turns=n))
-    return out
+    n_turns = (select(Turn.session_id, func.count(Turn.id).label("n"))
+               .group_by(Turn.session_id).subquery())
+    rows = session.execute(
+        select(TutorSession, func.coalesce(n_turns.c.n, 0))
+        .outerjoin(n_turns, n_turns.c.session_id == TutorSession.id)
+        .where(TutorSession.student_id == student_id)
+        .order_by(TutorSession.started_at.desc(), TutorSession.id.desc())).all()
+    return [SessionInfo(id=ts.id, student_id=student_id, lesson=ts.lesson,
+                        policy_mode=ts.policy_mode, started_at=utc(ts.started_at),
+                        ended_at=utc(ts.ended_at), turns=n) for ts, n in rows]
 
 
 # ---------------------------------------------------------------- class overview
@@ -389,11 +392,23 @@ def _rows(timeline: Timeline, class_id: int | None) -> list[dict[str, Any]]:
     return [row for _, row in rows]
 
 
+FREE_TEXT_COLUMNS = frozenset({"student_handle", "student_name", "lesson", "student_text",
+                               "tutor_text", "reason"})
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defuse(value: Any) -> Any:
+    """Text a student typed must not run as a spreadsheet formula when the CSV is opened
+    (OWASP "CSV injection"): such cells get a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def _write_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: (_defuse(v) if k in FREE_TEXT_COLUMNS else v) for k, v in row.items()}
+                     for row in rows)
     return buf.getvalue()
 
 

@@ -245,3 +245,15 @@ def test_timeline_png_of_an_empty_session(db, world):
         tl = reports.session_timeline(session=s, principal=world.teacher_a, session_id=sid)
     assert tl.readings == [] and tl.turns == []
     assert reports.timeline_png(tl)[:4] == b"\x89PNG"
+
+
+def test_csv_defuses_spreadsheet_formulas_typed_by_a_student(db, world):
+    with db.begin() as s:
+        crud.add_turn(session=s, tutor_session_id=world.ana_session,
+                      student_text='=HYPERLINK("http://evil.example","click")', tutor_text="-1 is right")
+    with db() as s:
+        text = reports.export_session_csv(session=s, principal=world.teacher_a,
+                                          session_id=world.ana_session)
+    last = list(csv.DictReader(io.StringIO(text)))[-1]
+    assert last["student_text"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert last["tutor_text"] == "'-1 is right" and last["label"] == ""
