@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from cmt.settings import Settings
+from tests.tutor.test_reports import T0, fast_hashing, make_world  # noqa: F401 (fixture)
+from tutor import reports
+from ui import teacher
+from ui.deps import Deps
+
+SKIP = {"__type__": "update"}
+
+
+class NoCMT:
+    def analyze(self, req):
+        raise AssertionError("the teacher view never calls the model")
+
+
+@pytest.fixture
+def deps(db):
+    return Deps(settings=Settings(), db=db, cmt=NoCMT())
+
+
+@pytest.fixture
+def world(db):
+    return make_world(db)
+
+
+def test_sign_in_lists_only_the_teachers_classes(deps, world):
+    principal, status, classes, main = teacher.sign_in(deps, "alice@school.example", "alice-password")
+    assert principal == world.teacher_a
+    assert "Alice" in status and main["visible"] is True
+    assert [v for _, v in classes["choices"]] == [world.class_a] and classes["value"] == world.class_a
+    _, _, classes, _ = teacher.sign_in(deps, "root@school.example", "root-password")
+    assert [v for _, v in classes["choices"]] == [world.class_a, world.class_b]
+
+
+def test_wrong_password_and_unknown_email_read_the_same(deps, world):
+    with pytest.warns(UserWarning) as w1:
+        out1 = teacher.sign_in(deps, "alice@school.example", "wrong-password")
+    with pytest.warns(UserWarning) as w2:
+        out2 = teacher.sign_in(deps, "nobody@school.example", "wrong-password")
+    assert out1[0] is None and out2[0] is None and out1[3]["visible"] is False
+    assert [str(w.message) for w in w1] == [str(w.message) for w in w2] == [teacher.SIGN_IN_FAILED]
+    with pytest.warns(UserWarning, match="e-mail and password"):
+        assert teacher.sign_in(deps, "", "") == (SKIP,) * 4
+
+
+def test_overview_handler_shows_the_struggling_student_first(deps, world):
+    table, students, summary = teacher.load_overview(deps, world.teacher_a, world.class_a, "All time")
+    assert isinstance(table, pd.DataFrame) and list(table.columns) == teacher.OVERVIEW_COLUMNS
+    assert table.iloc[0]["Student"] == "Ana (ana)" and table.iloc[0]["Struggling"] == "yes"
+    assert table.iloc[1]["Struggling"] == "no"
+    assert [v for _, v in students["choices"]] == [world.ana, world.ben]
+    assert "1 of 2" in summary
+    assert teacher.pick_student([world.ben, "Ben (ben)"])["value"] == world.ben
+    # a period with nothing in it
+    table, _, summary = teacher.load_overview(deps, world.teacher_a, world.class_a, "Last hour",
+                                              now=T0 + timedelta(days=3))
+    assert (table["Readings"] == 0).all() and "0 of 2" in summary
+
+
+def test_ui_handlers_refuse_another_teachers_class_and_session(deps, world):
+    a = world.teacher_a
+    calls = [
+        (lambda: teacher.load_overview(deps, a, world.class_b, "All time"), 3),
+        (lambda: teacher.load_sessions(deps, a, world.cat), 1),
+        (lambda: teacher.load_timeline(deps, a, world.cat_session), 3),
+        (lambda: teacher.select_turn(deps, a, world.cat_session, 0), 1),
+        (lambda: teacher.export_session_csv(deps, a, world.cat_session), 1),
+        (lambda: teacher.export_class_csv(deps, a, world.class_b, "All time"), 1),
+        (lambda: teacher.export_timeline_png(deps, a, world.cat_session), 1),
+        (lambda: teacher.load_timeline(deps, world.teacher_b, world.ana_session), 3),
+    ]
+    for call, n in calls:
+        with pytest.warns(UserWarning, match="does not exist or is not"):
+            out = call()
+        assert out == (SKIP if n == 1 else (SKIP,) * n)  # nothing of theirs comes back
+    with pytest.warns(UserWarning, match="sign in"):
+        assert teacher.load_timeline(deps, None, world.ana_session) == (SKIP,) * 3
+    # the admin gets through
+    _, transcript, _ = teacher.load_timeline(deps, world.admin, world.cat_session)
+    assert len(transcript) == 3
+
+
+def test_timeline_transcript_and_selecting_a_turn(deps, world):
+    sessions = teacher.load_sessions(deps, world.teacher_a, world.ana)
+    assert sessions["value"] == world.ana_session and "5 turns" in sessions["choices"][0][0]
+    fig, transcript, _ = teacher.load_timeline(deps, world.teacher_a, world.ana_session)
+    assert fig.axes and list(transcript.columns) == teacher.TRANSCRIPT_COLUMNS
+    assert list(transcript["Turn"]) == [0, 1, 2, 3, 4]
+    assert transcript.iloc[2]["Read"] == "fear 0.70" and transcript.iloc[2]["Tutor state"] == "frustrated *"
+    text = teacher.select_turn(deps, world.teacher_a, world.ana_session, 2)
+    assert "msg 2 fear" in text and "fear (70%)" in text and "face: fear" in text
+    assert "frustrated" in text and "calmer tone" in text and "tone neutral → calm" in text
+    with pytest.warns(UserWarning, match="no turn 9"):
+        teacher.select_turn(deps, world.teacher_a, world.ana_session, 9)
+
+
+def test_exports_write_csv_and_png_files(deps, world):
+    path = Path(teacher.export_session_csv(deps, world.teacher_a, world.ana_session))
+    assert path.name == f"attune-session-{world.ana_session}.csv"
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 5 and rows[0]["model_version"] == "cmt-test-1"
+    path = Path(teacher.export_class_csv(deps, world.teacher_a, world.class_a, "Custom",
+                                         T0.timestamp(), (T0 + timedelta(minutes=2)).timestamp()))
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert sorted((r["student_handle"], r["turn_index"]) for r in rows) == [
+        ("ana", "0"), ("ana", "1"), ("ben", "0"), ("ben", "1")]
+    png = Path(teacher.export_timeline_png(deps, world.teacher_a, world.ana_session)).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_period_bounds():
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert teacher.period_bounds("All time", now=now) == (None, None)
+    assert teacher.period_bounds("Last 7 days", now=now) == (now - timedelta(days=7), None)
+    assert teacher.period_bounds("Custom", "2026-11-20 09:00", None) == (
+        datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc), None)
+    with pytest.raises(ValueError, match="before its end"):
+        teacher.period_bounds("Custom", now.timestamp(), now.timestamp() - 60)
+    with pytest.raises(ValueError, match="not a date"):
+        teacher.period_bounds("Custom", "yesterday-ish", None)
+    with pytest.raises(ValueError, match="Unknown period"):
+        teacher.period_bounds("Forever", now=now)
+
+
+def test_unexpected_failures_become_a_calm_warning(deps, world, monkeypatch):
+    def boom(**kw):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(reports, "session_timeline", boom)
+    with pytest.warns(UserWarning, match="on our side") as w:
+        teacher.load_timeline(deps, world.teacher_a, world.ana_session)
+    assert all("on fire" not in str(x.message) for x in w)
+
+
+def test_build_teacher_makes_a_blocks(deps):
+    with gr.Blocks() as app:
+        teacher.build_teacher(deps)
+    kinds = {type(b).__name__ for b in app.blocks.values()}
+    assert {"Plot", "Dataframe", "File", "Dropdown", "DateTime", "State"} <= kinds

@@ -1,0 +1,183 @@
+"""Who may see what: teacher accounts with argon2id password hashes, roles, access checks.
+
+Roles are "student", "teacher" and "admin". Teachers and admins are rows of `teachers`
+(Teacher.role); a student principal is a row of `students`. The rules, enforced by the
+`require_*` functions that every report query calls first:
+
+- an admin reads every class, student and session;
+- a teacher reads only the classes whose teacher_id is theirs, and their students' sessions;
+- a student reads only their own sessions, and no class.
+
+The principal's role is re-read from the database on every check, so a revoked or deleted
+account loses access at once, whatever a UI session still holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tutor.db.models import SchoolClass, Student, Teacher, TutorSession
+
+ROLES: tuple[str, ...] = ("student", "teacher", "admin")
+STAFF_ROLES: tuple[str, ...] = ("teacher", "admin")
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work per attempt
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
+# Verified against when the e-mail is unknown, so that both paths cost one argon2 verification.
+_DUMMY_HASH = _hasher.hash("attune-no-such-account")
+
+
+class AuthError(ValueError):
+    """A teacher account could not be created: bad e-mail, weak password, unknown role, taken."""
+
+
+class AccessDenied(PermissionError):
+    """The principal may not read this class, student or session (or it does not exist)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a teacher/admin id (teachers table) or a student id (students table)."""
+
+    id: int
+    role: str
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
+
+    @classmethod
+    def of(cls, who: Teacher | Student) -> Principal:
+        if isinstance(who, Student):
+            return cls(id=who.id, role="student")
+        return cls(id=who.id, role=who.role)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def hash_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+        raise AuthError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AuthError(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; False for a mismatch, a missing or a malformed hash."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def create_teacher(*, session: Session, name: str, email: str, password: str,
+                   role: str = "teacher") -> Teacher:
+    """A new teacher (or admin) account with a hashed password. Callers own the transaction."""
+    if role not in STAFF_ROLES:
+        raise AuthError(f"a teacher account's role must be one of {STAFF_ROLES}, got {role!r}")
+    name = (name or "").strip()
+    if not name:
+        raise AuthError("a teacher needs a name")
+    email = normalize_email(email)
+    if not EMAIL_RE.match(email):
+        raise AuthError(f"{email!r} does not look like an e-mail address")
+    if session.scalar(select(Teacher.id).where(func.lower(Teacher.email) == email)) is not None:
+        raise AuthError(f"an account for {email} exists already")
+    teacher = Teacher(name=name, email=email, password_hash=hash_password(password), role=role)
+    session.add(teacher)
+    session.flush()
+    return teacher
+
+
+def set_password(*, session: Session, teacher: Teacher, password: str) -> None:
+    teacher.password_hash = hash_password(password)
+    session.flush()
+
+
+def authenticate(*, session: Session, email: str, password: str) -> Teacher | None:
+    """The teacher whose e-mail and password these are, else None (never says which was wrong).
+
+    An unknown e-mail still costs one argon2 verification, so timing does not tell accounts
+    apart. A hash made with older parameters is upgraded in place (callers commit).
+    """
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
+        verify_password(None, "")
+        return None
+    teacher = session.scalar(select(Teacher).where(func.lower(Teacher.email) == normalize_email(email)))
+    stored = teacher.password_hash if teacher is not None else None
+    if not verify_password(stored, password) or teacher is None or teacher.role not in STAFF_ROLES:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        teacher.password_hash = _hasher.hash(password)
+        session.flush()
+    return teacher
+
+
+# ---------------------------------------------------------------- access checks
+def current_principal(*, session: Session, principal: Principal | None) -> Principal:
+    """The principal as the database sees it now (role re-read); AccessDenied if gone."""
+    if not isinstance(principal, Principal):
+        raise AccessDenied("please sign in first")
+    if principal.role == "student":
+        if session.get(Student, principal.id) is None:
+            raise AccessDenied("this account no longer exists; please sign in again")
+        return principal
+    teacher = session.get(Teacher, principal.id)
+    if teacher is None or teacher.role not in STAFF_ROLES:
+        raise AccessDenied("this account no longer exists; please sign in again")
+    return Principal(id=teacher.id, role=teacher.role)
+
+
+def require_class_access(*, session: Session, principal: Principal | None,
+                         class_id: int) -> SchoolClass:
+    """The class, if `principal` may read it; else AccessDenied (same words whether or not it exists)."""
+    p = current_principal(session=session, principal=principal)
+    school_class = session.get(SchoolClass, class_id) if isinstance(class_id, int) else None
+    if school_class is not None and (p.is_admin or (p.role == "teacher"
+                                                    and school_class.teacher_id == p.id)):
+        return school_class
+    raise AccessDenied(f"class {class_id} does not exist or is not one of yours")
+
+
+def require_student_access(*, session: Session, principal: Principal | None,
+                           student_id: int) -> Student:
+    p = current_principal(session=session, principal=principal)
+    student = session.get(Student, student_id) if isinstance(student_id, int) else None
+    if student is not None and _may_read_student(session, p, student):
+        return student
+    raise AccessDenied(f"student {student_id} does not exist or is not in one of your classes")
+
+
+def require_session_access(*, session: Session, principal: Principal | None,
+                           session_id: int) -> TutorSession:
+    p = current_principal(session=session, principal=principal)
+    ts = session.get(TutorSession, session_id) if isinstance(session_id, int) else None
+    if ts is not None and _may_read_student(session, p, ts.student):
+        return ts
+    raise AccessDenied(f"session {session_id} does not exist or is not one of your students'")
+
+
+def _may_read_student(session: Session, p: Principal, student: Student) -> bool:
+    if p.is_admin:
+        return True
+    if p.role == "student":
+        return student.id == p.id
+    if student.class_id is None:
+        return False
+    school_class = session.get(SchoolClass, student.class_id)
+    return school_class is not None and school_class.teacher_id == p.id

@@ -1,0 +1,353 @@
+"""Teacher view: sign in, a class overview of who is struggling, a session's timeline, exports.
+
+The handlers are plain functions taking `deps` and the signed-in Principal (held in a
+gr.State, so on the server); each one re-checks access through tutor.reports, which
+re-reads the principal's role from the database. Refusals and bad input become gr.Warning
+messages; the outputs are then left as they were (gr.skip()).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from tutor import reports
+from tutor.auth import AccessDenied, Principal, authenticate
+from ui.deps import Deps
+
+log = logging.getLogger("ui.teacher")
+
+PERIODS: dict[str, timedelta | None] = {
+    "Last hour": timedelta(hours=1),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "All time": None,
+    "Custom": None,
+}
+DEFAULT_PERIOD = "Last 7 days"
+OVERVIEW_COLUMNS = ["Student id", "Student", "Struggling", "Why", "Negative share", "Readings",
+                    "Turns", "Sessions", "Last state", "Last active (UTC)"]
+TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
+SIGN_IN_FAILED = "That e-mail and password do not match an account."
+
+
+class InputError(ValueError):
+    """Something the teacher picked or typed cannot be used (no class chosen, bad dates)."""
+
+
+def _guard(n_outputs: int):
+    """Turn refusals and bad input into a gr.Warning, other failures into a calm one; either
+    way every output is left as it was."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except (AccessDenied, ValueError) as e:
+                gr.Warning(str(e))
+            except KeyError as e:
+                gr.Warning(str(e.args[0]) if e.args else "not found")
+            except Exception:
+                log.exception("%s failed", fn.__name__)
+                gr.Warning("Something went wrong on our side; please try again.")
+            skipped = tuple(gr.skip() for _ in range(n_outputs))
+            return skipped[0] if n_outputs == 1 else skipped
+        return inner
+    return wrap
+
+
+def _id(value, what: str) -> int:
+    """A picked id from a dropdown (int, or its text); InputError when nothing is picked."""
+    if value is None or value == "":
+        raise InputError(f"Please choose a {what} first.")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{value!r} is not a {what} id.") from None
+
+
+def _when(value) -> datetime | None:
+    """gr.DateTime gives a timestamp (float), a string or a datetime; all become aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return reports.utc(value)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    try:
+        return reports.utc(datetime.fromisoformat(str(value).strip()))
+    except ValueError:
+        raise InputError(f"{value!r} is not a date and time (use e.g. 2026-11-20 09:00).") from None
+
+
+def period_bounds(period: str, start=None, end=None, *,
+                  now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """(since, until) for a period choice; "Custom" uses start/end (either may be empty)."""
+    if period not in PERIODS:
+        raise InputError(f"Unknown period {period!r}; choose one of {', '.join(PERIODS)}.")
+    if period == "Custom":
+        since, until = _when(start), _when(end)
+        if since is not None and until is not None and since >= until:
+            raise InputError("The period's start must come before its end.")
+        return since, until
+    span = PERIODS[period]
+    if span is None:
+        return None, None
+    now = reports.utc(now) if now is not None else datetime.now(timezone.utc)
+    return now - span, None
+
+
+def _fmt(dt: datetime | None) -> str:
+    return "" if dt is None else reports.utc(dt).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _export_path(name: str, data: str | bytes) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="attune-export-"))
+    path = folder / re.sub(r"[^\w.-]+", "_", name)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8", newline="")
+    return str(path)
+
+
+# ---------------------------------------------------------------- handlers
+@_guard(4)
+def sign_in(deps: Deps, email: str, password: str):
+    """-> (principal, status, class picker, main area). Never says which of the two was wrong."""
+    if not (email or "").strip() or not password:
+        raise InputError("Please give your e-mail and password.")
+    with deps.db.begin() as s:
+        teacher = authenticate(session=s, email=email, password=password)
+        if teacher is None:
+            log.info("failed sign-in")
+            gr.Warning(SIGN_IN_FAILED)
+            return None, "Not signed in.", gr.update(choices=[], value=None), gr.update(visible=False)
+        principal = Principal.of(teacher)
+        classes = reports.visible_classes(session=s, principal=principal)
+        status = f"Signed in as **{teacher.name}** ({teacher.role})."
+    choices = [(f"{c.name} ({c.students} students)", c.id) for c in classes]
+    if not choices:
+        status += " You have no classes yet."
+    return (principal, status, gr.update(choices=choices, value=choices[0][1] if choices else None),
+            gr.update(visible=True))
+
+
+def sign_out():
+    """-> (principal, status, class picker, main area)."""
+    return None, "Signed out.", gr.update(choices=[], value=None), gr.update(visible=False)
+
+
+@_guard(3)
+def load_overview(deps: Deps, principal: Principal | None, class_id, period: str = DEFAULT_PERIOD,
+                  start=None, end=None, *, now: datetime | None = None):
+    """-> (overview table, student picker, summary line)."""
+    if class_id is None or class_id == "":  # e.g. the picker was cleared on sign-out
+        return pd.DataFrame(columns=OVERVIEW_COLUMNS), gr.update(choices=[], value=None), ""
+    cid = _id(class_id, "class")
+    since, until = period_bounds(period, start, end, now=now)
+    with deps.db() as s:
+        rows = reports.class_overview(session=s, principal=principal, class_id=cid,
+                                      since=since, until=until)
+    table = pd.DataFrame([[r.student_id, f"{r.display_name} ({r.handle})",
+                           "yes" if r.struggling else "no", r.why, round(r.negative_share, 2),
+                           r.readings, r.turns, r.sessions, r.last_state or "",
+                           _fmt(r.last_active)] for r in rows], columns=OVERVIEW_COLUMNS)
+    choices = [(f"{r.display_name} ({r.handle})", r.student_id)
+               for r in sorted(rows, key=lambda r: r.display_name.lower())]
+    n = sum(r.struggling for r in rows)
+    span = "all time" if since is None and until is None else \
+        f"{_fmt(since) or 'the start'} to {_fmt(until) or 'now'} UTC"
+    summary = f"**{n} of {len(rows)}** students struggling, {span}."
+    return table, gr.update(choices=choices, value=None), summary
+
+
+@_guard(1)
+def pick_student(row_value):
+    """An overview row was selected -> that student in the student picker."""
+    if not row_value:
+        return gr.skip()
+    return gr.update(value=_id(row_value[0], "student"))
+
+
+@_guard(1)
+def load_sessions(deps: Deps, principal: Principal | None, student_id):
+    """-> session picker (newest first)."""
+    if student_id is None or student_id == "":
+        return gr.update(choices=[], value=None)
+    with deps.db() as s:
+        sessions = reports.student_sessions(session=s, principal=principal,
+                                            student_id=_id(student_id, "student"))
+    choices = [(f"#{x.id} · {_fmt(x.started_at)} · {x.lesson or 'no lesson'} · {x.turns} turns",
+                x.id) for x in sessions]
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+def _transcript(tl: reports.Timeline) -> pd.DataFrame:
+    read = {r.turn_id: r for r in tl.readings}
+    state = {a.turn_id: a for a in tl.adaptations}
+    return pd.DataFrame(
+        [[t.index, _fmt(t.at), t.student_text, t.tutor_text,
+          f"{read[t.id].label} {read[t.id].confidence:.2f}" if t.id in read else "",
+          (state[t.id].state + (" *" if state[t.id].changes else "")) if t.id in state else ""]
+         for t in tl.turns], columns=TRANSCRIPT_COLUMNS)
+
+
+@_guard(3)
+def load_timeline(deps: Deps, principal: Principal | None, session_id):
+    """-> (figure, transcript table, turn detail)."""
+    if session_id is None or session_id == "":
+        return None, pd.DataFrame(columns=TRANSCRIPT_COLUMNS), ""
+    with deps.db() as s:
+        tl = reports.session_timeline(session=s, principal=principal,
+                                      session_id=_id(session_id, "session"))
+    hint = ("Select a row of the transcript to see that turn. "
+            "A * marks a turn where the tutor changed its approach (dashed lines on the plot).")
+    return reports.timeline_figure(tl), _transcript(tl), hint
+
+
+def describe_turn(d: reports.TurnDetail) -> str:
+    t = d.turn
+    lines = [f"### Turn {t.index} · {_fmt(t.at)} UTC · {t.input_source}",
+             f"**Student:** {t.student_text}", "", f"**Tutor:** {t.tutor_text}", ""]
+    for r in d.readings:
+        top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"**Reading:** {r.label} ({r.confidence:.0%}) · "
+                     + ", ".join(f"{e} {p:.2f}" for e, p in top)
+                     + f" · model `{r.model_version}`" + (" (backup model)" if r.degraded else ""))
+        for m, probs in r.modality_probs.items():
+            if probs:
+                lab = max(probs, key=probs.get)
+                lines.append(f"- {m}: {lab} {probs[lab]:.2f}")
+    if not d.readings:
+        lines.append("*No emotion reading this turn.*")
+    for a in d.adaptations:
+        changed = ", ".join(f"{k} {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2
+                            else f"{k} {v}" for k, v in a.changes.items()) or "no change"
+        lines += ["", (f"**Tutor state:** {a.state} · tone {a.tone} · pacing {a.pacing} · "
+                       f"hint level {a.hint_level} · {changed}"), f"**Why:** {a.reason}"]
+    return "\n".join(lines)
+
+
+@_guard(1)
+def select_turn(deps: Deps, principal: Principal | None, session_id, turn_index):
+    """-> that turn with its reading and adaptation, as Markdown."""
+    sid = _id(session_id, "session")
+    with deps.db() as s:
+        tl = reports.session_timeline(session=s, principal=principal, session_id=sid)
+    return describe_turn(tl.turn_detail(_id(turn_index, "turn")))
+
+
+@_guard(1)
+def export_session_csv(deps: Deps, principal: Principal | None, session_id):
+    """-> path of session-<id>.csv."""
+    sid = _id(session_id, "session")
+    with deps.db() as s:
+        text = reports.export_session_csv(session=s, principal=principal, session_id=sid)
+    return _export_path(f"attune-session-{sid}.csv", text)
+
+
+@_guard(1)
+def export_class_csv(deps: Deps, principal: Principal | None, class_id,
+                     period: str = DEFAULT_PERIOD, start=None, end=None, *,
+                     now: datetime | None = None):
+    """-> path of class-<id>_<from>_<to>.csv for the chosen period."""
+    cid = _id(class_id, "class")
+    since, until = period_bounds(period, start, end, now=now)
+    with deps.db() as s:
+        text = reports.export_class_csv(session=s, principal=principal, class_id=cid,
+                                        since=since, until=until)
+    span = f"{since:%Y%m%dT%H%M}" if since else "start"
+    span += f"_{until:%Y%m%dT%H%M}" if until else "_now"
+    return _export_path(f"attune-class-{cid}_{span}.csv", text)
+
+
+@_guard(1)
+def export_timeline_png(deps: Deps, principal: Principal | None, session_id):
+    """-> path of session-<id>-timeline.png."""
+    sid = _id(session_id, "session")
+    with deps.db() as s:
+        tl = reports.session_timeline(session=s, principal=principal, session_id=sid)
+    return _export_path(f"attune-session-{sid}-timeline.png", reports.timeline_png(tl))
+
+
+# ---------------------------------------------------------------- the tab
+def build_teacher(deps: Deps) -> None:
+    """The teacher tab's components and events (call inside a gr.Blocks)."""
+    principal = gr.State(None)
+    with gr.Row():
+        email = gr.Textbox(label="E-mail", max_lines=1, scale=2, elem_id="teacher-email")
+        password = gr.Textbox(label="Password", type="password", max_lines=1, scale=2,
+                              elem_id="teacher-password")
+        with gr.Column(scale=1, min_width=120):
+            sign_in_btn = gr.Button("Sign in", variant="primary", elem_id="teacher-sign-in")
+            sign_out_btn = gr.Button("Sign out", size="sm")
+    status = gr.Markdown("Not signed in.", elem_id="teacher-status")
+
+    with gr.Column(visible=False) as main:
+        with gr.Row():
+            class_pick = gr.Dropdown(label="Class", choices=[], scale=2, elem_id="teacher-class")
+            period = gr.Dropdown(label="Period", choices=list(PERIODS), value=DEFAULT_PERIOD,
+                                 scale=1)
+            start = gr.DateTime(label="From (Custom)", type="timestamp", timezone="UTC", scale=1)
+            end = gr.DateTime(label="To (Custom)", type="timestamp", timezone="UTC", scale=1)
+            refresh = gr.Button("Show overview", scale=1)
+        summary = gr.Markdown()
+        overview = gr.Dataframe(headers=OVERVIEW_COLUMNS, interactive=False, wrap=True,
+                                label="Class overview (struggling first; select a row)",
+                                elem_id="teacher-overview")
+        with gr.Row():
+            student_pick = gr.Dropdown(label="Student", choices=[], scale=1)
+            session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
+        with gr.Row():
+            with gr.Column(scale=3):
+                plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
+            with gr.Column(scale=2):
+                transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
+                                          wrap=True, max_height=420, label="Transcript",
+                                          elem_id="teacher-transcript")
+        turn_view = gr.Markdown(elem_id="teacher-turn")
+        with gr.Row():
+            csv_session_btn = gr.Button("Export session CSV")
+            csv_class_btn = gr.Button("Export class CSV (period)")
+            png_btn = gr.Button("Export timeline PNG")
+        download = gr.File(label="Download", interactive=False)
+
+    sign_outputs = [principal, status, class_pick, main]
+    gr.on([sign_in_btn.click, password.submit], lambda e, p: sign_in(deps, e, p),
+          [email, password], sign_outputs, api_name="teacher_sign_in").then(
+              lambda: "", None, password, api_name=False)
+    sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out")
+
+    overview_inputs = [principal, class_pick, period, start, end]
+    gr.on([refresh.click, class_pick.change, period.change],
+          lambda *a: load_overview(deps, *a), overview_inputs,
+          [overview, student_pick, summary], api_name="teacher_overview")
+
+    def on_overview_select(evt: gr.SelectData):
+        return pick_student(evt.row_value)
+
+    overview.select(on_overview_select, None, student_pick, api_name=False)
+    student_pick.change(lambda p, sid: load_sessions(deps, p, sid), [principal, student_pick],
+                        session_pick, api_name="teacher_sessions")
+    session_pick.change(lambda p, sid: load_timeline(deps, p, sid), [principal, session_pick],
+                        [plot, transcript, turn_view], api_name="teacher_timeline")
+
+    def on_turn_select(p, sid, evt: gr.SelectData):
+        return select_turn(deps, p, sid, evt.row_value[0] if evt.row_value else None)
+
+    transcript.select(on_turn_select, [principal, session_pick], turn_view, api_name=False)
+    csv_session_btn.click(lambda p, sid: export_session_csv(deps, p, sid),
+                          [principal, session_pick], download, api_name="teacher_session_csv")
+    csv_class_btn.click(lambda *a: export_class_csv(deps, *a), overview_inputs, download,
+                        api_name="teacher_class_csv")
+    png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],
+                  download, api_name="teacher_timeline_png")
