@@ -10,6 +10,8 @@ app = typer.Typer(help="Attune: an adaptive tutor that reads emotion from face, 
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+admin_app = typer.Typer(help="Accounts and classes.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 
 @app.command()
@@ -43,6 +45,51 @@ def db_upgrade(url: str = typer.Option(None, help="database URL (default: settin
     url = url or Settings().database_url
     init_db(url)
     typer.echo(f"database at head: {url}")
+
+
+@admin_app.command("create")
+def admin_create(email: str = typer.Option(..., help="sign-in e-mail"),
+                 name: str = typer.Option(..., help="display name"),
+                 role: str = typer.Option("teacher", help="teacher or admin"),
+                 password: str = typer.Option(..., prompt=True, hide_input=True,
+                                              confirmation_prompt=True, help="at least 8 characters")):
+    """Create a teacher or administrator account."""
+    from cmt.settings import Settings
+    from tutor.auth import AuthError, create_teacher
+    from tutor.db import init_db
+
+    db = init_db(Settings().database_url)
+    try:
+        with db.begin() as s:
+            t = create_teacher(session=s, name=name, email=email, password=password, role=role)
+            typer.echo(f"created {t.role} {t.email} (id {t.id})")
+    except AuthError as e:
+        raise typer.BadParameter(str(e)) from e
+
+
+@admin_app.command("add-class")
+def admin_add_class(name: str = typer.Option(..., help="class name"),
+                    teacher_email: str = typer.Option(..., help="the teacher's e-mail"),
+                    students: list[str] = typer.Option([], "--student", help="student handle (repeat)")):
+    """Create a class for a teacher and enrol students by handle."""
+    from sqlalchemy import select
+
+    from cmt.settings import Settings
+    from tutor.auth import normalize_email
+    from tutor.db import crud, init_db
+    from tutor.db.models import Teacher
+
+    db = init_db(Settings().database_url)
+    with db.begin() as s:
+        teacher = s.scalar(select(Teacher).where(Teacher.email == normalize_email(teacher_email)))
+        if teacher is None:
+            raise typer.BadParameter(f"no teacher {teacher_email}", param_hint="--teacher-email")
+        klass = crud.create_class(session=s, name=name, teacher_id=teacher.id)
+        for handle in students:
+            crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle=handle.lower(),
+                                                                      display_name=handle),
+                       class_id=klass.id)
+        typer.echo(f"class {klass.name!r} (id {klass.id}) with {len(students)} students")
 
 
 if __name__ == "__main__":

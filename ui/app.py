@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.deps import Deps
 from ui.student import build_student
+from ui.teacher import build_teacher
 
 TITLE = "Attune — adaptive tutor"
 
@@ -15,4 +16,6 @@ def build_app(deps: Deps) -> gr.Blocks:
         gr.Markdown(f"## {TITLE}")
         with gr.Tab("Student"):
             build_student(deps)
+        with gr.Tab("Teacher"):
+            build_teacher(deps)
     return app

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cmt.contract import AnalyzeResponse
-from tutor.db.models import Adaptation, EmotionReading, Student, Turn, TutorSession, utcnow
+from tutor.db.models import (Adaptation, EmotionReading, SchoolClass, Student, Turn, TutorSession,
+                              utcnow)
 
 
 def get_or_create_student(*, session: Session, handle: str, display_name: str | None = None) -> Student:
@@ -92,3 +93,17 @@ def session_adaptations(*, session: Session, tutor_session_id: int) -> Sequence[
         select(Adaptation).where(Adaptation.session_id == tutor_session_id)
         .order_by(Adaptation.created_at, Adaptation.id)
     ).all()
+
+
+def create_class(*, session: Session, name: str, teacher_id: int | None,
+                 adaptation_enabled: bool = True) -> SchoolClass:
+    row = SchoolClass(name=name, teacher_id=teacher_id, adaptation_enabled=adaptation_enabled)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def enrol(*, session: Session, student: Student, class_id: int) -> Student:
+    student.class_id = class_id
+    session.flush()
+    return student
