@@ -1,0 +1,180 @@
+"""From corpora on disk to cached token features, for every modality.
+
+`examples(corpus, data_dir, split)` reads any supported corpus in its own layout;
+`Encoders` holds the frozen encoders; `features(...)` turns examples into a cached
+FeatureSet. Training (cmt.train), evaluation (cmt.evaluate) and the front door
+(cmt.model) share the per-modality token preparation defined here.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmt.datasets.labels import Example
+from cmt.features import FeatureSet, cache_path, cached, pack
+from cmt.settings import Settings
+
+log = logging.getLogger("cmt.pipeline")
+
+MODALITY = {"meld": "text", "goemotions": "text", "facial_expressions": "face",
+            "affectnet": "face", "ravdess": "speech", "emodb": "speech", "iemocap": "speech"}
+# where each corpus sits under ../shared/datasets (or a user's datasets folder)
+SUBDIR = {"meld": "meld", "goemotions": "goemotions/ekman", "facial_expressions": "facial_expressions",
+          "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet"}
+SPLITS = ("train", "dev", "test", "all")
+SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
+MAX_TOKENS = {"text": 64, "face": 64, "speech": 64}
+SPLIT_SEED = 0
+
+
+def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | None = None) -> list[Example]:
+    """A corpus split. Corpora without official splits get a held-out one: by identity
+    (facial_expressions), by actor (RAVDESS), by speaker (EmoDB); "all" reads everything."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    data_dir = Path(data_dir)
+    if corpus in ("meld", "goemotions"):
+        from cmt.datasets.text import load_text_corpus
+
+        return load_text_corpus(corpus, data_dir, "dev" if split == "all" else split)
+    if corpus == "folder":
+        from cmt.datasets.folder import load_folder
+
+        if modality not in ("image", "audio"):
+            raise ValueError("the folder layout needs a modality: image or audio")
+        return load_folder(data_dir, modality)
+    if corpus == "facial_expressions":
+        from cmt.datasets.face import identity_split, load_facial_expressions
+
+        items = load_facial_expressions(data_dir)
+        return _split(items, split, lambda xs: identity_split(xs, dev_fraction=0.2, seed=SPLIT_SEED))
+    if corpus == "affectnet":
+        from cmt.datasets.face import load_affectnet
+
+        return load_affectnet(data_dir, "val_set" if split in ("dev", "test") else "train_set")
+    if corpus in ("ravdess", "emodb", "iemocap"):
+        from cmt.datasets import speech
+
+        items = getattr(speech, f"load_{corpus}")(data_dir)
+        if corpus == "ravdess":
+            return _split(items, split, speech.actor_split)
+        return _split(items, split, _group_split)
+    raise ValueError(f"unknown corpus {corpus!r}; known: {sorted(MODALITY) + ['folder']}")
+
+
+def _split(items, split, splitter):
+    if split == "all":
+        return items
+    train, dev = splitter(items)
+    return train if split == "train" else dev  # "test": corpora here have no test set of their own
+
+
+def _group_split(items: list[Example], dev_fraction: float = 0.2) -> tuple[list, list]:
+    groups = sorted({e.group or "" for e in items})
+    rng = np.random.default_rng(SPLIT_SEED)
+    dev_groups = set(rng.choice(groups, max(1, int(len(groups) * dev_fraction)), replace=False))
+    return ([e for e in items if e.group not in dev_groups], [e for e in items if e.group in dev_groups])
+
+
+def pool_time(tokens: torch.Tensor, mask: torch.Tensor, factor: int = SPEECH_POOL):
+    """Average every `factor` frames: tokens (B,T,d), mask (B,T) -> (B,T/factor,d), mask."""
+    B, T, d = tokens.shape
+    pad = (-T) % factor
+    m = torch.nn.functional.pad(mask, (0, pad)).view(B, -1, factor).to(tokens.dtype)  # (B,T',f)
+    x = torch.nn.functional.pad(tokens, (0, 0, 0, pad)).view(B, -1, factor, d)
+    summed = (x * m.unsqueeze(-1)).sum(2)
+    count = m.sum(2)
+    return summed / count.clamp(min=1).unsqueeze(-1), count > 0
+
+
+class Encoders:
+    """The frozen encoders, each loaded on first use."""
+
+    def __init__(self, names: dict[str, str | None] | None = None, device: str = "cpu"):
+        self.names = {"text": Settings().text_encoder, "face": None, "speech": None, **(names or {})}
+        self.device = device
+
+    @cached_property
+    def text(self):
+        from cmt.encoders.text import TextEncoder
+
+        return TextEncoder(self.names["text"], device=self.device)
+
+    @cached_property
+    def face(self):
+        from cmt.encoders.face import FaceEncoder
+
+        return FaceEncoder(self.names["face"], device=self.device)
+
+    @cached_property
+    def speech(self):
+        from cmt.encoders.speech import SpeechEncoder
+
+        return SpeechEncoder(self.names["speech"], device=self.device)
+
+    def key(self, modality: str) -> str:
+        return str(self.names[modality] or f"default-{modality}")
+
+    # -- per-modality tokens, the same for training and for the front door
+    def text_tokens(self, texts: list[str]):
+        return self.text.tokens(texts)  # (B,T,d), (B,T)
+
+    def face_tokens(self, crops: list[np.ndarray]):
+        enc = self.face.encode(crops)
+        return enc.tokens, enc.mask
+
+    def speech_tokens(self, clips: list[np.ndarray], transcribe: bool = False):
+        out = self.speech.encode_batch(clips, transcribe=transcribe)
+        tokens, mask = pool_time(out.tokens, out.mask)
+        return tokens, mask, out.transcripts
+
+
+def face_crop(encoders: Encoders, rgb: np.ndarray) -> np.ndarray:
+    """The detected face, or the whole image when no face is found (corpus photos are framed)."""
+    crop, _box = encoders.face.crop(rgb)
+    return rgb if crop is None else crop
+
+
+def _extract(modality: str, items: list[Example], enc: Encoders, batch_size: int) -> list:
+    chunks = []
+    order = list(range(len(items)))
+    for s in range(0, len(items), batch_size):
+        part = [items[i] for i in order[s:s + batch_size]]
+        if modality == "text":
+            chunks.append(enc.text_tokens([e.text or "" for e in part]))
+        elif modality == "face":
+            from cmt.encoders.face import decode_image
+
+            chunks.append(enc.face_tokens([face_crop(enc, decode_image(Path(e.image_path).read_bytes()))
+                                           for e in part]))
+        else:
+            from cmt.encoders.speech import load_audio
+
+            tokens, mask, _ = enc.speech_tokens([load_audio(e.audio_path)[0] for e in part])
+            chunks.append((tokens, mask))
+    return chunks
+
+
+def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
+             home: Path | None = None, modality: str | None = None) -> FeatureSet:
+    """Cached token features of one corpus split."""
+    mod = MODALITY.get(corpus) or {"image": "face", "audio": "speech"}[modality]
+    items = examples(corpus, data_dir, split, modality=modality)
+    if not items:
+        raise ValueError(f"{corpus} {split} at {data_dir}: no examples")
+    ident = f"{len(items)}:{items[0]}:{items[-1]}"
+    path = cache_path(home or Settings().home, mod, corpus, split, enc.key(mod), str(Path(data_dir).resolve()), ident)
+    batch = {"text": 64, "face": 64, "speech": 8}[mod]
+
+    def build() -> FeatureSet:
+        log.info("encoding %d %s examples of %s/%s", len(items), mod, corpus, split)
+        chunks = _extract(mod, items, enc, batch)
+        return pack(mod, chunks, [e.label for e in items], [e.group or "" for e in items],
+                    MAX_TOKENS[mod], meta={"corpus": corpus, "split": split, "encoder": enc.key(mod)})
+
+    return cached(path, build)
