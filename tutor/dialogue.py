@@ -478,7 +478,7 @@ class Dialogue:
 
         try:
             text = self.phraser.phrase(ctx, check=check)
-        except Exception as e:  # any LLM trouble: the template reply still teaches
+        except Exception as e:  # noqa: BLE001 - any LLM trouble: the template reply still teaches
             log.warning("LLM phrasing failed, using the template reply: %s: %s",
                         type(e).__name__, e)
             return template, "template"

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
 from tutor.client import CMTClient, CMTError
-from tutor.db import crud
 from tutor.curriculum import Pack
+from tutor.db import crud
 from tutor.dialogue import Dialogue, Phraser, load_lesson
 from tutor.policy import Decision, Policy
 

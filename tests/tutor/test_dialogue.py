@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tutor.curriculum import PackError
@@ -71,7 +73,7 @@ def test_pacing_changes_what_is_said_after_a_wrong_answer(fractions):
 def test_hint_requests_climb_the_hints_and_the_hint_level_raises_the_first(fractions):
     q = fractions.steps[0].questions[0]
     d = started(fractions)
-    ev1, r1 = turn(d, "hint please")
+    _, r1 = turn(d, "hint please")
     ev2, r2 = turn(d, "another hint")
     assert q.hints[0] in r1.text and q.hints[1] in r2.text and ev2.hint_requests == 2
     raised = started(fractions)
@@ -133,10 +135,10 @@ def test_a_tone_never_repeats_the_same_line_twice_running(fractions):
     for bank in ("right", "wrong", "hint", "break", "greet"):
         for tone in ("neutral", "calm", "upbeat", "encouraging"):
             lines = [book.say(bank, tone) for _ in range(40)]
-            assert all(a != b for a, b in zip(lines, lines[1:]))
+            assert all(a != b for a, b in pairwise(lines))
     d = started(fractions)
     texts = [turn(d, "what's the weather like?")[1].text for _ in range(12)]
-    assert all(a != b for a, b in zip(texts, texts[1:]))
+    assert all(a != b for a, b in pairwise(texts))
     assert len(set(texts)) >= 4
 
 
