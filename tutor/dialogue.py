@@ -1,33 +1,485 @@
-"""The tutor's words. First cut: a tone-aware reply; the curriculum engine plugs in here."""
+"""The tutor's side of the chat: lesson pack, current question, mastery and the reply.
+
+One turn, as `tutor.session.Conversation` drives it:
+
+    evidence = dialogue.evidence(message, now)       # classify the move, check the answer
+    decision = policy.decide(reading, evidence, now)  # emotion + evidence -> tone, pacing, ...
+    reply = dialogue.respond(message, decision, now)  # act on the move, adapted to the decision
+
+Correctness is always decided by `tutor.answers.check_answer` (code), mastery by Bayesian
+knowledge tracing (`tutor.mastery.Mastery`). The decision changes what is said, not just how:
+
+    pacing worked_example  a worked example from the step before the question
+    pacing slower          the detailed explanation of the step
+    pacing harder / skip   after a right answer or "too easy": a question from a later step
+    hint_level n           a wrong answer or a hint request gets at least hint n
+    offer_break            a short break is offered
+    tone                   the connecting lines come from that tone's bank (tutor.prompts)
+
+Replies are composed from the lesson pack and tutor.prompts.PHRASES, never repeating a bank's
+line twice in a row. With a `phraser` (tutor.llm.LLMPhraser) an LLM rewords the composed reply;
+on any error, or if its wording contradicts the checked verdict, the template reply is used.
+"""
 
 from __future__ import annotations
 
-import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
 
-from tutor.policy import Decision
+from tutor.answers import Similarity, Verdict, check_answer
+from tutor.curriculum import LESSONS_DIR, Pack, PackError, Question, Step, load_pack, load_packs
+from tutor.intents import Move, classify_move
+from tutor.mastery import Mastery
+from tutor.policy import Decision, Evidence
+from tutor.prompts import PHRASES
 
-OPENERS = {
-    "neutral": ("Okay.", "Got it.", "Thanks."),
-    "upbeat": ("Love that energy!", "Great!", "Nice one!"),
-    "encouraging": ("You're doing fine, take your time.", "No rush, we'll work through it together.",
-                    "It's okay to find this hard; that's how learning feels."),
-    "calm": ("Let's slow down a moment.", "Let's take this one step at a time.",
-             "Deep breath; we'll untangle it together."),
-}
-PROMPTS = (
-    "Tell me what you're working on, or type an answer and I'll check it.",
-    "What would you like to try next?",
-    "Shall we look at the next step?",
-)
+log = logging.getLogger("tutor.dialogue")
+
+DEFAULT_LESSON = "fractions"
+EXPECTED_ANSWER_S = 20.0  # s, a typical time to answer a question
+FAST_FRACTION = 0.5  # an answer in under this share of the expected time is "fast"
+REVEAL_AFTER = 3  # wrong answers on one question before the tutor shows the answer
+LEVEL_FOR_PACING = {"slower": "detailed", "worked_example": "detailed", "harder": "brief",
+                    "skip": "brief", "normal": "standard"}
+
+
+@lru_cache(maxsize=8)
+def _packs(directory: str) -> dict[str, Pack]:
+    return load_packs(directory)
+
+
+def load_lesson(lesson: str | Path | None = None, directory: str | Path = LESSONS_DIR) -> Pack:
+    """A lesson pack by id ("fractions") or by file path; None gives the default lesson."""
+    if lesson is not None and (Path(lesson).suffix or Path(lesson).is_file()):
+        return load_pack(lesson)
+    packs = _packs(str(directory))
+    wanted = lesson or (DEFAULT_LESSON if DEFAULT_LESSON in packs else next(iter(packs), None))
+    if wanted not in packs:
+        raise PackError(f"no lesson pack {wanted!r} in {directory}; "
+                        f"available: {', '.join(sorted(packs)) or 'none'}")
+    return packs[wanted]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the tutor said this turn and what it did."""
+
+    text: str
+    move: str  # the student's move, one of tutor.intents.MOVE_KINDS
+    action: str  # what the tutor did, in words ("checked: wrong; worked example; re-asked")
+    correct: bool | None = None  # the checked verdict; None when nothing was checked
+    verdict: Verdict | None = None
+    step_id: str | None = None  # where the student is now
+    question_id: str | None = None
+    phrased_by: str = "template"  # "template" or "llm"
+
+
+@dataclass(frozen=True)
+class PhraseContext:
+    """Everything an LLM phraser is told; the verdict is final."""
+
+    plan: str  # the composed template reply
+    tone: str
+    pacing: str
+    move: str
+    student_message: str
+    correct: bool | None
+    step_title: str = ""
+    step_explanation: str = ""
+    question: str = ""
+
+
+class Phraser(Protocol):
+    def phrase(self, ctx: PhraseContext, *, check: Callable[[str], Verdict]) -> str: ...
+
+
+class Phrasebook:
+    """Picks a line for a situation and tone, never the same line of a bank twice running."""
+
+    def __init__(self, phrases: dict[str, dict[str, tuple[str, ...]]] = PHRASES,
+                 rng: random.Random | None = None):
+        self.phrases, self.rng = phrases, rng or random.Random()
+        self._last: dict[str, str] = {}
+
+    def say(self, bank: str, tone: str = "neutral", **fmt: str) -> str:
+        tones = self.phrases[bank]
+        lines = tones.get(tone) or tones["neutral"]
+        fresh = [line for line in lines if line != self._last.get(bank)] or list(lines)
+        line = self.rng.choice(fresh)
+        self._last[bank] = line
+        return line.format(**fmt) if fmt else line
+
+
+@dataclass
+class _Analysis:
+    message: str
+    move: Move
+    question: Question | None  # the question the message answers (or is about)
+    verdict: Verdict | None
+    counts_wrong: bool  # a wrong answer that counts (not an unreadable one or a form slip)
+    elapsed_s: float | None
+    evidence: Evidence
+
+
+@dataclass
+class _Out:
+    """The reply being composed."""
+
+    parts: list[str] = field(default_factory=list)
+    did: list[str] = field(default_factory=list)
+
+    def add(self, text: str | None, did: str | None = None) -> None:
+        if text:
+            self.parts.append(text)
+        if did:
+            self.did.append(did)
+
+
+def format_example(example) -> str:
+    lines = [f"Example: {example.problem}"]
+    lines += [f"  {i}. {s}" for i, s in enumerate(example.steps, 1)]
+    lines.append(f"  Answer: {example.answer}")
+    return "\n".join(lines)
+
+
+def format_question(question: Question) -> str:
+    if question.kind != "choice":
+        return question.prompt
+    options = "\n".join(f"  {chr(97 + i)}) {c}" for i, c in enumerate(question.choices or []))
+    return f"{question.prompt}\n{options}"
 
 
 class Dialogue:
-    """Varies its phrasing per tone so it never repeats itself word for word twice running."""
+    """One student's tutor for one lesson pack: state, evidence and replies."""
 
-    def __init__(self):
-        self._cycles = {tone: itertools.cycle(lines) for tone, lines in OPENERS.items()}
-        self._prompts = itertools.cycle(PROMPTS)
+    def __init__(self, pack: Pack, *, mastery: Mastery | None = None,
+                 phraser: Phraser | None = None, similarity: Similarity | None = None,
+                 start_step: str | None = None, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 expected_answer_s: float = EXPECTED_ANSWER_S):
+        if expected_answer_s <= 0:
+            raise ValueError(f"expected_answer_s must be positive, got {expected_answer_s}")
+        self.pack, self.phraser, self.similarity = pack, phraser, similarity
+        self.mastery = mastery or Mastery()
+        self.book = Phrasebook(rng=random.Random(seed))
+        self.clock, self.expected_answer_s = clock, expected_answer_s
+        if start_step is not None:
+            step = pack.step(start_step)
+            first: tuple[Step, Question] | None = (step, step.questions[0])
+        else:
+            first = self.mastery.next_question(pack)
+        self.step, self.question = first if first else (None, None)
+        self.presented = False  # has the current question been shown?
+        self.asked: list[str] = []  # question ids shown, oldest first
+        self.hints_given = 0  # on the current question
+        self.hint_requests = 0  # on the current question
+        self.wrong_on_question = 0
+        self.wrong_streak = 0  # wrong answers in a row, across questions
+        self.examples_shown: dict[str, int] = {}  # step id -> worked examples shown
+        self.level_shown: str | None = None  # explanation level last shown for the step
+        self.last_answered: tuple[Step, Question] | None = None  # the last question got right
+        self._just_answered = False
+        self._last_reply_at: float | None = None
+        self._pending: _Analysis | None = None
 
-    def reply(self, student_text: str, decision: Decision) -> str:
-        opener = next(self._cycles.get(decision.tone, self._cycles["neutral"]))
-        return f"{opener} {next(self._prompts)}"
+    # ------------------------------------------------------------ reading the student
+    @property
+    def expecting_answer(self) -> bool:
+        return self.presented and self.question is not None
+
+    def check(self, answer: str, question: Question | None = None) -> Verdict:
+        """The code's verdict on `answer` for `question` (default: the current one)."""
+        question = question or self.question
+        if question is None:
+            raise ValueError("there is no question to check an answer against")
+        return check_answer(question, answer, similarity=self.similarity)
+
+    def evidence(self, message: str, now: float | None = None) -> Evidence:
+        """Classify the message and check an answer; what the policy should know this turn.
+
+        Changes nothing: `respond` with the same message acts on this analysis.
+        """
+        self._pending = self._analyse(message, self.clock() if now is None else now)
+        return self._pending.evidence
+
+    def _analyse(self, message: str, now: float) -> _Analysis:
+        move = classify_move(message, expecting_answer=self.expecting_answer)
+        verdict, counts_wrong = None, False
+        if move.kind == "answer" and self.expecting_answer:
+            verdict = self.check(move.answer or message)
+            counts_wrong = not verdict.correct and (verdict.feedback is not None
+                                                    or verdict.message is None)
+        elapsed = None if self._last_reply_at is None else max(now - self._last_reply_at, 0.0)
+        correct = verdict is not None and verdict.correct
+        streak = 0 if correct else self.wrong_streak + counts_wrong
+        evidence = Evidence(
+            wrong_streak=streak,
+            hint_requests=self.hint_requests + (move.kind == "hint"),
+            typed_confused=move.kind in ("confused", "why"),
+            typed_frustration=move.frustrated,
+            too_easy=move.kind == "too_easy",
+            fast_correct=correct and elapsed is not None
+            and elapsed < FAST_FRACTION * self.expected_answer_s,
+        )
+        return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
+
+    # ------------------------------------------------------------ replying
+    def respond(self, message: str, decision: Decision, now: float | None = None) -> Reply:
+        """Act on the student's move, adapted to the policy's decision, and say so."""
+        now = self.clock() if now is None else now
+        a = self._pending if self._pending and self._pending.message == message else None
+        a = a or self._analyse(message, now)
+        self._pending = None
+        self.wrong_streak = a.evidence.wrong_streak
+        self.hint_requests = a.evidence.hint_requests
+        just_answered, self._just_answered = self._just_answered, False
+        out, tone = _Out(), decision.tone
+        kind = a.move.kind
+        if not self.presented and self.question is not None and kind != "answer":
+            if kind == "greeting":
+                out.add(self.book.say("greet", tone), "greeted")
+            elif kind == "off_topic":
+                out.add(self.book.say("off_topic", tone))
+            self._present(out, decision, new_step=True)
+        elif self.question is None:
+            out.add(self.book.say("done", tone), "lesson complete")
+        elif kind == "answer":
+            self._on_answer(a, decision, out)
+        elif kind == "hint":
+            self._on_hint(decision, out)
+        elif kind == "confused":
+            self._on_confused(decision, out)
+        elif kind == "why":
+            self._on_why(decision, out, just_answered)
+        elif kind == "skip":
+            self._on_skip(decision, out)
+        elif kind == "too_easy":
+            self._on_too_easy(decision, out)
+        elif kind == "greeting":
+            out.add(self.book.say("greet", tone), "greeted")
+            out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+        else:  # off_topic
+            out.add(self.book.say("off_topic", tone), "steered back to the lesson")
+            out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
+        if decision.offer_break:
+            out.add(self.book.say("break", tone), "offered a break")
+        self._last_reply_at = now
+        template = "\n\n".join(out.parts)
+        text, by = self._phrase(template, a, decision)
+        return Reply(text=text, move=kind, action="; ".join(out.did) or "replied",
+                     correct=None if a.verdict is None else a.verdict.correct,
+                     verdict=a.verdict, step_id=self.step.id if self.step else None,
+                     question_id=self.question.id if self.question else None, phrased_by=by)
+
+    # -- moves
+    def _on_answer(self, a: _Analysis, d: Decision, out: _Out) -> None:
+        step, q, v, tone = self.step, self.question, a.verdict, d.tone
+        if v is None:  # an answer before any question was shown
+            self._present(out, d, new_step=True)
+            return
+        if v.correct:
+            self.mastery.observe_answer(step, q, True)
+            self.last_answered, self._just_answered = (step, q), True
+            out.add(self.book.say("right", tone), "checked: right")
+            self._advance(out, d)
+            return
+        if not a.counts_wrong:  # the right value written the wrong way, or unreadable
+            nearly = check_answer(q.model_copy(update={"form": "any"}), a.move.answer or a.message,
+                                  similarity=self.similarity).correct
+            bank, did = ("not_yet", "checked: right value, wrong form") if nearly else (
+                "unclear", "checked: could not read it")
+            out.add(f"{self.book.say(bank, tone)} {v.message}", did)
+            out.add(self.book.say("again", tone))
+            return
+        self.mastery.observe_answer(step, q, False)
+        self.wrong_on_question += 1
+        why = v.feedback or v.message or ""
+        out.add(f"{self.book.say('wrong', tone)} {why}".strip(),
+                "checked: wrong" + (f" ({v.misconception})" if v.misconception else ""))
+        if self.wrong_on_question >= REVEAL_AFTER:
+            reveal = self.book.say("reveal", tone, answer=q.answer[0])
+            out.add(f"{reveal} {q.explanation or ''}".strip(), "showed the answer")
+            self._advance(out, d, moved_on=True)
+            return
+        if self._support(out, d, hint_min=d.hint_level):
+            out.add(f"{self.book.say('yours', tone)} {format_question(q)}", "re-asked")
+        else:
+            out.add(self.book.say("again", tone))
+
+    def _on_hint(self, d: Decision, out: _Out) -> None:
+        tone = d.tone
+        if d.pacing == "worked_example" and self._worked_example(out, d):
+            out.add(f"{self.book.say('yours', tone)} {format_question(self.question)}", "re-asked")
+            return
+        if not self._hint(out, d, at_least=max(d.hint_level, 1)):
+            q = self.question
+            out.add(f"{self.book.say('no_more_hints', tone)} {q.hints[-1]}", "repeated last hint")
+            out.add('If you like, say "skip" and we\'ll try a different one.')
+        else:
+            out.add(self.book.say("again", tone))
+
+    def _on_confused(self, d: Decision, out: _Out) -> None:
+        tone, step = d.tone, self.step
+        if d.pacing == "worked_example" and self._worked_example(out, d):
+            pass
+        elif self.level_shown != "detailed":
+            out.add(self.book.say("explain", tone))
+            out.add(step.explanations.at("detailed"), "detailed explanation")
+            self.level_shown = "detailed"
+        else:  # the long version was already shown: a hint says it about this question
+            out.add(self.book.say("explain", tone))
+            if not self._hint(out, d, at_least=max(d.hint_level, 1)):
+                out.add(step.explanations.at("standard"), "standard explanation")
+        out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+
+    def _on_why(self, d: Decision, out: _Out, just_answered: bool) -> None:
+        tone = d.tone
+        if just_answered and self.last_answered:
+            step, q = self.last_answered
+            out.add(f"{self.book.say('why', tone)} {q.explanation or step.explanations.at()}",
+                    "explained the last answer")
+            out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
+            return
+        level = "detailed" if self.level_shown == "standard" else LEVEL_FOR_PACING.get(
+            d.pacing, "standard")
+        out.add(f"{self.book.say('why', tone)} {self.step.explanations.at(level)}",
+                f"explained why ({level})")
+        self.level_shown = level
+        out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+
+    def _on_skip(self, d: Decision, out: _Out) -> None:
+        out.add(self.book.say("skip", d.tone), "skipped the question")
+        self._advance(out, d, moved_on=True)
+
+    def _on_too_easy(self, d: Decision, out: _Out) -> None:
+        tone = d.tone
+        if d.pacing in ("harder", "skip"):
+            self._advance(out, d, moved_on=True)  # _advance says "harder" itself
+            return
+        # Not adapting: test the claim with the hardest question of this step not yet asked.
+        left = [q for q in self.step.questions if q.id not in self.asked] or self.step.questions
+        self._set_question(self.step, left[-1])
+        out.add(self.book.say("prove_it", tone), "asked the step's hardest question")
+        out.add(format_question(self.question))
+        self.presented = True
+
+    # -- building blocks
+    def _support(self, out: _Out, d: Decision, *, hint_min: int) -> bool:
+        """Help after a wrong answer, as the pacing and hint level say. True: something
+        long was shown, so the question should be repeated."""
+        if d.pacing == "worked_example" and self._worked_example(out, d):
+            return True
+        long = False
+        if d.pacing in ("slower", "worked_example") and self.level_shown != "detailed":
+            out.add(self.book.say("explain", d.tone))
+            out.add(self.step.explanations.at("detailed"), "detailed explanation")
+            self.level_shown, long = "detailed", True
+        if hint_min > 0:
+            self._hint(out, d, at_least=hint_min)
+        return long
+
+    def _worked_example(self, out: _Out, d: Decision) -> bool:
+        examples = self.step.examples
+        shown = self.examples_shown.get(self.step.id, 0)
+        if shown >= len(examples):
+            return False
+        self.examples_shown[self.step.id] = shown + 1
+        out.add(self.book.say("worked", d.tone))
+        out.add(format_example(examples[shown]), "worked example")
+        return True
+
+    def _hint(self, out: _Out, d: Decision, *, at_least: int) -> bool:
+        hints = self.question.hints
+        level = min(max(self.hints_given + 1, at_least), len(hints))
+        if level <= self.hints_given:
+            return False
+        self.hints_given = level
+        out.add(f"{self.book.say('hint', d.tone)} {hints[level - 1]}", f"hint {level}")
+        return True
+
+    def _set_question(self, step: Step, question: Question) -> None:
+        if self.step is None or step.id != self.step.id:
+            self.level_shown = None
+        self.step, self.question = step, question
+        self.hints_given = self.hint_requests = self.wrong_on_question = 0
+        if question.id not in self.asked:
+            self.asked.append(question.id)
+
+    def _advance(self, out: _Out, d: Decision, *, moved_on: bool = False) -> None:
+        """Pick the next question (mastery, or a harder one when the pacing says so)."""
+        before = self.step
+        harder = d.pacing in ("harder", "skip")
+        nxt = self._harder() if harder else None
+        if nxt is None:
+            exclude_q = {self.question.id} if moved_on else set()
+            nxt = self.mastery.next_question(self.pack, asked=set(self.asked) | exclude_q)
+        if nxt is None:
+            self.step = self.question = None
+            out.add(self.book.say("done", d.tone), "lesson complete")
+            return
+        if harder:
+            out.add(self.book.say("harder", d.tone), "moved to a harder question")
+        self._set_question(*nxt)
+        self._present(out, d, new_step=before is None or nxt[0].id != before.id)
+
+    def _harder(self) -> tuple[Step, Question] | None:
+        """The first unasked question of the next later step not yet mastered."""
+        steps = self.pack.steps
+        here = next(i for i, s in enumerate(steps) if s.id == self.step.id)
+        for step in steps[here + 1:]:
+            if self.mastery.step_mastered(step):
+                continue
+            fresh = [q for q in step.questions if q.id not in self.asked]
+            if fresh:
+                return step, fresh[0]
+        return None
+
+    def _present(self, out: _Out, d: Decision, *, new_step: bool) -> None:
+        """Show the current question; on a new step, its explanation first as paced."""
+        tone, step = d.tone, self.step
+        if new_step:
+            level = LEVEL_FOR_PACING.get(d.pacing, "standard")
+            out.add(self.book.say("step", tone, title=step.title))
+            if d.pacing == "worked_example" and self._worked_example(out, d):
+                out.add(step.explanations.at("brief"))
+                self.level_shown = "brief"
+            else:
+                out.add(step.explanations.at(level), f"explained the step ({level})")
+                self.level_shown = level
+        elif d.pacing == "slower" and self.level_shown != "detailed":
+            out.add(step.explanations.at("detailed"), "detailed explanation")
+            self.level_shown = "detailed"
+        out.add(f"{self.book.say('ask', tone)} {format_question(self.question)}",
+                f"asked {self.question.id}")
+        if self.question.id not in self.asked:
+            self.asked.append(self.question.id)
+        self.presented = True
+
+    def _phrase(self, template: str, a: _Analysis, d: Decision) -> tuple[str, str]:
+        if self.phraser is None:
+            return template, "template"
+        ctx = PhraseContext(
+            plan=template, tone=d.tone, pacing=d.pacing, move=a.move.kind,
+            student_message=a.message, correct=None if a.verdict is None else a.verdict.correct,
+            step_title=self.step.title if self.step else "",
+            step_explanation=self.step.explanations.at("brief") if self.step else "",
+            question=format_question(a.question) if a.question else "",
+        )
+        asked = a.question
+
+        def check(answer: str) -> Verdict:
+            return self.check(answer, asked)
+
+        try:
+            text = self.phraser.phrase(ctx, check=check)
+        except Exception as e:  # noqa: BLE001 - any LLM trouble: the template reply still teaches
+            log.warning("LLM phrasing failed, using the template reply: %s: %s",
+                        type(e).__name__, e)
+            return template, "template"
+        return text, "llm"

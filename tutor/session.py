@@ -1,5 +1,9 @@
 """A tutoring session: one turn is inputs → CMT (through the client) → policy → reply → database.
 
+Within a turn the dialogue reads the message first (its move, the checked answer, streaks,
+timing), so the policy decides from the emotion reading and that evidence together; the
+dialogue then acts on the decision.
+
 The turn, its reading and the policy's decision are written in one transaction, and a
 turn is acknowledged (returned) only once that transaction has committed.
 """
@@ -10,6 +14,7 @@ import base64
 import logging
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
 from tutor.client import CMTClient, CMTError
+from tutor.curriculum import Pack
 from tutor.db import crud
-from tutor.dialogue import Dialogue
+from tutor.dialogue import Dialogue, Phraser, load_lesson
 from tutor.policy import Decision, Policy
 
 log = logging.getLogger("tutor.session")
@@ -59,17 +65,31 @@ class TurnResult:
     reading: AnalyzeResponse | None
     decision: Decision
     notice: str | None = None  # e.g. why there is no reading this turn
+    move: str = ""  # what the student did ("answer", "hint", ...)
+    action: str = ""  # what the tutor did, in words
+    correct: bool | None = None  # the checked verdict, when an answer was checked
 
 
 class Conversation:
-    """One student's session with the tutor."""
+    """One student's session with the tutor.
+
+    `lesson` is a pack id or file (default: the default lesson); `pack` a loaded pack;
+    `dialogue` a ready Dialogue (tests, simulations); `phraser` an optional LLM phraser;
+    `clock` the time source shared by the policy and the dialogue.
+    """
 
     def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient, student_handle: str,
                  display_name: str | None = None, lesson: str | None = None,
-                 policy_mode: str = "adaptive", dialogue: Dialogue | None = None):
-        self.db, self.cmt = db, cmt
-        self.policy = Policy(mode=policy_mode)
-        self.dialogue = dialogue or Dialogue()
+                 pack: Pack | None = None, policy_mode: str = "adaptive",
+                 dialogue: Dialogue | None = None, phraser: Phraser | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.db, self.cmt, self.clock = db, cmt, clock
+        self.policy = Policy(mode=policy_mode, clock=clock)
+        if dialogue is None:
+            dialogue = Dialogue(pack or load_lesson(lesson), phraser=phraser, clock=clock)
+        self.dialogue = dialogue
+        self.pack = dialogue.pack
+        lesson = self.pack.id
         with db.begin() as s:
             student = crud.get_or_create_student(session=s, handle=student_handle,
                                                  display_name=display_name)
@@ -81,9 +101,12 @@ class Conversation:
              audio: bytes | None = None, source: str = "typed") -> TurnResult:
         t0 = time.perf_counter()
         message = clean_message(text)
+        now = self.clock()
         reading, notice = self._read(message, image, audio)
-        decision = self.policy.decide(reading)
-        reply = self.dialogue.reply(message, decision)
+        evidence = self.dialogue.evidence(message, now=now)
+        decision = self.policy.decide(reading, evidence, now=now)
+        answer = self.dialogue.respond(message, decision, now=now)
+        reply = answer.text
         latency_ms = (time.perf_counter() - t0) * 1e3
         try:
             with self.db.begin() as s:
@@ -103,7 +126,8 @@ class Conversation:
             log.error("could not save turn of session %s: %s", self.session_id, e)
             raise StorageError("Your message could not be saved just now; please send it again.") from e
         return TurnResult(turn_id=turn_id, reply=reply, reading=reading, decision=decision,
-                          notice=notice)
+                          notice=notice, move=answer.move, action=answer.action,
+                          correct=answer.correct)
 
     def _read(self, message: str, image: bytes | None, audio: bytes | None):
         req = AnalyzeRequest(

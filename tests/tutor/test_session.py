@@ -66,3 +66,20 @@ def test_a_failed_write_is_not_acknowledged(db, keyword_engine):
         conv.turn("this will not be saved")
     with db() as s:
         assert s.scalars(select(Turn)).all() == []  # the turn's transaction rolled back whole
+
+
+def test_the_dialogues_evidence_reaches_the_policy_and_the_log(db, keyword_engine):
+    from tutor.dialogue import Dialogue, load_lesson
+
+    t = [0.0]
+    pack = load_lesson("fractions")
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="ed",
+                        dialogue=Dialogue(pack, seed=0, clock=lambda: t[0]), clock=lambda: t[0])
+    assert conv.pack is pack
+    for message in ("hi", "3/5", "3/5"):
+        t[0] += 20
+        result = conv.turn(message)
+    assert result.move == "answer" and result.correct is False and "wrong" in result.action
+    with db() as s:
+        adaptation = crud.session_adaptations(session=s, tutor_session_id=conv.session_id)[-1]
+        assert "two wrong answers" in adaptation.reason

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+
+from tutor.curriculum import PackError
+from tutor.dialogue import Dialogue, Phrasebook, load_lesson
+from tutor.policy import Decision
+
+NORMAL = Decision("engaged", "neutral", "normal", 0, "r")
+FRUSTRATED = Decision("frustrated", "calm", "worked_example", 1, "r")
+CONFUSED = Decision("confused", "calm", "slower", 2, "r")
+BORED = Decision("bored", "upbeat", "harder", 0, "r")
+
+
+@pytest.fixture(scope="module")
+def fractions():
+    return load_lesson("fractions")
+
+
+def turn(d: Dialogue, message: str, decision: Decision = NORMAL, now: float = 0.0):
+    evidence = d.evidence(message, now=now)
+    return evidence, d.respond(message, decision, now=now)
+
+
+def started(pack, **kw) -> Dialogue:
+    d = Dialogue(pack, seed=0, **kw)
+    turn(d, "hi")
+    return d
+
+
+def test_first_turn_greets_explains_the_step_and_asks_its_first_question(fractions):
+    d = Dialogue(fractions, seed=0)
+    _, r = turn(d, "hello")
+    step = fractions.steps[0]
+    assert step.explanations.standard in r.text and step.questions[0].prompt in r.text
+    assert r.move == "greeting" and r.question_id == step.questions[0].id and d.expecting_answer
+
+
+def test_a_right_answer_is_checked_by_code_updates_mastery_and_moves_on(fractions):
+    d = started(fractions)
+    before = d.mastery.p_known("fraction_meaning")
+    ev, r = turn(d, "I think it's 6/16", now=30.0)  # equal to 3/8
+    assert r.correct is True and ev.wrong_streak == 0 and not ev.fast_correct
+    assert d.mastery.p_known("fraction_meaning") > before
+    assert r.question_id == "weekend_days" and "weekend" in r.text
+
+
+def test_a_known_mistake_gets_its_feedback_and_builds_a_wrong_streak(fractions):
+    d = started(fractions)
+    ev1, r1 = turn(d, "3/5")
+    ev2, r2 = turn(d, "5/8")
+    assert (ev1.wrong_streak, ev2.wrong_streak) == (1, 2)
+    assert r1.correct is False and "slices left" in r1.text and "is left" in r2.text
+    assert d.mastery.p_known("fraction_meaning") < d.mastery.params.p_init + 0.1
+
+
+def test_pacing_changes_what_is_said_after_a_wrong_answer(fractions):
+    example = fractions.steps[0].examples[0]
+    plain, adapted = started(fractions), started(fractions)
+    _, r_plain = turn(plain, "3/5", NORMAL)
+    _, r_adapted = turn(adapted, "3/5", FRUSTRATED)
+    assert example.problem not in r_plain.text and "hint" not in r_plain.action
+    assert example.problem in r_adapted.text and "worked example" in r_adapted.action
+    assert fractions.steps[0].questions[0].prompt in r_adapted.text  # then asked again
+    slow = started(fractions)
+    _, r_slow = turn(slow, "3/5", CONFUSED)
+    assert fractions.steps[0].explanations.detailed in r_slow.text
+    assert fractions.steps[0].questions[0].hints[1] in r_slow.text  # hint level 2
+
+
+def test_hint_requests_climb_the_hints_and_the_hint_level_raises_the_first(fractions):
+    q = fractions.steps[0].questions[0]
+    d = started(fractions)
+    _, r1 = turn(d, "hint please")
+    ev2, r2 = turn(d, "another hint")
+    assert q.hints[0] in r1.text and q.hints[1] in r2.text and ev2.hint_requests == 2
+    raised = started(fractions)
+    _, r = turn(raised, "can I have a clue", CONFUSED)
+    assert q.hints[1] in r.text and q.hints[0] not in r.text
+    for _ in range(3):
+        _, last = turn(d, "hint")
+    assert "skip" in last.text and q.hints[-1] in last.text  # out of hints, never crashes
+
+
+def test_confused_gets_the_detailed_explanation_and_why_explains_the_last_answer(fractions):
+    d = started(fractions)
+    ev, r = turn(d, "I don't get it")
+    assert ev.typed_confused and fractions.steps[0].explanations.detailed in r.text
+    turn(d, "3/8")
+    _, why = turn(d, "why?")
+    assert fractions.steps[0].questions[0].explanation in why.text
+
+
+def test_bored_student_is_moved_ahead_and_control_tests_the_claim(fractions):
+    fast = started(fractions)
+    ev, r = turn(fast, "3/8", BORED, now=3.0)
+    assert ev.fast_correct and r.step_id == fractions.steps[1].id  # a later step
+    claim = started(fractions)
+    ev, r = turn(claim, "too easy", NORMAL)
+    assert ev.too_easy and r.step_id == fractions.steps[0].id
+    assert r.question_id == fractions.steps[0].questions[-1].id  # the step's hardest
+    skip = started(fractions)
+    _, r = turn(skip, "skip")
+    assert r.question_id != fractions.steps[0].questions[0].id
+
+
+def test_three_wrong_answers_show_the_answer_and_move_on(fractions):
+    d = started(fractions)
+    for _ in range(3):
+        _, r = turn(d, "3/5")
+    assert "3/8" in r.text and "showed the answer" in r.action and r.question_id != "pizza_slices"
+
+
+def test_unreadable_answers_and_form_slips_are_not_counted_wrong(fractions):
+    d = Dialogue(fractions, seed=0, start_step="equivalent_fractions")
+    turn(d, "hi")
+    d._set_question(*fractions.question("simplify_6_8"))
+    ev, r = turn(d, "6/8")
+    assert ev.wrong_streak == 0 and "wrong form" in r.action
+    ev, r = turn(d, "3//4")
+    assert ev.wrong_streak == 0 and "could not read" in r.action and r.correct is False
+
+
+def test_off_topic_is_steered_back_and_a_break_is_offered_when_asked(fractions):
+    d = started(fractions)
+    _, r = turn(d, "what's your favourite game?",
+                Decision("frustrated", "calm", "worked_example", 1, "r", offer_break=True))
+    assert r.move == "off_topic" and "break" in r.text and "pizza" in r.text
+
+
+def test_a_tone_never_repeats_the_same_line_twice_running(fractions):
+    book = Phrasebook()
+    for bank in ("right", "wrong", "hint", "break", "greet"):
+        for tone in ("neutral", "calm", "upbeat", "encouraging"):
+            lines = [book.say(bank, tone) for _ in range(40)]
+            assert all(a != b for a, b in pairwise(lines))
+    d = started(fractions)
+    texts = [turn(d, "what's the weather like?")[1].text for _ in range(12)]
+    assert all(a != b for a, b in pairwise(texts))
+    assert len(set(texts)) >= 4
+
+
+def test_tone_picks_the_tones_own_lines(fractions):
+    from tutor.prompts import PHRASES
+
+    d = started(fractions)
+    _, r = turn(d, "3/8", Decision("delighted", "upbeat", "normal", 0, "r"))
+    assert any(r.text.startswith(line) for line in PHRASES["right"]["upbeat"])
+
+
+def test_a_finished_pack_says_so(fractions):
+    d = started(fractions)
+    for step in fractions.steps:
+        d.mastery.set_known(step.skills, 0.99)
+    _, r = turn(d, "3/8")
+    assert r.question_id is None and "mastered" in r.text
+    _, r = turn(d, "hello again")
+    assert "mastered" in r.text
+
+
+def test_unknown_lessons_are_named():
+    with pytest.raises(PackError, match="no lesson pack 'knitting'.*fractions"):
+        load_lesson("knitting")
+    with pytest.raises(ValueError, match="expected_answer_s"):
+        Dialogue(load_lesson(), expected_answer_s=0)
