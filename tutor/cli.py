@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import typer
 
@@ -45,6 +46,16 @@ def db_upgrade(url: str = typer.Option(None, help="database URL (default: settin
     url = url or Settings().database_url
     init_db(url)
     typer.echo(f"database at head: {url}")
+
+
+@app.command()
+def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. data/scenarios/bored_fast_student.yaml"),
+             control: bool = typer.Option(False, help="no adaptation (the comparison arm)"),
+             replies: bool = typer.Option(False, help="also print the tutor's replies")):
+    """Play a scripted student (answers and emotions) and show, turn by turn, what the tutor did and why."""
+    from tutor.simulate import main
+
+    raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies))
 
 
 @admin_app.command("create")

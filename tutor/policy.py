@@ -48,6 +48,7 @@ class PolicyConfig(BaseModel):
     min_confidence: float = Field(ge=0, le=1)
     adaptations: dict[str, Adaptation]
     break_after_s: float = Field(gt=0)
+    break_min_score: float = Field(ge=0, le=1)
 
     def model_post_init(self, _ctx) -> None:
         for table in (self.emotion_weights, self.adaptations):
@@ -186,7 +187,8 @@ class Policy:
         a = self.config.adaptations[self.state]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
         held = now - self.since
-        offer_break = self.state == "frustrated" and held >= self.config.break_after_s
+        offer_break = (self.state == "frustrated" and held >= self.config.break_after_s
+                       and self.scores["frustrated"] >= self.config.break_min_score)
         after = {"state": self.state, "tone": self.tone, "pacing": self.pacing,
                  "hint_level": self.hint_level}
         changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
