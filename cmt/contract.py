@@ -52,6 +52,9 @@ class AnalyzeRequest(BaseModel):
     image_b64: str | None = Field(default=None, description="JPEG or PNG, base64")
     audio_b64: str | None = Field(default=None, description="WAV, FLAC, OGG or MP3, base64")
     student_id: str | None = Field(default=None, max_length=128)
+    modalities: list[Modality] | None = Field(
+        default=None, description="modalities whose emotion may be read; None: all given. "
+        "Audio is still transcribed when speech is excluded.")
 
     @field_validator("text")
     @classmethod

@@ -17,16 +17,20 @@ class InputError(ValueError):
 
 
 class Engine:
-    def __init__(self, model):
+    """`biometrics=False` refuses images and reads no emotion from voice (text-only affect)."""
+
+    def __init__(self, model, *, biometrics: bool = True):
         self.model = model
+        self.biometrics = biometrics
         self.version: str = model.version
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
 
     @classmethod
-    def load(cls, checkpoint: str | None = None, device: str | None = None) -> Engine:
+    def load(cls, checkpoint: str | None = None, device: str | None = None, *,
+             biometrics: bool = True) -> Engine:
         from cmt import load_model
 
-        return cls(load_model(checkpoint, device=device))
+        return cls(load_model(checkpoint, device=device), biometrics=biometrics)
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         (result,) = self.analyze_batch([req])
@@ -71,12 +75,20 @@ class Engine:
 
     def _inputs(self, req: AnalyzeRequest, stage_ms: dict[str, float]) -> dict:
         text = req.text if req.text and req.text.strip() else None
+        allowed = set(req.modalities or ("text", "face", "speech"))
+        if not self.biometrics:
+            allowed &= {"text"}
+            if req.image_b64 is not None:
+                raise InputError("face analysis is switched off on this service (biometrics off)")
         face = audio = None
-        if req.image_b64 is not None:
+        if req.image_b64 is not None and "face" in allowed:
             face = self._decode("image", req.image_bytes(), stage_ms)
         if req.audio_b64 is not None:
             audio = self._decode("audio", req.audio_bytes(), stage_ms)
-        return {"text": text, "face": face, "audio": audio}
+        item = {"text": text, "face": face, "audio": audio}
+        if allowed != {"text", "face", "speech"}:
+            item["modalities"] = sorted(allowed)
+        return item
 
     def _predict(self, items: list[dict]) -> list:
         """The model on a batch; if the batch fails on bad input, each item alone finds which."""

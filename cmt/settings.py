@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
     serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
 
+    # Privacy.
+    biometrics: bool = Field(default=True, description="False: no face or voice emotion at all "
+                             "(text-only affect; the mode for EU schools)")
+    retention_days: int = Field(default=365, ge=0, description="readings older than this are purged")
+
     # The app.
     host: str = "127.0.0.1"
     port: int = 7860

@@ -99,7 +99,7 @@ class KeywordModel:
         self.batch_sizes.append(len(items))
         return [self.predict(**item) for item in items]
 
-    def predict(self, text=None, face=None, audio=None, sample_rate=16000):
+    def predict(self, text=None, face=None, audio=None, sample_rate=16000, modalities=None):
         from types import SimpleNamespace
 
         from cmt.contract import EMOTIONS

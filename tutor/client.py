@@ -46,7 +46,8 @@ class EmbeddedCMT:
     def load(cls, settings: Settings) -> EmbeddedCMT:
         from cmt.engine import Engine
 
-        return cls(Engine.load(settings.checkpoint, device=settings.device))
+        return cls(Engine.load(settings.checkpoint, device=settings.device,
+                               biometrics=settings.biometrics))
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         from cmt.engine import InputError

@@ -25,6 +25,8 @@ from tutor.client import CMTClient, CMTError
 from tutor.curriculum import Pack
 from tutor.db import crud
 from tutor.dialogue import Dialogue, Phraser, load_lesson
+from tutor.mastery import Mastery
+from tutor.privacy import current_consents
 from tutor.policy import Decision, Policy
 
 log = logging.getLogger("tutor.session")
@@ -82,27 +84,32 @@ class Conversation:
                  display_name: str | None = None, lesson: str | None = None,
                  pack: Pack | None = None, policy_mode: str = "adaptive",
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
-                 clock: Callable[[], float] = time.monotonic):
-        self.db, self.cmt, self.clock = db, cmt, clock
-        self.policy = Policy(mode=policy_mode, clock=clock)
-        if dialogue is None:
-            dialogue = Dialogue(pack or load_lesson(lesson), phraser=phraser, clock=clock)
-        self.dialogue = dialogue
-        self.pack = dialogue.pack
-        lesson = self.pack.id
+                 clock: Callable[[], float] = time.monotonic, biometrics: bool = True):
+        self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
+        pack = dialogue.pack if dialogue is not None else (pack or load_lesson(lesson))
         with db.begin() as s:
             student = crud.get_or_create_student(session=s, handle=student_handle,
                                                  display_name=display_name)
-            ts = crud.start_session(session=s, student=student, lesson=lesson,
+            if student.school_class is not None and not student.school_class.adaptation_enabled:
+                policy_mode = "control"  # the teacher turned adaptation off for this class
+            saved = crud.load_mastery(session=s, student_id=student.id, lesson=pack.id)
+            ts = crud.start_session(session=s, student=student, lesson=pack.id,
                                     policy_mode=policy_mode)
             self.student_id, self.session_id = student.id, ts.id
+        if dialogue is None:
+            mastery = Mastery.from_dict(saved) if saved else None
+            dialogue = Dialogue(pack, mastery=mastery, phraser=phraser, clock=clock)
+        self.dialogue, self.pack = dialogue, pack
+        self.policy = Policy(mode=policy_mode, clock=clock)
 
     def turn(self, text: str | bytes | None, *, image: bytes | None = None,
              audio: bytes | None = None, source: str = "typed") -> TurnResult:
         t0 = time.perf_counter()
         message = clean_message(text)
         now = self.clock()
+        image, audio, withheld = self._permitted(image, audio)
         reading, notice = self._read(message, image, audio)
+        notice = notice or withheld
         evidence = self.dialogue.evidence(message, now=now)
         decision = self.policy.decide(reading, evidence, now=now)
         answer = self.dialogue.respond(message, decision, now=now)
@@ -121,6 +128,8 @@ class Conversation:
                                     pacing=decision.pacing, hint_level=decision.hint_level,
                                     reason=decision.reason,
                                     changes=decision.changes)
+                crud.save_mastery(session=s, student_id=self.student_id, lesson=self.pack.id,
+                                  state=self.dialogue.mastery.to_dict())
                 turn_id = turn.id
         except SQLAlchemyError as e:
             log.error("could not save turn of session %s: %s", self.session_id, e)
@@ -129,11 +138,28 @@ class Conversation:
                           notice=notice, move=answer.move, action=answer.action,
                           correct=answer.correct)
 
+    def _permitted(self, image: bytes | None, audio: bytes | None):
+        """Media the student has consented to, now (a withdrawal takes effect at once)."""
+        if image is None and audio is None:
+            return None, None, None
+        with self.db() as s:
+            consent = current_consents(session=s, student_id=self.student_id)
+        withheld = []
+        if image is not None and not (consent["camera"] and self.biometrics):
+            image = None
+            withheld.append("camera")
+        if audio is not None and not consent["microphone"]:
+            audio = None
+            withheld.append("microphone")
+        note = f"Not analysed (no consent or switched off): {', '.join(withheld)}." if withheld else None
+        return image, audio, note
+
     def _read(self, message: str, image: bytes | None, audio: bytes | None):
         req = AnalyzeRequest(
             text=message,
             image_b64=base64.b64encode(image).decode() if image else None,
             audio_b64=base64.b64encode(audio).decode() if audio else None,
+            modalities=None if self.biometrics else ["text"],
         )
         try:
             return self.cmt.analyze(req), None

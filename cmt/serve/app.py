@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None,
                engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
     settings = settings or Settings()
     keys = [k.get_secret_value().encode() for k in settings.api_keys]
-    factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device))
+    factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device,
+                                                     biometrics=settings.biometrics))
 
     metrics = Metrics()
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cmt.contract import AnalyzeResponse
-from tutor.db.models import (Adaptation, EmotionReading, SchoolClass, Student, Turn, TutorSession,
-                              utcnow)
+from tutor.db.models import (Adaptation, EmotionReading, MasteryState, SchoolClass, Student, Turn,
+                              TutorSession, utcnow)
 
 
 def get_or_create_student(*, session: Session, handle: str, display_name: str | None = None) -> Student:
@@ -107,3 +107,19 @@ def enrol(*, session: Session, student: Student, class_id: int) -> Student:
     student.class_id = class_id
     session.flush()
     return student
+
+
+def load_mastery(*, session: Session, student_id: int, lesson: str) -> dict | None:
+    row = session.scalar(select(MasteryState).where(MasteryState.student_id == student_id,
+                                                    MasteryState.lesson == lesson))
+    return None if row is None else row.state
+
+
+def save_mastery(*, session: Session, student_id: int, lesson: str, state: dict) -> None:
+    row = session.scalar(select(MasteryState).where(MasteryState.student_id == student_id,
+                                                    MasteryState.lesson == lesson))
+    if row is None:
+        session.add(MasteryState(student_id=student_id, lesson=lesson, state=state))
+    else:
+        row.state = state
+    session.flush()

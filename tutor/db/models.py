@@ -57,6 +57,32 @@ class Student(Base):
     sessions: Mapped[list[TutorSession]] = relationship(back_populates="student")
 
 
+class Consent(Base):
+    """A student's yes or no to one modality, under one version of the notice. Newest wins."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    modality: Mapped[str] = mapped_column(String(20))  # camera | microphone
+    granted: Mapped[bool] = mapped_column(Boolean)
+    notice_version: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MasteryState(Base):
+    """Per student and lesson: the knowledge-tracing state, so progress outlives a session."""
+
+    __tablename__ = "mastery"
+    __table_args__ = (UniqueConstraint("student_id", "lesson"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    lesson: Mapped[str] = mapped_column(String(200))
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class TutorSession(Base):
     __tablename__ = "sessions"
 

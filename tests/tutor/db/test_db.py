@@ -6,7 +6,8 @@ from cmt.contract import AnalyzeResponse, EMOTIONS, reading_from_probs
 from tutor.db import crud, init_db
 from tutor.db.models import Adaptation, EmotionReading, Student, Turn, TutorSession
 
-TABLES = {"teachers", "classes", "students", "sessions", "turns", "emotion_readings", "adaptations"}
+TABLES = {"teachers", "classes", "students", "sessions", "turns", "emotion_readings", "adaptations",
+          "consents", "mastery"}
 
 
 def _reading(label="joy", p=0.7):
@@ -21,7 +22,7 @@ def test_migrations_create_every_table_and_are_idempotent(db_url):
     assert TABLES <= set(inspect(engine).get_table_names())
     init_db(db_url)  # a second upgrade is a no-op
     with engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0002"
     engine.dispose()
 
 
