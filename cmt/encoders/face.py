@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from cmt.contract import EMOTIONS, MAX_IMAGE_BYTES
 
@@ -33,6 +33,10 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 MAX_IMAGE_PIXELS = 25_000_000  # pixels; larger images are refused before decoding
 DETECT_MAX_SIDE = 640  # px; frames are shrunk to this before the cascade runs
 MIN_FACE_FRACTION = 0.08  # of the shorter side; smaller detections are ignored
+# The CNN's scores are far apart (tens): dividing by this before the softmax gives
+# probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
+# identity-split train part of facial_expressions.
+FER_TEMPERATURE = 15.85
 
 
 class ImageError(ValueError):
@@ -58,7 +62,7 @@ def decode_image(data: bytes) -> np.ndarray:
         raise ImageError("the image is empty (0 bytes)")
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageError(f"the image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}")
-    if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
+    if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
         raise ImageError("not a JPEG or PNG image (unrecognised file header)")
     try:
         img = Image.open(io.BytesIO(data))  # lazy: reads the header only
@@ -246,6 +250,7 @@ class FaceEncoding:
     mask: torch.Tensor  # (B, T) bool, True = a real token
     pooled: torch.Tensor  # (B, d_pooled): CNN hidden layer, or the ViT's first token
     probs: np.ndarray | None  # (B, 7) over EMOTIONS, None without an expression head
+    logits: torch.Tensor | None  # (B, K) over the model's own labels, None without a head
 
 
 class FaceEncoder:
@@ -266,8 +271,12 @@ class FaceEncoder:
             self.d_model = self.model.config.hidden_size
 
     def _load_hf(self, name_or_path: str) -> None:
-        from transformers import (AutoConfig, AutoImageProcessor, AutoModel,
-                                  AutoModelForImageClassification)
+        from transformers import (
+            AutoConfig,
+            AutoImageProcessor,
+            AutoModel,
+            AutoModelForImageClassification,
+        )
 
         from cmt.datasets.labels import load_label_map
 
@@ -317,13 +326,14 @@ class FaceEncoder:
             x = self._cnn_inputs(faces)
             tokens, pooled = self.model.features(x)  # (B, 36, 256), (B, 256)
             logits = self.model.out(pooled)  # (B, 7) FER2013 order
-            probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels)
+            probs = probs_onto_emotions(
+                (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
         else:
             pixel = self._processor(images=faces, return_tensors="pt")["pixel_values"]
             pixel = pixel.to(self.device)
             if self._labels is None:
                 tokens = self.model(pixel_values=pixel).last_hidden_state  # (B, T, d)
-                probs = None
+                probs = logits = None
             else:
                 captured = {}
 
@@ -340,7 +350,8 @@ class FaceEncoder:
                                             self._labels)
             pooled = tokens[:, 0]  # (B, d)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        return FaceEncoding(tokens=tokens.float(), mask=mask, pooled=pooled.float(), probs=probs)
+        return FaceEncoding(tokens=tokens.float(), mask=mask, pooled=pooled.float(), probs=probs,
+                            logits=None if logits is None else logits.float())
 
     def tokens(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """Face crops -> hidden (B, T, d), mask (B, T) bool (True = real token)."""

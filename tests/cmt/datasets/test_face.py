@@ -81,7 +81,7 @@ def test_identity_split_holds_identities_out():
     examples += [Example(label="fear") for _ in range(10)]  # no group: each its own
     train, dev = identity_split(examples, dev_fraction=0.2, seed=0)
     assert len(train) + len(dev) == len(examples)
-    named = lambda part: {e.group for e in part if e.group is not None}  # noqa: E731
+    named = lambda part: {e.group for e in part if e.group is not None}
     assert not named(train) & named(dev)
     assert 0.1 < len(dev) / len(examples) < 0.3
     assert set(Counter(e.label for e in dev)) == set(EMOTIONS)  # every emotion in dev

@@ -164,8 +164,8 @@ def test_probs_onto_emotions_merges_and_drops():
 def _tiny_vit(tmp_path: Path, labels: list[str] | None) -> Path:
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
 
-    kw = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-              image_size=32, patch_size=8)
+    kw = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+          "intermediate_size": 64, "image_size": 32, "patch_size": 8}
     torch.manual_seed(0)
     if labels is None:
         model = ViTModel(ViTConfig(**kw))
