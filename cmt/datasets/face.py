@@ -1,0 +1,133 @@
+"""Face-expression corpora in their original layouts, and an identity-held-out split.
+
+- muxspace/facial_expressions: `images/*.jpg` and `data/legend.csv` (user.id,image,emotion).
+  The identity is the file name without its trailing `_NNNN` (LFW style: `AJ_Cook_0001.jpg`).
+- AffectNet: `<split>/images/N.jpg` with `<split>/annotations/N_exp.npy` holding the
+  expression code 0..10 (codes 8-10 are dropped; see data/labels/affectnet.yaml).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cmt.datasets.labels import Example, load_label_map
+from cmt.settings import REPO_DATA_DIR
+
+_TRAILING_NUMBER = re.compile(r"_\d+$")
+AFFECTNET_SPLITS = ("train_set", "val_set")
+
+
+class CorpusError(ValueError):
+    """A corpus directory is missing files or does not have the expected layout."""
+
+
+def identity_of(image_name: str) -> str:
+    """`AJ_Cook_0001.jpg` -> `AJ_Cook`; a name without a trailing number is its own identity."""
+    return _TRAILING_NUMBER.sub("", Path(image_name).stem)
+
+
+def load_facial_expressions(data_dir: str | Path,
+                            labels_dir: Path = REPO_DATA_DIR) -> list[Example]:
+    """muxspace/facial_expressions -> Examples (image_path, label, group = identity)."""
+    data_dir = Path(data_dir)
+    legend = data_dir / "data" / "legend.csv"
+    images = data_dir / "images"
+    if not legend.is_file() or not images.is_dir():
+        raise CorpusError(f"{data_dir} is not a facial_expressions corpus: "
+                          "expected data/legend.csv and images/")
+    label_map = load_label_map("facial_expressions", labels_dir)
+    examples = []
+    with legend.open(newline="") as f:
+        for row in csv.DictReader(f):
+            name = row["image"].strip()
+            raw = row["emotion"].strip().lower()  # some rows say HAPPINESS, Neutral, ...
+            emotion = label_map(raw)
+            path = images / name
+            if emotion is None or not path.is_file():
+                continue
+            examples.append(Example(label=emotion, image_path=path, group=identity_of(name),
+                                    meta={"raw_label": raw, "annotator": row["user.id"].strip()}))
+    if not examples:
+        raise CorpusError(f"no labelled images found under {data_dir}")
+    return examples
+
+
+def load_affectnet(data_dir: str | Path, split: str = "train_set",
+                   labels_dir: Path = REPO_DATA_DIR) -> list[Example]:
+    """AffectNet's common layout `<split>/images/N.jpg` + `<split>/annotations/N_exp.npy`.
+
+    AffectNet has no identity labels: each image is its own group.
+    """
+    root = Path(data_dir) / split
+    images, annotations = root / "images", root / "annotations"
+    if not images.is_dir() or not annotations.is_dir():
+        raise CorpusError(f"{root} is not an AffectNet split: expected images/ and annotations/")
+    label_map = load_label_map("affectnet", labels_dir)
+    examples = []
+    for path in sorted(images.iterdir(), key=lambda p: (len(p.stem), p.stem)):
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            continue
+        exp = annotations / f"{path.stem}_exp.npy"
+        if not exp.is_file():
+            continue
+        try:
+            code = int(np.asarray(np.load(exp, allow_pickle=False)).reshape(-1)[0])
+        except (ValueError, OSError, IndexError) as e:
+            raise CorpusError(f"{exp}: not a readable expression code: {e}") from e
+        emotion = label_map(str(code))
+        if emotion is not None:
+            examples.append(Example(label=emotion, image_path=path, group=f"affectnet/{path.stem}",
+                                    meta={"raw_label": str(code)}))
+    if not examples:
+        raise CorpusError(f"no labelled images found under {root}")
+    return examples
+
+
+def identity_split(examples: list[Example], dev_fraction: float = 0.2,
+                   seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(train, dev) with no group (identity) in both.
+
+    Groups are dealt out so that each emotion keeps about its share in dev (rarest
+    emotions first); an example without a group is its own group.
+    """
+    if not 0.0 < dev_fraction < 1.0:
+        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
+    group_of = [ex.group if ex.group is not None else f"__item_{i}"
+                for i, ex in enumerate(examples)]
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(group_of):
+        groups.setdefault(key, []).append(i)
+    rng = random.Random(seed)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    # Greedy stratification: visit groups rarest emotion first, then smallest first (the
+    # shuffle breaks ties); a group goes to dev when that brings dev nearer each emotion's share.
+    counts: dict[str, int] = {}
+    for ex in examples:
+        counts[ex.label] = counts.get(ex.label, 0) + 1
+    target = {e: dev_fraction * n for e, n in counts.items()}
+
+    def rarest(key: str) -> int:
+        return min(counts[examples[i].label] for i in groups[key])
+
+    def cost(dev_counts: dict[str, int]) -> float:  # relative squared miss, summed over emotions
+        return sum(((dev_counts.get(e, 0) - t) / max(t, 1.0)) ** 2 for e, t in target.items())
+
+    keys.sort(key=lambda k: (rarest(k), len(groups[k])))  # then small groups first
+    in_dev: dict[str, int] = {}
+    dev_keys = set()
+    for key in keys:
+        trial = dict(in_dev)
+        for i in groups[key]:
+            trial[examples[i].label] = trial.get(examples[i].label, 0) + 1
+        if cost(trial) < cost(in_dev):
+            in_dev = trial
+            dev_keys.add(key)
+    train = [ex for ex, key in zip(examples, group_of) if key not in dev_keys]
+    dev = [ex for ex, key in zip(examples, group_of) if key in dev_keys]
+    return train, dev

