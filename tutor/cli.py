@@ -13,6 +13,71 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 admin_app = typer.Typer(help="Accounts and classes.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+privacy_app = typer.Typer(help="Retention, export and erasure of student data.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+def _student_id(s, handle: str) -> int:
+    from sqlalchemy import select
+
+    from tutor.db.models import Student
+
+    sid = s.scalar(select(Student.id).where(Student.handle == handle.strip().lower()))
+    if sid is None:
+        raise typer.BadParameter(f"no student {handle!r}", param_hint="--student")
+    return sid
+
+
+@privacy_app.command("purge")
+def privacy_purge(days: int = typer.Option(None, help="keep this many days (default: settings.retention_days)")):
+    """Delete emotion readings older than the retention period (run it from cron)."""
+    from cmt.settings import Settings
+    from tutor.db import init_db
+    from tutor.privacy import purge_readings
+
+    settings = Settings()
+    days = settings.retention_days if days is None else days
+    with init_db(settings.database_url).begin() as s:
+        n = purge_readings(session=s, older_than_days=days)
+    typer.echo(f"deleted {n} readings older than {days} days")
+
+
+@privacy_app.command("export")
+def privacy_export(student: str = typer.Option(..., help="the student's handle"),
+                   out: Path = typer.Option(None, help="file to write (default: stdout)")):
+    """Everything held about a student, as JSON."""
+    import json
+
+    from cmt.settings import Settings
+    from tutor.db import init_db
+    from tutor.privacy import export_student
+
+    with init_db(Settings().database_url)() as s:
+        data = json.dumps(export_student(session=s, student_id=_student_id(s, student)), indent=2)
+    if out:
+        out.write_text(data)
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(data)
+
+
+@privacy_app.command("erase")
+def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
+                  yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")):
+    """Delete a student and all of their data."""
+    from cmt.settings import Settings
+    from tutor.db import init_db
+    from tutor.privacy import count_rows_of, erase_student
+
+    if not yes:
+        typer.confirm(f"Erase {student!r} and all their sessions, readings and consents?", abort=True)
+    db = init_db(Settings().database_url)
+    with db.begin() as s:
+        sid = _student_id(s, student)
+        counts = erase_student(session=s, student_id=sid)
+    with db() as s:
+        left = count_rows_of(session=s, student_id=sid)
+    typer.echo(f"erased {student}: {counts}; rows left: {left}")
 
 
 @app.command()
