@@ -104,11 +104,23 @@ class Conversation:
 
     def turn(self, text: str | bytes | None, *, image: bytes | None = None,
              audio: bytes | None = None, source: str = "typed") -> TurnResult:
+        """One exchange. Spoken turns give `audio` and no text: the transcript is the message."""
         t0 = time.perf_counter()
-        message = clean_message(text)
         now = self.clock()
+        spoken = text is None and audio is not None
         image, audio, withheld = self._permitted(image, audio)
-        reading, notice = self._read(message, image, audio)
+        if spoken and audio is None:
+            raise MessageError("To talk to the tutor, first allow the microphone (or type instead).")
+        if spoken:
+            reading, notice = self._read(None, image, audio)
+            if reading is None:
+                raise MessageError(f"I couldn't process that recording: {notice}")
+            if not (reading.transcript or "").strip():
+                raise MessageError("I couldn't hear any words in that recording; please try again.")
+            message, source = clean_message(reading.transcript), "spoken"
+        else:
+            message = clean_message(text)
+            reading, notice = self._read(message, image, audio)
         notice = notice or withheld
         evidence = self.dialogue.evidence(message, now=now)
         decision = self.policy.decide(reading, evidence, now=now)
@@ -138,6 +150,27 @@ class Conversation:
                           notice=notice, move=answer.move, action=answer.action,
                           correct=answer.correct)
 
+    def observe_frame(self, image: bytes) -> AnalyzeResponse | None:
+        """A camera frame between turns: read it, let the policy see it, log the reading.
+
+        Returns None (and analyses nothing) without camera consent or with biometrics off.
+        """
+        image, _, withheld = self._permitted(image, None)
+        if image is None:
+            return None
+        try:
+            reading = self.cmt.analyze(AnalyzeRequest(image_b64=base64.b64encode(image).decode()))
+        except CMTError as e:
+            log.info("frame not read: %s", e)
+            return None
+        self.policy.observe(reading, now=self.clock())
+        try:
+            with self.db.begin() as s:
+                crud.add_reading(session=s, tutor_session_id=self.session_id, reading=reading)
+        except SQLAlchemyError as e:
+            log.warning("frame reading not saved: %s", e)
+        return reading
+
     def _permitted(self, image: bytes | None, audio: bytes | None):
         """Media the student has consented to, now (a withdrawal takes effect at once)."""
         if image is None and audio is None:
@@ -154,7 +187,7 @@ class Conversation:
         note = f"Not analysed (no consent or switched off): {', '.join(withheld)}." if withheld else None
         return image, audio, note
 
-    def _read(self, message: str, image: bytes | None, audio: bytes | None):
+    def _read(self, message: str | None, image: bytes | None, audio: bytes | None):
         req = AnalyzeRequest(
             text=message,
             image_b64=base64.b64encode(image).decode() if image else None,

@@ -83,3 +83,62 @@ def test_the_dialogues_evidence_reaches_the_policy_and_the_log(db, keyword_engin
     with db() as s:
         adaptation = crud.session_adaptations(session=s, tutor_session_id=conv.session_id)[-1]
         assert "two wrong answers" in adaptation.reason
+
+
+class TranscribingModel:
+    """Test double: the 'audio' bytes are the spoken words; a 'frame' reads as joy."""
+
+    version = "test-transcribe-0"
+
+    def __init__(self):
+        self.decoders = {"audio": lambda b: b.decode(), "image": lambda b: b}
+
+    def predict_batch(self, items):
+        return [self.predict(**item) for item in items]
+
+    def predict(self, text=None, face=None, audio=None, sample_rate=16000, modalities=None):
+        from types import SimpleNamespace
+
+        from cmt.contract import EMOTIONS
+
+        label = "joy" if face is not None else "neutral"
+        probs = {e: (0.7 if e == label else 0.05) for e in EMOTIONS}
+        return SimpleNamespace(label=label, probs=probs, modalities={"speech": probs},
+                               transcript=audio, attention=None)
+
+
+def _consent(db, conv, *modalities):
+    from tutor.privacy import record_consent
+
+    with db.begin() as s:
+        for m in modalities:
+            record_consent(session=s, student_id=conv.student_id, modality=m, granted=True)
+
+
+def test_a_spoken_turn_uses_its_transcript_as_the_message(db):
+    from cmt.engine import Engine
+
+    conv = Conversation(db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())), student_handle="sp")
+    with pytest.raises(MessageError, match="allow the microphone"):
+        conv.turn(None, audio=b"hello there")
+    _consent(db, conv, "microphone")
+    result = conv.turn(None, audio=b"hello there")
+    with pytest.raises(MessageError, match="couldn't hear any words"):
+        conv.turn(None, audio=b"   ")
+    with db() as s:
+        (turn,) = crud.session_turns(session=s, tutor_session_id=conv.session_id)
+        assert turn.student_text == "hello there" and turn.input_source == "spoken"
+        assert turn.id == result.turn_id
+
+
+def test_camera_frames_between_turns_are_read_and_logged_with_consent_only(db):
+    from cmt.engine import Engine
+
+    conv = Conversation(db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())), student_handle="fr")
+    assert conv.observe_frame(b"jpeg") is None
+    _consent(db, conv, "camera")
+    reading = conv.observe_frame(b"jpeg")
+    assert reading.label == "joy"
+    with db() as s:
+        (r,) = crud.session_readings(session=s, tutor_session_id=conv.session_id)
+        assert r.turn_id is None and r.label == "joy"
