@@ -70,6 +70,7 @@ class TurnResult:
     move: str = ""  # what the student did ("answer", "hint", ...)
     action: str = ""  # what the tutor did, in words
     correct: bool | None = None  # the checked verdict, when an answer was checked
+    message: str = ""  # the student's message as used (the transcript of a spoken turn)
 
 
 class Conversation:
@@ -86,6 +87,7 @@ class Conversation:
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
                  clock: Callable[[], float] = time.monotonic, biometrics: bool = True):
         self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
+        self.handle = student_handle
         pack = dialogue.pack if dialogue is not None else (pack or load_lesson(lesson))
         with db.begin() as s:
             student = crud.get_or_create_student(session=s, handle=student_handle,
@@ -148,7 +150,7 @@ class Conversation:
             raise StorageError("Your message could not be saved just now; please send it again.") from e
         return TurnResult(turn_id=turn_id, reply=reply, reading=reading, decision=decision,
                           notice=notice, move=answer.move, action=answer.action,
-                          correct=answer.correct)
+                          correct=answer.correct, message=message)
 
     def observe_frame(self, image: bytes) -> AnalyzeResponse | None:
         """A camera frame between turns: read it, let the policy see it, log the reading.

@@ -1,17 +1,33 @@
-"""Student view: chat with the tutor, and a small note of what it noticed."""
+"""Student view: chat with the tutor (typed or spoken), consent per modality, and a small,
+hideable note of what the tutor noticed and why it changed its tone.
+
+Handlers are plain functions taking `deps` explicitly; `build_student` only wires them.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
+from tutor.curriculum import load_packs
+from tutor.privacy import NOTICES, record_consent
 from tutor.session import Conversation, MessageError, StorageError
 from ui.deps import Deps
 
 log = logging.getLogger("ui.student")
 HANDLE_RE = re.compile(r"^[\w .'-]{1,60}$")
+MAX_RECORDING_BYTES = 16 * 1024 * 1024
+FRAME_EVERY_S = 0.5  # two camera frames a second are plenty
+OOPS = "Something went wrong on our side; your message is still in the box."
+
+
+def lesson_choices(deps: Deps) -> list[tuple[str, str]]:
+    packs = load_packs(deps.settings.data_dir / "lessons")
+    return [(p.title, pid) for pid, p in sorted(packs.items())]
 
 
 def noticed(result) -> str:
@@ -20,51 +36,158 @@ def noticed(result) -> str:
         return f"*{result.notice or 'No emotion reading this turn.'}*"
     r = result.reading
     degraded = " (backup model)" if r.degraded else ""
+    extra = f" · {result.notice}" if result.notice else ""
     return (f"Tutor noticed **{r.label}** ({r.confidence:.0%}){degraded} · "
-            f"tone: **{result.decision.tone}** · {result.decision.reason}")
+            f"tone: **{result.decision.tone}** · {result.decision.reason}{extra}")
 
 
-def respond(deps: Deps, name: str, message: str, history: list, conv: Conversation | None):
-    """Handle one typed message. Returns (history, textbox, conversation, indicator).
+def _conversation(deps: Deps, name: str, lesson: str | None, conv: Conversation | None) -> Conversation:
+    name = (name or "").strip() or "student"
+    if not HANDLE_RE.match(name):
+        raise MessageError("Please use a name of letters, digits, spaces, dots or dashes (up to 60).")
+    if conv is not None and conv.handle == name.lower() and (lesson is None or conv.pack.id == lesson):
+        return conv
+    return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
+                        lesson=lesson, biometrics=deps.settings.biometrics)
+
+
+def respond(deps: Deps, name: str, lesson: str | None, message: str, history: list,
+            conv: Conversation | None, frame: np.ndarray | None = None):
+    """A typed message. Returns (history, textbox, conversation, indicator).
 
     On bad input the message stays in the box and a warning says why; nothing is lost.
     """
     history = list(history or [])
-    name = (name or "").strip() or "student"
-    if not HANDLE_RE.match(name):
-        gr.Warning("Please use a name of letters, digits, spaces, dots or dashes (up to 60).")
-        return history, message, conv, gr.skip()
     try:
-        if conv is None:
-            conv = Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(),
-                                display_name=name)
-        result = conv.turn(message)
+        conv = _conversation(deps, name, lesson, conv)
+        result = conv.turn(message, image=encode_frame(frame) if frame is not None else None)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
         return history, message, conv, gr.skip()
     except Exception:
         log.exception("turn failed")
-        gr.Warning("Something went wrong on our side; your message is still in the box.")
+        gr.Warning(OOPS)
         return history, message, conv, gr.skip()
     history += [{"role": "user", "content": message.strip()},
                 {"role": "assistant", "content": result.reply}]
     return history, "", conv, noticed(result)
 
 
+def respond_spoken(deps: Deps, name: str, lesson: str | None, recording: str | None,
+                   history: list, conv: Conversation | None):
+    """A finished microphone recording: its transcript becomes the student's message."""
+    history = list(history or [])
+    if not recording:
+        return history, conv, gr.skip()
+    try:
+        path = Path(recording)
+        if path.stat().st_size > MAX_RECORDING_BYTES:
+            raise MessageError("That recording is too long; keep it under half a minute.")
+        conv = _conversation(deps, name, lesson, conv)
+        result = conv.turn(None, audio=path.read_bytes())
+    except (MessageError, StorageError) as e:
+        gr.Warning(str(e))
+        return history, conv, gr.skip()
+    except Exception:
+        log.exception("spoken turn failed")
+        gr.Warning("Something went wrong on our side; please say it again or type it.")
+        return history, conv, gr.skip()
+    history += [{"role": "user", "content": f"🎤 {result.message}"},
+                {"role": "assistant", "content": result.reply}]
+    return history, conv, noticed(result)
+
+
+def set_consent(deps: Deps, name: str, lesson: str | None, conv: Conversation | None,
+                modality: str, granted: bool):
+    """Record a yes or no for one modality (no takes effect at once). Returns (conv, camera/mic update)."""
+    try:
+        conv = _conversation(deps, name, lesson, conv)
+        with deps.db.begin() as s:
+            record_consent(session=s, student_id=conv.student_id, modality=modality, granted=granted)
+    except MessageError as e:
+        gr.Warning(str(e))
+        return conv, gr.update(visible=False), gr.update(value=False)
+    except Exception:
+        log.exception("consent not recorded")
+        gr.Warning("Your choice could not be saved; nothing will be analysed until it is.")
+        return conv, gr.update(visible=False), gr.update(value=False)
+    return conv, gr.update(visible=granted), gr.skip()
+
+
+def encode_frame(frame: np.ndarray) -> bytes:
+    """RGB uint8 frame -> JPEG bytes for the wire."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError("could not encode the camera frame")
+    return buf.tobytes()
+
+
+def on_frame(deps: Deps, frame: np.ndarray | None, conv: Conversation | None):
+    """A webcam frame: analysed in memory (with consent), never stored. Returns the indicator."""
+    if frame is None or conv is None:
+        return gr.skip()
+    try:
+        reading = conv.observe_frame(encode_frame(frame))
+    except Exception:
+        log.exception("frame failed")
+        return gr.skip()
+    if reading is None:
+        return gr.skip()
+    face = reading.modalities.get("face")
+    if face is None:
+        return "*Camera on: no face in view.*"
+    return (f"Camera: **{face.label}** ({face.confidence:.0%}) · tutor's tone: "
+            f"**{conv.policy.tone}** ({conv.policy.state})")
+
+
 def build_student(deps: Deps) -> None:
     """The student tab's components and events (call inside a gr.Blocks)."""
     conv = gr.State(None)
     with gr.Row():
-        name = gr.Textbox(label="Your name", placeholder="e.g. Sam", scale=1, max_lines=1)
-    chat = gr.Chatbot(label="Tutor", height=420, elem_id="student-chat")
+        name = gr.Textbox(label="Your name", placeholder="e.g. Sam", scale=2, max_lines=1,
+                          elem_id="student-name")
+        choices = lesson_choices(deps)
+        lesson = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
+                             label="Lesson", scale=2, elem_id="student-lesson")
     with gr.Row():
-        box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
-                         scale=5, max_lines=4, elem_id="student-message")
-        send = gr.Button("Send", variant="primary", scale=1, elem_id="student-send")
-    indicator = gr.Markdown(elem_id="student-noticed")
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(label="Tutor", height=420, elem_id="student-chat")
+            with gr.Row():
+                box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
+                                 scale=5, max_lines=4, elem_id="student-message")
+                send = gr.Button("Send", variant="primary", scale=1, elem_id="student-send")
+            with gr.Row():
+                show = gr.Checkbox(value=True, label="Show what the tutor noticed", scale=1)
+            indicator = gr.Markdown(elem_id="student-noticed")
+        with gr.Column(scale=2):
+            biometrics = deps.settings.biometrics
+            gr.Markdown("**Camera and microphone are off until you allow them.** "
+                        + ("" if biometrics else "This school runs Attune without face or voice "
+                           "emotion: the microphone is used for dictation only."))
+            cam_ok = gr.Checkbox(label="Allow camera", value=False, visible=biometrics,
+                                 info=NOTICES["camera"], elem_id="consent-camera")
+            mic_ok = gr.Checkbox(label="Allow microphone", value=False, info=NOTICES["microphone"],
+                                 elem_id="consent-microphone")
+            cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", visible=False,
+                           label="Camera", elem_id="student-camera")
+            mic = gr.Audio(sources=["microphone"], type="filepath", visible=False,
+                           label="Speak, then stop", elem_id="student-mic")
 
-    def handler(n, m, h, c):
-        return respond(deps, n, m, h, c)
+    def send_msg(n, les, m, h, c, f):
+        return respond(deps, n, les, m, h, c, f)
 
     for trigger in (box.submit, send.click):
-        trigger(handler, [name, box, chat, conv], [chat, box, conv, indicator])
+        trigger(send_msg, [name, lesson, box, chat, conv, cam], [chat, box, conv, indicator],
+                api_name=False)
+    mic.stop_recording(lambda n, les, r, h, c: respond_spoken(deps, n, les, r, h, c),
+                       [name, lesson, mic, chat, conv], [chat, conv, indicator], api_name=False)
+    cam_ok.change(lambda n, les, c, v: set_consent(deps, n, les, c, "camera", v),
+                  [name, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False)
+    mic_ok.change(lambda n, les, c, v: set_consent(deps, n, les, c, "microphone", v),
+                  [name, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False)
+    cam.stream(lambda f, c: on_frame(deps, f, c), [cam, conv], [indicator],
+               stream_every=FRAME_EVERY_S, concurrency_limit=8, api_name=False)
+    show.change(lambda v: gr.update(visible=v), [show], [indicator], api_name=False)
