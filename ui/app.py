@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.demo import build_demo
 from ui.deps import Deps
 from ui.student import build_student
 from ui.teacher import build_teacher
@@ -18,4 +19,6 @@ def build_app(deps: Deps) -> gr.Blocks:
             build_student(deps)
         with gr.Tab("Teacher"):
             build_teacher(deps)
+        with gr.Tab("Demo"):
+            build_demo(deps)
     return app
