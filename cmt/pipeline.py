@@ -140,24 +140,43 @@ def face_crop(encoders: Encoders, rgb: np.ndarray) -> np.ndarray:
     return rgb if crop is None else crop
 
 
-def _extract(modality: str, items: list[Example], enc: Encoders, batch_size: int) -> list:
-    chunks = []
-    order = list(range(len(items)))
+def _extract(modality: str, items: list[Example], enc: Encoders, batch_size: int):
+    """Encoder tokens for items in batches; unreadable files are skipped (and logged).
+
+    Returns (chunks [(tokens, mask)], the items kept)."""
+    chunks, kept = [], []
     for s in range(0, len(items), batch_size):
-        part = [items[i] for i in order[s:s + batch_size]]
+        part = items[s:s + batch_size]
         if modality == "text":
             chunks.append(enc.text_tokens([e.text or "" for e in part]))
-        elif modality == "face":
-            from cmt.encoders.face import decode_image
-
-            chunks.append(enc.face_tokens([face_crop(enc, decode_image(Path(e.image_path).read_bytes()))
-                                           for e in part]))
+            kept += part
+            continue
+        inputs, ok = [], []
+        for e in part:
+            try:
+                inputs.append(_read_media(modality, e, enc))
+                ok.append(e)
+            except ValueError as err:  # ImageError, AudioError: a bad file, not a bad run
+                log.warning("skipping %s: %s", e.image_path or e.audio_path, err)
+        if not inputs:
+            continue
+        if modality == "face":
+            chunks.append(enc.face_tokens(inputs))
         else:
-            from cmt.encoders.speech import load_audio
-
-            tokens, mask, _ = enc.speech_tokens([load_audio(e.audio_path)[0] for e in part])
+            tokens, mask, _ = enc.speech_tokens(inputs)
             chunks.append((tokens, mask))
-    return chunks
+        kept += ok
+    return chunks, kept
+
+
+def _read_media(modality: str, e: Example, enc: Encoders):
+    if modality == "face":
+        from cmt.encoders.face import decode_image
+
+        return face_crop(enc, decode_image(Path(e.image_path).read_bytes()))
+    from cmt.encoders.speech import load_audio
+
+    return load_audio(e.audio_path)[0]
 
 
 def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
@@ -173,8 +192,8 @@ def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
 
     def build() -> FeatureSet:
         log.info("encoding %d %s examples of %s/%s", len(items), mod, corpus, split)
-        chunks = _extract(mod, items, enc, batch)
-        return pack(mod, chunks, [e.label for e in items], [e.group or "" for e in items],
+        chunks, kept = _extract(mod, items, enc, batch)
+        return pack(mod, chunks, [e.label for e in kept], [e.group or "" for e in kept],
                     MAX_TOKENS[mod], meta={"corpus": corpus, "split": split, "encoder": enc.key(mod)})
 
     return cached(path, build)
