@@ -9,11 +9,11 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "am", "so", "happy",
          "sat", "on", "mat", "!", ".", "##s"]
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
+def make_tiny_bert(d):
+    """A random BERT (hidden 32, 2 layers) and its tokenizer saved to folder d."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    d = tmp_path_factory.mktemp("tiny-bert")
+    d.mkdir(parents=True, exist_ok=True)
     (d / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
     BertTokenizer(str(d / "vocab.txt")).save_pretrained(d)
     cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2,
@@ -21,6 +21,11 @@ def tiny_dir(tmp_path_factory):
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def test_tiny_encoder_shapes_and_masks(tiny_dir):
