@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import typer
 
@@ -32,6 +33,54 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     if not settings.api_keys and settings.serve_host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("set ATTUNE_API_KEYS to serve beyond localhost", param_hint="--host")
     uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port)
+
+
+@app.command()
+def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training config (YAML)"),
+          data_dir: Path = typer.Option(None, help="datasets folder (e.g. ../shared/datasets)"),
+          fusion: str = typer.Option(None, help="cross | joint | concat | late (overrides the config)"),
+          epochs: int = typer.Option(None, help="overrides the config"),
+          out: Path = typer.Option(None, help="checkpoint path (overrides the config)")):
+    """Train the fusion model on cached encoder features; torchrun runs it data-parallel."""
+    import json
+
+    from cmt.train import load_config, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out)
+    report = run(cfg)
+    typer.echo(json.dumps(report, indent=2))
+
+
+@app.command()
+def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, folder, ..."),
+             data_dir: Path = typer.Option(..., help="the corpus folder"),
+             split: str = typer.Option("dev", help="train | dev | test | all"),
+             checkpoint: Path = typer.Option(None, help="fusion checkpoint (default: shipped)"),
+             modality: str = typer.Option(None, help="folder layout only: image or audio"),
+             as_json: bool = typer.Option(False, "--json", help="print JSON"),
+             plot: Path = typer.Option(None, help="write the confusion matrix as a PNG")):
+    """Score a checkpoint on a corpus, through the modality it carries."""
+    import json
+
+    from cmt.evaluate import evaluate as run_eval
+    from cmt.evaluate import plot_confusion
+
+    try:
+        res = run_eval(dataset=dataset, data_dir=data_dir, split=split, checkpoint=checkpoint,
+                       modality=modality)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    if plot:
+        plot_confusion(res, plot)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    typer.echo(f"{dataset} {split} ({res['modality']}): n={res['n']} accuracy={res['accuracy']:.3f} "
+               f"weighted_f1={res['weighted_f1']:.3f} macro_f1={res['macro_f1']:.3f} "
+               f"cross_entropy={res['cross_entropy']:.3f}")
+    for e, c in res["per_class"].items():
+        typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
 
 
 if __name__ == "__main__":

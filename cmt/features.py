@@ -57,6 +57,15 @@ class FeatureSet:
                           [self.groups[i] for i in idx.tolist()] if self.groups else [],
                           dict(self.meta))
 
+    @classmethod
+    def concat(cls, parts: list[FeatureSet]) -> FeatureSet:
+        if len({p.modality for p in parts}) != 1:
+            raise ValueError("cannot concatenate feature sets of different modalities")
+        return cls(parts[0].modality, torch.cat([p.tokens for p in parts]),
+                   torch.cat([p.lengths for p in parts]), torch.cat([p.labels for p in parts]),
+                   [g for p in parts for g in p.groups],
+                   {"parts": [p.meta for p in parts]})
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

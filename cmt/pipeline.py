@@ -33,8 +33,10 @@ SPLIT_SEED = 0
 
 
 def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | None = None) -> list[Example]:
-    """A corpus split. Corpora without official splits get a held-out one: by identity
-    (facial_expressions), by actor (RAVDESS), by speaker (EmoDB); "all" reads everything."""
+    """A corpus split. MELD and GoEmotions have their own files (train, dev, test). The corpora
+    Attune trains on without official splits get a held-out one, used for dev and test: by
+    identity (facial_expressions), by actor (RAVDESS). Corpora it never trains on (EmoDB,
+    IEMOCAP, a label folder) are read whole; "all" reads everything."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     data_dir = Path(data_dir)
@@ -61,9 +63,9 @@ def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | No
         from cmt.datasets import speech
 
         items = getattr(speech, f"load_{corpus}")(data_dir)
-        if corpus == "ravdess":
+        if corpus == "ravdess":  # trained on: its held-out actors are dev (and test)
             return _split(items, split, speech.actor_split)
-        return _split(items, split, _group_split)
+        return _split(items, split, _group_split) if split == "train" else items  # unseen: whole
     raise ValueError(f"unknown corpus {corpus!r}; known: {sorted(MODALITY) + ['folder']}")
 
 
@@ -186,6 +188,12 @@ def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
     items = examples(corpus, data_dir, split, modality=modality)
     if not items:
         raise ValueError(f"{corpus} {split} at {data_dir}: no examples")
+    if mod == "text":  # one cache for text features, shared with the text head
+        from cmt.text_head import cached_features
+
+        f = cached_features(enc.text, corpus, split, items)
+        return FeatureSet("text", f.tokens, f.lengths, f.labels, [e.group or "" for e in items],
+                          {"corpus": corpus, "split": split, "encoder": enc.key("text")})
     ident = f"{len(items)}:{items[0]}:{items[-1]}"
     path = cache_path(home or Settings().home, mod, corpus, split, enc.key(mod), str(Path(data_dir).resolve()), ident)
     batch = {"text": 64, "face": 64, "speech": 8}[mod]

@@ -261,6 +261,41 @@ def _brief(s: dict) -> dict:
     return {k: s[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "cross_entropy")}
 
 
+def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dict[str, FeatureSet]]:
+    """modality -> corpus -> cached features of `split`, for the corpora the config names."""
+    from cmt.pipeline import SUBDIR, Encoders, features
+
+    if config.datasets_dir is None:
+        raise ValueError("datasets_dir is not set: give --data-dir or set it in the config")
+    enc = encoders or Encoders(config.encoders)
+    return {m: {c: features(c, Path(config.datasets_dir) / SUBDIR[c], split, enc) for c in corpora}
+            for m, corpora in config.corpora.items()}
+
+
+def merged(pools: dict[str, dict[str, FeatureSet]]) -> Pools:
+    return {m: FeatureSet.concat(list(by_corpus.values())) for m, by_corpus in pools.items()}
+
+
+def run(config: TrainConfig, progress: bool = True) -> dict:
+    """Features, training, then a report: per corpus (its own modality) and on dev tuples."""
+    train_pools = merged(build_pools(config, "train"))
+    dev_by_corpus = build_pools(config, "dev")
+    dev = merged(dev_by_corpus)
+    t0 = time.perf_counter()
+    ckpt = train(config, train_pools, dev, progress=progress)
+    model = FusionModel(FusionDims(**ckpt["dims"]))
+    model.load_state_dict(ckpt["state_dict"])
+    report = {"name": config.name, "fusion": config.fusion, "train_seconds": time.perf_counter() - t0,
+              "train_sizes": {m: len(fs) for m, fs in train_pools.items()},
+              "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False)["single"][m]
+                             for m, by_corpus in dev_by_corpus.items() for c, fs in by_corpus.items()},
+              "tuples": evaluate_pools(model, dev)["tuples"]}
+    ckpt["report"] = report
+    if int(os.environ.get("RANK", "0")) == 0:
+        torch.save(ckpt, config.out)
+    return report
+
+
 def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:
     ckpt = torch.load(path, map_location=device, weights_only=False)
     model = FusionModel(FusionDims(**ckpt["dims"]))
