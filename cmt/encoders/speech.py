@@ -29,7 +29,9 @@ MAX_SECONDS = 30.0  # s, one utterance (cmt.contract.MAX_AUDIO_SECONDS)
 MIN_SECONDS = 0.1  # s, shorter than this is not an utterance
 SILENCE_RMS = 0.003  # linear, ~ -50 dBFS: the loudest 25 ms frame below this is silence
 PAD_MULTIPLE_S = 5.0  # s, the trimmed Whisper window is rounded up to a multiple of this
+MIN_PAD_S = 0.0  # s, silence always left after the speech inside the window
 MAX_NEW_TOKENS = 224  # Whisper's own sample_len for one window
+TOKENS_PER_S = 8  # speech is ~3 words/s; a transcript longer than 8 tokens/s + 8 is a loop
 DEFAULT_WHISPER = "tiny.en"
 HOP = 160  # samples per mel frame in Whisper
 
@@ -284,6 +286,17 @@ def whisper_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
 
 # ------------------------------------------------------------------------------ encoder
 
+MIN_REPEAT_TOKENS = 4  # a block this long said twice in a row is a decoding loop
+
+
+def _repeat_length(seq: list[int]) -> int:
+    """k when seq ends with the same block of k >= MIN_REPEAT_TOKENS tokens twice; else 0."""
+    for k in range(MIN_REPEAT_TOKENS, len(seq) // 2 + 1):
+        if seq[-k:] == seq[-2 * k:-k]:
+            return k
+    return 0
+
+
 
 @dataclass
 class SpeechOutput:
@@ -316,11 +329,12 @@ class SpeechEncoder:
     """
 
     def __init__(self, name_or_path: str | os.PathLike | None = None, device: str = "cpu",
-                 pad_multiple_s: float = PAD_MULTIPLE_S):
+                 pad_multiple_s: float = PAD_MULTIPLE_S, min_pad_s: float = MIN_PAD_S):
         import torch
 
         self.device = torch.device(device)
         self.pad_multiple_s = pad_multiple_s
+        self.min_pad_s = min_pad_s
         name = DEFAULT_WHISPER if name_or_path is None else str(name_or_path)
         self.name = name
         path = Path(name)
@@ -392,11 +406,12 @@ class SpeechEncoder:
         return self._encode_hf(clips)
 
     def window_samples(self, n: int) -> int:
-        """The encoder window for n samples: n rounded up to a multiple of pad_multiple_s."""
+        """The encoder window for n samples: n + min_pad_s rounded up to a multiple of pad_multiple_s."""
         full = int(MAX_SECONDS * SAMPLE_RATE)
         if not self.pad_multiple_s:
             return full
         step = int(self.pad_multiple_s * SAMPLE_RATE)
+        n = n + int(self.min_pad_s * SAMPLE_RATE)
         return min(full, max(step, -(-n // step) * step))
 
     def _encode_whisper(self, clips: list[np.ndarray], transcribe: bool) -> SpeechOutput:
@@ -423,24 +438,31 @@ class SpeechEncoder:
             mask = torch.arange(x.shape[1])[None, :] < frames[:, None]  # (B, T)
             texts = None
             if transcribe:
-                texts = self._greedy_decode(x)
-                for i, c in enumerate(clips):
-                    if is_silent(c):
-                        texts[i] = ""  # Whisper invents words for silence
+                texts = [""] * len(clips)  # Whisper invents words for silence: not asked
+                speech = [i for i, c in enumerate(clips) if not is_silent(c)]
+                if speech:
+                    limit = TOKENS_PER_S * max(clips[i].size for i in speech) // SAMPLE_RATE + 8
+                    for i, t in zip(speech, self._greedy_decode(x[speech], min(MAX_NEW_TOKENS, limit))):
+                        texts[i] = t
         return SpeechOutput(tokens=x, mask=mask.to(x.device), transcripts=texts,
                             hidden_states=tuple(hidden))
 
-    def _greedy_decode(self, xa: "torch.Tensor") -> list[str]:
-        """Greedy (temperature 0) decoding without timestamps. xa: (B, T, d) encoder frames."""
+    def _greedy_decode(self, xa: "torch.Tensor", max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
+        """Greedy (temperature 0) decoding without timestamps. xa: (B, T, d) encoder frames.
+
+        A window shorter than 30 s tempts Whisper to say the utterance again: decoding stops
+        at the first verbatim repeat of MIN_REPEAT_TOKENS or more tokens, which is cut off.
+        """
         import torch
 
         tok = self.tokenizer
         prefix = list(tok.sot_sequence_including_notimestamps)
         tokens = torch.tensor([prefix] * xa.shape[0], device=xa.device)  # (B, P)
         done = torch.zeros(xa.shape[0], dtype=torch.bool, device=xa.device)
+        texts: list[list[int]] = [[] for _ in range(xa.shape[0])]
         cache, hooks = self.model.install_kv_cache_hooks()
         try:
-            for step in range(MAX_NEW_TOKENS):
+            for step in range(max_new_tokens):
                 x = tokens if step == 0 else tokens[:, -1:]
                 logits = self.model.decoder(x, xa, kv_cache=cache)[:, -1].float()  # (B, V)
                 logits[:, self._suppress] = -np.inf
@@ -448,17 +470,23 @@ class SpeechEncoder:
                     logits[:, self._suppress_first] = -np.inf
                 nxt = logits.argmax(-1).masked_fill(done, tok.eot)  # (B,)
                 tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-                done |= nxt == tok.eot
+                for i, t in enumerate(nxt.tolist()):
+                    if done[i]:
+                        continue
+                    if t == tok.eot:
+                        done[i] = True
+                        continue
+                    texts[i].append(t)
+                    k = _repeat_length(texts[i])
+                    if k:
+                        del texts[i][-k:]
+                        done[i] = True
                 if bool(done.all()):
                     break
         finally:
             for h in hooks:
                 h.remove()
-        texts = []
-        for row in tokens[:, len(prefix):].tolist():
-            row = row[: row.index(tok.eot)] if tok.eot in row else row
-            texts.append(tok.decode(row).strip())
-        return texts
+        return [tok.decode(row).strip() for row in texts]
 
     def _encode_hf(self, clips: list[np.ndarray]) -> SpeechOutput:
         import torch
@@ -470,7 +498,11 @@ class SpeechEncoder:
                              attention_mask=feats["attention_mask"].to(self.device),
                              output_hidden_states=True)
             tokens = out.last_hidden_state  # (B, T, d)
-            lengths = self.model._get_feat_extract_output_lengths(feats["attention_mask"].sum(-1))
-            mask = torch.arange(tokens.shape[1])[None, :] < lengths.cpu()[:, None]  # (B, T)
+            frames = getattr(self.model, "_get_feat_extract_output_lengths", None)
+            if frames is None:  # a model that does not say how many frames a clip gives
+                mask = torch.ones(tokens.shape[:2], dtype=torch.bool)
+            else:
+                lengths = frames(feats["attention_mask"].sum(-1)).cpu()  # (B,)
+                mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]  # (B, T)
         return SpeechOutput(tokens=tokens, mask=mask.to(tokens.device), transcripts=None,
                             hidden_states=tuple(out.hidden_states))

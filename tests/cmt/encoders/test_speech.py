@@ -44,6 +44,26 @@ def test_decode_formats_resample_to_16k(fmt, subtype, sr):
     assert 0.05 < np.abs(audio).max() < 0.2
 
 
+def test_decode_mp4_aac_through_pyav():
+    """MELD's clips are MP4 (AAC audio): libsndfile cannot read them, PyAV can."""
+    av = pytest.importorskip("av")
+    buf = io.BytesIO()
+    tone = _tone(1.0, 44100)
+    with av.open(buf, "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=44100)
+        stream.layout = "mono"
+        for i in range(0, tone.size, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, i:i + 1024], format="flt", layout="mono")
+            frame.rate = 44100
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    audio, sr = decode_audio(buf.getvalue())
+    assert sr == SAMPLE_RATE and abs(audio.size - SAMPLE_RATE) < 0.1 * SAMPLE_RATE
+    assert 0.05 < np.abs(audio).max() < 0.2
+
+
 def test_bad_audio_says_why():
     with pytest.raises(AudioError, match="empty"):
         decode_audio(b"")
