@@ -1,0 +1,211 @@
+"""Speech emotion from the Whisper encoder: a small head over pooled encoder features.
+
+The features come from the same encoder pass that gives the transcript
+(cmt.encoders.speech.SpeechEncoder): every layer's frames are mean+std pooled over the
+real (unpadded) frames, the layers are mixed with learned softmax weights (as SUPERB
+does), and a two-layer MLP gives logits over EMOTIONS.
+
+    python -m cmt.speech_head train --data-dir ../shared/datasets/ravdess
+    python -m cmt.speech_head evaluate --data-dir ../shared/datasets/ravdess
+
+Trained on RAVDESS (CC BY-NC-SA 4.0: the shipped head is for non-commercial use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cmt.contract import EMOTIONS
+
+CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "speech_head.pt"
+DEV_ACTORS = (17, 18, 19, 20)  # 2 male, 2 female RAVDESS actors held out
+
+
+@dataclass(frozen=True)
+class SpeechHeadConfig:
+    n_layers: int = 5  # pooled hidden states: embedding + 4 Whisper tiny blocks
+    d_model: int = 384  # encoder width
+    n_hidden: int = 128
+    n_classes: int = len(EMOTIONS)
+    dropout: float = 0.3
+
+
+def pool(hidden_states: tuple[torch.Tensor, ...] | list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Per layer (B, T, d) frames, (B, T) mask -> (B, L, 2d): mean and std over real frames."""
+    m = mask[..., None].to(hidden_states[0].dtype)  # (B, T, 1)
+    n = m.sum(1).clamp(min=1)  # (B, 1)
+    out = []
+    for h in hidden_states:
+        mean = (h * m).sum(1) / n  # (B, d)
+        var = (((h - mean[:, None]) ** 2) * m).sum(1) / n  # (B, d)
+        out.append(torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1))
+    return torch.stack(out, dim=1)  # (B, L, 2d)
+
+
+class SpeechEmotionHead(nn.Module):
+    def __init__(self, config: SpeechHeadConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.register_buffer("feat_mean", torch.zeros(c.n_layers, 2 * c.d_model))
+        self.register_buffer("feat_std", torch.ones(c.n_layers, 2 * c.d_model))
+        self.layer_logits = nn.Parameter(torch.zeros(c.n_layers))
+        self.mlp = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Dropout(c.dropout),
+                                 nn.Linear(2 * c.d_model, c.n_hidden), nn.GELU(),
+                                 nn.Dropout(c.dropout), nn.Linear(c.n_hidden, c.n_classes))
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
+        """x: (B, L, 2d) pooled features; targets: (B,) class ids -> (logits (B, C), loss)."""
+        x = (x - self.feat_mean) / self.feat_std  # (B, L, 2d)
+        w = self.layer_logits.softmax(0)  # (L,)
+        x = torch.einsum("l,bld->bd", w, x)  # (B, 2d)
+        logits = self.mlp(x)  # (B, C)
+        loss = None if targets is None else F.cross_entropy(logits, targets, label_smoothing=0.1)
+        return logits, loss
+
+    @torch.inference_mode()
+    def probs(self, x: torch.Tensor) -> list[dict[str, float]]:
+        """(B, L, 2d) pooled features -> B dicts {emotion: probability}."""
+        logits, _ = self(x)
+        return [dict(zip(EMOTIONS, p.tolist())) for p in logits.float().softmax(-1)]
+
+
+def load_head(path: str | Path = CHECKPOINT, device: str = "cpu") -> SpeechEmotionHead:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no speech head at {path}: run `python -m cmt.speech_head train`")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    head = SpeechEmotionHead(SpeechHeadConfig(**ckpt["config"]))
+    head.load_state_dict(ckpt["state_dict"])
+    head.meta = ckpt.get("meta", {})
+    return head.to(device).eval()
+
+
+# ---------------------------------------------------------------- features, training
+
+
+def extract_features(encoder, paths: list[Path], cache_dir: Path | None = None,
+                     batch_size: int = 8) -> np.ndarray:
+    """Audio files -> (N, L, 2d) float32 pooled encoder features, cached on disk per file list."""
+    from cmt.encoders.speech import load_audio
+
+    cache = None
+    if cache_dir is not None:
+        key = hashlib.sha1(json.dumps([encoder.name, encoder.pad_multiple_s] +
+                                      [str(p) for p in paths]).encode()).hexdigest()[:16]
+        cache = Path(cache_dir) / f"speech-feats-{key}.npy"
+        if cache.is_file():
+            return np.load(cache)
+    order = sorted(range(len(paths)), key=lambda i: Path(paths[i]).stat().st_size)
+    feats: list[np.ndarray | None] = [None] * len(paths)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        audios = [load_audio(paths[i])[0] for i in idx]
+        out = encoder.encode_batch(audios, transcribe=False)
+        pooled = pool(out.hidden_states[:-1] + (out.tokens,), out.mask).float().numpy()
+        for j, i in enumerate(idx):
+            feats[i] = pooled[j]
+    arr = np.stack(feats).astype(np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, arr)
+    return arr
+
+
+def train_head(x: np.ndarray, y: np.ndarray, config: SpeechHeadConfig, epochs: int = 300,
+               lr: float = 2e-3, weight_decay: float = 0.05, batch_size: int = 64,
+               seed: int = 0) -> SpeechEmotionHead:
+    """x: (N, L, 2d) pooled features, y: (N,) class ids -> a trained head (eval mode)."""
+    torch.manual_seed(seed)
+    head = SpeechEmotionHead(config)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
+    head.feat_mean.copy_(xt.mean(0))
+    head.feat_std.copy_(xt.std(0).clamp(min=1e-4))
+    counts = torch.bincount(yt, minlength=config.n_classes).float()
+    sample_w = (1.0 / counts.clamp(min=1))[yt]  # balanced batches: neutral is calm+neutral
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * (-(-len(x) // batch_size)))
+    g = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(epochs):
+        idx = torch.multinomial(sample_w, len(x), replacement=True, generator=g)
+        for s in range(0, len(x), batch_size):
+            b = idx[s:s + batch_size]
+            _, loss = head(xt[b], yt[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return head.eval()
+
+
+def _ravdess_features(data_dir: Path, dev_actors, encoder_name: str | None):
+    from cmt.datasets.speech import actor_split, load_ravdess
+    from cmt.encoders.speech import SpeechEncoder
+    from cmt.settings import get_settings
+
+    train, dev = actor_split(load_ravdess(data_dir), dev_actors=dev_actors)
+    encoder = SpeechEncoder(encoder_name)
+    cache = get_settings().home / "cache"
+    t0 = time.perf_counter()
+    xtr = extract_features(encoder, [e.audio_path for e in train], cache)
+    xdv = extract_features(encoder, [e.audio_path for e in dev], cache)
+    print(f"features: train {xtr.shape}, dev {xdv.shape} in {time.perf_counter() - t0:.1f} s")
+    ytr = np.array([EMOTIONS.index(e.label) for e in train])
+    return encoder, xtr, ytr, xdv, [e.label for e in dev]
+
+
+def _evaluate(head: SpeechEmotionHead, x: np.ndarray, labels: list[str]) -> dict:
+    from cmt.metrics import scores
+
+    with torch.inference_mode():
+        logits, _ = head(torch.from_numpy(x))
+    probs = logits.double().softmax(-1).numpy()
+    return scores(labels, probs / probs.sum(1, keepdims=True))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m cmt.speech_head", description=__doc__.split("\n")[0])
+    p.add_argument("command", choices=("train", "evaluate"))
+    p.add_argument("--data-dir", type=Path, required=True, help="RAVDESS root (Actor_XX folders)")
+    p.add_argument("--dev-actors", type=int, nargs="+", default=list(DEV_ACTORS))
+    p.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    p.add_argument("--encoder", default=None, help="speech encoder name or path (default Whisper tiny.en)")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+    encoder, xtr, ytr, xdv, ydv = _ravdess_features(args.data_dir, args.dev_actors, args.encoder)
+    if args.command == "train":
+        config = SpeechHeadConfig(n_layers=xtr.shape[1], d_model=xtr.shape[2] // 2)
+        head = train_head(xtr, ytr, config, epochs=args.epochs, seed=args.seed)
+        result = _evaluate(head, xdv, ydv)
+        meta = {"encoder": encoder.name, "pad_multiple_s": encoder.pad_multiple_s,
+                "trained_on": "RAVDESS speech (CC BY-NC-SA 4.0, non-commercial)",
+                "dev_actors": args.dev_actors, "epochs": args.epochs, "seed": args.seed,
+                "dev_accuracy": result["accuracy"], "dev_macro_f1": result["macro_f1"],
+                "layer_weights": head.layer_logits.softmax(0).tolist()}
+        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in head.state_dict().items()}
+        torch.save({"config": asdict(config), "state_dict": state, "meta": meta}, args.checkpoint)
+        print(f"saved {args.checkpoint} ({args.checkpoint.stat().st_size / 1024:.0f} KiB)")
+    else:
+        head = load_head(args.checkpoint)
+        result = _evaluate(head, xdv, ydv)
+    print(json.dumps({k: result[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1", "cross_entropy")}))
+    print("per-class F1:", {e: round(v["f1"], 3) for e, v in result["per_class"].items()})
+
+
+if __name__ == "__main__":
+    main()
