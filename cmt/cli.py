@@ -83,5 +83,22 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
         typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
 
 
+@app.command()
+def bench(requests: int = typer.Option(20, help="requests per client at 1 client (a quarter at more)"),
+          clients: str = typer.Option("1,16", help="concurrency levels, comma-separated"),
+          mixes: str = typer.Option("text,face,speech,all", help="modality mixes"),
+          speech_clip: Path = typer.Option(None, help="audio clip for the speech mixes"),
+          checkpoint: str = typer.Option(None, help="model checkpoint (default: shipped)"),
+          as_json: bool = typer.Option(False, "--json", help="print JSON")):
+    """Drive the real service over loopback: latency and throughput per modality mix, batching
+    on vs off, and the ASR path against faster-whisper."""
+    from cmt.bench import main as bench_main
+
+    logging.basicConfig(level=logging.WARNING)
+    typer.echo(bench_main(json_out=as_json, mixes=tuple(mixes.split(",")),
+                          clients=tuple(int(c) for c in clients.split(",")), requests=requests,
+                          checkpoint=checkpoint, speech_clip=speech_clip))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,214 @@
+"""The front door: `load_model()` and `EmotionModel.predict(text=, face=, audio=)`.
+
+An EmotionModel is the fusion checkpoint plus the frozen encoders it was trained on:
+text (MiniLM by default), face (Haar detector + FER CNN), speech (Whisper tiny.en, whose
+one encoder pass gives both the speech tokens and the transcript). Any subset of inputs
+is normal; a face that is not found or a silent clip simply leaves that modality out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmt.contract import EMOTIONS, MODALITIES
+from cmt.fusion import FusionDims, FusionModel
+from cmt.pipeline import MAX_TOKENS, Encoders
+
+SAMPLE_RATE = 16000  # Hz
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "cmt.pt"
+
+
+@dataclass
+class Prediction:
+    label: str
+    probs: dict[str, float]  # fused, over EMOTIONS
+    modalities: dict[str, dict[str, float]] = field(default_factory=dict)  # each present one alone
+    transcript: str | None = None
+    attention: dict[str, dict[str, float]] | None = None  # cross-modal attention shares
+    face_box: tuple[int, int, int, int] | None = None
+
+
+def available_models() -> list[str]:
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")
+                  if p.stem not in ("fer_cnn", "face_head", "speech_head", "text_head"))
+
+
+def load_model(name_or_path: str | None = None, device: str | None = None) -> EmotionModel:
+    """None: the shipped default; a name from available_models(); or a checkpoint path."""
+    path = DEFAULT_CHECKPOINT if name_or_path is None else Path(name_or_path)
+    if not path.is_file() and (CHECKPOINT_DIR / f"{name_or_path}.pt").is_file():
+        path = CHECKPOINT_DIR / f"{name_or_path}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model {name_or_path!r}; available: {available_models()}")
+    blob = path.read_bytes()
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    fusion = FusionModel(FusionDims(**ckpt["dims"]))
+    fusion.load_state_dict(ckpt["state_dict"])
+    device = device or "cpu"
+    encoders = Encoders(ckpt["config"].get("encoders"), device=device)
+    version = f"cmt-{ckpt['dims']['fusion']}-{hashlib.sha256(blob).hexdigest()[:8]}"
+    return EmotionModel(fusion.to(device).eval(), encoders, version)
+
+
+class EmotionModel:
+    def __init__(self, fusion: FusionModel, encoders: Encoders, version: str):
+        self.fusion, self.encoders, self.version = fusion, encoders, version
+        self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
+
+    @property
+    def decoders(self) -> dict:
+        """Bytes -> model input, for the wire: what the engine may hand to predict()."""
+        from cmt.encoders.face import decode_image
+        from cmt.encoders.speech import decode_audio
+
+        return {"image": decode_image, "audio": lambda data: decode_audio(data)[0]}
+
+    def predict(self, text: str | None = None, face: np.ndarray | None = None,
+                audio: np.ndarray | None = None, sample_rate: int = SAMPLE_RATE,
+                modalities: list[str] | None = None) -> Prediction:
+        """text: str; face: RGB uint8 (H, W, 3); audio: float32 mono at sample_rate."""
+        return self.predict_batch([dict(text=text, face=face, audio=audio, sample_rate=sample_rate,
+                                        modalities=modalities)])[0]
+
+    @torch.inference_mode()
+    def predict_batch(self, items: list[dict]) -> list[Prediction]:
+        items = [_check(i, it) for i, it in enumerate(items)]
+        tokens: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {m: {} for m in MODALITIES}
+        boxes: dict[int, tuple] = {}
+        transcripts: dict[int, str] = {}
+        self._speech(items, tokens, transcripts)
+        self._face(items, tokens, boxes)
+        self._text(items, tokens, transcripts)
+        present = [[m for m in self.modalities if i in tokens[m]] for i in range(len(items))]
+        for i, mods in enumerate(present):
+            if not mods:
+                raise ValueError(_nothing_message(items[i], transcripts.get(i)))
+        # one forward: each item with all its modalities, then each modality alone
+        rows = [(i, tuple(mods)) for i, mods in enumerate(present)]
+        rows += [(i, (m,)) for i, mods in enumerate(present) for m in mods]
+        batch = self._batch(rows, tokens)
+        logits, _, extras = self.fusion(batch)
+        probs = logits.softmax(-1).double().numpy()
+        out, k = [], len(items)
+        singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if j >= k}
+        for i, mods in enumerate(present):
+            fused = _as_dict(probs[i])
+            att = None
+            if "attention" in extras and len(mods) > 1:
+                att = {m: {o: float(v[i]) for o, v in row.items()}
+                       for m, row in extras["attention"].items() if m in mods}
+            out.append(Prediction(label=max(fused, key=fused.get), probs=fused,
+                                  modalities={m: _as_dict(singles[(i, m)]) for m in mods},
+                                  transcript=transcripts.get(i), attention=att, face_box=boxes.get(i)))
+        return out
+
+    # -- per modality
+    def _speech(self, items, tokens, transcripts) -> None:
+        from cmt.encoders.speech import _to_mono_16k, is_silent
+
+        idx = [i for i, it in enumerate(items) if it["audio"] is not None]
+        clips = {i: _to_mono_16k(items[i]["audio"], items[i]["sample_rate"], SAMPLE_RATE)[0] for i in idx}
+        heard = [i for i in idx if not is_silent(clips[i])]
+        for i in set(idx) - set(heard):
+            transcripts[i] = ""
+        if not heard:
+            return
+        t, mask, texts = self.encoders.speech_tokens([clips[i] for i in heard], transcribe=True)
+        for row, i in enumerate(heard):
+            transcripts[i] = texts[row] if texts else None
+            if "speech" in self.modalities and _allowed(items[i], "speech"):
+                tokens["speech"][i] = _trim(t[row], mask[row], MAX_TOKENS["speech"])
+
+    def _face(self, items, tokens, boxes) -> None:
+        idx = [i for i, it in enumerate(items) if it["face"] is not None and _allowed(it, "face")]
+        crops = {}
+        for i in idx:
+            crop, box = self.encoders.face.crop(items[i]["face"])
+            if crop is not None:
+                crops[i], boxes[i] = crop, box
+        if not crops or "face" not in self.modalities:
+            return
+        t, mask = self.encoders.face_tokens(list(crops.values()))
+        for row, i in enumerate(crops):
+            tokens["face"][i] = _trim(t[row], mask[row], MAX_TOKENS["face"])
+
+    def _text(self, items, tokens, transcripts) -> None:
+        texts = {}
+        for i, it in enumerate(items):
+            words = it["text"] if it["text"] and it["text"].strip() else transcripts.get(i)
+            if words and words.strip() and _allowed(it, "text"):
+                texts[i] = words.strip()
+        if not texts or "text" not in self.modalities:
+            return
+        t, mask = self.encoders.text_tokens(list(texts.values()))
+        for row, i in enumerate(texts):
+            tokens["text"][i] = _trim(t[row], mask[row], MAX_TOKENS["text"])
+
+    def _batch(self, rows, tokens) -> dict:
+        batch = {}
+        for m in self.modalities:
+            have = [tokens[m].get(i) if m in mods else None for i, mods in rows]
+            d = self.fusion.dims.d_in[m]
+            T = max([h[0].shape[0] for h in have if h is not None], default=1)
+            x = torch.zeros(len(rows), T, d)
+            mask = torch.zeros(len(rows), T, dtype=torch.bool)
+            for r, h in enumerate(have):
+                if h is not None:
+                    n = h[0].shape[0]
+                    x[r, :n], mask[r, :n] = h[0], True
+            batch[m] = (x, mask)
+        return batch
+
+
+def _trim(t: torch.Tensor, mask: torch.Tensor, limit: int):
+    real = t[mask.bool()][:limit].float()  # (n, d)
+    return real, torch.ones(real.shape[0], dtype=torch.bool)
+
+
+def _allowed(item: dict, modality: str) -> bool:
+    return item.get("modalities") is None or modality in item["modalities"]
+
+
+def _as_dict(p: np.ndarray) -> dict[str, float]:
+    p = p / p.sum()
+    return {e: float(v) for e, v in zip(EMOTIONS, p)}
+
+
+def _nothing_message(item: dict, transcript: str | None) -> str:
+    parts = []
+    if item["face"] is not None:
+        parts.append("no face was found in the image")
+    if item["audio"] is not None:
+        parts.append("no speech was heard in the audio" if not transcript else "speech is not analysed here")
+    if not parts:
+        return "nothing to analyse: give text, a face image or audio"
+    return "nothing to analyse: " + " and ".join(parts)
+
+
+def _check(i: int, item: dict) -> dict:
+    """Validate one predict() input; errors say which input is wrong and how."""
+    text, face, audio = item.get("text"), item.get("face"), item.get("audio")
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"item {i}: text must be a str")
+    if face is not None:
+        face = np.asarray(face)
+        if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
+            raise ValueError(f"item {i}: face must be an RGB uint8 array (H, W, 3), got "
+                             f"{face.dtype} {face.shape}")
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise ValueError(f"item {i}: audio must be a non-empty mono float32 array")
+        if not np.isfinite(audio).all():
+            raise ValueError(f"item {i}: audio contains NaN or infinity")
+    sr = int(item.get("sample_rate") or SAMPLE_RATE)
+    if sr <= 0:
+        raise ValueError(f"item {i}: sample_rate must be positive")
+    return {"text": text, "face": face, "audio": audio, "sample_rate": sr,
+            "modalities": item.get("modalities")}
