@@ -1,0 +1,152 @@
+"""End to end in real headless Chromium, with ../shared/media as the fake camera and microphone.
+
+A student consents, the face is seen, a typed and a spoken answer are answered; the teacher
+signs in and finds that session's timeline; the demo plays a scenario. Screenshots of each
+view are written to docs/img/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED
+
+pytestmark = [pytest.mark.browser, pytest.mark.shared]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = REPO / "docs" / "img"
+PASSWORD = "correct horse 42"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from cmt.settings import Settings
+    from tutor.auth import create_teacher
+    from tutor.client import EmbeddedCMT
+    from tutor.db import crud, init_db
+    from ui.app import build_app
+    from ui.deps import Deps
+
+    home = tmp_path_factory.mktemp("attune")
+    settings = Settings(home=home, cmt_url="embedded")
+    db = init_db(settings.database_url)
+    with db.begin() as s:
+        teacher = create_teacher(session=s, name="Ms Rivera", email="rivera@school.test",
+                                 password=PASSWORD)
+        klass = crud.create_class(session=s, name="Year 7 maths", teacher_id=teacher.id)
+        crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle="sam",
+                                                                  display_name="Sam"),
+                   class_id=klass.id)
+    deps = Deps(settings=settings, db=db, cmt=EmbeddedCMT.load(settings))
+    port = _free_port()
+    blocks = build_app(deps).queue()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}", db
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={SHARED / 'media' / 'student_face.y4m'}",
+            f"--use-file-for-fake-audio-capture={SHARED / 'media' / 'student_frustrated_tts.wav'}"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      permissions=["camera", "microphone"])
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app[0])
+        yield pg
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def test_student_consents_is_seen_and_answered(app, page):
+    from sqlalchemy import select
+
+    from tutor.db.models import EmotionReading, Turn
+
+    page.locator("#student-name textarea, #student-name input").first.fill("Sam")
+    page.locator("#consent-camera input[type=checkbox]").check()
+    webcam = page.locator("#student-camera")
+    webcam.wait_for(state="visible")
+    start = webcam.get_by_role("button", name="Record").or_(webcam.locator("button").first)
+    start.first.click()
+    page.locator("#student-noticed").get_by_text("Camera:").wait_for(timeout=90_000)
+    box = page.locator("#student-message textarea")
+    box.fill("I think it's 3/4")
+    box.press("Enter")
+    page.locator("#student-chat").get_by_text("I think it's 3/4").wait_for()
+    page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=90_000)
+    _shot(page, "student.png")
+    _, db = app
+    with db() as s:
+        turn = s.scalars(select(Turn).where(Turn.student_text == "I think it's 3/4")).one()
+        reading = s.scalars(select(EmotionReading).where(EmotionReading.turn_id == turn.id)).one()
+        assert "text" in reading.modality_probs
+        frames = s.scalars(select(EmotionReading).where(EmotionReading.turn_id.is_(None))).all()
+        assert any("face" in r.modality_probs for r in frames)  # the face was seen
+
+
+def test_student_speaks_and_the_transcript_is_the_message(app, page):
+    page.locator("#consent-microphone input[type=checkbox]").check()
+    mic = page.locator("#student-mic")
+    mic.wait_for(state="visible")
+    mic.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(5_000)
+    mic.get_by_role("button", name="Stop").click()
+    page.locator("#student-chat").get_by_text("🎤").wait_for(timeout=90_000)
+    text = page.locator("#student-chat").inner_text().lower()
+    assert "frustrat" in text  # the fake microphone's sentence, transcribed
+
+
+def test_teacher_signs_in_and_finds_the_session_timeline(app, page):
+    page.get_by_role("tab", name="Teacher").click()
+    page.locator("#teacher-email input, #teacher-email textarea").first.fill("rivera@school.test")
+    page.locator("#teacher-password input").fill(PASSWORD)
+    page.locator("#teacher-sign-in").click()
+    page.locator("#teacher-status").get_by_text("Ms Rivera").wait_for()
+    _pick(page, "Class", "Year 7 maths")
+    page.get_by_role("button", name="Show overview").click()
+    page.locator("#teacher-overview").get_by_text("Sam").first.wait_for()
+    _pick(page, "Student", "Sam")
+    _pick(page, "Session", None)
+    page.locator("#teacher-transcript").get_by_text("I think it's 3/4").wait_for()
+    page.locator("#teacher-timeline img, #teacher-timeline svg, #teacher-timeline canvas").first.wait_for()
+    _shot(page, "teacher.png")
+
+
+def test_demo_plays_a_scripted_scenario(app, page):
+    page.get_by_role("tab", name="Demo").click()
+    page.get_by_role("tab", name="Scripted scenario").click()
+    page.locator("#demo-play").click()
+    page.locator("#demo-table").get_by_text("worked_example").first.wait_for()
+    _shot(page, "demo.png")
+
+
+def _pick(page, label: str, option: str | None) -> None:
+    """Open a Gradio dropdown by its label and choose an option (the first when None)."""
+    page.get_by_label(label, exact=True).click()
+    options = page.locator("ul[role=listbox] li")
+    (options.filter(has_text=option) if option else options).first.click()
