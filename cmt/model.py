@@ -71,10 +71,12 @@ class EmotionModel:
         from cmt.encoders.text import TextEncoder
 
         head, ckpt = load_head(path)
-        encoder = TextEncoder(ckpt["encoder"], device=device, max_length=ckpt.get("max_length", 128))
+        max_length = ckpt.get("max_length", 128)
+        encoder = TextEncoder(ckpt["encoder"], device=device, max_length=max_length)
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
         tag = "minilm" if "minilm" in ckpt["encoder"].lower() else "text"
-        return cls(head, encoder, checkpoint=ckpt, version=f"text-{tag}-0.1+{digest}", device=device)
+        version = f"text-{tag}-0.1+{digest}"
+        return cls(head, encoder, checkpoint=ckpt, version=version, device=device)
 
     @property
     def dev_scores(self) -> dict:
