@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from cmt.contract import EMOTIONS, MODALITIES
+from cmt.datasets.text import clean_text
 from cmt.fusion import FusionDims, FusionModel
 from cmt.pipeline import MAX_TOKENS, Encoders
 
@@ -78,6 +79,8 @@ class EmotionModel:
 
     @torch.inference_mode()
     def predict_batch(self, items: list[dict]) -> list[Prediction]:
+        if not items:
+            return []
         items = [_check(i, it) for i, it in enumerate(items)]
         tokens: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {m: {} for m in MODALITIES}
         boxes: dict[int, tuple] = {}
@@ -143,7 +146,7 @@ class EmotionModel:
         for i, it in enumerate(items):
             words = it["text"] if it["text"] and it["text"].strip() else transcripts.get(i)
             if words and words.strip() and _allowed(it, "text"):
-                texts[i] = words.strip()
+                texts[i] = clean_text(words).strip()
         if not texts or "text" not in self.modalities:
             return
         t, mask = self.encoders.text_tokens(list(texts.values()))
@@ -193,6 +196,9 @@ def _nothing_message(item: dict, transcript: str | None) -> str:
 
 def _check(i: int, item: dict) -> dict:
     """Validate one predict() input; errors say which input is wrong and how."""
+    unknown = set(item) - {"text", "face", "audio", "sample_rate", "modalities"}
+    if unknown:
+        raise ValueError(f"item {i}: unknown keys {sorted(unknown)}")
     text, face, audio = item.get("text"), item.get("face"), item.get("audio")
     if text is not None and not isinstance(text, str):
         raise ValueError(f"item {i}: text must be a str")

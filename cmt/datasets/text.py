@@ -61,7 +61,8 @@ def _cp1252_char(b: int) -> str:
 # A UTF-8 multi-byte sequence that was decoded as cp1252: a lead byte, then 1-3
 # continuation bytes (0x80-0xbf), each shown as its cp1252 character.
 # (Latin-1 shows 0x80-0x9f as C1 controls: those count too.)
-_BYTE_OF = {_cp1252_char(b): b for b in range(0x80, 0x100)} | {chr(b): b for b in range(0x80, 0x100)}
+_BYTE_OF = {_cp1252_char(b): b for b in range(0x80, 0x100)}
+_BYTE_OF |= {chr(b): b for b in range(0x80, 0x100)}
 _CONT = "".join(re.escape(c) for c, b in _BYTE_OF.items() if b < 0xC0)
 _MOJIBAKE = re.compile(f"[\u00c2-\u00f4][{_CONT}]{{1,3}}")
 
@@ -123,7 +124,8 @@ def load_meld(data_dir: Path, split: str) -> list[Example]:
         try:
             dia, utt = int(row["Dialogue_ID"]), int(row["Utterance_ID"])
         except (TypeError, ValueError) as e:
-            raise CorpusError(f"{path}, row {line}: Dialogue_ID/Utterance_ID must be integers") from e
+            msg = f"{path}, row {line}: Dialogue_ID/Utterance_ID must be integers"
+            raise CorpusError(msg) from e
         raw = (row["Emotion"] or "").strip()
         try:
             label = label_map(raw)

@@ -74,11 +74,40 @@ def test_what_cannot_be_analysed_says_why(tiny):
         tiny.predict(audio=np.full(1600, np.nan, np.float32))
 
 
-@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
-def test_the_shipped_model_reads_unmistakable_inputs():
-    model = load_model()
-    assert model.predict(text="I am so happy, this is wonderful!").label == "joy"
-    assert model.predict(text="I'm terrified of what will happen tomorrow").label == "fear"
-    assert model.predict(text="I hate this, it makes me so angry!").label == "anger"
-    smile = model.predict(face=_rgb("Tiger_Woods_0020.jpg"))
+UNMISTAKABLE = [
+    ("I am so happy, this is wonderful!", "joy"),
+    ("I'm terrified of what will happen", "fear"),
+    ("My dog died yesterday and I can't stop crying.", "sadness"),
+    ("I am furious, how dare you lie to me!", "anger"),
+    ("Wow, I did not expect that at all!", "surprise"),
+    ("The lecture starts at nine in room 4.", "neutral"),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model()
+
+
+@pytest.mark.parametrize("text, emotion", UNMISTAKABLE)
+def test_the_shipped_model_reads_unmistakable_sentences(shipped, text, emotion):
+    p = shipped.predict(text=text)
+    assert p.label == emotion, p.probs
+    assert set(p.modalities) == {"text"} and p.transcript is None
+
+
+def test_the_shipped_model_sees_a_smile(shipped):
+    smile = shipped.predict(face=_rgb("Tiger_Woods_0020.jpg"))
     assert smile.label == "joy", smile.probs
+
+
+def test_typographic_quotes_read_like_ascii(shipped):
+    a = shipped.predict(text="I can\u2019t believe it\u2026").probs
+    b = shipped.predict(text="I can't believe it...").probs
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_empty_batch_and_unknown_keys(shipped):
+    assert shipped.predict_batch([]) == []
+    with pytest.raises(ValueError, match="item 1: unknown keys"):
+        shipped.predict_batch([{"text": "hi"}, {"txt": "hi"}])

@@ -65,7 +65,7 @@ def test_train_evaluate_and_cache_round_trip(tiny_corpora, tmp_path):
     assert out.stat().st_size < 5e6
     cached = list((tmp_path / "home" / "cache" / "text").glob("*.pt"))
     assert len(cached) == 4  # encoder x corpus x split
-    head, ckpt = load_head(out)
+    _head, ckpt = load_head(out)
     assert ckpt["labels"] == list(EMOTIONS) and ckpt["encoder"] == str(enc)
     assert "GoEmotions" in ckpt["training_data"]["train"]
     s = evaluate_text(corpus="meld", data_dir=ds / "meld", checkpoint=out)
@@ -86,3 +86,15 @@ def test_cli_evaluate_prints_scores(tiny_corpora, tmp_path, capsys):
 def test_missing_checkpoint_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="text head checkpoint not found"):
         load_head(tmp_path / "none.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.parametrize("corpus,rel,floor", [("meld", "meld", 0.50),
+                                              ("goemotions", "goemotions/ekman", 0.62)])
+def test_shipped_head_on_real_dev(datasets_dir, corpus, rel, floor):
+    """The committed checkpoint still scores what it was shipped with (dev weighted F1)."""
+    s = evaluate_text(corpus=corpus, data_dir=datasets_dir / rel)
+    _, ckpt = load_head()
+    assert s["weighted_f1"] == pytest.approx(ckpt["scores"]["dev"][corpus]["weighted_f1"], abs=0.01)
+    assert s["weighted_f1"] > floor

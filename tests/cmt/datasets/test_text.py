@@ -18,10 +18,11 @@ MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance
                "StartTime,EndTime\n")
 # Rows out of order on purpose: context must follow Utterance_ID, not file order.
 MELD_ROWS = [
-    '1,"Oh my God, he\u2019s lost it. He\u2019s totally lost it.",Phoebe,sadness,negative,0,0,4,7,'
-    '"00:20:57,256","00:21:00,049"\n',
+    ('1,"Oh my God, he\u2019s lost it. He\u2019s totally lost it.",Phoebe,sadness,negative,0,0,4,7,'
+    '"00:20:57,256","00:21:00,049"\n'),
     '3,You\u2019re a genius!,Chandler,joy,positive,1,1,4,4,"00:12:32,334","00:12:33,960"\n',
-    '2,"Or! Or, we could go to the bank.",Ross,neutral,neutral,1,0,4,4,"00:12:24,660","00:12:30,915"\n',
+    '2,"Or! Or, we could go to the bank.",Ross,neutral,neutral,1,0,4,4,'
+    '"00:12:24,660","00:12:30,915"\n',
     '4,Yeah?,Ross,surprise,positive,1,2,4,4,"00:12:34,000","00:12:35,000"\n',
 ]
 
@@ -56,8 +57,8 @@ def test_meld_mojibake_cp1252_bytes_and_c1_characters(tmp_path):
 
 
 def test_clean_text_repairs_utf8_read_as_cp1252():
-    assert clean_text("It\u00e2\u20ac\u2122s  \u00c3\u00a9t\u00c3\u00a9 \u00e2\u20ac\u0153hi\u00e2\u20ac\x9d") == \
-        "It's \u00e9t\u00e9 \"hi\""
+    broken = "It\u00e2\u20ac\u2122s  \u00c3\u00a9t\u00c3\u00a9 \u00e2\u20ac\u0153hi\u00e2\u20ac\x9d"
+    assert clean_text(broken) == "It's \u00e9t\u00e9 \"hi\""
     assert clean_text("Caf\u00e9 na\u00efve") == "Caf\u00e9 na\u00efve"  # real accents untouched
 
 
@@ -66,7 +67,8 @@ def test_meld_errors(tmp_path):
         load_meld(tmp_path, "train")
     with pytest.raises(ValueError, match="split must be one of"):
         load_meld(tmp_path, "validation")
-    bad = write_meld(tmp_path / "nocol", header="Sr No.,Utterance,Speaker,Sentiment,Dialogue_ID,Utterance_ID\n",
+    bad = write_meld(tmp_path / "nocol",
+                     header="Sr No.,Utterance,Speaker,Sentiment,Dialogue_ID,Utterance_ID\n",
                      rows=['1,Hi,Ross,neutral,0,0\n'])
     with pytest.raises(CorpusError, match="missing column.*Emotion"):
         load_meld(bad, "dev")
@@ -123,7 +125,7 @@ def test_goemotions_errors(tmp_path):
 def test_real_meld(datasets_dir, split, n):
     ex = load_meld(datasets_dir / "meld", split)
     assert len(ex) == n  # row counts from the datasets README
-    assert set(e.label for e in ex) == set(EMOTIONS)
+    assert {e.label for e in ex} == set(EMOTIONS)
     assert all(e.text for e in ex)
     assert not any(ch in e.text for e in ex for ch in "\u2019\x92\ufffd")
     first_turns = [e for e in ex if e.meta["utterance_id"] == 0]

@@ -5,8 +5,8 @@ import torch
 
 from cmt.encoders.text import TextEncoder, mean_pool
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "am", "so", "happy", "sad", "the", "cat",
-         "sat", "on", "mat", "!", ".", "##s"]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "am", "so", "happy", "sad", "the",
+         "cat", "sat", "on", "mat", "!", ".", "##s"]
 
 
 def make_tiny_bert(d):
@@ -40,8 +40,8 @@ def test_tiny_encoder_shapes_and_masks(tiny_dir):
     # Padding must not change a sentence's vector: embed alone == embed in a batch.
     alone = enc.embed(["the cat"])
     assert torch.allclose(alone[0], emb[1], atol=1e-5)
-    assert torch.allclose(emb[1], mean_pool(*[t[1:2] for t in enc.tokens(["i am so happy !", "the cat"])])[0],
-                          atol=1e-5)
+    hidden, mask = enc.tokens(["i am so happy !", "the cat"])
+    assert torch.allclose(emb[1], mean_pool(hidden[1:2], mask[1:2])[0], atol=1e-5)
 
 
 def test_truncation_and_bad_input(tiny_dir):
