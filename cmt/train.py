@@ -49,6 +49,8 @@ class TrainConfig(BaseModel):
     modality_dropout: float = 0.3
     partner_prob: float = 0.7
     oversample: dict[str, int] = Field(default_factory=lambda: {"face": 4, "speech": 8})
+    per_epoch: dict[str, int] = Field(default_factory=dict, description="anchors drawn per epoch "
+                                      "and modality (a fresh random subset each epoch); absent: all")
     corpora: dict[str, list[str]] = Field(default_factory=lambda: {
         "text": ["goemotions", "meld"], "face": ["facial_expressions"], "speech": ["ravdess"]})
     encoders: dict[str, str | None] = Field(default_factory=lambda: {
@@ -83,10 +85,15 @@ class TupleSampler:
         self.by_label = {m: {y: np.flatnonzero(fs.labels.numpy() == y) for y in range(len(EMOTIONS))}
                          for m, fs in pools.items()}
 
-    def anchors(self, oversample: dict[str, int]) -> list[tuple[str, int]]:
+    def anchors(self, oversample: dict[str, int], per_epoch: dict[str, int] | None = None,
+                epoch: int = 0) -> list[tuple[str, int]]:
         out = []
         for m, fs in self.pools.items():
-            out += [(m, i) for i in range(len(fs))] * max(1, oversample.get(m, 1))
+            idx = np.arange(len(fs))
+            limit = (per_epoch or {}).get(m)
+            if limit and limit < len(idx):
+                idx = np.random.default_rng((epoch, len(fs))).choice(idx, limit, replace=False)
+            out += [(m, int(i)) for i in idx] * max(1, oversample.get(m, 1))
         return out
 
     def batch(self, anchors: list[tuple[str, int]], partners: bool = True) -> tuple[Batch, torch.Tensor]:
@@ -136,14 +143,14 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
            if world > 1 else model)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sampler = TupleSampler(train_pools, partner_prob=config.partner_prob, seed=config.seed + rank)
-    anchors = sampler.anchors(config.oversample)
-    steps = math.ceil(len(anchors) / (config.batch_size * world))
+    steps = math.ceil(len(sampler.anchors(config.oversample, config.per_epoch)) / (config.batch_size * world))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps * config.epochs,
                                                 pct_start=0.1)
     gen = torch.Generator().manual_seed(config.seed + 1000 * rank)
     history = []
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
+        anchors = sampler.anchors(config.oversample, config.per_epoch, epoch=config.seed * 1000 + epoch)
         order = np.random.default_rng(config.seed + epoch).permutation(len(anchors))
         mine = order[rank::world]  # every rank the same permutation, its own share
         net.train()
