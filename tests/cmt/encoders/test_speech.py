@@ -193,7 +193,7 @@ def test_converted_weights_match_ctranslate2(whisper_encoder):
     with torch.inference_mode():
         ours = whisper_encoder.model.encoder(mel).numpy()
     assert ref.shape == ours.shape == (1, 1500, 384)
-    assert np.abs(ref - ours).max() < 0.05 * np.abs(ref).max()
+    assert np.abs(ref - ours).max() < 1e-3  # measured 2e-5 on values up to 12.5
 
 
 @pytest.mark.shared
