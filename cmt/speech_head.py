@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from cmt.contract import EMOTIONS
 
@@ -96,30 +96,30 @@ def load_head(path: str | Path = CHECKPOINT, device: str = "cpu") -> SpeechEmoti
 
 def extract_features(encoder, paths: list[Path], cache_dir: Path | None = None,
                      batch_size: int = 8) -> np.ndarray:
-    """Audio files -> (N, L, 2d) float32 pooled encoder features, cached on disk per file list."""
+    """Audio files -> (N, L, 2d) float32 pooled encoder features, cached on disk per file."""
     from cmt.encoders.speech import load_audio
 
+    known: dict[str, np.ndarray] = {}
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha1(json.dumps([encoder.name, encoder.pad_multiple_s] +
-                                      [str(p) for p in paths]).encode()).hexdigest()[:16]
-        cache = Path(cache_dir) / f"speech-feats-{key}.npy"
+        key = hashlib.sha1(f"{encoder.name}|{encoder.pad_multiple_s}|{encoder.min_pad_s}".encode())
+        cache = Path(cache_dir) / f"speech-feats-{key.hexdigest()[:12]}.npz"
         if cache.is_file():
-            return np.load(cache)
-    order = sorted(range(len(paths)), key=lambda i: Path(paths[i]).stat().st_size)
-    feats: list[np.ndarray | None] = [None] * len(paths)
-    for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
-        audios = [load_audio(paths[i])[0] for i in idx]
-        out = encoder.encode_batch(audios, transcribe=False)
+            with np.load(cache) as z:
+                known = {k: z[k] for k in z.files}
+    keys = [str(Path(p).resolve()) for p in paths]
+    todo = sorted({k for k in keys if k not in known}, key=lambda k: Path(k).stat().st_size)
+    for s in range(0, len(todo), batch_size):
+        batch = todo[s:s + batch_size]
+        out = encoder.encode_batch([load_audio(k)[0] for k in batch], transcribe=False)
         pooled = pool(out.hidden_states[:-1] + (out.tokens,), out.mask).float().numpy()
-        for j, i in enumerate(idx):
-            feats[i] = pooled[j]
-    arr = np.stack(feats).astype(np.float32)
-    if cache is not None:
+        known.update(zip(batch, pooled))
+    if cache is not None and todo:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, arr)
-    return arr
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, **known)
+        tmp.replace(cache)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
 def train_head(x: np.ndarray, y: np.ndarray, config: SpeechHeadConfig, epochs: int = 300,
@@ -149,20 +149,18 @@ def train_head(x: np.ndarray, y: np.ndarray, config: SpeechHeadConfig, epochs: i
     return head.eval()
 
 
-def _ravdess_features(data_dir: Path, dev_actors, encoder_name: str | None):
-    from cmt.datasets.speech import actor_split, load_ravdess
+def _ravdess_features(data_dir: Path, encoder_name: str | None):
+    """All RAVDESS examples and their (N, L, 2d) features (cached under Settings().home)."""
+    from cmt.datasets.speech import load_ravdess
     from cmt.encoders.speech import SpeechEncoder
     from cmt.settings import get_settings
 
-    train, dev = actor_split(load_ravdess(data_dir), dev_actors=dev_actors)
+    examples = load_ravdess(data_dir)
     encoder = SpeechEncoder(encoder_name)
-    cache = get_settings().home / "cache"
     t0 = time.perf_counter()
-    xtr = extract_features(encoder, [e.audio_path for e in train], cache)
-    xdv = extract_features(encoder, [e.audio_path for e in dev], cache)
-    print(f"features: train {xtr.shape}, dev {xdv.shape} in {time.perf_counter() - t0:.1f} s")
-    ytr = np.array([EMOTIONS.index(e.label) for e in train])
-    return encoder, xtr, ytr, xdv, [e.label for e in dev]
+    x = extract_features(encoder, [e.audio_path for e in examples], get_settings().home / "cache")
+    print(f"features {x.shape} in {time.perf_counter() - t0:.1f} s")
+    return encoder, examples, x
 
 
 def _evaluate(head: SpeechEmotionHead, x: np.ndarray, labels: list[str]) -> dict:
@@ -176,19 +174,43 @@ def _evaluate(head: SpeechEmotionHead, x: np.ndarray, labels: list[str]) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m cmt.speech_head", description=__doc__.split("\n")[0])
-    p.add_argument("command", choices=("train", "evaluate"))
+    p.add_argument("command", choices=("train", "evaluate", "crossval"),
+                   help="crossval: train/evaluate on 5 folds of 4 held-out actors each")
     p.add_argument("--data-dir", type=Path, required=True, help="RAVDESS root (Actor_XX folders)")
     p.add_argument("--dev-actors", type=int, nargs="+", default=list(DEV_ACTORS))
     p.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
     p.add_argument("--encoder", default=None, help="speech encoder name or path (default Whisper tiny.en)")
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
     args = p.parse_args(argv)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
 
-    encoder, xtr, ytr, xdv, ydv = _ravdess_features(args.data_dir, args.dev_actors, args.encoder)
+    from cmt.datasets.speech import actor_split
+
+    encoder, examples, x = _ravdess_features(args.data_dir, args.encoder)
+    index = {id(e): i for i, e in enumerate(examples)}
+
+    def split(dev_actors):
+        train, dev = actor_split(examples, dev_actors=dev_actors)
+        xtr, xdv = x[[index[id(e)] for e in train]], x[[index[id(e)] for e in dev]]
+        return xtr, np.array([EMOTIONS.index(e.label) for e in train]), xdv, [e.label for e in dev]
+
+    config = SpeechHeadConfig(n_layers=x.shape[1], d_model=x.shape[2] // 2)
+    if args.command == "crossval":
+        accs, f1s = [], []
+        for k in range(5):
+            actors = sorted({int(e.group) for e in examples})[4 * k: 4 * k + 4]
+            xtr, ytr, xdv, ydv = split(actors)
+            result = _evaluate(train_head(xtr, ytr, config, epochs=args.epochs, seed=args.seed), xdv, ydv)
+            accs.append(result["accuracy"])
+            f1s.append(result["macro_f1"])
+            print(f"dev actors {actors}: accuracy {accs[-1]:.3f}, macro F1 {f1s[-1]:.3f}")
+        print(f"mean over folds: accuracy {np.mean(accs):.3f} (sd {np.std(accs):.3f}), "
+              f"macro F1 {np.mean(f1s):.3f} (sd {np.std(f1s):.3f})")
+        return
+    xtr, ytr, xdv, ydv = split(args.dev_actors)
     if args.command == "train":
-        config = SpeechHeadConfig(n_layers=xtr.shape[1], d_model=xtr.shape[2] // 2)
         head = train_head(xtr, ytr, config, epochs=args.epochs, seed=args.seed)
         result = _evaluate(head, xdv, ydv)
         meta = {"encoder": encoder.name, "pad_multiple_s": encoder.pad_multiple_s,
@@ -205,7 +227,6 @@ def main(argv: list[str] | None = None) -> None:
         result = _evaluate(head, xdv, ydv)
     print(json.dumps({k: result[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1", "cross_entropy")}))
     print("per-class F1:", {e: round(v["f1"], 3) for e, v in result["per_class"].items()})
-
 
 if __name__ == "__main__":
     main()

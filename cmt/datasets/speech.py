@@ -58,7 +58,7 @@ def load_ravdess(data_dir: str | Path, include_song: bool = False) -> list[Examp
         m = RAVDESS_NAME.match(path.stem)
         if m is None:
             continue
-        modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
+        _modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
         if channel == "02" and not include_song:
             continue
         raw = RAVDESS_EMOTIONS.get(emotion)

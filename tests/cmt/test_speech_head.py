@@ -6,8 +6,15 @@ import soundfile as sf
 import torch
 
 from cmt.contract import EMOTIONS
-from cmt.speech_head import (CHECKPOINT, SpeechEmotionHead, SpeechHeadConfig, load_head, main, pool,
-                             train_head)
+from cmt.speech_head import (
+    CHECKPOINT,
+    SpeechEmotionHead,
+    SpeechHeadConfig,
+    load_head,
+    main,
+    pool,
+    train_head,
+)
 
 TINY = SpeechHeadConfig(n_layers=3, d_model=8, n_hidden=16, dropout=0.0)
 

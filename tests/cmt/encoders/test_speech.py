@@ -9,8 +9,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from cmt.encoders.speech import (SAMPLE_RATE, AudioError, SpeechEncoder, decode_audio, is_silent,
-                                 load_audio, read_ct2_model)
+from cmt.encoders.speech import (
+    SAMPLE_RATE,
+    AudioError,
+    SpeechEncoder,
+    decode_audio,
+    is_silent,
+    load_audio,
+    read_ct2_model,
+)
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "audio" / "so_frustrating_16k.flac"
 
@@ -109,6 +116,15 @@ def test_read_ct2_model_int8_scales_and_aliases(tmp_path):
     assert v["c/weight"].shape == (2, 2)
 
 
+def test_repeat_guard_finds_a_sentence_said_twice():
+    from cmt.encoders.speech import _repeat_length
+
+    sentence = [101, 102, 103, 104, 105, 13]  # "Dogs are sitting by the door."
+    assert _repeat_length(sentence + sentence) == 6
+    assert _repeat_length(sentence + sentence[:3]) == 0
+    assert _repeat_length([7, 8, 7, 8]) == 0  # "no, no" is speech, not a loop
+
+
 # ---------------------------------------------------------------- wav2vec2 (hub id / path)
 
 
@@ -177,7 +193,7 @@ def test_converted_weights_match_ctranslate2(whisper_encoder):
     with torch.inference_mode():
         ours = whisper_encoder.model.encoder(mel).numpy()
     assert ref.shape == ours.shape == (1, 1500, 384)
-    assert np.abs(ref - ours).max() < 0.05 * np.abs(ref).max()
+    assert np.abs(ref - ours).max() < 1e-3  # measured 2e-5 on values up to 12.5
 
 
 @pytest.mark.shared
@@ -186,3 +202,25 @@ def test_whisper_real_clip(whisper_encoder, shared_dir):
     text = whisper_encoder.encode(audio, sr).transcript.lower()
     for word in ("really", "understand", "fraction", "frustrating"):
         assert word in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_whisper_latency_5s_clip(whisper_encoder, shared_dir):
+    """Decode + encode + transcribe the 4.2 s shared clip in under 0.8 s on one CPU thread."""
+    import time
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # token-by-token decoding is latency-bound: 1 thread wins on 2 cores
+    try:
+        path = shared_dir / "media" / "student_frustrated_tts.wav"
+        whisper_encoder.encode(load_audio(path)[0])  # warm up (scipy import, allocator)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            out = whisper_encoder.encode(load_audio(path)[0])
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    assert "frustrating" in out.transcript.lower()
+    assert sorted(times)[2] < 0.8, times
