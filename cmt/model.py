@@ -113,10 +113,10 @@ class EmotionModel:
 
     # -- per modality
     def _speech(self, items, tokens, transcripts) -> None:
-        from cmt.encoders.speech import _to_mono_16k, is_silent
+        from cmt.encoders.speech import prepare_audio, is_silent
 
         idx = [i for i, it in enumerate(items) if it["audio"] is not None]
-        clips = {i: _to_mono_16k(items[i]["audio"], items[i]["sample_rate"], SAMPLE_RATE)[0] for i in idx}
+        clips = {i: prepare_audio(items[i]["audio"], items[i]["sample_rate"], SAMPLE_RATE)[0] for i in idx}
         heard = [i for i in idx if not is_silent(clips[i])]
         for i in set(idx) - set(heard):
             transcripts[i] = ""

@@ -54,7 +54,8 @@ class AudioError(ValueError):
 # --------------------------------------------------------------------------- audio I/O
 
 
-def _to_mono_16k(audio: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
+def prepare_audio(audio: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
+    """Mono float32 at target_sr (None: keep sr), checked: not empty, finite, 0.1-30 s."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)  # (N, C) -> (N,)
@@ -120,7 +121,7 @@ def decode_audio(data: bytes, sr: int | None = SAMPLE_RATE) -> tuple[np.ndarray,
             audio, native_sr = _decode_av(data)
         except ImportError:
             raise AudioError(f"cannot decode the audio (not WAV/FLAC/OGG/MP3?): {sf_err}") from None
-    return _to_mono_16k(audio, native_sr, sr)
+    return prepare_audio(audio, native_sr, sr)
 
 
 def load_audio(path: str | os.PathLike, sr: int | None = SAMPLE_RATE) -> tuple[np.ndarray, int]:
@@ -407,7 +408,7 @@ class SpeechEncoder:
         """B clips -> tokens (B, T, d) padded to the longest, mask (B, T), transcripts (B)."""
         if not audios:
             raise AudioError("no audio clips were given")
-        clips = [_to_mono_16k(a, sr, SAMPLE_RATE)[0] for a in audios]
+        clips = [prepare_audio(a, sr, SAMPLE_RATE)[0] for a in audios]
         if self.kind == "whisper":
             return self._encode_whisper(clips, transcribe)
         return self._encode_hf(clips)
