@@ -15,15 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cmt.datasets.labels import Example, load_label_map
+from cmt.datasets.labels import CorpusError, Example, load_label_map
 from cmt.settings import REPO_DATA_DIR
 
 _TRAILING_NUMBER = re.compile(r"_\d+$")
 AFFECTNET_SPLITS = ("train_set", "val_set")
-
-
-class CorpusError(ValueError):
-    """A corpus directory is missing files or does not have the expected layout."""
 
 
 def identity_of(image_name: str) -> str:

@@ -16,6 +16,14 @@ from cmt.contract import EMOTIONS
 from cmt.settings import REPO_DATA_DIR
 
 
+class CorpusError(ValueError):
+    """A corpus is malformed or not laid out as expected: a missing column, an unknown label."""
+
+
+class CorpusFileMissing(CorpusError, FileNotFoundError):
+    """An expected corpus file or folder is not there."""
+
+
 @dataclass(frozen=True)
 class Example:
     """One labelled item of a corpus. Exactly the fields its modality needs are set."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cmt.contract import EMOTIONS
-from cmt.datasets.labels import Example, load_label_map
+from cmt.datasets.labels import CorpusFileMissing, Example, load_label_map
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -37,7 +37,7 @@ MELD_CLIP_NAME = re.compile(r"^dia(\d+)_utt(\d+)$")
 def _require_dir(data_dir: str | Path, corpus: str) -> Path:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"{corpus}: no folder at {data_dir}")
+        raise CorpusFileMissing(f"{corpus}: no folder at {data_dir}")
     return data_dir
 
 
@@ -71,7 +71,7 @@ def load_ravdess(data_dir: str | Path, include_song: bool = False) -> list[Examp
                                  "sex": "male" if int(actor) % 2 else "female",
                                  "song": channel == "02"}))
     if not out:
-        raise FileNotFoundError(f"RAVDESS: no Actor_XX/03-01-EE-II-SS-RR-AA audio under {data_dir}")
+        raise CorpusFileMissing(f"RAVDESS: no Actor_XX/03-01-EE-II-SS-RR-AA audio under {data_dir}")
     return out
 
 
@@ -92,7 +92,7 @@ def load_emodb(data_dir: str | Path) -> list[Example]:
         out.append(Example(label=label, audio_path=path, group=speaker,
                            meta={"raw_label": raw, "text_id": text_id, "version": version}))
     if not out:
-        raise FileNotFoundError(f"EmoDB: no files named like 03a01Fa.wav under {data_dir}")
+        raise CorpusFileMissing(f"EmoDB: no files named like 03a01Fa.wav under {data_dir}")
     return out
 
 
@@ -133,7 +133,7 @@ def load_iemocap(data_dir: str | Path, sessions: Iterable[int] = (1, 2, 3, 4, 5)
                                    meta={"raw_label": raw, "dialog": dialog,
                                          "start_s": float(start), "end_s": float(end)}))
     if not out:
-        raise FileNotFoundError(f"IEMOCAP: no labelled utterances with audio under {data_dir} "
+        raise CorpusFileMissing(f"IEMOCAP: no labelled utterances with audio under {data_dir} "
                                 "(SessionN/dialog/EmoEvaluation, SessionN/sentences/wav)")
     return out
 
@@ -145,7 +145,7 @@ def _meld_csv(data_dir: Path, split: str) -> Path:
         for cand in (data_dir / name, data_dir / split / name):
             if cand.is_file():
                 return cand
-    raise FileNotFoundError(f"MELD: no {names[0]} in {data_dir} or {data_dir / split}")
+    raise CorpusFileMissing(f"MELD: no {names[0]} in {data_dir} or {data_dir / split}")
 
 
 def load_meld_clips(data_dir: str | Path, split: str = "train") -> list[Example]:
@@ -166,7 +166,7 @@ def load_meld_clips(data_dir: str | Path, split: str = "train") -> list[Example]
                 if m and p.suffix.lower() in (".mp4", ".wav", ".flac") and not p.name.startswith("."):
                     clips.setdefault((int(m.group(1)), int(m.group(2))), p)
     if not clips:
-        raise FileNotFoundError(f"MELD: no dia*_utt*.mp4 clips for {split!r} under {data_dir} "
+        raise CorpusFileMissing(f"MELD: no dia*_utt*.mp4 clips for {split!r} under {data_dir} "
                                 f"(looked in {', '.join(MELD_CLIP_DIRS[split])})")
     with _meld_csv(data_dir, split).open(newline="", encoding="utf-8", errors="replace") as f:
         rows = list(csv.DictReader(f))

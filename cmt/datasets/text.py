@@ -23,20 +23,12 @@ import io
 import re
 from pathlib import Path
 
-from cmt.datasets.labels import Example, load_label_map
+from cmt.datasets.labels import CorpusError, CorpusFileMissing, Example, load_label_map
 
 SPLITS = ("train", "dev", "test")
 MELD_FILES = {s: f"{s}_sent_emo.csv" for s in SPLITS}
 MELD_COLUMNS = ("Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID")
 GOEMOTIONS_FILES = {s: f"{s}.tsv" for s in SPLITS}
-
-
-class CorpusError(ValueError):
-    """A corpus file is malformed: a missing column, an unknown label, a bad row."""
-
-
-class CorpusFileMissing(CorpusError, FileNotFoundError):
-    """An expected corpus file is not there."""
 
 
 # --- cleaning -------------------------------------------------------------------------
