@@ -53,6 +53,22 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
 
 
 @app.command()
+def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training config (YAML)"),
+              data_dir: Path = typer.Option(None, help="datasets folder (e.g. ../shared/datasets)"),
+              retrain: bool = typer.Option(False, help="retrain variants even when cached"),
+              as_json: bool = typer.Option(False, "--json", help="print JSON")):
+    """The results table: unimodal, late, early concat, joint transformer and the CMT, same data."""
+    import json
+
+    from cmt.baselines import render, run
+    from cmt.train import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    table = run(load_config(config, datasets_dir=data_dir), retrain=retrain)
+    typer.echo(json.dumps(table, indent=2) if as_json else render(table))
+
+
+@app.command()
 def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, folder, ..."),
              data_dir: Path = typer.Option(..., help="the corpus folder"),
              split: str = typer.Option("dev", help="train | dev | test | all"),
