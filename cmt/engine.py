@@ -30,7 +30,10 @@ class Engine:
              biometrics: bool = True) -> Engine:
         from cmt import load_model
 
-        return cls(load_model(checkpoint, device=device), biometrics=biometrics)
+        model = load_model(checkpoint, device=device)
+        if hasattr(model, "warm_up"):
+            model.warm_up()
+        return cls(model, biometrics=biometrics)
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         (result,) = self.analyze_batch([req])

@@ -62,6 +62,16 @@ class EmotionModel:
         self.fusion, self.encoders, self.version = fusion, encoders, version
         self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
 
+    def warm_up(self) -> None:
+        """Load every encoder now and run each once, so the first request is not the slow one."""
+        rng = np.random.default_rng(0)
+        audio = (0.1 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 220)).astype(np.float32)
+        face = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        self.encoders.text_tokens(["warm up"])
+        self.encoders.face_tokens([face])
+        self.encoders.face.crop(face)
+        self.encoders.speech_tokens([audio], transcribe=True)
+
     @property
     def decoders(self) -> dict:
         """Bytes -> model input, for the wire: what the engine may hand to predict()."""
