@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -158,7 +159,7 @@ class Conversation:
         Returns None (and analyses nothing) without camera consent or with biometrics off.
         """
         image, _, withheld = self._permitted(image, None)
-        if image is None:
+        if not image:
             return None
         try:
             reading = self.cmt.analyze(AnalyzeRequest(image_b64=base64.b64encode(image).decode()))
@@ -177,8 +178,12 @@ class Conversation:
         """Media the student has consented to, now (a withdrawal takes effect at once)."""
         if image is None and audio is None:
             return None, None, None
-        with self.db() as s:
-            consent = current_consents(session=s, student_id=self.student_id)
+        try:
+            with self.db() as s:
+                consent = current_consents(session=s, student_id=self.student_id)
+        except SQLAlchemyError as e:  # database down: consent unknown, so nothing is analysed
+            log.warning("consent not readable for session %s: %s", self.session_id, e)
+            consent = {"camera": False, "microphone": False}
         withheld = []
         if image is not None and not (consent["camera"] and self.biometrics):
             image = None
@@ -190,12 +195,15 @@ class Conversation:
         return image, audio, note
 
     def _read(self, message: str | None, image: bytes | None, audio: bytes | None):
-        req = AnalyzeRequest(
-            text=message,
-            image_b64=base64.b64encode(image).decode() if image else None,
-            audio_b64=base64.b64encode(audio).decode() if audio else None,
-            modalities=None if self.biometrics else ["text"],
-        )
+        try:
+            req = AnalyzeRequest(
+                text=message,
+                image_b64=base64.b64encode(image).decode() if image else None,
+                audio_b64=base64.b64encode(audio).decode() if audio else None,
+                modalities=None if self.biometrics else ["text"],
+            )
+        except ValidationError:  # e.g. an empty recording and no text: nothing to read
+            return None, "No emotion reading this turn (nothing to analyse)."
         try:
             return self.cmt.analyze(req), None
         except CMTError as e:

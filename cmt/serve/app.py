@@ -31,9 +31,58 @@ log = logging.getLogger("cmt.serve")
 MAX_BODY_BYTES = MAX_IMAGE_BYTES * 4 // 3 + MAX_AUDIO_BYTES * 4 // 3 + MAX_TEXT_CHARS * 4 + 64_000
 
 
+# The handler parses the body itself (JSON or multipart), so FastAPI cannot infer it: say it
+# here, so the OpenAPI document describes both forms (clients and schemathesis read it).
+_ANALYZE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": AnalyzeRequest.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
+        "image": {"type": "string", "format": "binary", "description": "JPEG or PNG"},
+        "audio": {"type": "string", "format": "binary", "description": "WAV, FLAC, OGG or MP3"},
+    }}},
+}}}
+
+
 class ApiError(Exception):
     def __init__(self, status: int, error: str, detail: str, headers: dict | None = None):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+class _BodyLimit:
+    """Counts the request body as it arrives and fails the request with 413 past `limit` bytes,
+    whatever its framing: a chunked upload has no Content-Length to refuse it by, and the
+    multipart parser would otherwise spool all of it (2 GB) to disk before the handler runs."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        seen, started = 0, False
+        too_large = ApiError(413, "too_large", f"request body over {self.limit // 1_000_000} MB")
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large
+            return message
+
+        async def sending(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        except BaseException:  # raised in a task group, it may come back wrapped: answer it here
+            if seen <= self.limit or started:
+                raise
+            response = _error(too_large.status, too_large.error, too_large.detail)
+            await response(scope, receive, send)
 
 
 def _error(status: int, error: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -100,6 +149,8 @@ def create_app(settings: Settings | None = None,
             metrics.requests.labels(request.url.path, str(response.status_code)).inc()
         return response
 
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request):
         batcher = getattr(request.app.state, "batcher", None)
@@ -120,7 +171,8 @@ def create_app(settings: Settings | None = None,
     @app.post("/v1/analyze", response_model=AnalyzeResponse,
               responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody},
                          413: {"model": ErrorBody}, 415: {"model": ErrorBody},
-                         422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+                         422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+              openapi_extra=_ANALYZE_BODY)
     async def analyze(request: Request) -> AnalyzeResponse:
         """Analyse any of text, a face image and an audio clip: JSON (base64 media) or multipart."""
         _check_key(request)
