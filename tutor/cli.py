@@ -123,6 +123,17 @@ def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. da
     raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def trust(ctx: typer.Context):
+    """Reliability checks with figures: fuzzing, a class-sized load, service/database/app faults.
+
+    Options pass through: --short, --students N, --seconds S, --only fuzz|load|faults, --json, ...
+    (see `python -m tutor.trust --help`)."""
+    from tutor.trust import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
 @admin_app.command("create")
 def admin_create(email: str = typer.Option(..., help="sign-in e-mail"),
                  name: str = typer.Option(..., help="display name"),

@@ -32,6 +32,10 @@ class CMTUnavailable(CMTError):
     """The CMT is down, slow or broken (connection error, timeout, 5xx)."""
 
 
+class CMTBusy(CMTUnavailable):
+    """The service is up but shedding load (429/503 with Retry-After): not a sign it is down."""
+
+
 class CMTClient(Protocol):
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse: ...
 
@@ -111,6 +115,8 @@ class RemoteCMT:
             raise CMTUnavailable("emotion service is down (circuit open); retrying shortly")
         try:
             result = self._post(req)
+        except CMTBusy:
+            raise  # up but busy: the circuit stays as it is
         except CMTUnavailable:
             self.breaker.failure()
             raise
@@ -138,9 +144,13 @@ class RemoteCMT:
             if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
                 self.breaker.success()  # the service is fine; the input was not
                 raise CMTRejected(detail)
-            last = CMTUnavailable(f"emotion service answered {r.status_code}: {detail}")
-            if r.status_code in (429, 503) and _retry_after(r) > 2:
+            busy = r.status_code in (429, 503) and "retry-after" in r.headers
+            last = (CMTBusy if busy else CMTUnavailable)(
+                f"emotion service answered {r.status_code}: {detail}")
+            if busy and _retry_after(r) > 2:
                 break  # the service asked for more patience than a chat turn has
+        if isinstance(last, CMTBusy):
+            raise last
         raise CMTUnavailable(f"emotion service unreachable: {last}") from last
 
     def close(self) -> None:
@@ -175,6 +185,8 @@ class FallbackCMT:
         try:
             return self.primary.analyze(req)
         except CMTUnavailable as e:
+            if isinstance(e, CMTBusy) and req.text is None and req.audio_b64 is None:
+                raise  # a busy service skips camera frames; turns get the fallback
             log.warning("CMT unavailable, answering from the embedded model: %s", e)
             return self.fallback.analyze(req).model_copy(update={"degraded": True})
 

@@ -90,3 +90,21 @@ def test_client_survives_the_service_dying_and_coming_back(keyword_engine):
         assert remote.breaker.state == "closed"
     finally:
         server2.should_exit = True
+
+
+def test_a_busy_service_does_not_open_the_circuit_and_frames_are_skipped(keyword_engine):
+    import httpx
+
+    from tutor.client import CMTBusy
+
+    def busy(request):
+        return httpx.Response(503, headers={"Retry-After": "1"},
+                              json={"error": "overloaded", "detail": "too busy"})
+
+    remote = RemoteCMT("http://cmt.test", retries=1, transport=httpx.MockTransport(busy))
+    client = FallbackCMT(remote, EmbeddedCMT(keyword_engine))
+    for _ in range(5):
+        with pytest.raises(CMTBusy):
+            client.analyze(AnalyzeRequest(image_b64="aGk="))  # a frame: skipped, no fallback
+    assert remote.breaker.state == "closed"
+    assert client.analyze(AnalyzeRequest(text="so happy")).degraded  # a turn: the fallback answers
