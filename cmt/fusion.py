@@ -40,6 +40,7 @@ class FusionDims:
     dropout: float = 0.1
     fusion: str = "cross"
     unimodal_weight: float = 0.5  # loss weight of the unimodal heads
+    label_smoothing: float = 0.0  # keeps a weak modality from voting with false certainty
 
     def __post_init__(self):
         if self.fusion not in FUSIONS:
@@ -156,11 +157,12 @@ class FusionModel(nn.Module):
             logits = self.head(self.ln_f(self._attention_pool(pooled, present)))
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits, targets)
+            loss = F.cross_entropy(logits, targets, label_smoothing=self.dims.label_smoothing)
             if self.dims.unimodal_weight and fusion != "late":
-                loss = loss + self.dims.unimodal_weight * self._unimodal_loss(uni_logits, present, mods, targets)
+                loss = loss + self.dims.unimodal_weight * self._unimodal_loss(
+                    uni_logits, present, mods, targets, self.dims.label_smoothing)
             elif fusion == "late":
-                loss = self._unimodal_loss(uni_logits, present, mods, targets)
+                loss = self._unimodal_loss(uni_logits, present, mods, targets, self.dims.label_smoothing)
         return logits, loss, extras
 
     def _cross(self, x, mask, mods, extras) -> Tensor:
@@ -202,12 +204,13 @@ class FusionModel(nn.Module):
         return (scores.softmax(-1).unsqueeze(-1) * pooled).sum(1)
 
     @staticmethod
-    def _unimodal_loss(uni_logits, present, mods, targets) -> Tensor:
+    def _unimodal_loss(uni_logits, present, mods, targets, smoothing: float = 0.0) -> Tensor:
         losses = []
         for i, m in enumerate(mods):
             keep = present[:, i]
             if keep.any():
-                losses.append(F.cross_entropy(uni_logits[m][keep], targets[keep]))
+                losses.append(F.cross_entropy(uni_logits[m][keep], targets[keep],
+                                              label_smoothing=smoothing))
         return torch.stack(losses).mean()
 
 

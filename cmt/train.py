@@ -41,6 +41,7 @@ class TrainConfig(BaseModel):
     n_head: int = 4
     n_layer: int = 2
     dropout: float = 0.1
+    label_smoothing: float = 0.0
     epochs: int = 6
     batch_size: int = 64
     lr: float = 1e-3
@@ -61,7 +62,8 @@ class TrainConfig(BaseModel):
 
     def dims(self, d_in: dict[str, int]) -> FusionDims:
         return FusionDims(d_in=d_in, d_model=self.d_model, n_head=self.n_head,
-                          n_layer=self.n_layer, dropout=self.dropout, fusion=self.fusion)
+                          n_layer=self.n_layer, dropout=self.dropout, fusion=self.fusion,
+                          label_smoothing=self.label_smoothing)
 
 
 def load_config(path: Path, **overrides) -> TrainConfig:
