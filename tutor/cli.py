@@ -97,9 +97,22 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     typer.echo(f"database: {settings.database_url}")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    deps = Deps(settings=settings, db=db, cmt=make_client(settings))
+    deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
     build_app(deps).queue(default_concurrency_limit=8).launch(
         server_name=settings.host, server_port=settings.port, show_error=False)
+
+
+def _similarity(settings):
+    """Free-text answers: the better of word overlap and the text encoder's (shifted) cosine,
+    where torch is installed; word overlap alone in a tutor-only install."""
+    try:
+        from cmt.encoders.text import TextEncoder, similarity_fn
+    except ImportError:
+        return None
+    from tutor.answers import lexical_similarity
+
+    cosine = similarity_fn(TextEncoder(settings.text_encoder, device=settings.device))
+    return lambda a, b: max(lexical_similarity(a, b), cosine(a, b))
 
 
 @db_app.command("upgrade")

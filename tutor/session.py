@@ -86,7 +86,8 @@ class Conversation:
                  display_name: str | None = None, lesson: str | None = None,
                  pack: Pack | None = None, policy_mode: str = "adaptive",
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
-                 clock: Callable[[], float] = time.monotonic, biometrics: bool = True):
+                 clock: Callable[[], float] = time.monotonic, biometrics: bool = True,
+                 similarity: Callable[[str, str], float] | None = None):
         self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
         self.handle = student_handle
         pack = dialogue.pack if dialogue is not None else (pack or load_lesson(lesson))
@@ -101,7 +102,8 @@ class Conversation:
             self.student_id, self.session_id = student.id, ts.id
         if dialogue is None:
             mastery = Mastery.from_dict(saved) if saved else None
-            dialogue = Dialogue(pack, mastery=mastery, phraser=phraser, clock=clock)
+            dialogue = Dialogue(pack, mastery=mastery, phraser=phraser, clock=clock,
+                                similarity=similarity)
         self.dialogue, self.pack = dialogue, pack
         self.policy = Policy(mode=policy_mode, clock=clock)
 

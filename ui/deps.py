@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,3 +16,4 @@ class Deps:
     settings: Settings
     db: sessionmaker[Session]
     cmt: CMTClient
+    similarity: Callable[[str, str], float] | None = None  # free-text answers; None: lexical

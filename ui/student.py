@@ -48,7 +48,8 @@ def _conversation(deps: Deps, name: str, lesson: str | None, conv: Conversation 
     if conv is not None and conv.handle == name.lower() and (lesson is None or conv.pack.id == lesson):
         return conv
     return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
-                        lesson=lesson, biometrics=deps.settings.biometrics)
+                        lesson=lesson, biometrics=deps.settings.biometrics,
+                        similarity=deps.similarity)
 
 
 def respond(deps: Deps, name: str, lesson: str | None, message: str, history: list,

@@ -94,3 +94,25 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, T, d), (B, T) -> (B, d): the mean over real tokens."""
     m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+# MiniLM's cosine between unrelated sentences sits around 0.1-0.3 and a wrong but on-topic
+# answer can reach 0.46 ("because fractions are numbers" against "the parts must be the same
+# size..."), so the cosine is shifted down before it meets the lesson packs' thresholds
+# (0.4, tuned for word overlap): a missed right answer earns a hint, a wrong one accepted
+# would teach a mistake.
+COSINE_OFFSET = 0.1
+
+
+def similarity_fn(encoder: TextEncoder):
+    """(a, b) -> cosine similarity of their mean-pooled embeddings minus COSINE_OFFSET."""
+    from functools import lru_cache
+
+    @lru_cache(maxsize=4096)
+    def vec(text: str) -> torch.Tensor:
+        return torch.nn.functional.normalize(encoder.embed([text])[0], dim=-1)
+
+    def similarity(a: str, b: str) -> float:
+        return float(vec(a) @ vec(b)) - COSINE_OFFSET
+
+    return similarity

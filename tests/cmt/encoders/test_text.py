@@ -70,3 +70,14 @@ def test_real_minilm_paraphrases_are_closer():
     para = cos(e[0], e[1], dim=0)
     unrelated = cos(e[0], e[2], dim=0)
     assert para > 0.6 and para > unrelated + 0.3
+
+
+def test_similarity_separates_a_right_idea_from_a_wrong_one():
+    from cmt.encoders.text import TextEncoder, similarity_fn
+
+    sim = similarity_fn(TextEncoder())
+    idea = "the parts must be the same size so that every part is the same fraction of the whole"
+    right = sim("equal pieces make each part the same amount", idea)
+    wrong = sim("because fractions are numbers", idea)
+    assert right >= 0.4 > wrong  # the lesson pack's threshold for this question
+    assert sim("pizza", idea) < 0.1
