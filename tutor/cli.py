@@ -136,6 +136,46 @@ def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. da
     raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies))
 
 
+@app.command()
+def kiosk(name: str = typer.Option(..., help="the student's name"),
+          lesson: str = typer.Option(None, help="lesson pack id (default: fractions)"),
+          camera: bool = typer.Option(False, help="also read the local camera (asks for consent)"),
+          device: str = typer.Option(None, help="sounddevice input device (default: system default)")):
+    """Local capture mode: talk to the tutor through this computer's microphone (and camera)."""
+    import threading
+
+    from cmt.settings import Settings
+    from tutor import kiosk as k
+    from tutor.client import make_client
+    from tutor.db import init_db
+    from tutor.privacy import NOTICES, record_consent
+    from tutor.session import Conversation
+
+    settings = Settings()
+    db = init_db(settings.database_url)
+    conv = Conversation(db=db, cmt=make_client(settings), student_handle=name.lower(),
+                        display_name=name, lesson=lesson, biometrics=settings.biometrics)
+    wanted = ["microphone"] + (["camera"] if camera and settings.biometrics else [])
+    with db.begin() as s:
+        for modality in wanted:
+            typer.echo(NOTICES[modality])
+            record_consent(session=s, student_id=conv.student_id, modality=modality,
+                           granted=typer.confirm(f"Allow the {modality}?", default=False))
+    stop = threading.Event()
+    if "camera" in wanted:
+        threading.Thread(target=k.camera_loop, args=(conv, stop), daemon=True).start()
+    typer.echo("Listening. Speak to the tutor; Ctrl+C to stop.")
+    try:
+        k.run(conv, blocks=k.microphone_blocks(stop, device=device), say=typer.echo)
+    except RuntimeError as e:
+        raise typer.BadParameter(str(e)) from e
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        conv.close()
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def trust(ctx: typer.Context):
     """Reliability checks with figures: fuzzing, a class-sized load, service/database/app faults.
