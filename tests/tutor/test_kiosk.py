@@ -58,5 +58,5 @@ def test_each_utterance_becomes_a_spoken_turn(db):
         record_consent(session=s, student_id=conv.student_id, modality="microphone", granted=True)
     said = []
     n = run(conv, blocks=blocks("s" * 10 + "." * 9 + "s" * 5 + "." * 9), say=said.append)
-    assert n == 2 and "you: 1.9 seconds" in said and any(s.startswith("tutor: ") for s in said)
+    assert n == 2 and "you: 1.8 seconds" in said and any(s.startswith("tutor: ") for s in said)
     assert wav_bytes(np.zeros(160, np.float32))[:4] == b"RIFF"
