@@ -174,6 +174,7 @@ def build_student(deps: Deps) -> None:
                                  elem_id="consent-microphone")
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", visible=False,
                            label="Camera", elem_id="student-camera")
+            cam_note = gr.Markdown(elem_id="student-camera-note")
             mic = gr.Audio(sources=["microphone"], type="filepath", visible=False,
                            label="Speak, then stop", elem_id="student-mic")
 
@@ -189,6 +190,7 @@ def build_student(deps: Deps) -> None:
                   [name, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False)
     mic_ok.change(lambda n, les, c, v: set_consent(deps, n, les, c, "microphone", v),
                   [name, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False)
-    cam.stream(lambda f, c: on_frame(deps, f, c), [cam, conv], [indicator],
+    cam.stream(lambda f, c: on_frame(deps, f, c), [cam, conv], [cam_note],
                stream_every=FRAME_EVERY_S, concurrency_limit=8, api_name=False)
-    show.change(lambda v: gr.update(visible=v), [show], [indicator], api_name=False)
+    show.change(lambda v: (gr.update(visible=v), gr.update(visible=v)), [show], [indicator, cam_note],
+                api_name=False)

@@ -93,7 +93,7 @@ def test_student_consents_is_seen_and_answered(app, page):
     webcam.wait_for(state="visible")
     webcam.get_by_text("Click to Access Webcam").click()
     webcam.get_by_role("button", name="capture photo").click()  # starts streaming
-    page.locator("#student-noticed").get_by_text("Camera:").wait_for(timeout=90_000)
+    page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=90_000)
     box = page.locator("#student-message textarea")
     box.fill("I think it's 3/4")
     box.press("Enter")
