@@ -6,10 +6,14 @@ The service (cmt.serve) puts it behind HTTP; the tutor can also hold one in-proc
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from cmt.contract import AnalyzeRequest, AnalyzeResponse, reading_from_probs
+
+
+log = logging.getLogger("cmt.engine")
 
 
 class InputError(ValueError):
@@ -41,8 +45,9 @@ class Engine:
             raise result
         return result
 
-    def analyze_batch(self, reqs: list[AnalyzeRequest]) -> list[AnalyzeResponse | InputError]:
-        """Many requests, one model call; a bad request fails alone, as an InputError in its slot."""
+    def analyze_batch(self, reqs: list[AnalyzeRequest]) -> list[AnalyzeResponse | Exception]:
+        """Many requests, one model call; a bad request fails alone: an InputError (or, for a
+        bug it triggered, the exception) in its slot."""
         t0 = time.perf_counter()
         results: list[AnalyzeResponse | InputError | None] = [None] * len(reqs)
         items, slots, stages = [], [], []
@@ -60,7 +65,7 @@ class Engine:
             preds = self._predict(items)
             model_ms = (time.perf_counter() - t1) * 1e3
             for i, pred, stage_ms in zip(slots, preds, stages, strict=True):
-                if isinstance(pred, InputError):
+                if isinstance(pred, Exception):
                     results[i] = pred
                     continue
                 stage_ms["model"] = model_ms
@@ -94,20 +99,22 @@ class Engine:
         return item
 
     def _predict(self, items: list[dict]) -> list:
-        """The model on a batch; if the batch fails on bad input, each item alone finds which."""
+        """The model on a batch; if the batch fails, each item alone finds which one, so one
+        bad input (or one bug it triggers) does not fail the others."""
         with self._lock:
             try:
                 return self.model.predict_batch(items)
-            except ValueError:
-                if len(items) == 1:
-                    return [self._one(items[0])]
-            return [self._one(item) for item in items]
+            except Exception:
+                return [self._one(item) for item in items]
 
     def _one(self, item: dict):
         try:
             return self.model.predict(**item)
         except ValueError as e:
             return InputError(str(e))
+        except Exception as e:  # a bug, not the caller's fault: logged, and this item alone fails
+            log.exception("model failed on one input")
+            return e
 
     def _decode(self, kind: str, data: bytes, stage_ms: dict[str, float]):
         decoders = getattr(self.model, "decoders", {})

@@ -33,6 +33,7 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 MAX_IMAGE_PIXELS = 25_000_000  # pixels; larger images are refused before decoding
 DETECT_MAX_SIDE = 640  # px; frames are shrunk to this before the cascade runs
 MIN_FACE_FRACTION = 0.08  # of the shorter side; smaller detections are ignored
+MIN_DETECT_SIDE = 20  # px; an image whose shorter side would be smaller has no face to find
 # The CNN's scores are far apart (tens): dividing by this before the softmax gives
 # probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
 # identity-split train part of facial_expressions.
@@ -107,6 +108,8 @@ def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     _check_rgb(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+    if min(gray.shape) * scale < MIN_DETECT_SIDE:
+        return None  # a sliver (say 1 x 5000 px) has no room for a face and cannot be shrunk
     if scale < 1.0:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)

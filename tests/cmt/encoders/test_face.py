@@ -194,3 +194,10 @@ def test_vit_classifier_maps_its_labels(tmp_path, happy_rgb):
     probs = enc.fer_probs([happy_rgb, happy_rgb])
     assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1.0)
     assert np.allclose(probs[0], probs[1])  # eval mode: deterministic
+
+
+@pytest.mark.parametrize("shape", [(1, 5000, 3), (5000, 1, 3), (3, 3, 3), (19, 400, 3)])
+def test_slivers_and_tiny_images_have_no_face_and_no_crash(shape):
+    from cmt.encoders.face import detect_face
+
+    assert detect_face(np.zeros(shape, np.uint8)) is None

@@ -59,3 +59,24 @@ def test_api_key_is_enforced_when_configured(keyword_engine):
         assert c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "nope"}).status_code == 401
         ok = c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200
+
+
+def test_a_bug_on_one_input_fails_that_request_alone(keyword_engine):
+    from cmt.contract import AnalyzeRequest
+
+    model = keyword_engine.model
+    original = model.predict
+
+    def flaky(text=None, **kw):
+        if text == "boom":
+            raise RuntimeError("a bug")
+        return original(text=text, **kw)
+
+    model.predict = flaky
+    results = keyword_engine.analyze_batch([AnalyzeRequest(text="boom"), AnalyzeRequest(text="so happy")])
+    assert isinstance(results[0], RuntimeError) and results[1].label == "joy"
+    app = create_app(Settings(), engine_factory=lambda: keyword_engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/analyze", json={"text": "boom"})
+        assert r.status_code == 500 and r.json()["error"] == "internal_error"
+        assert c.post("/v1/analyze", json={"text": "wow"}).status_code == 200
