@@ -8,12 +8,7 @@ from cmt.contract import AnalyzeRequest
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.settings import Settings
 from tutor.client import CMTRejected, CMTUnavailable, EmbeddedCMT, FallbackCMT, RemoteCMT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tutor.trust import free_port
 
 
 @pytest.fixture
@@ -36,7 +31,7 @@ def test_remote_client_reports_a_rejected_input_without_retrying(service):
 
 
 def test_a_dead_service_is_unavailable_and_the_fallback_answers_degraded(keyword_engine):
-    dead = RemoteCMT(f"http://127.0.0.1:{_free_port()}", timeout_s=0.5, retries=1)
+    dead = RemoteCMT(f"http://127.0.0.1:{free_port()}", timeout_s=0.5, retries=1)
     with pytest.raises(CMTUnavailable):
         dead.analyze(AnalyzeRequest(text="hi"))
     r = FallbackCMT(dead, EmbeddedCMT(keyword_engine)).analyze(AnalyzeRequest(text="I'm scared"))
@@ -64,7 +59,7 @@ def test_client_survives_the_service_dying_and_coming_back(keyword_engine):
 
     from tutor.client import CircuitBreaker
 
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(), engine_factory=lambda: keyword_engine)
     server, url = serve_in_thread(app, port=port)
     remote = RemoteCMT(url, timeout_s=0.5, retries=0, breaker=CircuitBreaker(failures=2, reset_s=0.5))

@@ -8,23 +8,17 @@ view are written to docs/img/ (the README shows them).
 from __future__ import annotations
 
 import shutil
-import socket
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, SHARED
+from tutor.trust import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = REPO / "docs" / "img"
 PASSWORD = "correct horse 42"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def app(tmp_path_factory):
                                                                   display_name="Sam"),
                    class_id=klass.id)
     deps = Deps(settings=settings, db=db, cmt=EmbeddedCMT.load(settings))
-    port = _free_port()
+    port = free_port()
     blocks = build_app(deps).queue()
     blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}", db
