@@ -12,7 +12,7 @@ import torch
 
 from cmt.contract import EMOTIONS
 from cmt.fusion import FusionDims, FusionModel
-from cmt.model import DEFAULT_CHECKPOINT, load_model
+from cmt.model import load_model
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
