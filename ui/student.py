@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -15,13 +16,14 @@ import numpy as np
 
 from tutor.curriculum import load_packs
 from tutor.privacy import NOTICES, record_consent
-from tutor.session import Conversation, MessageError, StorageError
+from tutor.session import Conversation, MessageError, StorageError, clean_message
 from ui.deps import Deps
 
 log = logging.getLogger("ui.student")
 HANDLE_RE = re.compile(r"^[\w .'-]{1,60}$")
 MAX_RECORDING_BYTES = 16 * 1024 * 1024
 FRAME_EVERY_S = 0.5  # two camera frames a second are plenty
+STREAM_PAUSE_S = 0.03  # s between chunks of a streamed reply
 OOPS = "Something went wrong on our side; your message is still in the box."
 
 
@@ -54,24 +56,43 @@ def _conversation(deps: Deps, name: str, lesson: str | None, conv: Conversation 
 
 def respond(deps: Deps, name: str, lesson: str | None, message: str, history: list,
             conv: Conversation | None, frame: np.ndarray | None = None):
-    """A typed message. Returns (history, textbox, conversation, indicator).
+    """A typed message; yields (history, textbox, conversation, indicator) as the reply streams in.
 
-    On bad input the message stays in the box and a warning says why; nothing is lost.
+    The student's message shows at once; the reply follows, a few words at a time. On bad
+    input the message stays in the box and a warning says why; nothing is lost.
     """
     history = list(history or [])
     try:
+        text = clean_message(message)
         conv = _conversation(deps, name, lesson, conv)
-        result = conv.turn(message, image=encode_frame(frame) if frame is not None else None)
+    except MessageError as e:
+        gr.Warning(str(e))
+        yield history, message, conv, gr.skip()
+        return
+    mine = {"role": "user", "content": text}
+    yield history + [mine, {"role": "assistant", "content": "…"}], "", conv, gr.skip()
+    try:
+        result = conv.turn(text, image=encode_frame(frame) if frame is not None else None)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
-        return history, message, conv, gr.skip()
+        yield history, message, conv, gr.skip()
+        return
     except Exception:
         log.exception("turn failed")
         gr.Warning(OOPS)
-        return history, message, conv, gr.skip()
-    history += [{"role": "user", "content": message.strip()},
-                {"role": "assistant", "content": result.reply}]
-    return history, "", conv, noticed(result)
+        yield history, message, conv, gr.skip()
+        return
+    for partial in stream_words(result.reply):
+        yield history + [mine, {"role": "assistant", "content": partial}], "", conv, gr.skip()
+    yield history + [mine, {"role": "assistant", "content": result.reply}], "", conv, noticed(result)
+
+
+def stream_words(reply: str, words_per_step: int = 4, pause_s: float = STREAM_PAUSE_S):
+    """The reply's growing prefix, a few words at a time (line breaks kept)."""
+    parts = reply.split(" ")
+    for k in range(words_per_step, len(parts), words_per_step):
+        time.sleep(pause_s)
+        yield " ".join(parts[:k])
 
 
 def respond_spoken(deps: Deps, name: str, lesson: str | None, recording: str | None,
@@ -179,7 +200,7 @@ def build_student(deps: Deps) -> None:
                            label="Speak, then stop", elem_id="student-mic")
 
     def send_msg(n, les, m, h, c, f):
-        return respond(deps, n, les, m, h, c, f)
+        yield from respond(deps, n, les, m, h, c, f)
 
     for trigger in (box.submit, send.click):
         trigger(send_msg, [name, lesson, box, chat, conv, cam], [chat, box, conv, indicator],

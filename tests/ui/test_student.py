@@ -22,8 +22,22 @@ def test_lessons_offered_are_the_shipped_packs(deps):
     assert {"fractions", "linear_equations"} <= set(ids)
 
 
+def last(gen):
+    *_, final = gen
+    return final
+
+
+def test_the_message_shows_at_once_and_the_reply_streams_in(deps):
+    steps = list(respond(deps, "Sam", "fractions", "I am happy", [], None))
+    first, final = steps[0], steps[-1]
+    assert first[0][0]["content"] == "I am happy" and first[0][1]["content"] == "…" and first[1] == ""
+    replies = [s[0][-1]["content"] for s in steps[1:]]
+    assert all(final[0][-1]["content"].startswith(r) for r in replies)  # a growing prefix
+    assert len(steps) > 3
+
+
 def test_a_typed_message_is_answered_logged_and_explained(deps):
-    history, box, conv, note = respond(deps, "Sam", "fractions", "I am happy", [], None)
+    history, box, conv, note = last(respond(deps, "Sam", "fractions", "I am happy", [], None))
     assert box == "" and [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "I am happy" and history[1]["content"]
     assert "Tutor noticed **joy**" in note
@@ -31,14 +45,15 @@ def test_a_typed_message_is_answered_logged_and_explained(deps):
         (turn,) = crud.session_turns(session=s, tutor_session_id=conv.session_id)
         assert turn.student_text == "I am happy"
     # the same conversation carries on
-    history, _, conv2, _ = respond(deps, "Sam", "fractions", "next", history, conv)
+    history, _, conv2, _ = last(respond(deps, "Sam", "fractions", "next", history, conv))
     assert conv2 is conv and len(history) == 4
 
 
 @pytest.mark.parametrize("name, message", [("Sam", ""), ("Sam", "x" * 1_000_000), ("<script>", "hi")])
 def test_bad_input_keeps_the_message_and_history(deps, name, message):
     with pytest.warns(UserWarning):
-        history, box, conv, note = respond(deps, name, "fractions", message, [{"role": "user", "content": "a"}], None)
+        history, box, conv, note = last(respond(deps, name, "fractions", message,
+                                                [{"role": "user", "content": "a"}], None))
     assert box == message and len(history) == 1
 
 
