@@ -199,13 +199,9 @@ async def _parse(request: Request) -> AnalyzeRequest:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES // 1_000_000} MB")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES // 1_000_000} MB")
+        body = await request.body()  # _BodyLimit answers 413 past MAX_BODY_BYTES, however framed
         try:
-            return AnalyzeRequest.model_validate_json(bytes(body))
+            return AnalyzeRequest.model_validate_json(body)
         except ValidationError as e:
             raise ApiError(422, "invalid_request", _first_errors(e.errors())) from e
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
