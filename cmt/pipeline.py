@@ -28,7 +28,9 @@ SUBDIR = {"meld": "meld", "goemotions": "goemotions/ekman", "facial_expressions"
           "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet"}
 SPLITS = ("train", "dev", "test", "all")
 SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
-MAX_TOKENS = {"text": 64, "face": 64, "speech": 64}
+# Tokens kept per example, the same in training and in the front door. Text keeps every word
+# piece the encoder gives (its max_length, 128): the cached text features were built that way.
+MAX_TOKENS = {"text": 128, "face": 64, "speech": 64}
 SPLIT_SEED = 0
 
 
