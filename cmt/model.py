@@ -9,6 +9,8 @@ is normal; a face that is not found or a silent clip simply leaves that modality
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,8 @@ class EmotionModel:
     def __init__(self, fusion: FusionModel, encoders: Encoders, version: str):
         self.fusion, self.encoders, self.version = fusion, encoders, version
         self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
+        self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                        thread_name_prefix="face-detect")
 
     def warm_up(self) -> None:
         """Load every encoder now and run each once, so the first request is not the slow one."""
@@ -102,14 +106,15 @@ class EmotionModel:
         for i, mods in enumerate(present):
             if not mods:
                 raise ValueError(_nothing_message(items[i], transcripts.get(i)))
-        # one forward: each item with all its modalities, then each modality alone
+        # one forward: each item with all its modalities, then each modality alone (an item
+        # with one modality is already alone: its row serves both)
         rows = [(i, tuple(mods)) for i, mods in enumerate(present)]
-        rows += [(i, (m,)) for i, mods in enumerate(present) for m in mods]
+        rows += [(i, (m,)) for i, mods in enumerate(present) if len(mods) > 1 for m in mods]
         batch = self._batch(rows, tokens)
         logits, _, extras = self.fusion(batch)
         probs = logits.softmax(-1).double().numpy()
-        out, k = [], len(items)
-        singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if j >= k}
+        out = []
+        singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if len(mods) == 1}
         for i, mods in enumerate(present):
             fused = _as_dict(probs[i])
             att = None
@@ -141,8 +146,11 @@ class EmotionModel:
     def _face(self, items, tokens, boxes) -> None:
         idx = [i for i, it in enumerate(items) if it["face"] is not None and _allowed(it, "face")]
         crops = {}
-        for i in idx:
-            crop, box = self.encoders.face.crop(items[i]["face"])
+        # the detector is the costly part of a frame and cannot be batched: a batch's frames
+        # are searched in parallel (OpenCV releases the GIL)
+        found = (self._pool.map(self.encoders.face.crop, [items[i]["face"] for i in idx])
+                 if len(idx) > 1 else [self.encoders.face.crop(items[i]["face"]) for i in idx])
+        for i, (crop, box) in zip(idx, found, strict=True):
             if crop is not None:
                 crops[i], boxes[i] = crop, box
         if not crops or "face" not in self.modalities:
