@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch first, from the CPU build, so no install pulls CUDA wheels.
 TORCH_SPEC ?= torch==2.13.0
-TORCH_PIP_ARGS ?= --extra-index-url https://download.pytorch.org/whl/cpu
+TORCH_PIP_ARGS ?= --extra-index-url https://download.pytorch.org/whl/cpu --retries 1
 PYTEST_ARGS ?=
 ARGS ?=
 

@@ -18,19 +18,20 @@ def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Pa
              modality: str | None = None, encoders=None) -> dict:
     """n, accuracy, weighted_f1, macro_f1, cross_entropy, per_class, confusion (+ what was run)."""
     from cmt.pipeline import Encoders, features
-    from cmt.train import load_fusion, predict_pool
+    from cmt.train import load_fusion, load_stack, predict_pool
 
     path = Path(checkpoint or DEFAULT_CHECKPOINT)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model = load_fusion(path)
-    enc = encoders or Encoders(ckpt["config"].get("encoders"))
+    enc = encoders or Encoders(ckpt["config"].get("encoders"),
+                               speech_summary=ckpt["config"].get("speech_summary", False))
     fs = features(dataset, Path(data_dir), split, enc, modality=modality)
     if fs.modality not in model.modalities:
         raise ValueError(f"{path.name} has no {fs.modality} input")
     t0 = time.perf_counter()
-    probs = predict_pool(model, fs)
+    probs = predict_pool(model, fs, stack=load_stack(path))
     ms = (time.perf_counter() - t0) * 1e3 / max(len(fs), 1)
     y = [EMOTIONS[i] for i in fs.labels.tolist()]
     out = scores(y, probs)

@@ -25,7 +25,7 @@ def scores(y_true: list[str] | np.ndarray, probs: np.ndarray) -> dict:
         "accuracy": float(accuracy_score(t, pred)),
         "weighted_f1": float(f1_score(t, pred, labels=labels, average="weighted", zero_division=0)),
         "macro_f1": float(f1_score(t, pred, labels=present, average="macro", zero_division=0)),
-        "cross_entropy": float(log_loss(t, np.clip(p, 1e-7, 1), labels=labels)),
+        "cross_entropy": float(log_loss(t, _floor(p, 1e-7), labels=labels)),
         "per_class": {
             e: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
                 "support": int(support[i])}
@@ -34,3 +34,10 @@ def scores(y_true: list[str] | np.ndarray, probs: np.ndarray) -> dict:
         "confusion": {"labels": list(EMOTIONS),
                       "matrix": confusion_matrix(t, pred, labels=labels).tolist()},
     }
+
+
+def _floor(p: np.ndarray, eps: float) -> np.ndarray:
+    """Probabilities of at least eps, rows still summing to 1 (a certain answer costs -log eps
+    when wrong, not infinity)."""
+    p = np.clip(p, eps, 1.0)
+    return p / p.sum(1, keepdims=True)

@@ -21,6 +21,7 @@ from cmt.contract import EMOTIONS, MODALITIES
 from cmt.datasets.text import clean_text
 from cmt.fusion import FusionDims, FusionModel
 from cmt.pipeline import MAX_TOKENS, Encoders
+from cmt.stack import EPS, Stack, subset_key
 
 SAMPLE_RATE = 16000  # Hz
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -54,14 +55,18 @@ def load_model(name_or_path: str | None = None, device: str | None = None) -> Em
     fusion = FusionModel(FusionDims(**ckpt["dims"]))
     fusion.load_state_dict(ckpt["state_dict"])
     device = device or "cpu"
-    encoders = Encoders(ckpt["config"].get("encoders"), device=device)
+    encoders = Encoders(ckpt["config"].get("encoders"), device=device,
+                        speech_summary=ckpt["config"].get("speech_summary", False))
     version = f"cmt-{ckpt['dims']['fusion']}-{hashlib.sha256(blob).hexdigest()[:8]}"
-    return EmotionModel(fusion.to(device).eval(), encoders, version)
+    return EmotionModel(fusion.to(device).eval(), encoders, version,
+                        stack=Stack.from_dict(ckpt.get("stack")))
 
 
 class EmotionModel:
-    def __init__(self, fusion: FusionModel, encoders: Encoders, version: str):
+    def __init__(self, fusion: FusionModel, encoders: Encoders, version: str,
+                 stack: Stack | None = None):
         self.fusion, self.encoders, self.version = fusion, encoders, version
+        self.stack = stack  # calibrated weighing of fused and single-modality answers
         self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
         self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                         thread_name_prefix="face-detect")
@@ -116,15 +121,23 @@ class EmotionModel:
         out = []
         singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if len(mods) == 1}
         for i, mods in enumerate(present):
-            fused = _as_dict(probs[i])
+            fused = _as_dict(self._stacked(probs[i], mods, singles, i))
             att = None
             if "attention" in extras and len(mods) > 1:
                 att = {m: {o: float(v[i]) for o, v in row.items()}
                        for m, row in extras["attention"].items() if m in mods}
             out.append(Prediction(label=max(fused, key=fused.get), probs=fused,
-                                  modalities={m: _as_dict(singles[(i, m)]) for m in mods},
+                                  modalities={m: _as_dict(self._stacked(singles[(i, m)], [m], singles, i))
+                                              for m in mods},
                                   transcript=transcripts.get(i), attention=att, face_box=boxes.get(i)))
         return out
+
+    def _stacked(self, fused: np.ndarray, mods: list[str], singles: dict, i: int) -> np.ndarray:
+        if self.stack is None:
+            return fused
+        parts = [fused] + ([singles[(i, m)] for m in sorted(mods)] if len(mods) > 1 else [])
+        logps = [np.log(np.clip(p, EPS, 1.0))[None] for p in parts]
+        return self.stack.combine(subset_key(mods), logps)[0]
 
     # -- per modality
     def _speech(self, items, tokens, transcripts) -> None:

