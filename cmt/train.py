@@ -150,8 +150,10 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sampler = TupleSampler(train_pools, partner_prob=config.partner_prob, seed=config.seed + rank)
     steps = math.ceil(len(sampler.anchors(config.oversample, config.per_epoch)) / (config.batch_size * world))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps * config.epochs,
-                                                pct_start=0.1)
+    total = steps * config.epochs
+    # warm-up over 10% of the steps, but at least two (one step up would divide by zero)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total,
+                                                pct_start=min(0.5, max(0.1, 2.5 / total)))
     gen = torch.Generator().manual_seed(config.seed + 1000 * rank)
     history = []
     t0 = time.perf_counter()
@@ -348,17 +350,21 @@ def merged(pools: dict[str, dict[str, FeatureSet]]) -> Pools:
     return {m: FeatureSet.concat(list(by_corpus.values())) for m, by_corpus in pools.items()}
 
 
+def training_pools(config: TrainConfig) -> tuple[Pools, Pools | None]:
+    """(the pools the fusion trains on, the calibration pools held out of them, or None)."""
+    by_corpus = build_pools(config, "train")
+    if not config.calibration:
+        return merged(by_corpus), None
+    halves = {m: {c: calibration_split(fs, config.calibration, config.seed) for c, fs in d.items()}
+              for m, d in by_corpus.items()}
+    return (merged({m: {c: h[0] for c, h in d.items()} for m, d in halves.items()}),
+            merged({m: {c: h[1] for c, h in d.items()} for m, d in halves.items()}))
+
+
 def run(config: TrainConfig, progress: bool = True) -> dict:
     """Features, training (less a calibration split, when configured), the stack fitted on that
     split, then a report: per corpus (its own modality) and on dev tuples, with the stack."""
-    by_corpus = build_pools(config, "train")
-    calib = None
-    if config.calibration:
-        halves = {m: {c: calibration_split(fs, config.calibration, config.seed) for c, fs in d.items()}
-                  for m, d in by_corpus.items()}
-        by_corpus = {m: {c: h[0] for c, h in d.items()} for m, d in halves.items()}
-        calib = merged({m: {c: h[1] for c, h in d.items()} for m, d in halves.items()})
-    train_pools = merged(by_corpus)
+    train_pools, calib = training_pools(config)
     dev_by_corpus = build_pools(config, "dev")
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
