@@ -230,6 +230,12 @@ class Dialogue:
         return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
 
     # ------------------------------------------------------------ replying
+    def _steer(self, a: _Analysis, tone: str) -> tuple[str, str]:
+        """Back to the lesson; typed frustration ("this is so annoying") is acknowledged first."""
+        if a.move.frustrated:
+            return self.book.say("acknowledge", tone), "acknowledged typed frustration"
+        return self.book.say("off_topic", tone), "steered back to the lesson"
+
     def respond(self, message: str, decision: Decision, now: float | None = None) -> Reply:
         """Act on the student's move, adapted to the policy's decision, and say so."""
         now = self.clock() if now is None else now
@@ -245,7 +251,7 @@ class Dialogue:
             if kind == "greeting":
                 out.add(self.book.say("greet", tone), "greeted")
             elif kind == "off_topic":
-                out.add(self.book.say("off_topic", tone))
+                out.add(*self._steer(a, tone))
             self._present(out, decision, new_step=True)
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
@@ -254,6 +260,8 @@ class Dialogue:
         elif kind == "hint":
             self._on_hint(decision, out)
         elif kind == "confused":
+            if a.move.frustrated:
+                out.add(self.book.say("acknowledge", tone), "acknowledged typed frustration")
             self._on_confused(decision, out)
         elif kind == "why":
             self._on_why(decision, out, just_answered)
@@ -265,7 +273,7 @@ class Dialogue:
             out.add(self.book.say("greet", tone), "greeted")
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
         else:  # off_topic
-            out.add(self.book.say("off_topic", tone), "steered back to the lesson")
+            out.add(*self._steer(a, tone))
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
         if decision.offer_break:
             out.add(self.book.say("break", tone), "offered a break")

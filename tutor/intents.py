@@ -204,5 +204,7 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
                 kind = "answer"
             elif kind is None:
                 kind = "off_topic"
+    if kind == "answer" and frustrated and not answer_like and n_words <= 8:
+        kind = "confused"  # "ugh this is so annoying" is not an attempt at the question
     answer = _answer_part(raw.strip()) if kind == "answer" else None  # as the student spelled it
     return Move(kind, raw, answer, frustrated)

@@ -174,6 +174,15 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Let's come back to the maths.", "Let's set that aside for now.",
                  "Back to the question, gently."),
     },
+    "acknowledge": {  # typed frustration that is not an answer: heard, not steered away from
+        "neutral": ("That sounds frustrating. Let's take it one step at a time.",
+                    "I hear you; this part can be annoying. Let's go slowly."),
+        "upbeat": ("I get it, that's annoying! Let's crack it together.",),
+        "encouraging": ("That's a normal feeling; it means you're working at it. We'll go step by step.",
+                        "It's okay to find this hard. Let's work through it together."),
+        "calm": ("That sounds frustrating. Let's slow down and take it one step at a time.",
+                 "It's fine to feel stuck. One small step at a time."),
+    },
     "reveal": {
         "neutral": ("Let's look at the answer: {answer}.", "The answer is {answer}.",
                     "Here's the answer: {answer}."),

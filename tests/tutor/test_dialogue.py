@@ -165,3 +165,18 @@ def test_unknown_lessons_are_named():
         load_lesson("knitting")
     with pytest.raises(ValueError, match="expected_answer_s"):
         Dialogue(load_lesson(), expected_answer_s=0)
+
+
+def test_typed_frustration_is_acknowledged_not_steered_away(fractions):
+    """Before the first question and after it: 'it's so frustrating' is heard, then the lesson."""
+    acknowledge = set(Phrasebook().phrases["acknowledge"]["calm"] + Phrasebook().phrases["acknowledge"]["neutral"])
+    off_topic = {line for lines in Phrasebook().phrases["off_topic"].values() for line in lines}
+    d = Dialogue(fractions, seed=0)
+    _, first = turn(d, "I keep getting these wrong, it's so frustrating", FRUSTRATED)
+    assert any(line in first.text for line in acknowledge)
+    assert not any(line in first.text for line in off_topic)
+    assert fractions.steps[0].questions[0].prompt in first.text  # and the lesson goes on
+    _, later = turn(d, "ugh this is so annoying", FRUSTRATED, now=5.0)
+    assert any(line in later.text for line in acknowledge) and "acknowledged" in later.action
+    _, chat = turn(d, "what did you have for lunch?", NORMAL, now=9.0)
+    assert any(line in chat.text for line in off_topic)
