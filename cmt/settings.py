@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     serve_max_batch: int = Field(default=16, ge=1, description="1 turns micro-batching off")
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
     serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
+    # Per client (API key, or IP without one); beyond it: 429 + Retry-After. A tutor app is
+    # one client for a whole class (two camera frames a second per student), hence the size.
+    serve_rate_limit: str = Field(default="6000/minute", description='e.g. "120/minute" or '
+                                  '"10/second;600/minute"; empty: no limit')
+    serve_rate_limit_storage: str = Field(default="memory://", description='"memory://" (this '
+                                          'process) or "redis://host:6379/0" (shared by replicas)')
 
     # Privacy.
     biometrics: bool = Field(default=True, description="False: no face or voice emotion at all "
@@ -60,6 +66,23 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'attune.db'}"
         return self
+
+    @field_validator("serve_rate_limit")
+    @classmethod
+    def _rate_ok(cls, v: str) -> str:
+        from limits import parse_many
+
+        v = v.strip()
+        if v:
+            parse_many(v)  # ValueError names the string it could not read
+        return v
+
+    @field_validator("serve_rate_limit_storage")
+    @classmethod
+    def _storage_ok(cls, v: str) -> str:
+        if v.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            return v
+        raise ValueError('serve_rate_limit_storage must be "memory://" or a redis:// URL')
 
     @field_validator("cmt_url")
     @classmethod
