@@ -232,5 +232,41 @@ def admin_add_class(name: str = typer.Option(..., help="class name"),
         typer.echo(f"class {klass.name!r} (id {klass.id}) with {len(students)} students")
 
 
+@admin_app.command("add-student")
+def admin_add_student(class_id: int = typer.Option(..., "--class", help="the class id (from add-class)"),
+                      name: str = typer.Option(..., help='display name, e.g. "Sam Lee"'),
+                      handle: str = typer.Option(None, help='what they sign in as (default: from '
+                                                 'the name, "sam.lee")')):
+    """Create a student in a class and print their sign-in code (shown once, stored hashed)."""
+    from cmt.settings import Settings
+    from tutor.auth import AuthError, create_student
+    from tutor.db import init_db
+
+    db = init_db(Settings().database_url)
+    try:
+        with db.begin() as s:
+            student, code = create_student(session=s, name=name, handle=handle, class_id=class_id)
+            handle = student.handle
+    except AuthError as e:
+        raise typer.BadParameter(str(e)) from e
+    typer.echo(f"student {name!r} in class {class_id}: sign in as {handle} with code {code}")
+
+
+@admin_app.command("reset-code")
+def admin_reset_code(student: str = typer.Option(..., help="the student's handle")):
+    """Give a student a new sign-in code (the old one stops working) and print it."""
+    from cmt.settings import Settings
+    from tutor.auth import issue_sign_in_code
+    from tutor.db import init_db
+    from tutor.db.models import Student
+
+    db = init_db(Settings().database_url)
+    with db.begin() as s:
+        row = s.get(Student, _student_id(s, student))
+        code = issue_sign_in_code(session=s, student=row)
+        handle = row.handle
+    typer.echo(f"new code for {handle}: {code}")
+
+
 if __name__ == "__main__":
     app()
