@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED = "embedded"  # the model in the app process, no HTTP
 LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
@@ -60,11 +62,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     llm: str | None = Field(default=None, description='optional chat model, "provider/model"')
+    # "code": students sign in with a handle and the code from `attune admin add-student`;
+    # "open": a typed name is enough (the single-laptop demo). Unset: "open" while the app
+    # listens on localhost only, "code" beyond it.
+    student_sign_in: Literal["open", "code"] | None = None
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'attune.db'}"
+        if self.student_sign_in is None:
+            self.student_sign_in = "open" if self.host in LOOPBACK_HOSTS else "code"
         return self
 
     @field_validator("serve_rate_limit")

@@ -84,8 +84,11 @@ def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
 def run(host: str = typer.Option(None, help="interface to listen on (default: settings.host)"),
         port: int = typer.Option(None, help="port (default: settings.port, 7860)"),
         cmt_url: str = typer.Option(None, help='"local", "embedded" or the CMT service URL')):
-    """Start the web app: student view, CMT (local service by default) and SQLite by default."""
-    from cmt.settings import Settings
+    """Start the web app: student view, CMT (local service by default) and SQLite by default.
+
+    Beyond localhost (--host 0.0.0.0) students sign in with codes unless
+    ATTUNE_STUDENT_SIGN_IN says otherwise."""
+    from cmt.settings import LOOPBACK_HOSTS, Settings
     from tutor.client import make_client
     from tutor.db import init_db
     from ui.app import build_app
@@ -95,6 +98,13 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     overrides = {k: v for k, v in {"host": host, "port": port, "cmt_url": cmt_url}.items() if v}
     settings = Settings(**overrides)
     typer.echo(f"database: {settings.database_url}")
+    typer.echo(f"student sign-in: {settings.student_sign_in}"
+               + (" (students need a code from `attune admin add-student`)"
+                  if settings.student_sign_in == "code" else " (a typed name is enough)"))
+    if settings.student_sign_in == "open" and settings.host not in LOOPBACK_HOSTS:
+        typer.secho(f"warning: open sign-in on {settings.host}: anyone who can reach this "
+                    "address can continue any student's lessons by typing their name",
+                    fg="yellow", err=True)
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
     deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))

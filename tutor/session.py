@@ -25,6 +25,7 @@ from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
 from tutor.client import CMTClient, CMTError
 from tutor.curriculum import Pack
 from tutor.db import crud
+from tutor.db.models import Student
 from tutor.dialogue import Dialogue, Phraser, load_lesson
 from tutor.mastery import Mastery
 from tutor.privacy import current_consents
@@ -77,23 +78,33 @@ class TurnResult:
 class Conversation:
     """One student's session with the tutor.
 
-    `lesson` is a pack id or file (default: the default lesson); `pack` a loaded pack;
-    `dialogue` a ready Dialogue (tests, simulations); `phraser` an optional LLM phraser;
-    `clock` the time source shared by the policy and the dialogue.
+    The student is `student_id` (a signed-in student) or `student_handle` (found or made by
+    handle: open sign-in, the kiosk, simulations). `lesson` is a pack id or file (default:
+    the default lesson); `pack` a loaded pack; `dialogue` a ready Dialogue (tests,
+    simulations); `phraser` an optional LLM phraser; `clock` the time source shared by the
+    policy and the dialogue.
     """
 
-    def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient, student_handle: str,
+    def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient,
+                 student_handle: str | None = None, student_id: int | None = None,
                  display_name: str | None = None, lesson: str | None = None,
                  pack: Pack | None = None, policy_mode: str = "adaptive",
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
                  clock: Callable[[], float] = time.monotonic, biometrics: bool = True,
                  similarity: Callable[[str, str], float] | None = None):
         self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
-        self.handle = student_handle
+        if (student_handle is None) == (student_id is None):
+            raise ValueError("give exactly one of student_handle and student_id")
         pack = dialogue.pack if dialogue is not None else (pack or load_lesson(lesson))
         with db.begin() as s:
-            student = crud.get_or_create_student(session=s, handle=student_handle,
-                                                 display_name=display_name)
+            if student_id is not None:
+                student = s.get(Student, student_id)
+                if student is None:
+                    raise MessageError("This account no longer exists; please sign in again.")
+            else:
+                student = crud.get_or_create_student(session=s, handle=student_handle,
+                                                     display_name=display_name)
+            self.handle = student.handle
             if student.school_class is not None and not student.school_class.adaptation_enabled:
                 policy_mode = "control"  # the teacher turned adaptation off for this class
             saved = crud.load_mastery(session=s, student_id=student.id, lesson=pack.id)
