@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # "open": a typed name is enough (the single-laptop demo). Unset: "open" while the app
     # listens on localhost only, "code" beyond it.
     student_sign_in: Literal["open", "code"] | None = None
+    student_turn_limit: str = Field(default="30/minute", description="messages per student; "
+                                    'beyond it a polite "slow down"; empty: no limit')
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
@@ -75,7 +77,7 @@ class Settings(BaseSettings):
             self.student_sign_in = "open" if self.host in LOOPBACK_HOSTS else "code"
         return self
 
-    @field_validator("serve_rate_limit")
+    @field_validator("serve_rate_limit", "student_turn_limit")
     @classmethod
     def _rate_ok(cls, v: str) -> str:
         from limits import parse_many

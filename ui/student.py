@@ -118,7 +118,8 @@ def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
         if conv is not None and conv.student_id == p.id and (lesson is None or conv.pack.id == lesson):
             return conv
         return Conversation(db=deps.db, cmt=deps.cmt, student_id=p.id, lesson=lesson,
-                            biometrics=deps.settings.biometrics, similarity=deps.similarity)
+                            biometrics=deps.settings.biometrics, similarity=deps.similarity,
+                            turn_limit=deps.turn_limit)
     if deps.settings.student_sign_in != "open":
         raise MessageError(SIGN_IN_FIRST)
     name = (who or "").strip() or "student"
@@ -128,7 +129,7 @@ def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
         return conv
     return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
                         lesson=lesson, biometrics=deps.settings.biometrics,
-                        similarity=deps.similarity)
+                        similarity=deps.similarity, turn_limit=deps.turn_limit)
 
 
 def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:

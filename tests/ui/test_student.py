@@ -211,3 +211,17 @@ def test_build_student_in_code_mode_has_a_sign_in_row_and_no_name_field(coded):
     ids = {getattr(b, "elem_id", None) for b in app.blocks.values()}
     assert {"student-handle", "student-code", "student-sign-in", "student-sign-out"} <= ids
     assert "student-name" not in ids
+
+
+def test_hundreds_of_messages_a_minute_get_a_polite_slow_down_and_nothing_is_lost(db, keyword_engine):
+    deps = Deps(settings=Settings(student_turn_limit="5/minute"), db=db,
+                cmt=EmbeddedCMT(keyword_engine))
+    history, conv = [], None
+    for i in range(5):
+        history, _, conv, _ = last(respond(deps, "Ivy", "fractions", f"answer {i}", history, conv))
+    with pytest.warns(UserWarning, match="slow down") as w:
+        after, box, conv2, note = last(respond(deps, "Ivy", "fractions", "answer 5", history, conv))
+    assert box == "answer 5" and after == history and note == SKIP  # the message is still there
+    assert "Traceback" not in str(w[0].message)
+    # another student is unaffected
+    assert last(respond(deps, "Jo", "fractions", "hello", [], None))[1] == ""
