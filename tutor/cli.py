@@ -90,14 +90,14 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     ATTUNE_STUDENT_SIGN_IN says otherwise."""
     from cmt.settings import LOOPBACK_HOSTS, Settings
     from tutor.client import make_client
-    from tutor.db import init_db
+    from tutor.db import init_db, shown_url
     from ui.app import build_app
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"host": host, "port": port, "cmt_url": cmt_url}.items() if v}
     settings = Settings(**overrides)
-    typer.echo(f"database: {settings.database_url}")
+    typer.echo(f"database: {shown_url(settings.database_url)}")
     typer.echo(f"student sign-in: {settings.student_sign_in}"
                + (" (students need a code from `attune admin add-student`)"
                   if settings.student_sign_in == "code" else " (a typed name is enough)"))
@@ -129,11 +129,11 @@ def _similarity(settings):
 def db_upgrade(url: str = typer.Option(None, help="database URL (default: settings)")):
     """Create or migrate the database schema to the newest revision."""
     from cmt.settings import Settings
-    from tutor.db import init_db
+    from tutor.db import init_db, shown_url
 
     url = url or Settings().database_url
     init_db(url)
-    typer.echo(f"database at head: {url}")
+    typer.echo(f"database at head: {shown_url(url)}")
 
 
 @app.command()

@@ -82,3 +82,11 @@ def test_the_migrations_match_the_models(db_url):
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
     engine.dispose()
+
+
+def test_urls_are_printed_without_their_password():
+    from tutor.db import shown_url
+
+    shown = shown_url("postgresql+psycopg://attune:s3cret@db.school:5432/attune")
+    assert "s3cret" not in shown and shown.startswith("postgresql+psycopg://attune:***@db.school")
+    assert shown_url("sqlite:///x/attune.db") == "sqlite:///x/attune.db"
