@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED = "embedded"  # the model in the app process, no HTTP
 LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
@@ -44,6 +46,12 @@ class Settings(BaseSettings):
     serve_max_batch: int = Field(default=16, ge=1, description="1 turns micro-batching off")
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
     serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
+    # Per client (API key, or IP without one); beyond it: 429 + Retry-After. A tutor app is
+    # one client for a whole class (two camera frames a second per student), hence the size.
+    serve_rate_limit: str = Field(default="6000/minute", description='e.g. "120/minute" or '
+                                  '"10/second;600/minute"; empty: no limit')
+    serve_rate_limit_storage: str = Field(default="memory://", description='"memory://" (this '
+                                          'process) or "redis://host:6379/0" (shared by replicas)')
 
     # Privacy.
     biometrics: bool = Field(default=True, description="False: no face or voice emotion at all "
@@ -54,12 +62,37 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     llm: str | None = Field(default=None, description='optional chat model, "provider/model"')
+    # "code": students sign in with a handle and the code from `attune admin add-student`;
+    # "open": a typed name is enough (the single-laptop demo). Unset: "open" while the app
+    # listens on localhost only, "code" beyond it.
+    student_sign_in: Literal["open", "code"] | None = None
+    student_turn_limit: str = Field(default="30/minute", description="messages per student; "
+                                    'beyond it a polite "slow down"; empty: no limit')
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'attune.db'}"
+        if self.student_sign_in is None:
+            self.student_sign_in = "open" if self.host in LOOPBACK_HOSTS else "code"
         return self
+
+    @field_validator("serve_rate_limit", "student_turn_limit")
+    @classmethod
+    def _rate_ok(cls, v: str) -> str:
+        from limits import parse_many
+
+        v = v.strip()
+        if v:
+            parse_many(v)  # ValueError names the string it could not read
+        return v
+
+    @field_validator("serve_rate_limit_storage")
+    @classmethod
+    def _storage_ok(cls, v: str) -> str:
+        if v.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            return v
+        raise ValueError('serve_rate_limit_storage must be "memory://" or a redis:// URL')
 
     @field_validator("cmt_url")
     @classmethod

@@ -79,6 +79,21 @@ def db(db_url):
     factory.kw["bind"].dispose()
 
 
+REDIS_URL = os.environ.get("ATTUNE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url():
+    """A reachable Redis (database 15 by default), or a skip that says why."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception as e:  # no server, no client library: both mean "cannot test here"
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {type(e).__name__}: {e}".splitlines()[0])
+    return REDIS_URL
+
+
 # ---------------------------------------------------------------- a test double of the model
 class KeywordModel:
     """A deterministic stand-in for the emotion model, for tests of the plumbing only.

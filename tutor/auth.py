@@ -1,7 +1,9 @@
-"""Who may see what: teacher accounts with argon2id password hashes, roles, access checks.
+"""Who may see what: teacher accounts and student sign-in codes (argon2id hashes), roles,
+access checks.
 
 Roles are "student", "teacher" and "admin". Teachers and admins are rows of `teachers`
-(Teacher.role); a student principal is a row of `students`. The rules, enforced by the
+(Teacher.role) and sign in with e-mail and password; a student principal is a row of
+`students` and signs in with handle and a generated code. The rules, enforced by the
 `require_*` functions that every report query calls first:
 
 - an admin reads every class, student and session;
@@ -15,6 +17,7 @@ account loses access at once, whatever a UI session still holds.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -29,6 +32,11 @@ STAFF_ROLES: tuple[str, ...] = ("teacher", "admin")
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work per attempt
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+HANDLE_RE = re.compile(r"^[\w.'-]{1,60}$")
+# Sign-in codes: 9 characters in three groups, from an alphabet without look-alikes (0/o,
+# 1/l/i): 31**9, about 2**44.6, far beyond online guessing at one argon2 verification a try.
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_GROUPS, CODE_GROUP_CHARS = 3, 3
 
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
 # Verified against when the e-mail is unknown, so that both paths cost one argon2 verification.
@@ -36,7 +44,7 @@ _DUMMY_HASH = _hasher.hash("attune-no-such-account")
 
 
 class AuthError(ValueError):
-    """A teacher account could not be created: bad e-mail, weak password, unknown role, taken."""
+    """An account could not be created: bad e-mail or handle, weak password, unknown role, taken."""
 
 
 class AccessDenied(PermissionError):
@@ -128,6 +136,79 @@ def authenticate(*, session: Session, email: str, password: str) -> Teacher | No
     return teacher
 
 
+# ---------------------------------------------------------------- students
+def normalize_handle(handle: str) -> str:
+    return (handle or "").strip().lower()
+
+
+def handle_from_name(name: str) -> str:
+    """"Sam Lee" -> "sam.lee": the handle a student gets when none is given."""
+    return re.sub(r"[^\w.'-]+", ".", normalize_handle(name)).strip(".")
+
+
+def new_sign_in_code() -> str:
+    """A fresh code such as "k7m-p3x-9qw", from `secrets`."""
+    chars = [secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_CHARS)]
+    return "-".join("".join(chars[i:i + CODE_GROUP_CHARS])
+                    for i in range(0, len(chars), CODE_GROUP_CHARS))
+
+
+def _code_key(code: str) -> str:
+    """What is hashed and compared: the code without case, spaces or dashes."""
+    return re.sub(r"[\s-]+", "", code).lower() if isinstance(code, str) else ""
+
+
+def issue_sign_in_code(*, session: Session, student: Student) -> str:
+    """A new code for `student` (the old one stops working); only its hash is stored.
+    Returns the code, to be shown once. Callers own the transaction."""
+    code = new_sign_in_code()
+    student.code_hash = _hasher.hash(_code_key(code))
+    session.flush()
+    return code
+
+
+def create_student(*, session: Session, name: str, handle: str | None = None,
+                   class_id: int | None = None) -> tuple[Student, str]:
+    """A new student with a sign-in code: (student, code). The handle defaults to the name's
+    ("Sam Lee" -> "sam.lee"). Callers own the transaction."""
+    name = (name or "").strip()
+    if not name:
+        raise AuthError("a student needs a name")
+    handle = normalize_handle(handle) if handle else handle_from_name(name)
+    if not HANDLE_RE.match(handle):
+        raise AuthError(f"{handle!r} is not a usable handle (letters, digits, dots, dashes; "
+                        "up to 60)")
+    if session.scalar(select(Student.id).where(Student.handle == handle)) is not None:
+        raise AuthError(f"a student {handle!r} exists already (give a new code to an existing "
+                        "student with `attune admin reset-code`)")
+    if class_id is not None and session.get(SchoolClass, class_id) is None:
+        raise AuthError(f"no class {class_id}")
+    student = Student(handle=handle, display_name=name, class_id=class_id)
+    session.add(student)
+    session.flush()
+    return student, issue_sign_in_code(session=session, student=student)
+
+
+def authenticate_student(*, session: Session, handle: str, code: str) -> Student | None:
+    """The student whose handle and code these are, else None (never says which was wrong).
+
+    Like `authenticate`: one argon2 verification whether or not the handle exists or has a
+    code, and a hash made with older parameters is upgraded in place (callers commit).
+    """
+    key = _code_key(code)
+    if not key or len(key) > MAX_PASSWORD_CHARS:
+        verify_password(None, "")
+        return None
+    student = session.scalar(select(Student).where(Student.handle == normalize_handle(handle)))
+    stored = student.code_hash if student is not None else None
+    if not verify_password(stored, key) or student is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        student.code_hash = _hasher.hash(key)
+        session.flush()
+    return student
+
+
 # ---------------------------------------------------------------- access checks
 def current_principal(*, session: Session, principal: Principal | None) -> Principal:
     """The principal as the database sees it now (role re-read); AccessDenied if gone."""
@@ -170,6 +251,15 @@ def require_session_access(*, session: Session, principal: Principal | None,
     if ts is not None and _may_read_student(session, p, ts.student):
         return ts
     raise AccessDenied(f"session {session_id} does not exist or is not one of your students'")
+
+
+def reset_student_code(*, session: Session, principal: Principal | None, student_id: int) -> str:
+    """A new sign-in code for a student of the teacher's own class (an admin: any student)."""
+    p = current_principal(session=session, principal=principal)
+    if p.role not in STAFF_ROLES:
+        raise AccessDenied("only a teacher or an administrator can give out sign-in codes")
+    student = require_student_access(session=session, principal=p, student_id=student_id)
+    return issue_sign_in_code(session=session, student=student)
 
 
 def _may_read_student(session: Session, p: Principal, student: Student) -> bool:

@@ -84,17 +84,27 @@ def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
 def run(host: str = typer.Option(None, help="interface to listen on (default: settings.host)"),
         port: int = typer.Option(None, help="port (default: settings.port, 7860)"),
         cmt_url: str = typer.Option(None, help='"local", "embedded" or the CMT service URL')):
-    """Start the web app: student view, CMT (local service by default) and SQLite by default."""
-    from cmt.settings import Settings
+    """Start the web app: student view, CMT (local service by default) and SQLite by default.
+
+    Beyond localhost (--host 0.0.0.0) students sign in with codes unless
+    ATTUNE_STUDENT_SIGN_IN says otherwise."""
+    from cmt.settings import LOOPBACK_HOSTS, Settings
     from tutor.client import make_client
-    from tutor.db import init_db
+    from tutor.db import init_db, shown_url
     from ui.app import build_app
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"host": host, "port": port, "cmt_url": cmt_url}.items() if v}
     settings = Settings(**overrides)
-    typer.echo(f"database: {settings.database_url}")
+    typer.echo(f"database: {shown_url(settings.database_url)}")
+    typer.echo(f"student sign-in: {settings.student_sign_in}"
+               + (" (students need a code from `attune admin add-student`)"
+                  if settings.student_sign_in == "code" else " (a typed name is enough)"))
+    if settings.student_sign_in == "open" and settings.host not in LOOPBACK_HOSTS:
+        typer.secho(f"warning: open sign-in on {settings.host}: anyone who can reach this "
+                    "address can continue any student's lessons by typing their name",
+                    fg="yellow", err=True)
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
     deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
@@ -119,11 +129,11 @@ def _similarity(settings):
 def db_upgrade(url: str = typer.Option(None, help="database URL (default: settings)")):
     """Create or migrate the database schema to the newest revision."""
     from cmt.settings import Settings
-    from tutor.db import init_db
+    from tutor.db import init_db, shown_url
 
     url = url or Settings().database_url
     init_db(url)
-    typer.echo(f"database at head: {url}")
+    typer.echo(f"database at head: {shown_url(url)}")
 
 
 @app.command()
@@ -230,6 +240,42 @@ def admin_add_class(name: str = typer.Option(..., help="class name"),
                                                                       display_name=handle),
                        class_id=klass.id)
         typer.echo(f"class {klass.name!r} (id {klass.id}) with {len(students)} students")
+
+
+@admin_app.command("add-student")
+def admin_add_student(class_id: int = typer.Option(..., "--class", help="the class id (from add-class)"),
+                      name: str = typer.Option(..., help='display name, e.g. "Sam Lee"'),
+                      handle: str = typer.Option(None, help='what they sign in as (default: from '
+                                                 'the name, "sam.lee")')):
+    """Create a student in a class and print their sign-in code (shown once, stored hashed)."""
+    from cmt.settings import Settings
+    from tutor.auth import AuthError, create_student
+    from tutor.db import init_db
+
+    db = init_db(Settings().database_url)
+    try:
+        with db.begin() as s:
+            student, code = create_student(session=s, name=name, handle=handle, class_id=class_id)
+            handle = student.handle
+    except AuthError as e:
+        raise typer.BadParameter(str(e)) from e
+    typer.echo(f"student {name!r} in class {class_id}: sign in as {handle} with code {code}")
+
+
+@admin_app.command("reset-code")
+def admin_reset_code(student: str = typer.Option(..., help="the student's handle")):
+    """Give a student a new sign-in code (the old one stops working) and print it."""
+    from cmt.settings import Settings
+    from tutor.auth import issue_sign_in_code
+    from tutor.db import init_db
+    from tutor.db.models import Student
+
+    db = init_db(Settings().database_url)
+    with db.begin() as s:
+        row = s.get(Student, _student_id(s, student))
+        code = issue_sign_in_code(session=s, student=row)
+        handle = row.handle
+    typer.echo(f"new code for {handle}: {code}")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +29,7 @@ from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
 from tutor.client import CMTClient, CMTError
 from tutor.curriculum import Pack
 from tutor.db import crud
+from tutor.db.models import Student
 from tutor.dialogue import Dialogue, Phraser, load_lesson
 from tutor.mastery import Mastery
 from tutor.privacy import current_consents
@@ -39,6 +44,24 @@ class MessageError(ValueError):
 
 class StorageError(RuntimeError):
     """The turn could not be saved; nothing was acknowledged."""
+
+
+class TurnLimit:
+    """At most `rate` turns per student (a `limits` string such as "30/minute"; empty: no
+    limit), counted in this process across all of a student's conversations."""
+
+    def __init__(self, rate: str):
+        self.items = parse_many(rate) if rate else []
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, student_id: int) -> None:
+        """Count one turn; MessageError, asking the student to slow down, past the limit."""
+        for item in self.items:
+            if not self.limiter.hit(item, "turns", str(student_id)):
+                reset = self.limiter.get_window_stats(item, "turns", str(student_id)).reset_time
+                wait = max(1, math.ceil(reset - time.time()))
+                raise MessageError(f"That's a lot of messages in a short time! Let's slow down: "
+                                   f"please wait {wait} seconds, then send it again.")
 
 
 def clean_message(raw: str | bytes | None) -> str:
@@ -77,23 +100,35 @@ class TurnResult:
 class Conversation:
     """One student's session with the tutor.
 
-    `lesson` is a pack id or file (default: the default lesson); `pack` a loaded pack;
-    `dialogue` a ready Dialogue (tests, simulations); `phraser` an optional LLM phraser;
-    `clock` the time source shared by the policy and the dialogue.
+    The student is `student_id` (a signed-in student) or `student_handle` (found or made by
+    handle: open sign-in, the kiosk, simulations). `lesson` is a pack id or file (default:
+    the default lesson); `pack` a loaded pack; `dialogue` a ready Dialogue (tests,
+    simulations); `phraser` an optional LLM phraser; `clock` the time source shared by the
+    policy and the dialogue; `turn_limit` the per-student limit shared by conversations.
     """
 
-    def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient, student_handle: str,
+    def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient,
+                 student_handle: str | None = None, student_id: int | None = None,
                  display_name: str | None = None, lesson: str | None = None,
                  pack: Pack | None = None, policy_mode: str = "adaptive",
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
                  clock: Callable[[], float] = time.monotonic, biometrics: bool = True,
-                 similarity: Callable[[str, str], float] | None = None):
+                 similarity: Callable[[str, str], float] | None = None,
+                 turn_limit: TurnLimit | None = None):
         self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
-        self.handle = student_handle
+        self.turn_limit = turn_limit
+        if (student_handle is None) == (student_id is None):
+            raise ValueError("give exactly one of student_handle and student_id")
         pack = dialogue.pack if dialogue is not None else (pack or load_lesson(lesson))
         with db.begin() as s:
-            student = crud.get_or_create_student(session=s, handle=student_handle,
-                                                 display_name=display_name)
+            if student_id is not None:
+                student = s.get(Student, student_id)
+                if student is None:
+                    raise MessageError("This account no longer exists; please sign in again.")
+            else:
+                student = crud.get_or_create_student(session=s, handle=student_handle,
+                                                     display_name=display_name)
+            self.handle = student.handle
             if student.school_class is not None and not student.school_class.adaptation_enabled:
                 policy_mode = "control"  # the teacher turned adaptation off for this class
             saved = crud.load_mastery(session=s, student_id=student.id, lesson=pack.id)
@@ -110,6 +145,8 @@ class Conversation:
     def turn(self, text: str | bytes | None, *, image: bytes | None = None,
              audio: bytes | None = None, source: str = "typed") -> TurnResult:
         """One exchange. Spoken turns give `audio` and no text: the transcript is the message."""
+        if self.turn_limit is not None:
+            self.turn_limit.check(self.student_id)
         t0 = time.perf_counter()
         now = self.clock()
         spoken = text is None and audio is not None

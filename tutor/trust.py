@@ -951,6 +951,8 @@ def postgres_admin(url: str = POSTGRES_URL):
     """An AUTOCOMMIT engine on PostgreSQL, or None with the reason."""
     from sqlalchemy import create_engine, text
 
+    from tutor.db import shown_url
+
     try:
         admin = create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
                               connect_args={"connect_timeout": 3})
@@ -958,7 +960,8 @@ def postgres_admin(url: str = POSTGRES_URL):
             c.execute(text("SELECT 1"))
         return admin, None
     except Exception as e:  # noqa: BLE001  no server, no driver, no rights: "cannot check here"
-        return None, f"PostgreSQL not reachable at {url}: {type(e).__name__}: {e}".splitlines()[0]
+        where = shown_url(url)
+        return None, f"PostgreSQL not reachable at {where}: {type(e).__name__}: {e}".splitlines()[0]
 
 
 def db_outage(*, postgres_url: str = POSTGRES_URL, before_s: float = 2.0, down_s: float = 3.0,

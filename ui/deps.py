@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cmt.settings import Settings
 from tutor.client import CMTClient
+from tutor.session import TurnLimit
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,8 @@ class Deps:
     db: sessionmaker[Session]
     cmt: CMTClient
     similarity: Callable[[str, str], float] | None = None  # free-text answers; None: lexical
+    turn_limit: TurnLimit | None = None  # None: one from settings.student_turn_limit
+
+    def __post_init__(self):
+        if self.turn_limit is None:
+            object.__setattr__(self, "turn_limit", TurnLimit(self.settings.student_turn_limit))

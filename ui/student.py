@@ -1,6 +1,12 @@
 """Student view: chat with the tutor (typed or spoken), consent per modality, and a small,
 hideable note of what the tutor noticed and why it changed its tone.
 
+Who is chatting (`who`, every handler's second argument) depends on
+settings.student_sign_in. In "code" mode it is the signed-in student's Principal, held in
+a gr.State (so on the server) after `sign_in` checked their handle and code; a name typed
+anywhere is refused, and a conversation is only ever continued by the student it belongs
+to. In "open" mode (the single-laptop demo) it is the name typed in the name field.
+
 Handlers are plain functions taking `deps` explicitly; `build_student` only wires them.
 """
 
@@ -14,8 +20,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from tutor.auth import AccessDenied, Principal, authenticate_student, current_principal
 from tutor.curriculum import load_packs
-from tutor.privacy import NOTICES, record_consent
+from tutor.privacy import NOTICES, current_consents, record_consent
 from tutor.session import Conversation, MessageError, StorageError, clean_message
 from ui.deps import Deps
 
@@ -25,6 +32,11 @@ MAX_RECORDING_BYTES = 16 * 1024 * 1024
 FRAME_EVERY_S = 0.5  # two camera frames a second are plenty
 STREAM_PAUSE_S = 0.03  # s between chunks of a streamed reply
 OOPS = "Something went wrong on our side; your message is still in the box."
+SIGN_IN_FIRST = "Please sign in with your handle and code first."
+SIGN_IN_FAILED = "That handle and code do not match. Check them, or ask your teacher for a new code."
+NOT_SIGNED_IN = "Not signed in. Sign in with the handle and code your teacher gave you."
+OPEN_NOTE = ("Open sign-in: a typed name is enough, so anyone at this computer can continue "
+             "that name's lessons. A school server asks for sign-in codes instead.")
 
 
 def lesson_choices(deps: Deps) -> list[tuple[str, str]]:
@@ -43,19 +55,94 @@ def noticed(result) -> str:
             f"tone: **{result.decision.tone}** · {result.decision.reason}{extra}")
 
 
-def _conversation(deps: Deps, name: str, lesson: str | None, conv: Conversation | None) -> Conversation:
-    name = (name or "").strip() or "student"
+# ---------------------------------------------------------------- sign-in
+def sign_in(deps: Deps, handle: str, code: str, conv: Conversation | None = None):
+    """-> (principal, conversation, status, chat, camera consent, microphone consent).
+
+    Never says whether the handle or the code was wrong. The chat starts empty, and the
+    consent boxes show the student's own stored choices, not the previous student's.
+    """
+    if not (handle or "").strip() or not (code or "").strip():
+        gr.Warning("Please give your handle and code.")
+        return (gr.skip(),) * 6
+    _close(conv)
+    try:
+        with deps.db.begin() as s:
+            student = authenticate_student(session=s, handle=handle, code=code)
+            if student is None:
+                log.info("failed student sign-in")
+                gr.Warning(SIGN_IN_FAILED)
+                return None, None, NOT_SIGNED_IN, [], False, False
+            consent = current_consents(session=s, student_id=student.id)
+            principal, name = Principal.of(student), student.display_name
+    except Exception:
+        log.exception("student sign-in failed")
+        gr.Warning("Signing in did not work just now; please try again.")
+        return None, None, NOT_SIGNED_IN, [], False, False
+    return (principal, None, f"Signed in as **{name}**.", [],
+            consent["camera"] and deps.settings.biometrics, consent["microphone"])
+
+
+def sign_out(conv: Conversation | None = None):
+    """-> (principal, conversation, status, chat, camera consent, microphone consent)."""
+    _close(conv)
+    return None, None, "Signed out. " + NOT_SIGNED_IN, [], False, False
+
+
+def _close(conv: Conversation | None) -> None:
+    if conv is None:
+        return
+    try:
+        conv.close()
+    except Exception:  # the session's end time is a nicety; signing in or out goes on
+        log.warning("session %s not closed", conv.session_id)
+
+
+def _student(deps: Deps, who: Principal) -> Principal:
+    """The signed-in student as the database sees it now; MessageError if not a student."""
+    try:
+        with deps.db() as s:
+            p = current_principal(session=s, principal=who)
+    except AccessDenied as e:
+        raise MessageError(str(e).capitalize() + ".") from e
+    if p.role != "student":
+        raise MessageError(SIGN_IN_FIRST)
+    return p
+
+
+def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
+                  conv: Conversation | None) -> Conversation:
+    """`who`'s conversation: `conv` when it is theirs (and the lesson's), else a new one."""
+    if isinstance(who, Principal):
+        p = _student(deps, who)
+        if conv is not None and conv.student_id == p.id and (lesson is None or conv.pack.id == lesson):
+            return conv
+        return Conversation(db=deps.db, cmt=deps.cmt, student_id=p.id, lesson=lesson,
+                            biometrics=deps.settings.biometrics, similarity=deps.similarity,
+                            turn_limit=deps.turn_limit)
+    if deps.settings.student_sign_in != "open":
+        raise MessageError(SIGN_IN_FIRST)
+    name = (who or "").strip() or "student"
     if not HANDLE_RE.match(name):
         raise MessageError("Please use a name of letters, digits, spaces, dots or dashes (up to 60).")
     if conv is not None and conv.handle == name.lower() and (lesson is None or conv.pack.id == lesson):
         return conv
     return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
                         lesson=lesson, biometrics=deps.settings.biometrics,
-                        similarity=deps.similarity)
+                        similarity=deps.similarity, turn_limit=deps.turn_limit)
 
 
-def respond(deps: Deps, name: str, lesson: str | None, message: str, history: list,
-            conv: Conversation | None, frame: np.ndarray | None = None):
+def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
+    """Whether `conv` is `who`'s (a cheap check, for camera frames)."""
+    if isinstance(who, Principal):
+        return who.role == "student" and conv.student_id == who.id
+    return (deps.settings.student_sign_in == "open"
+            and conv.handle == ((who or "").strip() or "student").lower())
+
+
+# ---------------------------------------------------------------- chat
+def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
+            history: list, conv: Conversation | None, frame: np.ndarray | None = None):
     """A typed message; yields (history, textbox, conversation, indicator) as the reply streams in.
 
     The student's message shows at once; the reply follows, a few words at a time. On bad
@@ -64,7 +151,7 @@ def respond(deps: Deps, name: str, lesson: str | None, message: str, history: li
     history = list(history or [])
     try:
         text = clean_message(message)
-        conv = _conversation(deps, name, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv)
     except MessageError as e:
         gr.Warning(str(e))
         yield history, message, conv, gr.skip()
@@ -95,8 +182,8 @@ def stream_words(reply: str, words_per_step: int = 4, pause_s: float = STREAM_PA
         yield " ".join(parts[:k])
 
 
-def respond_spoken(deps: Deps, name: str, lesson: str | None, recording: str | None,
-                   history: list, conv: Conversation | None):
+def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
+                   recording: str | None, history: list, conv: Conversation | None):
     """A finished microphone recording: its transcript becomes the student's message."""
     history = list(history or [])
     if not recording:
@@ -105,7 +192,7 @@ def respond_spoken(deps: Deps, name: str, lesson: str | None, recording: str | N
         path = Path(recording)
         if path.stat().st_size > MAX_RECORDING_BYTES:
             raise MessageError("That recording is too long; keep it under half a minute.")
-        conv = _conversation(deps, name, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv)
         result = conv.turn(None, audio=path.read_bytes())
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
@@ -119,11 +206,12 @@ def respond_spoken(deps: Deps, name: str, lesson: str | None, recording: str | N
     return history, conv, noticed(result)
 
 
-def set_consent(deps: Deps, name: str, lesson: str | None, conv: Conversation | None,
-                modality: str, granted: bool):
-    """Record a yes or no for one modality (no takes effect at once). Returns (conv, camera/mic update)."""
+def set_consent(deps: Deps, who: Principal | str | None, lesson: str | None,
+                conv: Conversation | None, modality: str, granted: bool):
+    """Record a yes or no for one modality (no takes effect at once).
+    Returns (conv, camera/mic update, checkbox update)."""
     try:
-        conv = _conversation(deps, name, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv)
         with deps.db.begin() as s:
             record_consent(session=s, student_id=conv.student_id, modality=modality, granted=granted)
     except MessageError as e:
@@ -147,9 +235,10 @@ def encode_frame(frame: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def on_frame(deps: Deps, frame: np.ndarray | None, conv: Conversation | None):
+def on_frame(deps: Deps, who: Principal | str | None, frame: np.ndarray | None,
+             conv: Conversation | None):
     """A webcam frame: analysed in memory (with consent), never stored. Returns the indicator."""
-    if frame is None or conv is None:
+    if frame is None or conv is None or not _owns(deps, who, conv):
         return gr.skip()
     try:
         reading = conv.observe_frame(encode_frame(frame))
@@ -168,12 +257,25 @@ def on_frame(deps: Deps, frame: np.ndarray | None, conv: Conversation | None):
 def build_student(deps: Deps) -> None:
     """The student tab's components and events (call inside a gr.Blocks)."""
     conv = gr.State(None)
+    choices = lesson_choices(deps)
+    code_mode = deps.settings.student_sign_in == "code"
     with gr.Row():
-        name = gr.Textbox(label="Your name", placeholder="e.g. Sam", scale=2, max_lines=1,
-                          elem_id="student-name")
-        choices = lesson_choices(deps)
+        if code_mode:
+            who = gr.State(None)  # the signed-in student's Principal
+            handle = gr.Textbox(label="Your handle", placeholder="e.g. sam.lee", scale=2,
+                                max_lines=1, elem_id="student-handle")
+            code = gr.Textbox(label="Sign-in code", type="password", scale=2, max_lines=1,
+                              elem_id="student-code")
+            with gr.Column(scale=1, min_width=120):
+                sign_in_btn = gr.Button("Sign in", variant="primary", elem_id="student-sign-in")
+                sign_out_btn = gr.Button("Sign out", size="sm", elem_id="student-sign-out")
+        else:
+            who = gr.Textbox(label="Your name", placeholder="e.g. Sam", scale=2, max_lines=1,
+                             info=OPEN_NOTE, elem_id="student-name")
         lesson = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
                              label="Lesson", scale=2, elem_id="student-lesson")
+    if code_mode:
+        status = gr.Markdown(NOT_SIGNED_IN, elem_id="student-status")
     with gr.Row():
         with gr.Column(scale=3):
             chat = gr.Chatbot(label="Tutor", height=420, elem_id="student-chat")
@@ -199,19 +301,30 @@ def build_student(deps: Deps) -> None:
             mic = gr.Audio(sources=["microphone"], type="filepath", visible=False,
                            label="Speak, then stop", elem_id="student-mic")
 
-    def send_msg(n, les, m, h, c, f):
-        yield from respond(deps, n, les, m, h, c, f)
+    if code_mode:
+        outputs = [who, conv, status, chat, cam_ok, mic_ok]
+        gr.on([sign_in_btn.click, code.submit], lambda h, c, cv: sign_in(deps, h, c, cv),
+              [handle, code, conv], outputs, api_name=False).then(
+                  lambda c, m: ("", gr.update(visible=c), gr.update(visible=m), ""),
+                  [cam_ok, mic_ok], [code, cam, mic, indicator], api_name=False)
+        sign_out_btn.click(sign_out, [conv], outputs, api_name=False).then(
+            lambda: (gr.update(visible=False), gr.update(visible=False), ""), None,
+            [cam, mic, indicator], api_name=False)
+
+    def send_msg(w, les, m, h, c, f):
+        yield from respond(deps, w, les, m, h, c, f)
 
     for trigger in (box.submit, send.click):
-        trigger(send_msg, [name, lesson, box, chat, conv, cam], [chat, box, conv, indicator],
+        trigger(send_msg, [who, lesson, box, chat, conv, cam], [chat, box, conv, indicator],
                 api_name=False)
-    mic.stop_recording(lambda n, les, r, h, c: respond_spoken(deps, n, les, r, h, c),
-                       [name, lesson, mic, chat, conv], [chat, conv, indicator], api_name=False)
-    cam_ok.change(lambda n, les, c, v: set_consent(deps, n, les, c, "camera", v),
-                  [name, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False)
-    mic_ok.change(lambda n, les, c, v: set_consent(deps, n, les, c, "microphone", v),
-                  [name, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False)
-    cam.stream(lambda f, c: on_frame(deps, f, c), [cam, conv], [cam_note],
+    mic.stop_recording(lambda w, les, r, h, c: respond_spoken(deps, w, les, r, h, c),
+                       [who, lesson, mic, chat, conv], [chat, conv, indicator], api_name=False)
+    # .input, not .change: a box set by signing in or out records no choice
+    cam_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "camera", v),
+                 [who, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False)
+    mic_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "microphone", v),
+                 [who, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False)
+    cam.stream(lambda w, f, c: on_frame(deps, w, f, c), [who, cam, conv], [cam_note],
                stream_every=FRAME_EVERY_S, concurrency_limit=8, api_name=False)
     show.change(lambda v: (gr.update(visible=v), gr.update(visible=v)), [show], [indicator, cam_note],
                 api_name=False)

@@ -1,4 +1,5 @@
-"""Teacher view: sign in, a class overview of who is struggling, a session's timeline, exports.
+"""Teacher view: sign in, a class overview of who is struggling, a session's timeline, exports,
+new sign-in codes for the teacher's own students.
 
 The handlers are plain functions taking `deps` and the signed-in Principal (held in a
 gr.State, so on the server); each one re-checks access through tutor.reports, which
@@ -19,7 +20,8 @@ import gradio as gr
 import pandas as pd
 
 from tutor import reports
-from tutor.auth import AccessDenied, Principal, authenticate
+from tutor.auth import AccessDenied, Principal, authenticate, reset_student_code
+from tutor.db.models import Student
 from ui.deps import Deps
 
 log = logging.getLogger("ui.teacher")
@@ -279,6 +281,18 @@ def export_timeline_png(deps: Deps, principal: Principal | None, session_id):
     return _export_path(f"attune-session-{sid}-timeline.png", reports.timeline_png(tl))
 
 
+@_guard(1)
+def new_student_code(deps: Deps, principal: Principal | None, student_id):
+    """-> a new sign-in code for the picked student (theirs to hand out; the old one stops)."""
+    sid = _id(student_id, "student")
+    with deps.db.begin() as s:
+        code = reset_student_code(session=s, principal=principal, student_id=sid)
+        student = s.get(Student, sid)
+        name, handle = student.display_name, student.handle
+    return (f"New sign-in code for **{name}**: handle `{handle}`, code `{code}`. It is shown "
+            "only now; their old code no longer works.")
+
+
 # ---------------------------------------------------------------- the tab
 def build_teacher(deps: Deps) -> None:
     """The teacher tab's components and events (call inside a gr.Blocks)."""
@@ -307,6 +321,8 @@ def build_teacher(deps: Deps) -> None:
         with gr.Row():
             student_pick = gr.Dropdown(label="Student", choices=[], scale=1)
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
+            code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
+        code_view = gr.Markdown(elem_id="teacher-student-code")
         with gr.Row():
             with gr.Column(scale=3):
                 plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
@@ -325,7 +341,8 @@ def build_teacher(deps: Deps) -> None:
     gr.on([sign_in_btn.click, password.submit], lambda e, p: sign_in(deps, e, p),
           [email, password], sign_outputs, api_name="teacher_sign_in").then(
               lambda: "", None, password, api_name=False)
-    sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out")
+    sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out").then(
+        lambda: "", None, code_view, api_name=False)
 
     overview_inputs = [principal, class_pick, period, start, end]
     gr.on([refresh.click, class_pick.change, period.change],
@@ -338,6 +355,9 @@ def build_teacher(deps: Deps) -> None:
     overview.select(on_overview_select, None, student_pick, api_name=False)
     student_pick.change(lambda p, sid: load_sessions(deps, p, sid), [principal, student_pick],
                         session_pick, api_name="teacher_sessions")
+    student_pick.change(lambda: "", None, code_view, api_name=False)
+    code_btn.click(lambda p, sid: new_student_code(deps, p, sid), [principal, student_pick],
+                   code_view, api_name=False)
     session_pick.change(lambda p, sid: load_timeline(deps, p, sid), [principal, session_pick],
                         [plot, transcript, turn_view], api_name="teacher_timeline")
 

@@ -2,11 +2,14 @@
 
 The model is loaded once, in the lifespan (or handed in by the caller, as the app and
 the tests do). Every error answers with the contract's ErrorBody, never a stack trace.
+Each client (its API key, or its IP without a valid one) has a rate limit on /v1/
+(settings.serve_rate_limit): beyond it, 429 with Retry-After. Probes and /metrics have none.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -25,6 +28,7 @@ from cmt.contract import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS, Anal
 from cmt.engine import Engine, InputError
 from cmt.serve.batching import MicroBatcher, Overloaded
 from cmt.serve.metrics import Metrics
+from cmt.serve.ratelimit import RateLimit
 from cmt.settings import Settings
 
 log = logging.getLogger("cmt.serve")
@@ -94,6 +98,8 @@ def create_app(settings: Settings | None = None,
                engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
     settings = settings or Settings()
     keys = [k.get_secret_value().encode() for k in settings.api_keys]
+    # Clients are counted under a digest of their key, so no key is kept in the limit's storage.
+    key_ids = [hashlib.sha256(k).hexdigest()[:16] for k in keys]
     factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device,
                                                      biometrics=settings.biometrics))
 
@@ -102,6 +108,8 @@ def create_app(settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = None
+        app.state.rate_limit = RateLimit(settings.serve_rate_limit,
+                                         settings.serve_rate_limit_storage)
         engine = await run_in_threadpool(factory)
         batcher = MicroBatcher(engine.analyze_batch, max_batch=settings.serve_max_batch,
                                max_wait_ms=settings.serve_batch_wait_ms,
@@ -132,14 +140,28 @@ def create_app(settings: Settings | None = None,
         log.exception("unexpected error")
         return _error(500, "internal_error", "the service failed on this request; it is logged")
 
-    def _check_key(request: Request) -> None:
-        if not keys:
-            return
+    def _client(request: Request) -> str:
+        """"key:<digest>" for a request with a valid API key, else "ip:<address>"."""
         given = request.headers.get("x-api-key", "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:]
-        if not any(hmac.compare_digest(given.encode(), k) for k in keys):
+        for k, kid in zip(keys, key_ids):
+            if hmac.compare_digest(given.encode(), k):
+                return f"key:{kid}"
+        return f"ip:{request.client.host if request.client else 'unknown'}"
+
+    async def _admit(request: Request) -> None:
+        """Count the request against its client's rate limit (429), then check the key (401).
+        Wrong keys count against their IP, so guessing keys is rate-limited too."""
+        client = _client(request)
+        limit = getattr(request.app.state, "rate_limit", None)  # made in the lifespan
+        wait = await limit.retry_after(client) if limit is not None else None
+        if wait is not None:
+            raise ApiError(429, "rate_limited",
+                           f"over {settings.serve_rate_limit} for this client; retry in {wait} s",
+                           {"Retry-After": str(wait)})
+        if keys and not client.startswith("key:"):
             raise ApiError(401, "unauthorized", "missing or wrong API key (X-API-Key header)")
 
     @app.middleware("http")
@@ -171,11 +193,12 @@ def create_app(settings: Settings | None = None,
     @app.post("/v1/analyze", response_model=AnalyzeResponse,
               responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody},
                          413: {"model": ErrorBody}, 415: {"model": ErrorBody},
-                         422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+                         422: {"model": ErrorBody}, 429: {"model": ErrorBody},
+                         503: {"model": ErrorBody}},
               openapi_extra=_ANALYZE_BODY)
     async def analyze(request: Request) -> AnalyzeResponse:
         """Analyse any of text, a face image and an audio clip: JSON (base64 media) or multipart."""
-        _check_key(request)
+        await _admit(request)
         engine = getattr(request.app.state, "engine", None)
         if engine is None:
             raise ApiError(503, "not_ready", "model is loading", {"Retry-After": "5"})

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-import pytest
+import re
 
-from tutor.auth import (AccessDenied, AuthError, Principal, authenticate, create_teacher,
-                        current_principal, require_class_access, require_session_access,
-                        require_student_access)
+import pytest
+from sqlalchemy import select
+
+from tutor.auth import (AccessDenied, AuthError, Principal, authenticate, authenticate_student,
+                        create_student, create_teacher, current_principal, issue_sign_in_code,
+                        require_class_access, require_session_access, require_student_access,
+                        reset_student_code)
 from tutor.db import crud
-from tutor.db.models import SchoolClass, Teacher
+from tutor.db.models import SchoolClass, Student, Teacher
 
 
 def test_passwords_are_hashed_with_argon2_and_verify(db):
@@ -132,3 +136,85 @@ def test_a_hash_with_old_parameters_is_upgraded_on_sign_in(db, monkeypatch):
     with db() as s:
         new_hash = s.get(Teacher, tid).password_hash
     assert new_hash != old_hash and not real.check_needs_rehash(new_hash)
+
+
+# ---------------------------------------------------------------- students
+def test_a_student_gets_a_random_code_stored_only_as_an_argon2_hash(db):
+    with db.begin() as s:
+        klass = crud.create_class(session=s, name="7a", teacher_id=None)
+        sam, code = create_student(session=s, name="Sam Lee", class_id=klass.id)
+        _, other = create_student(session=s, name="Sam Lee", handle="Sam2")
+        sid = sam.id
+    assert re.fullmatch(r"[2-9a-z]{3}-[2-9a-z]{3}-[2-9a-z]{3}", code) and code != other
+    with db() as s:
+        row = s.get(Student, sid)
+        assert (row.handle, row.display_name, row.class_id) == ("sam.lee", "Sam Lee", klass.id)
+        assert row.code_hash.startswith("$argon2id$") and code not in row.code_hash
+        assert s.scalar(select(Student.handle).where(Student.handle == "sam2")) == "sam2"
+    with db.begin() as s:
+        assert authenticate_student(session=s, handle=" Sam.Lee ", code=code).id == sid
+        # case, spaces and dashes do not matter when typing it
+        assert authenticate_student(session=s, handle="sam.lee",
+                                    code=code.upper().replace("-", " ")).id == sid
+        assert authenticate_student(session=s, handle="sam.lee", code=other) is None
+        assert authenticate_student(session=s, handle="sam2", code=code) is None
+        assert authenticate_student(session=s, handle="nobody", code=code) is None
+        assert authenticate_student(session=s, handle="sam.lee", code="") is None
+
+
+def test_a_student_without_a_code_cannot_sign_in_and_a_reset_code_replaces_the_old(db):
+    with db.begin() as s:
+        typed = crud.get_or_create_student(session=s, handle="ana")  # made by a typed name
+        assert authenticate_student(session=s, handle="ana", code="") is None
+        first = issue_sign_in_code(session=s, student=typed)
+        second = issue_sign_in_code(session=s, student=typed)
+    with db.begin() as s:
+        assert authenticate_student(session=s, handle="ana", code=first) is None
+        assert authenticate_student(session=s, handle="ana", code=second).handle == "ana"
+
+
+def test_unknown_handle_costs_one_verification_like_a_wrong_code(db, monkeypatch):
+    import tutor.auth
+
+    with db.begin() as s:
+        create_student(session=s, name="Bo")
+    calls = []
+    real = tutor.auth.verify_password
+    monkeypatch.setattr(tutor.auth, "verify_password", lambda h, p: calls.append(h) or real(h, p))
+    with db.begin() as s:
+        for handle in ("bo", "nobody"):
+            calls.clear()
+            assert authenticate_student(session=s, handle=handle, code="abc-def-ghj") is None
+            assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(name=" "), "name"),
+    (dict(handle="no spaces please"), "handle"),
+    (dict(handle="taken"), "exists already"),
+    (dict(class_id=99999), "no class"),
+])
+def test_create_student_rejects_bad_input_with_words(db, kw, words):
+    with db.begin() as s:
+        crud.get_or_create_student(session=s, handle="taken")
+    with db.begin() as s, pytest.raises(AuthError, match=words):
+        create_student(session=s, **(dict(name="Kim") | kw))
+
+
+def test_a_teacher_resets_codes_in_their_own_class_only(db):
+    with db.begin() as s:
+        a = create_teacher(session=s, name="A", email="a@x.org", password="password-a")
+        b = create_teacher(session=s, name="B", email="b@x.org", password="password-b")
+        root = create_teacher(session=s, name="R", email="r@x.org", password="password-r",
+                              role="admin")
+        ca = crud.create_class(session=s, name="7a", teacher_id=a.id)
+        mine, _ = create_student(session=s, name="Mia", class_id=ca.id)
+        pa, pb, pr, me = Principal.of(a), Principal.of(b), Principal.of(root), Principal.of(mine)
+    with db.begin() as s:
+        code = reset_student_code(session=s, principal=pa, student_id=me.id)
+        assert authenticate_student(session=s, handle="mia", code=code).id == me.id
+        with pytest.raises(AccessDenied, match="not in one of your classes"):
+            reset_student_code(session=s, principal=pb, student_id=me.id)
+        with pytest.raises(AccessDenied, match="teacher or an administrator"):
+            reset_student_code(session=s, principal=me, student_id=me.id)
+        assert reset_student_code(session=s, principal=pr, student_id=me.id) != code

@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 from tutor.client import CMTUnavailable, EmbeddedCMT
 from tutor.db import crud
 from tutor.db.models import Turn
-from tutor.session import Conversation, MessageError, StorageError, clean_message
+from tutor.session import Conversation, MessageError, StorageError, TurnLimit, clean_message
 
 
 class DeadCMT:
@@ -43,6 +43,31 @@ def test_bad_messages_get_a_clear_error_and_nothing_is_written(db, keyword_engin
     assert conv.turn("still here").reply  # and the session keeps working
     with db() as s:
         assert len(s.scalars(select(Turn)).all()) == 1
+
+
+def test_a_student_over_the_turn_limit_is_asked_to_slow_down_and_it_resets(db, keyword_engine):
+    import time
+
+    limit = TurnLimit("3/second")
+    cmt = EmbeddedCMT(keyword_engine)
+    tab1, tab2 = (Conversation(db=db, cmt=cmt, student_handle="fay", turn_limit=limit)
+                  for _ in range(2))
+    other = Conversation(db=db, cmt=cmt, student_handle="gus", turn_limit=limit)
+    for conv in (tab1, tab2, tab1):
+        conv.turn("one more")
+    with pytest.raises(MessageError, match=r"slow down: please wait 1 seconds"):
+        tab2.turn("and another")  # the limit is the student's, whichever tab they type in
+    assert other.turn("my first").reply  # another student is unaffected
+    with db() as s:
+        assert len(s.scalars(select(Turn).where(Turn.student_text == "and another")).all()) == 0
+    time.sleep(1.05)
+    assert tab2.turn("and another").reply
+
+
+def test_an_empty_turn_limit_is_no_limit(db, keyword_engine):
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="hal",
+                        turn_limit=TurnLimit(""))
+    assert all(conv.turn(f"message {i}").reply for i in range(40))
 
 
 def test_control_characters_are_dropped_but_text_kept():

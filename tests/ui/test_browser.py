@@ -1,7 +1,9 @@
 """End to end in real headless Chromium, with ../shared/media as the fake camera and microphone.
 
 A student consents, the face is seen, a typed and a spoken answer are answered; the teacher
-signs in and finds that session's timeline; the demo plays a scenario. Screenshots of each
+signs in and finds that session's timeline; the demo plays a scenario. These run in open
+sign-in (the app on localhost); a second app with sign-in codes checks that a student signs
+in, chats as themselves, and after signing out cannot chat. Screenshots of each
 view are written to docs/img/ (the README shows them).
 """
 
@@ -27,7 +29,7 @@ def app(tmp_path_factory):
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     from cmt.settings import Settings
-    from tutor.auth import create_teacher
+    from tutor.auth import create_student, create_teacher
     from tutor.client import EmbeddedCMT
     from tutor.db import crud, init_db
     from ui.app import build_app
@@ -43,12 +45,22 @@ def app(tmp_path_factory):
         crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle="sam",
                                                                   display_name="Sam"),
                    class_id=klass.id)
+        _, code = create_student(session=s, name="Lee", class_id=klass.id)
     deps = Deps(settings=settings, db=db, cmt=EmbeddedCMT.load(settings))
-    port = free_port()
-    blocks = build_app(deps).queue()
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}", db
-    blocks.close()
+    # the same app as a school server would run it: students sign in with a code
+    coded = Deps(settings=settings.model_copy(update={"student_sign_in": "code"}), db=db,
+                 cmt=deps.cmt)
+    urls, apps = [], []
+    for d in (deps, coded):
+        port = free_port()
+        blocks = build_app(d).queue()
+        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                      quiet=True)
+        urls.append(f"http://127.0.0.1:{port}")
+        apps.append(blocks)
+    yield urls[0], db, (urls[1], code)
+    for blocks in apps:
+        blocks.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +106,7 @@ def test_student_consents_is_seen_and_answered(app, page):
     page.locator("#student-chat").get_by_text("I think it's 3/4").wait_for()
     page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=90_000)
     _shot(page, "student.png")
-    _, db = app
+    _, db, _ = app
     with db() as s:
         turn = s.scalars(select(Turn).where(Turn.student_text == "I think it's 3/4")).one()
         reading = s.scalars(select(EmotionReading).where(EmotionReading.turn_id == turn.id)).one()
@@ -141,6 +153,38 @@ def test_demo_plays_a_scripted_scenario(app, page):
     page.locator("#demo-play").click()
     expect(page.locator("#demo-table")).to_contain_text("a harder problem")  # the bored student
     _shot(page, "demo.png")
+
+
+def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page):
+    from playwright.sync_api import expect
+    from sqlalchemy import select
+
+    from tutor.db.models import Student, Turn, TutorSession
+
+    _, db, (url, code) = app
+    page.goto(url)
+    expect(page.locator("#student-name")).to_have_count(0)  # no name to type
+    page.locator("#student-handle input, #student-handle textarea").first.fill("lee")
+    page.locator("#student-code input").fill("wrong-code")
+    page.locator("#student-sign-in").click()
+    page.get_by_text("do not match").first.wait_for()
+    page.locator("#student-code input").fill(code)
+    page.locator("#student-sign-in").click()
+    page.locator("#student-status").get_by_text("Signed in as Lee").wait_for()
+    box = page.locator("#student-message textarea")
+    box.fill("is it 2/4?")
+    box.press("Enter")
+    page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=90_000)
+    page.locator("#student-sign-out").click()
+    page.locator("#student-status").get_by_text("Signed out").wait_for()
+    box.fill("who am I?")
+    box.press("Enter")
+    page.get_by_text("sign in with your handle and code").first.wait_for()
+    with db() as s:
+        (who,) = s.execute(select(Student.handle).join(TutorSession).join(Turn)
+                           .where(Turn.student_text == "is it 2/4?")).scalars().all()
+        assert who == "lee"
+        assert s.scalars(select(Turn).where(Turn.student_text == "who am I?")).all() == []
 
 
 def _pick(page, label: str, option: str | None) -> None:

@@ -5,10 +5,15 @@ import pytest
 
 from cmt.engine import Engine
 from cmt.settings import Settings
+from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel
+from tutor import reports
+from tutor.auth import AccessDenied, Principal, create_student
 from tutor.client import EmbeddedCMT
 from tutor.db import crud
+from tutor.db.models import Student, TutorSession
 from ui.deps import Deps
+from ui import student
 from ui.student import encode_frame, lesson_choices, on_frame, respond, respond_spoken, set_consent
 
 
@@ -64,7 +69,7 @@ def test_consent_shows_the_camera_and_frames_are_read_only_with_it(deps):
     assert cam["visible"] is False
     frame = np.zeros((48, 64, 3), dtype=np.uint8)
     assert encode_frame(frame)[:2] == b"\xff\xd8"  # JPEG
-    assert on_frame(deps, frame, conv) is not None  # a skip: nothing analysed without consent
+    assert on_frame(deps, "Ana", frame, conv) is not None  # a skip: nothing analysed without consent
     with deps.db() as s:
         assert crud.session_readings(session=s, tutor_session_id=conv.session_id) == []
 
@@ -76,3 +81,147 @@ def test_a_spoken_recording_becomes_the_students_message(db, tmp_path):
     rec.write_bytes(b"three quarters")
     history, conv, note = respond_spoken(deps, "Bo", "fractions", str(rec), [], conv)
     assert history[0]["content"] == "🎤 three quarters" and history[1]["role"] == "assistant"
+
+
+# ---------------------------------------------------------------- code sign-in
+SKIP = {"__type__": "update"}
+
+
+@pytest.fixture
+def coded(db, keyword_engine):
+    """Code mode, with students Ana and Ben and their codes: (deps, {handle: code})."""
+    deps = Deps(settings=Settings(student_sign_in="code"), db=db, cmt=EmbeddedCMT(keyword_engine))
+    with db.begin() as s:
+        codes = {st.handle: code for st, code in (create_student(session=s, name="Ana"),
+                                                  create_student(session=s, name="Ben"))}
+    return deps, codes
+
+
+def signed_in(deps, handle, code):
+    principal, conv, status, chat, cam, mic = student.sign_in(deps, handle, code)
+    assert isinstance(principal, Principal) and principal.role == "student"
+    assert conv is None and chat == [] and "Signed in as" in status
+    return principal
+
+
+def turns_of(db, session_id):
+    with db() as s:
+        return [t.student_text for t in crud.session_turns(session=s, tutor_session_id=session_id)]
+
+
+def test_the_sign_in_mode_follows_the_address_unless_set():
+    assert Settings(host="127.0.0.1").student_sign_in == "open"
+    assert Settings(host="0.0.0.0").student_sign_in == "code"
+    assert Settings(host="0.0.0.0", student_sign_in="open").student_sign_in == "open"
+    with pytest.raises(ValueError):
+        Settings(student_sign_in="anyone")
+
+
+def test_a_signed_in_student_chats_in_their_own_session(coded):
+    deps, codes = coded
+    ana = signed_in(deps, "ana", codes["ana"])
+    history, box, conv, note = last(respond(deps, ana, "fractions", "I am happy", [], None))
+    assert box == "" and len(history) == 2 and "joy" in note
+    assert conv.student_id == ana.id and turns_of(deps.db, conv.session_id) == ["I am happy"]
+    _, _, again, _ = last(respond(deps, ana, "fractions", "next", history, conv))
+    assert again is conv
+
+
+def test_wrong_code_and_unknown_handle_read_the_same_and_sign_no_one_in(coded):
+    deps, codes = coded
+    with pytest.warns(UserWarning) as w1:
+        out1 = student.sign_in(deps, "ana", codes["ben"])
+    with pytest.warns(UserWarning) as w2:
+        out2 = student.sign_in(deps, "nobody", codes["ana"])
+    assert out1 == out2 == (None, None, student.NOT_SIGNED_IN, [], False, False)
+    assert [str(w.message) for w in w1] == [str(w.message) for w in w2] == [student.SIGN_IN_FAILED]
+    with pytest.warns(UserWarning, match="handle and code"):
+        assert student.sign_in(deps, "ana", "  ") == (SKIP,) * 6
+
+
+def test_in_code_mode_a_typed_name_reaches_no_ones_session(coded):
+    deps, codes = coded
+    ana = signed_in(deps, "ana", codes["ana"])
+    *_, ana_conv, _ = last(respond(deps, ana, "fractions", "mine", [], None))
+    for who in ("Ana", "ana", None):
+        with pytest.warns(UserWarning, match="sign in"):
+            history, box, conv, _ = last(respond(deps, who, "fractions", "hijack", [], ana_conv))
+        assert box == "hijack" and history == []
+        with pytest.warns(UserWarning, match="sign in"):
+            set_consent(deps, who, "fractions", ana_conv, "camera", True)
+        with pytest.warns(UserWarning, match="sign in"):
+            assert respond_spoken(deps, who, "fractions", __file__, [], ana_conv)[2] == SKIP
+        assert on_frame(deps, who, np.zeros((8, 8, 3), np.uint8), ana_conv) == SKIP
+    assert turns_of(deps.db, ana_conv.session_id) == ["mine"]
+    with deps.db() as s:
+        assert s.query(TutorSession).count() == 1  # no session was made for a typed name
+
+
+def test_a_student_cannot_continue_or_read_anothers_session(coded):
+    deps, codes = coded
+    ana = signed_in(deps, "ana", codes["ana"])
+    ben = signed_in(deps, "ben", codes["ben"])
+    *_, ana_conv, _ = last(respond(deps, ana, "fractions", "ana's answer", [], None))
+    # Ben's handler is handed Ana's conversation: his message goes to a session of his own
+    *_, conv, _ = last(respond(deps, ben, "fractions", "ben's answer", [], ana_conv))
+    assert conv is not ana_conv and conv.student_id == ben.id
+    assert turns_of(deps.db, ana_conv.session_id) == ["ana's answer"]
+    assert turns_of(deps.db, conv.session_id) == ["ben's answer"]
+    conv2, _, _ = set_consent(deps, ben, "fractions", ana_conv, "camera", True)
+    assert conv2.student_id == ben.id
+    assert on_frame(deps, ben, np.zeros((8, 8, 3), np.uint8), ana_conv) == SKIP
+    with deps.db() as s:
+        with pytest.raises(AccessDenied):
+            reports.session_timeline(session=s, principal=ben, session_id=ana_conv.session_id)
+        assert reports.session_timeline(session=s, principal=ana,
+                                        session_id=ana_conv.session_id).turns
+
+
+def test_signing_in_shows_the_students_own_consents_and_signing_out_forgets_them(coded):
+    deps, codes = coded
+    ana = signed_in(deps, "ana", codes["ana"])
+    conv, cam, _ = set_consent(deps, ana, "fractions", None, "camera", True)
+    assert cam["visible"] is True
+    principal, conv2, _, _, cam_ok, mic_ok = student.sign_in(deps, "ana", codes["ana"], conv)
+    assert (cam_ok, mic_ok) == (True, False) and conv2 is None
+    with deps.db() as s:
+        assert s.get(TutorSession, conv.session_id).ended_at is not None  # the old one closed
+    _, _, _, _, cam_ok, _ = student.sign_in(deps, "ben", codes["ben"])
+    assert cam_ok is False  # Ben does not inherit Ana's camera
+    assert student.sign_out(None) == (None, None, "Signed out. " + student.NOT_SIGNED_IN, [],
+                                      False, False)
+
+
+def test_a_deleted_student_is_signed_out_at_their_next_message(coded):
+    deps, codes = coded
+    ana = signed_in(deps, "ana", codes["ana"])
+    with deps.db.begin() as s:
+        s.delete(s.get(Student, ana.id))
+    with pytest.warns(UserWarning, match="no longer exists"):
+        history, box, conv, _ = last(respond(deps, ana, "fractions", "hello", [], None))
+    assert box == "hello" and conv is None
+
+
+def test_build_student_in_code_mode_has_a_sign_in_row_and_no_name_field(coded):
+    import gradio as gr
+
+    deps, _ = coded
+    with gr.Blocks() as app:
+        student.build_student(deps)
+    ids = {getattr(b, "elem_id", None) for b in app.blocks.values()}
+    assert {"student-handle", "student-code", "student-sign-in", "student-sign-out"} <= ids
+    assert "student-name" not in ids
+
+
+def test_hundreds_of_messages_a_minute_get_a_polite_slow_down_and_nothing_is_lost(db, keyword_engine):
+    deps = Deps(settings=Settings(student_turn_limit="5/minute"), db=db,
+                cmt=EmbeddedCMT(keyword_engine))
+    history, conv = [], None
+    for i in range(5):
+        history, _, conv, _ = last(respond(deps, "Ivy", "fractions", f"answer {i}", history, conv))
+    with pytest.warns(UserWarning, match="slow down") as w:
+        after, box, conv2, note = last(respond(deps, "Ivy", "fractions", "answer 5", history, conv))
+    assert box == "answer 5" and after == history and note == SKIP  # the message is still there
+    assert "Traceback" not in str(w[0].message)
+    # another student is unaffected
+    assert last(respond(deps, "Jo", "fractions", "hello", [], None))[1] == ""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -87,6 +88,26 @@ def test_ui_handlers_refuse_another_teachers_class_and_session(deps, world):
     # the admin gets through
     _, transcript, _ = teacher.load_timeline(deps, world.admin, world.cat_session)
     assert len(transcript) == 3
+
+
+def test_a_teacher_gives_new_codes_to_their_own_students_only(deps, world):
+    from tutor.auth import authenticate_student
+
+    text = teacher.new_student_code(deps, world.teacher_a, world.ana)
+    code = re.search(r"code `([^`]+)`", text).group(1)
+    assert "handle `ana`" in text
+    with deps.db.begin() as s:
+        assert authenticate_student(session=s, handle="ana", code=code).id == world.ana
+    with pytest.warns(UserWarning, match="does not exist or is not"):
+        assert teacher.new_student_code(deps, world.teacher_a, world.cat) == SKIP
+    with pytest.warns(UserWarning, match="sign in"):
+        assert teacher.new_student_code(deps, None, world.ana) == SKIP
+    with pytest.warns(UserWarning, match="choose a student"):
+        assert teacher.new_student_code(deps, world.teacher_a, None) == SKIP
+    assert "handle `cat`" in teacher.new_student_code(deps, world.admin, world.cat)
+    teacher.new_student_code(deps, world.admin, world.ana)
+    with deps.db.begin() as s:  # a newer code replaces it
+        assert authenticate_student(session=s, handle="ana", code=code) is None
 
 
 def test_timeline_transcript_and_selecting_a_turn(deps, world):

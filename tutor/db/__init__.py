@@ -31,6 +31,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def shown_url(url: str) -> str:
+    """`url` fit to print or log: its password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

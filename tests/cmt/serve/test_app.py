@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -80,3 +82,68 @@ def test_a_bug_on_one_input_fails_that_request_alone(keyword_engine):
         r = c.post("/v1/analyze", json={"text": "boom"})
         assert r.status_code == 500 and r.json()["error"] == "internal_error"
         assert c.post("/v1/analyze", json={"text": "wow"}).status_code == 200
+
+
+def test_over_the_rate_limit_a_client_gets_429_others_do_not_and_it_resets(keyword_engine):
+    settings = Settings(api_keys=["key-a", "key-b"], serve_rate_limit="2/second")
+    a, b = {"X-API-Key": "key-a"}, {"Authorization": "Bearer key-b"}
+    with TestClient(create_app(settings, engine_factory=lambda: keyword_engine)) as c:
+        assert [c.post("/v1/analyze", json={"text": "hi"}, headers=a).status_code
+                for _ in range(2)] == [200, 200]
+        r = c.post("/v1/analyze", json={"text": "hi"}, headers=a)
+        assert r.status_code == 429 and r.json()["error"] == "rate_limited"
+        assert set(r.json()) == {"error", "detail"} and "2/second" in r.json()["detail"]
+        assert r.headers["Retry-After"] == "1"
+        # another key is its own client; probes and metrics are never limited
+        assert c.post("/v1/analyze", json={"text": "hi"}, headers=b).status_code == 200
+        assert [c.get(p).status_code for p in ("/healthz", "/readyz", "/metrics")] == [200] * 3
+        assert 'status="429"' in c.get("/metrics").text
+        time.sleep(float(r.headers["Retry-After"]) + 0.05)
+        assert c.post("/v1/analyze", json={"text": "hi"}, headers=a).status_code == 200
+
+
+def test_wrong_keys_count_against_the_clients_address(keyword_engine):
+    settings = Settings(api_keys=["key-a"], serve_rate_limit="3/minute")
+    with TestClient(create_app(settings, engine_factory=lambda: keyword_engine)) as c:
+        codes = [c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": f"guess-{i}"})
+                 .status_code for i in range(5)]
+        assert codes == [401, 401, 401, 429, 429]
+        assert c.post("/v1/analyze", json={"text": "hi"},
+                      headers={"X-API-Key": "key-a"}).status_code == 200
+
+
+def test_an_empty_rate_limit_is_no_limit(keyword_engine):
+    with TestClient(create_app(Settings(serve_rate_limit=""),
+                               engine_factory=lambda: keyword_engine)) as c:
+        assert {c.post("/v1/analyze", json={"text": "hi"}).status_code for _ in range(30)} == {200}
+
+
+def test_a_rate_limit_that_does_not_parse_is_refused_at_start():
+    with pytest.raises(ValueError, match="rate limit"):
+        Settings(serve_rate_limit="lots")
+    with pytest.raises(ValueError, match="redis://"):
+        Settings(serve_rate_limit_storage="postgres://secret@db")
+
+
+@pytest.mark.redis
+def test_replicas_sharing_redis_share_one_limit(keyword_engine, redis_url):
+    import uuid
+
+    key = f"key-{uuid.uuid4().hex}"  # a fresh client, whatever earlier runs left in Redis
+    settings = Settings(api_keys=[key], serve_rate_limit="3/minute",
+                        serve_rate_limit_storage=redis_url)
+    one = create_app(settings, engine_factory=lambda: keyword_engine)
+    two = create_app(settings, engine_factory=lambda: keyword_engine)
+    with TestClient(one) as c1, TestClient(two) as c2:
+        codes = [c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": key}).status_code
+                 for c in (c1, c2, c1, c2)]
+        assert codes == [200, 200, 200, 429]
+
+
+def test_an_unreachable_redis_lets_requests_through(keyword_engine, caplog):
+    settings = Settings(serve_rate_limit="1/minute",
+                        serve_rate_limit_storage="redis://:hunter2@127.0.0.1:9/0")
+    with TestClient(create_app(settings, engine_factory=lambda: keyword_engine)) as c:
+        codes = [c.post("/v1/analyze", json={"text": "hi"}).status_code for _ in range(2)]
+    assert codes == [200, 200]
+    assert "rate limit not counted" in caplog.text and "hunter2" not in caplog.text

@@ -22,7 +22,7 @@ def test_migrations_create_every_table_and_are_idempotent(db_url):
     assert TABLES <= set(inspect(engine).get_table_names())
     init_db(db_url)  # a second upgrade is a no-op
     with engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0002"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0003"
     engine.dispose()
 
 
@@ -70,3 +70,23 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with factory() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar().lower() == "wal"
         assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_the_migrations_match_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tutor.db.models import Base
+
+    engine = init_db(db_url).kw["bind"]
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    engine.dispose()
+
+
+def test_urls_are_printed_without_their_password():
+    from tutor.db import shown_url
+
+    shown = shown_url("postgresql+psycopg://attune:s3cret@db.school:5432/attune")
+    assert "s3cret" not in shown and shown.startswith("postgresql+psycopg://attune:***@db.school")
+    assert shown_url("sqlite:///x/attune.db") == "sqlite:///x/attune.db"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from tutor.auth import authenticate_student
+from tutor.cli import app
+from tutor.db import init_db
+
+
+@pytest.fixture
+def attune(tmp_path):
+    """`attune ...` against a fresh SQLite database: (run, database)."""
+    url = f"sqlite:///{tmp_path / 'attune.db'}"
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input, env={"ATTUNE_DATABASE_URL": url})
+
+    return run, init_db(url)
+
+
+def test_admin_adds_a_student_with_a_code_and_resets_it(attune):
+    run, db = attune
+    r = run("admin", "create", "--email", "t@school.example", "--name", "T", input="password-t\n" * 2)
+    assert r.exit_code == 0, r.output
+    r = run("admin", "add-class", "--name", "7a", "--teacher-email", "t@school.example")
+    class_id = re.search(r"\(id (\d+)\)", r.output).group(1)
+    r = run("admin", "add-student", "--class", class_id, "--name", "Sam Lee")
+    assert r.exit_code == 0, r.output
+    handle, code = re.search(r"sign in as (\S+) with code (\S+)", r.output).groups()
+    assert handle == "sam.lee"
+    with db.begin() as s:
+        assert authenticate_student(session=s, handle=handle, code=code).class_id == int(class_id)
+    r = run("admin", "reset-code", "--student", "sam.lee")
+    assert r.exit_code == 0, r.output
+    new = re.search(r"new code for sam.lee: (\S+)", r.output).group(1)
+    with db.begin() as s:
+        assert authenticate_student(session=s, handle=handle, code=code) is None
+        assert authenticate_student(session=s, handle=handle, code=new) is not None
+
+
+def test_add_student_refuses_a_taken_handle_or_a_missing_class_in_words(attune):
+    run, _ = attune
+    r = run("admin", "add-student", "--class", "1", "--name", "Kim")
+    assert r.exit_code == 2 and "no class 1" in r.output
+    run("admin", "create", "--email", "t@school.example", "--name", "T", input="password-t\n" * 2)
+    run("admin", "add-class", "--name", "7a", "--teacher-email", "t@school.example",
+        "--student", "kim")
+    r = run("admin", "add-student", "--class", "1", "--name", "Kim")
+    assert r.exit_code == 2 and "exists already" in r.output and "reset-code" in r.output
+    r = run("admin", "reset-code", "--student", "nobody")
+    assert r.exit_code == 2 and "no student" in r.output
