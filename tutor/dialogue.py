@@ -34,7 +34,7 @@ from typing import Protocol
 
 from tutor.answers import Similarity, Verdict, check_answer
 from tutor.curriculum import LESSONS_DIR, Pack, PackError, Question, Step, load_pack, load_packs
-from tutor.intents import Move, classify_move
+from tutor.intents import Move, classify_move, looks_like_answer
 from tutor.mastery import Mastery
 from tutor.policy import Decision, Evidence
 from tutor.prompts import PHRASES
@@ -250,6 +250,8 @@ class Dialogue:
         if not self.presented and self.question is not None and kind != "answer":
             if kind == "greeting":
                 out.add(self.book.say("greet", tone), "greeted")
+            elif kind == "off_topic" and looks_like_answer(message):
+                out.add(self.book.say("early", tone), "answer before the question")
             elif kind == "off_topic":
                 out.add(*self._steer(a, tone))
             self._present(out, decision, new_step=True)

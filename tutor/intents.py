@@ -161,7 +161,7 @@ def _answer_part(s: str) -> str:
     return _LEAD_INS.sub("", s).strip().rstrip("?!. ").strip() or s.strip()
 
 
-def _looks_like_answer(s: str) -> bool:
+def looks_like_answer(s: str) -> bool:
     part = _answer_part(s)
     words = _words_only(part).split()
     return bool(_MATH.search(part)) or (
@@ -182,7 +182,7 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
             return Move("answer", raw, _answer_part(s), frustrated)
         return Move("confused" if s.startswith("?") else "off_topic", raw, None, frustrated)
 
-    answer_like = _looks_like_answer(s)
+    answer_like = looks_like_answer(s)
     n_words = len(words.split())
     if expecting_answer and n_words > 8 and not answer_like:
         # a long message is an explanation (a free-text answer) unless it opens with a request

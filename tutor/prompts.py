@@ -174,6 +174,12 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Let's come back to the maths.", "Let's set that aside for now.",
                  "Back to the question, gently."),
     },
+    "early": {  # an answer typed before any question was asked
+        "neutral": ("Hold that thought: let's start with the first question.",
+                    "Keen! Here's where we start."),
+        "upbeat": ("Keen, I like it! Here's the first one.",),
+        "calm": ("Let's start at the beginning.",),
+    },
     "acknowledge": {  # typed frustration that is not an answer: heard, not steered away from
         "neutral": ("That sounds frustrating. Let's take it one step at a time.",
                     "I hear you; this part can be annoying. Let's go slowly."),

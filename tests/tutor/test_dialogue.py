@@ -180,3 +180,12 @@ def test_typed_frustration_is_acknowledged_not_steered_away(fractions):
     assert any(line in later.text for line in acknowledge) and "acknowledged" in later.action
     _, chat = turn(d, "what did you have for lunch?", NORMAL, now=9.0)
     assert any(line in chat.text for line in off_topic)
+
+
+def test_an_answer_before_the_first_question_is_not_called_off_topic(fractions):
+    off_topic = {line for lines in Phrasebook().phrases["off_topic"].values() for line in lines}
+    early = {line for lines in Phrasebook().phrases["early"].values() for line in lines}
+    d = Dialogue(fractions, seed=0)
+    _, r = turn(d, "I think it's 3/4")
+    assert not any(line in r.text for line in off_topic) and any(line in r.text for line in early)
+    assert fractions.steps[0].questions[0].prompt in r.text
