@@ -54,9 +54,18 @@ class Stack:
 
 
 def fit_weights(logps: np.ndarray, labels: np.ndarray, steps: int = 200) -> list[float]:
-    """logps (N, K, C): K sources' log-probabilities, labels (N,) -> K non-negative weights."""
+    """logps (N, K, C): K sources' log-probabilities, labels (N,) -> K non-negative weights.
+
+    With several sources every class weighs the same in the loss, whatever its count: the
+    tuples' label mix follows the corpora they came from (mostly neutral and joy for text), and
+    a modality that is only good at the common classes (the face, at joy) must not win its
+    weight on them. A single source's weight is a temperature, fitted on the natural mix."""
     x = torch.as_tensor(logps, dtype=torch.float64)
     y = torch.as_tensor(labels, dtype=torch.long)
+    counts = torch.bincount(y, minlength=x.shape[2]).to(torch.float64)
+    class_weight = None
+    if x.shape[1] > 1:
+        class_weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), 0.0)
     K = x.shape[1]
     prior = torch.zeros(K, dtype=torch.float64)
     prior[0] = 1.0
@@ -69,7 +78,8 @@ def fit_weights(logps: np.ndarray, labels: np.ndarray, steps: int = 200) -> list
         opt.zero_grad()
         w = torch.nn.functional.softplus(raw)  # (K,)
         z = torch.einsum("k,nkc->nc", w, x)
-        loss = torch.nn.functional.cross_entropy(z, y) + L2 * ((w - prior) ** 2).sum()
+        loss = (torch.nn.functional.cross_entropy(z, y, weight=class_weight)
+                + L2 * ((w - prior) ** 2).sum())
         loss.backward()
         return loss
 
