@@ -146,6 +146,10 @@ class Encoders:
 
     def key(self, modality: str) -> str:
         key = str(self.names[modality] or f"default-{modality}")
+        if modality == "face":  # the crops depend on the detector
+            from cmt.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION
+
+            key += f"@haar-{MIN_FACE_FRACTION}-{CASCADE_WINDOW}"
         if modality == "speech" and self.speech_summary:
             key += f"+summary{SPEECH_SUMMARY_LAYERS}"
         return key
