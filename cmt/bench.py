@@ -119,19 +119,24 @@ def run_bench(*, mixes=("text", "face", "speech", "all"), clients=(1, 16), reque
 
     engine = Engine.load(checkpoint)
     m = media(speech_clip)
+    # two services, one model; each measurement runs on then off, back to back, so that a slow
+    # spell of the machine falls on both sides of a ratio rather than on one
+    servers = {batching: serve_in_thread(create_app(Settings(serve_max_batch=16 if batching else 1),
+                                                    engine_factory=lambda: engine))
+               for batching in (True, False)}
     results = []
-    for batching in (True, False):
-        settings = Settings(serve_max_batch=16 if batching else 1)
-        server, url = serve_in_thread(create_app(settings, engine_factory=lambda: engine))
-        try:
-            for mix in mixes:
-                for c in clients:
+    try:
+        for mix in mixes:
+            for c in clients:
+                for batching, (_server, url) in servers.items():
                     r = asyncio.run(drive(url, mix, c, requests if c == 1 else max(4, requests // 4), m))
                     r.batching = batching
                     results.append(r)
-        finally:
+    finally:
+        for server, _url in servers.values():
             server.should_exit = True
-            time.sleep(0.3)
+        time.sleep(0.3)
+    results.sort(key=lambda r: not r.batching)  # the table: every "on" row, then every "off"
     asr = asr_comparison(Path(speech_clip or FIXTURES / "audio" / "so_frustrating_16k.flac"))
     return {"machine": machine(), "model": engine.version, "results": [r.__dict__ for r in results],
             "asr": asr}
