@@ -168,6 +168,8 @@ def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page
     page.locator("#student-code input").fill("wrong-code")
     page.locator("#student-sign-in").click()
     page.get_by_text("do not match").first.wait_for()
+    # the refused attempt ends by clearing the code box: typing before then would be wiped
+    expect(page.locator("#student-code input")).to_have_value("")
     page.locator("#student-code input").fill(code)
     page.locator("#student-sign-in").click()
     page.locator("#student-status").get_by_text("Signed in as Lee").wait_for()
