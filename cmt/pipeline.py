@@ -105,16 +105,13 @@ def layer_summary(hidden_states, last: torch.Tensor, mask: torch.Tensor,
                   layers: int = SPEECH_SUMMARY_LAYERS) -> torch.Tensor:
     """Per hidden state (B,T,d), the final output `last` (B,T,d), frames mask (B,T) ->
     (B, 2*layers, d): the mean and the std over real frames of the last `layers` states
-    (the final one after the encoder's closing layer norm)."""
+    (the final one after the encoder's closing layer norm), as the speech head pools them."""
+    from cmt.speech_head import pool
+
     states = list(hidden_states[:-1])[-(layers - 1):] + [last]
-    m = mask[..., None].to(last.dtype)  # (B,T,1)
-    n = m.sum(1).clamp(min=1)  # (B,1)
-    out = []
-    for h in states:
-        mean = (h * m).sum(1) / n  # (B,d)
-        std = ((((h - mean[:, None]) ** 2) * m).sum(1) / n).clamp(min=1e-8).sqrt()  # (B,d)
-        out += [mean, std]
-    return torch.stack(out, 1)  # (B,2*layers,d)
+    pooled = pool(states, mask)  # (B, layers, 2d): [mean, std] per state
+    B, L, d2 = pooled.shape
+    return pooled.reshape(B, 2 * L, d2 // 2)  # mean, std, mean, std, ... as tokens
 
 
 class Encoders:

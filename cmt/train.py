@@ -320,7 +320,7 @@ def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500) ->
     on each modality's examples (at most `per_anchor` each)."""
     sources, labels = {}, {}
     for m, fs in calib.items():
-        sources[m] = predict_tuples(model, {m: fs}, {m: np.arange(len(fs))}, (m,))[:, None]  # (N,1,C)
+        sources[m] = predict_pool(model, fs)[:, None]  # (N, 1, C)
         labels[m] = fs.labels.numpy()
     tuples = [dev_tuples(calib, seed=1, anchor=a, limit=per_anchor) for a in calib]
     for p in subsets(list(calib)):
