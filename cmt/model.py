@@ -21,7 +21,7 @@ from cmt.contract import EMOTIONS, MODALITIES
 from cmt.datasets.text import clean_text
 from cmt.fusion import FusionDims, FusionModel
 from cmt.pipeline import MAX_TOKENS, Encoders
-from cmt.stack import EPS, Stack, subset_key
+from cmt.stack import Stack, log_probs, subset_key
 
 SAMPLE_RATE = 16000  # Hz
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -136,7 +136,7 @@ class EmotionModel:
         if self.stack is None:
             return fused
         parts = [fused] + ([singles[(i, m)] for m in sorted(mods)] if len(mods) > 1 else [])
-        logps = [np.log(np.clip(p, EPS, 1.0))[None] for p in parts]
+        logps = [log_probs(p)[None] for p in parts]
         return self.stack.combine(subset_key(mods), logps)[0]
 
     # -- per modality

@@ -26,6 +26,11 @@ L2 = 1e-3  # pull of the weights towards the plain fused answer (1, 0, ..., 0)
 EPS = 1e-8
 
 
+def log_probs(p: np.ndarray) -> np.ndarray:
+    """Probabilities -> their logs, a zero counting as EPS (the stack's inputs)."""
+    return np.log(np.clip(p, EPS, 1.0))
+
+
 def subset_key(mods) -> str:
     """A subset's name: its modalities sorted and joined by '+' (e.g. 'face+text')."""
     return "+".join(sorted(mods))
@@ -89,7 +94,7 @@ def fit_weights(logps: np.ndarray, labels: np.ndarray, steps: int = 200) -> list
 
 def fit_stack(sources: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> Stack:
     """Per subset key: sources (N, K, C) probabilities in Stack.combine's order, labels (N,)."""
-    return Stack(weights={key: fit_weights(np.log(np.clip(p, EPS, 1.0)), labels[key])
+    return Stack(weights={key: fit_weights(log_probs(p), labels[key])
                           for key, p in sources.items() if len(labels[key])})
 
 

@@ -26,7 +26,7 @@ from cmt.contract import EMOTIONS
 from cmt.features import FeatureSet
 from cmt.fusion import Batch, FusionDims, FusionModel, drop_modalities
 from cmt.metrics import scores
-from cmt.stack import EPS, Stack, fit_stack, subset_key
+from cmt.stack import Stack, fit_stack, log_probs, subset_key
 
 log = logging.getLogger("cmt.train")
 Pools = dict[str, FeatureSet]  # modality -> features of one split
@@ -220,7 +220,7 @@ def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
         out.append(logits.softmax(-1).double().numpy())
     probs = np.concatenate(out)
     if stack is not None and head == "fused":
-        probs = stack.combine(fs.modality, [np.log(np.clip(probs, EPS, 1.0))])
+        probs = stack.combine(fs.modality, [log_probs(probs)])
     return probs
 
 
@@ -261,7 +261,7 @@ def predict_stacked(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray
     if stack is None:
         return predict_tuples(model, pools, rows, present)
     src = stack_sources(model, pools, rows, present)
-    return stack.combine(subset_key(present), list(np.log(np.clip(src, EPS, 1.0)).transpose(1, 0, 2)))
+    return stack.combine(subset_key(present), list(log_probs(src).transpose(1, 0, 2)))
 
 
 @torch.inference_mode()
