@@ -20,8 +20,19 @@ from cmt.contract import EMOTIONS
 from cmt.fusion import FUSIONS
 from cmt.metrics import scores
 from cmt.settings import Settings
-from cmt.train import (TrainConfig, build_pools, dev_tuples, load_fusion, load_stack, merged,
-                       predict_stacked, predict_tuples, train, training_pools)
+from cmt.train import (
+    TrainConfig,
+    build_pools,
+    dev_tuples,
+    expert_pool_probs,
+    load_fusion,
+    load_stack,
+    merged,
+    predict_stacked,
+    predict_tuples,
+    train,
+    training_pools,
+)
 
 METRICS = ("weighted_f1", "macro_f1", "accuracy", "cross_entropy")
 
@@ -39,9 +50,9 @@ def latency_ms(model, pools, rows, present, n: int = 200) -> float:
     return float(np.median(times))
 
 
-def latency_stacked_ms(model, stack, pools, rows, present, n: int = 200) -> float:
+def latency_stacked_ms(model, stack, experts, pools, rows, present, n: int = 200) -> float:
     """As latency_ms, for the front door's path: one forward over the tuple fused and each of
-    its modalities alone (1 + M rows), then the stack."""
+    its modalities alone (1 + M rows), each modality's expert, then the stack."""
     from cmt.stack import EPS, subset_key
 
     model.eval()
@@ -57,7 +68,9 @@ def latency_stacked_ms(model, stack, pools, rows, present, n: int = 200) -> floa
             logits, _, _ = model(batch)
             logp = list(logits.log_softmax(-1).double().numpy().clip(np.log(EPS))[:, None])  # (1,C) each
             singles = [logp[1 + list(present).index(m)] for m in sorted(present)]
-            stack.combine(subset_key(present), [logp[0]] + singles)
+            own = [np.log(experts[m].probs_of(batch[m][0][:1], batch[m][1][:1]).clip(EPS))
+                   for m in sorted(present) if m in experts]
+            stack.combine(subset_key(present), [logp[0]] + singles + own)
             times.append((time.perf_counter() - t) * 1e3)
     return float(np.median(times))
 
@@ -90,13 +103,19 @@ def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) ->
         res = scores(y, predict_tuples(models[fusion], dev, rows, mods))
         table.append({"model": names[fusion], **{k: res[k] for k in METRICS},
                       "latency_ms": latency_ms(models[fusion], dev, rows, mods)})
-    stack = load_stack(Path(config.out)) if config.fusion == "cross" else None
+    stack, experts = load_stack(Path(config.out)) if config.fusion == "cross" else (None, {})
     if stack is not None:  # the shipped front door: the CMT through its calibrated stack
-        res = scores(y, predict_stacked(cross, dev, rows, mods, stack))
+        eprobs = expert_pool_probs(experts, dev)
+        for m in mods:
+            if m in eprobs:
+                res = scores(y, eprobs[m][rows[m]])
+                table.append({"model": f"expert: {m}", **{k: res[k] for k in METRICS},
+                              "latency_ms": None})
+        res = scores(y, predict_stacked(cross, dev, rows, mods, stack, eprobs))
         table.append({"model": "CMT + calibrated stack (shipped)", **{k: res[k] for k in METRICS},
-                      "latency_ms": latency_stacked_ms(cross, stack, dev, rows, mods)})
+                      "latency_ms": latency_stacked_ms(cross, stack, experts, dev, rows, mods)})
         for sub in [p for p in _pairs(mods)]:
-            res = scores(y, predict_stacked(cross, dev, rows, sub, stack))
+            res = scores(y, predict_stacked(cross, dev, rows, sub, stack, eprobs))
             table.append({"model": f"  stacked, {'+'.join(sub)} only", **{k: res[k] for k in METRICS},
                           "latency_ms": None})
     for row in table:

@@ -31,7 +31,8 @@ def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Pa
     if fs.modality not in model.modalities:
         raise ValueError(f"{path.name} has no {fs.modality} input")
     t0 = time.perf_counter()
-    probs = predict_pool(model, fs, stack=load_stack(path))
+    stack, experts = load_stack(path)
+    probs = predict_pool(model, fs, stack=stack, experts=experts)
     ms = (time.perf_counter() - t0) * 1e3 / max(len(fs), 1)
     y = [EMOTIONS[i] for i in fs.labels.tolist()]
     out = scores(y, probs)

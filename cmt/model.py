@@ -19,6 +19,7 @@ import torch
 
 from cmt.contract import EMOTIONS, MODALITIES
 from cmt.datasets.text import clean_text
+from cmt.experts import Expert, experts_from_dict
 from cmt.fusion import FusionDims, FusionModel
 from cmt.pipeline import MAX_TOKENS, Encoders
 from cmt.stack import Stack, log_probs, subset_key
@@ -59,14 +60,16 @@ def load_model(name_or_path: str | None = None, device: str | None = None) -> Em
                         speech_summary=ckpt["config"].get("speech_summary", False))
     version = f"cmt-{ckpt['dims']['fusion']}-{hashlib.sha256(blob).hexdigest()[:8]}"
     return EmotionModel(fusion.to(device).eval(), encoders, version,
-                        stack=Stack.from_dict(ckpt.get("stack")))
+                        stack=Stack.from_dict(ckpt.get("stack")),
+                        experts=experts_from_dict(ckpt.get("experts")))
 
 
 class EmotionModel:
     def __init__(self, fusion: FusionModel, encoders: Encoders, version: str,
-                 stack: Stack | None = None):
+                 stack: Stack | None = None, experts: dict[str, Expert] | None = None):
         self.fusion, self.encoders, self.version = fusion, encoders, version
-        self.stack = stack  # calibrated weighing of fused and single-modality answers
+        self.stack = stack  # calibrated weighing of fused, single-modality and expert answers
+        self.experts = experts or {}  # modality -> its own classifier (cmt.experts)
         self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
         self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                         thread_name_prefix="face-detect")
@@ -120,24 +123,41 @@ class EmotionModel:
         probs = logits.softmax(-1).double().numpy()
         out = []
         singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if len(mods) == 1}
+        own = self._experts(tokens) if self.stack is not None else {}
         for i, mods in enumerate(present):
-            fused = _as_dict(self._stacked(probs[i], mods, singles, i))
+            fused = _as_dict(self._stacked(probs[i], mods, singles, own, i))
             att = None
             if "attention" in extras and len(mods) > 1:
                 att = {m: {o: float(v[i]) for o, v in row.items()}
                        for m, row in extras["attention"].items() if m in mods}
             out.append(Prediction(label=max(fused, key=fused.get), probs=fused,
-                                  modalities={m: _as_dict(self._stacked(singles[(i, m)], [m], singles, i))
+                                  modalities={m: _as_dict(self._stacked(singles[(i, m)], [m], singles,
+                                                                                        own, i))
                                               for m in mods},
                                   transcript=transcripts.get(i), attention=att, face_box=boxes.get(i)))
         return out
 
-    def _stacked(self, fused: np.ndarray, mods: list[str], singles: dict, i: int) -> np.ndarray:
+    def _stacked(self, fused: np.ndarray, mods: list[str], singles: dict, own: dict,
+                 i: int) -> np.ndarray:
+        """The stack's answer for item i with modalities mods (cmt.stack.source_names' order)."""
         if self.stack is None:
             return fused
         parts = [fused] + ([singles[(i, m)] for m in sorted(mods)] if len(mods) > 1 else [])
+        parts += [own[(i, m)] for m in sorted(mods) if (i, m) in own]
         logps = [log_probs(p)[None] for p in parts]
         return self.stack.combine(subset_key(mods), logps)[0]
+
+    def _experts(self, tokens) -> dict[tuple[int, str], np.ndarray]:
+        """(item, modality) -> that modality's expert probabilities (C,), from the same tokens."""
+        out = {}
+        for m, expert in self.experts.items():
+            have = tokens.get(m) or {}
+            if not have:
+                continue
+            batch = self._batch([(i, (m,)) for i in have], {m: have})[m]
+            for i, p in zip(have, expert.probs_of(*batch), strict=True):
+                out[(i, m)] = p
+        return out
 
     # -- per modality
     def _speech(self, items, tokens, transcripts) -> None:
@@ -187,6 +207,8 @@ class EmotionModel:
     def _batch(self, rows, tokens) -> dict:
         batch = {}
         for m in self.modalities:
+            if m not in tokens:
+                continue
             have = [tokens[m].get(i) if m in mods else None for i, mods in rows]
             d = self.fusion.dims.d_in[m]
             T = max([h[0].shape[0] for h in have if h is not None], default=1)

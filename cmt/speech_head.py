@@ -22,62 +22,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from cmt.contract import EMOTIONS
+from cmt.experts import Expert, ExpertConfig, pool, train_expert
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "speech_head.pt"
 DEV_ACTORS = (17, 18, 19, 20)  # 2 male, 2 female RAVDESS actors held out
 
 
 @dataclass(frozen=True)
-class SpeechHeadConfig:
+class SpeechHeadConfig(ExpertConfig):
     n_layers: int = 5  # pooled hidden states: embedding + 4 Whisper tiny blocks
     d_model: int = 384  # encoder width
-    n_hidden: int = 128
-    n_classes: int = len(EMOTIONS)
-    dropout: float = 0.3
 
 
-def pool(hidden_states: tuple[torch.Tensor, ...] | list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-    """Per layer (B, T, d) frames, (B, T) mask -> (B, L, 2d): mean and std over real frames."""
-    m = mask[..., None].to(hidden_states[0].dtype)  # (B, T, 1)
-    n = m.sum(1).clamp(min=1)  # (B, 1)
-    out = []
-    for h in hidden_states:
-        mean = (h * m).sum(1) / n  # (B, d)
-        var = (((h - mean[:, None]) ** 2) * m).sum(1) / n  # (B, d)
-        out.append(torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1))
-    return torch.stack(out, dim=1)  # (B, L, 2d)
-
-
-class SpeechEmotionHead(nn.Module):
-    def __init__(self, config: SpeechHeadConfig):
-        super().__init__()
-        self.config = config
-        c = config
-        self.register_buffer("feat_mean", torch.zeros(c.n_layers, 2 * c.d_model))
-        self.register_buffer("feat_std", torch.ones(c.n_layers, 2 * c.d_model))
-        self.layer_logits = nn.Parameter(torch.zeros(c.n_layers))
-        self.mlp = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Dropout(c.dropout),
-                                 nn.Linear(2 * c.d_model, c.n_hidden), nn.GELU(),
-                                 nn.Dropout(c.dropout), nn.Linear(c.n_hidden, c.n_classes))
-
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        """x: (B, L, 2d) pooled features; targets: (B,) class ids -> (logits (B, C), loss)."""
-        x = (x - self.feat_mean) / self.feat_std  # (B, L, 2d)
-        w = self.layer_logits.softmax(0)  # (L,)
-        x = torch.einsum("l,bld->bd", w, x)  # (B, 2d)
-        logits = self.mlp(x)  # (B, C)
-        loss = None if targets is None else F.cross_entropy(logits, targets, label_smoothing=0.1)
-        return logits, loss
-
-    @torch.inference_mode()
-    def probs(self, x: torch.Tensor) -> list[dict[str, float]]:
-        """(B, L, 2d) pooled features -> B dicts {emotion: probability}."""
-        logits, _ = self(x)
-        return [dict(zip(EMOTIONS, p.tolist())) for p in logits.float().softmax(-1)]
+SpeechEmotionHead = Expert  # the speech expert over pooled Whisper layers (cmt.experts)
 
 
 def load_head(path: str | Path = CHECKPOINT, device: str = "cpu") -> SpeechEmotionHead:
@@ -125,28 +84,10 @@ def extract_features(encoder, paths: list[Path], cache_dir: Path | None = None,
 def train_head(x: np.ndarray, y: np.ndarray, config: SpeechHeadConfig, epochs: int = 300,
                lr: float = 2e-3, weight_decay: float = 0.05, batch_size: int = 64,
                seed: int = 0) -> SpeechEmotionHead:
-    """x: (N, L, 2d) pooled features, y: (N,) class ids -> a trained head (eval mode)."""
-    torch.manual_seed(seed)
-    head = SpeechEmotionHead(config)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
-    head.feat_mean.copy_(xt.mean(0))
-    head.feat_std.copy_(xt.std(0).clamp(min=1e-4))
-    counts = torch.bincount(yt, minlength=config.n_classes).float()
-    sample_w = (1.0 / counts.clamp(min=1))[yt]  # balanced batches: neutral is calm+neutral
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * (-(-len(x) // batch_size)))
-    g = torch.Generator().manual_seed(seed)
-    head.train()
-    for _ in range(epochs):
-        idx = torch.multinomial(sample_w, len(x), replacement=True, generator=g)
-        for s in range(0, len(x), batch_size):
-            b = idx[s:s + batch_size]
-            _, loss = head(xt[b], yt[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return head.eval()
+    """x: (N, L, 2d) pooled features, y: (N,) class ids -> a trained head (eval mode), with
+    class-balanced batches (neutral is calm + neutral)."""
+    return train_expert(x, y, config, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                        batch_size=batch_size, seed=seed, balanced=True)
 
 
 def _ravdess_features(data_dir: Path, encoder_name: str | None):

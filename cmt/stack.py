@@ -1,18 +1,20 @@
 """Calibrated stacking: the fused answer is not let below the modalities it was given.
 
 For an input whose present modalities are S, the fusion model gives p_S (all of S fused)
-and, for each m in S, p_m (m alone). The stack answers
+and, for each m in S, p_m (m alone); each m with an expert (cmt.experts) gives e_m. The
+stack answers
 
-    softmax(w_S,fused * log p_S + sum over m in S of w_S,m * log p_m)
+    softmax(w_S,fused * log p_S + sum over m in S of (w_S,m * log p_m + v_S,m * log e_m))
 
-with non-negative weights per subset S (for a single modality, one weight: a temperature).
+with non-negative weights per subset S (p_m only when S has several modalities; for a single
+modality without an expert, one weight: a temperature). `source_names` gives the order.
 The weights are fitted by cross-entropy on label-matched tuples from a calibration split of
 train that the fusion model never trained on (`cmt.train` holds it out), so where adding a
 weak modality (a face the CNN reads poorly) would pull the fused answer down, the stack leans
 on the modalities that carry the signal, and where fusion helps it keeps fusion.
 
     stack = fit_stack(sources_by_subset, labels_by_subset)
-    probs = stack.combine("face+text", [logp_fused, logp_face, logp_text])
+    probs = stack.combine("face+text", [logp_fused, logp_face, logp_text, logp_expert_text])
 """
 
 from __future__ import annotations
@@ -36,12 +38,20 @@ def subset_key(mods) -> str:
     return "+".join(sorted(mods))
 
 
+def source_names(mods, experts=()) -> list[str]:
+    """The stack's sources for the modalities `mods`, in Stack.combine's order: the fused
+    answer, each modality alone (when there are several), each modality's expert (if any)."""
+    mods = sorted(mods)
+    return (["fused"] + (mods if len(mods) > 1 else [])
+            + [f"expert:{m}" for m in mods if m in experts])
+
+
 @dataclass
 class Stack:
-    weights: dict[str, list[float]] = field(default_factory=dict)  # key -> [fused, *sorted(S)]
+    weights: dict[str, list[float]] = field(default_factory=dict)  # key -> one per source
 
     def combine(self, key: str, logps: list[np.ndarray]) -> np.ndarray:
-        """logps: [log p_S (N,C), then log p_m (N,C) for m in sorted(S), when |S| > 1] -> (N,C).
+        """logps: (N,C) log-probabilities of the sources, in source_names' order -> (N,C).
 
         Without weights for this subset the fused probabilities are returned unchanged."""
         w = self.weights.get(key)
@@ -58,18 +68,18 @@ class Stack:
         return None if not blob else cls(weights={k: list(v) for k, v in blob["weights"].items()})
 
 
-def fit_weights(logps: np.ndarray, labels: np.ndarray, steps: int = 200) -> list[float]:
+def fit_weights(logps: np.ndarray, labels: np.ndarray, balanced: bool, steps: int = 200) -> list[float]:
     """logps (N, K, C): K sources' log-probabilities, labels (N,) -> K non-negative weights.
 
-    With several sources every class weighs the same in the loss, whatever its count: the
-    tuples' label mix follows the corpora they came from (mostly neutral and joy for text), and
-    a modality that is only good at the common classes (the face, at joy) must not win its
-    weight on them. A single source's weight is a temperature, fitted on the natural mix."""
+    `balanced`: every class weighs the same in the loss, whatever its count. For tuples of
+    several modalities: their label mix follows the corpora they came from (mostly neutral and
+    joy for text), and a modality that is only good at the common classes (the face, at joy)
+    must not win its weight on them. A single modality is fitted on its natural mix."""
     x = torch.as_tensor(logps, dtype=torch.float64)
     y = torch.as_tensor(labels, dtype=torch.long)
     counts = torch.bincount(y, minlength=x.shape[2]).to(torch.float64)
     class_weight = None
-    if x.shape[1] > 1:
+    if balanced:
         class_weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), 0.0)
     K = x.shape[1]
     prior = torch.zeros(K, dtype=torch.float64)
@@ -93,8 +103,9 @@ def fit_weights(logps: np.ndarray, labels: np.ndarray, steps: int = 200) -> list
 
 
 def fit_stack(sources: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> Stack:
-    """Per subset key: sources (N, K, C) probabilities in Stack.combine's order, labels (N,)."""
-    return Stack(weights={key: fit_weights(log_probs(p), labels[key])
+    """Per subset key: sources (N, K, C) probabilities in Stack.combine's order, labels (N,);
+    a subset of several modalities is fitted class-balanced (fit_weights)."""
+    return Stack(weights={key: fit_weights(log_probs(p), labels[key], balanced="+" in key)
                           for key, p in sources.items() if len(labels[key])})
 
 

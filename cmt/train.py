@@ -23,6 +23,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmt.contract import EMOTIONS
+from cmt.experts import (
+    Expert,
+    ExpertSpec,
+    experts_from_dict,
+    experts_to_dict,
+    fit_experts,
+    pool_probs,
+)
 from cmt.features import FeatureSet
 from cmt.fusion import Batch, FusionDims, FusionModel, drop_modalities
 from cmt.metrics import scores
@@ -30,6 +38,8 @@ from cmt.stack import Stack, fit_stack, log_probs, subset_key
 
 log = logging.getLogger("cmt.train")
 Pools = dict[str, FeatureSet]  # modality -> features of one split
+Experts = dict[str, Expert]  # modality -> its expert (cmt.experts)
+ExpertProbs = dict[str, np.ndarray]  # modality -> an expert's probabilities (N, C) over a pool
 
 
 class TrainConfig(BaseModel):
@@ -61,6 +71,9 @@ class TrainConfig(BaseModel):
                                "corpus (by speaker/identity/dialogue) held out to fit the stack")
     speech_summary: bool = Field(False, description="layer-summary tokens before the speech "
                                  "frames (cmt.pipeline.layer_summary)")
+    experts: dict[str, ExpertSpec] = Field(default_factory=dict, description="a classifier per "
+                                           "modality, trained beside the fusion and stacked with it "
+                                           "(cmt.experts); needs a calibration split")
     datasets_dir: Path | None = None
     out: Path = Path("cmt/checkpoints/cmt.pt")
 
@@ -206,9 +219,10 @@ def _bar(total: int, desc: str, enabled: bool):
 # ---------------------------------------------------------------- evaluation
 @torch.inference_mode()
 def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
-                 head: str = "fused", stack: Stack | None = None) -> np.ndarray:
+                 head: str = "fused", stack: Stack | None = None,
+                 experts: Experts | None = None) -> np.ndarray:
     """Probabilities (N, 7) for one modality alone: the fused head (through the stack when
-    given), or its unimodal head."""
+    given, with the modality's expert when there is one), or its unimodal head."""
     model.eval()
     out = []
     for s in range(0, len(fs), batch_size):
@@ -220,7 +234,8 @@ def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
         out.append(logits.softmax(-1).double().numpy())
     probs = np.concatenate(out)
     if stack is not None and head == "fused":
-        probs = stack.combine(fs.modality, [log_probs(probs)])
+        parts = [probs] + ([pool_probs(experts[fs.modality], fs)] if fs.modality in (experts or {}) else [])
+        probs = stack.combine(fs.modality, [log_probs(p) for p in parts])
     return probs
 
 
@@ -246,21 +261,29 @@ def dev_tuples(pools: Pools, seed: int = 0, anchor: str | None = None,
 
 
 def stack_sources(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray],
-                  present: tuple[str, ...]) -> np.ndarray:
-    """(N, K, 7) probabilities in Stack.combine's order: all of `present` fused, then each
-    modality alone (when there are several)."""
+                  present: tuple[str, ...], expert_probs: ExpertProbs | None = None) -> np.ndarray:
+    """(N, K, 7) probabilities in Stack.combine's order (cmt.stack.source_names): all of
+    `present` fused, then each modality alone (when there are several), then each modality's
+    expert (`expert_probs`: over the whole pool, from expert_pool_probs)."""
+    expert_probs = expert_probs or {}
     parts = [predict_tuples(model, pools, rows, present)]
     if len(present) > 1:
         parts += [predict_tuples(model, pools, rows, (m,)) for m in sorted(present)]
+    parts += [expert_probs[m][rows[m]] for m in sorted(present) if m in expert_probs]
     return np.stack(parts, 1)
 
 
+def expert_pool_probs(experts: Experts | None, pools: Pools) -> ExpertProbs:
+    return {m: pool_probs(e, pools[m]) for m, e in (experts or {}).items() if m in pools}
+
+
 def predict_stacked(model: FusionModel, pools: Pools, rows: dict[str, np.ndarray],
-                    present: tuple[str, ...], stack: Stack | None) -> np.ndarray:
+                    present: tuple[str, ...], stack: Stack | None,
+                    expert_probs: ExpertProbs | None = None) -> np.ndarray:
     """Fused probabilities (N, 7) for `present`, through the stack when there is one."""
     if stack is None:
         return predict_tuples(model, pools, rows, present)
-    src = stack_sources(model, pools, rows, present)
+    src = stack_sources(model, pools, rows, present, expert_probs)
     return stack.combine(subset_key(present), list(log_probs(src).transpose(1, 0, 2)))
 
 
@@ -285,19 +308,23 @@ def subsets(mods: list[str]) -> list[tuple[str, ...]]:
 
 
 def evaluate_pools(model: FusionModel, pools: Pools, triples: bool = True,
-                   stack: Stack | None = None) -> dict:
-    """Per-modality scores (fused head on that modality alone, and its unimodal head), and on
-    label-matched dev tuples, the fused scores for every subset of modalities; with a stack,
-    the fused scores are the stack's (the front door's answers)."""
+                   stack: Stack | None = None, experts: Experts | None = None) -> dict:
+    """Per-modality scores (fused head on that modality alone, its unimodal head, and its
+    expert), and on label-matched dev tuples, the fused scores for every subset of modalities;
+    with a stack, the fused scores are the stack's (the front door's answers)."""
     res: dict = {"single": {}}
+    eprobs = expert_pool_probs(experts, pools) if stack is not None else {}
     for m, fs in pools.items():
         y = [EMOTIONS[i] for i in fs.labels.tolist()]
-        res["single"][m] = {"fused_head": _brief(scores(y, predict_pool(model, fs, stack=stack))),
+        res["single"][m] = {"fused_head": _brief(scores(y, predict_pool(model, fs, stack=stack,
+                                                                        experts=experts))),
                             "unimodal_head": _brief(scores(y, predict_pool(model, fs, head="unimodal")))}
+        if m in eprobs:
+            res["single"][m]["expert"] = _brief(scores(y, eprobs[m]))
     if triples and len(pools) > 1:
         rows, labels = dev_tuples(pools)
         y = [EMOTIONS[i] for i in labels]
-        res["tuples"] = {"+".join(p): _brief(scores(y, predict_stacked(model, pools, rows, p, stack)))
+        res["tuples"] = {"+".join(p): _brief(scores(y, predict_stacked(model, pools, rows, p, stack, eprobs)))
                          for p in subsets(list(pools))}
     return res
 
@@ -314,18 +341,20 @@ def calibration_split(fs: FeatureSet, fraction: float, seed: int = 0) -> tuple[F
     return fs.subset(fit), fs.subset(calib)
 
 
-def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500) -> Stack:
-    """The stack's weights, from calibration pools the model did not train on: each modality
-    alone on all its examples; every larger subset on label-matched tuples anchored in turn
-    on each modality's examples (at most `per_anchor` each)."""
+def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500,
+                    experts: Experts | None = None) -> Stack:
+    """The stack's weights, from calibration pools neither the model nor the experts trained
+    on: each modality alone on all its examples; every larger subset on label-matched tuples
+    anchored in turn on each modality's examples (at most `per_anchor` each)."""
     sources, labels = {}, {}
+    eprobs = expert_pool_probs(experts, calib)
     for m, fs in calib.items():
-        sources[m] = predict_pool(model, fs)[:, None]  # (N, 1, C)
+        sources[m] = np.stack([predict_pool(model, fs)] + ([eprobs[m]] if m in eprobs else []), 1)
         labels[m] = fs.labels.numpy()
     tuples = [dev_tuples(calib, seed=1, anchor=a, limit=per_anchor) for a in calib]
     for p in subsets(list(calib)):
         if len(p) > 1:
-            sources[subset_key(p)] = np.concatenate([stack_sources(model, calib, rows, p)
+            sources[subset_key(p)] = np.concatenate([stack_sources(model, calib, rows, p, eprobs)
                                                      for rows, _ in tuples])
             labels[subset_key(p)] = np.concatenate([y for _, y in tuples])
     return fit_stack(sources, labels)
@@ -372,17 +401,20 @@ def run(config: TrainConfig, progress: bool = True) -> dict:
     model = FusionModel(FusionDims(**ckpt["dims"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
-    stack = fit_calibration(model, calib) if calib else None
+    experts = fit_experts(train_pools, config.experts, seed=config.seed) if calib else {}
+    stack = fit_calibration(model, calib, experts=experts) if calib else None
     report = {"name": config.name, "fusion": config.fusion, "train_seconds": time.perf_counter() - t0,
               "train_sizes": {m: len(fs) for m, fs in train_pools.items()},
               "calibration_sizes": {m: len(fs) for m, fs in (calib or {}).items()},
               "stack": stack.to_dict() if stack else None,
-              "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False, stack=stack)["single"][m]
+              "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False, stack=stack,
+                                               experts=experts)["single"][m]
                              for m, by in dev_by_corpus.items() for c, fs in by.items()},
-              "tuples": evaluate_pools(model, dev, stack=stack)["tuples"]}
+              "tuples": evaluate_pools(model, dev, stack=stack, experts=experts)["tuples"]}
     if stack:
         report["tuples_without_stack"] = evaluate_pools(model, dev)["tuples"]
         ckpt["stack"] = stack.to_dict()
+        ckpt["experts"] = experts_to_dict(experts)
     ckpt["report"] = report
     if int(os.environ.get("RANK", "0")) == 0:
         torch.save(ckpt, config.out)
@@ -396,7 +428,9 @@ def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:
     return model.eval()
 
 
-def load_stack(path: Path | str) -> Stack | None:
-    """The checkpoint's calibrated stack, or None (trained without a calibration split)."""
-    return Stack.from_dict(torch.load(path, map_location="cpu", weights_only=False).get("stack"))
+def load_stack(path: Path | str) -> tuple[Stack | None, Experts]:
+    """The checkpoint's calibrated stack and its experts, or (None, {}) (trained without a
+    calibration split)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return Stack.from_dict(ckpt.get("stack")), experts_from_dict(ckpt.get("experts"))
 

@@ -5,6 +5,7 @@ import pytest
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 from cmt.baselines import latency_stacked_ms, render
+from cmt.experts import ExpertSpec, fit_experts
 from cmt.train import calibration_split, dev_tuples, fit_calibration, load_fusion, train
 from tests.cmt.test_train import synthetic_pools, tiny_config
 
@@ -13,10 +14,11 @@ def test_stacked_latency_is_measured_and_the_table_renders(tmp_path):
     halves = {m: calibration_split(fs, 0.3) for m, fs in synthetic_pools().items()}
     train(tiny_config(tmp_path, epochs=1), {m: h[0] for m, h in halves.items()}, progress=False)
     model = load_fusion(tmp_path / "cmt.pt")
-    stack = fit_calibration(model, {m: h[1] for m, h in halves.items()})
+    experts = fit_experts({m: h[0] for m, h in halves.items()}, {"text": ExpertSpec(epochs=2)})
+    stack = fit_calibration(model, {m: h[1] for m, h in halves.items()}, experts=experts)
     dev = synthetic_pools(seed=3)
     rows, _ = dev_tuples(dev)
-    ms = latency_stacked_ms(model, stack, dev, rows, ("text", "face", "speech"), n=5)
+    ms = latency_stacked_ms(model, stack, experts, dev, rows, ("text", "face", "speech"), n=5)
     assert 0 < ms < 1000
     row = {"weighted_f1": 0.5, "macro_f1": 0.4, "accuracy": 0.5, "cross_entropy": 1.2, "n": 9}
     text = render([{"model": "CMT", **row, "latency_ms": ms}, {"model": "pair", **row, "latency_ms": None}])

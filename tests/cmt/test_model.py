@@ -61,6 +61,30 @@ def test_batch_equals_one_by_one(tiny):
         assert np.allclose(list(one.probs.values()), list(b.probs.values()), atol=1e-4)
 
 
+def test_the_stack_consults_each_modality_expert_on_the_same_tokens(tiny):
+    """A stack that trusts only the text expert answers exactly what that expert says of the
+    encoder's tokens; a batch still equals its items one by one."""
+    from cmt.experts import Expert, ExpertConfig
+    from cmt.model import EmotionModel
+    from cmt.stack import Stack
+
+    torch.manual_seed(1)
+    experts = {"text": Expert(ExpertConfig(d_model=384)).eval(),
+               "speech": Expert(ExpertConfig(n_layers=5, d_model=384)).eval()}
+    stack = Stack(weights={"text": [0.0, 1.0], "speech": [0.0, 1.0], "speech+text": [1, 0, 0, 1, 1]})
+    model = EmotionModel(tiny.fusion, tiny.encoders, "test", stack=stack, experts=experts)
+    p = model.predict(text="I passed the test!")
+    tokens, mask = tiny.encoders.text_tokens(["I passed the test!"])
+    want = experts["text"].probs_of(tokens, mask)[0]
+    assert np.allclose(list(p.probs.values()), want, atol=1e-5)
+    assert np.allclose(list(p.modalities["text"].values()), want, atol=1e-5)
+    items = [{"text": "great"}, {"text": "ugh", "audio": _audio()}]
+    for item, b in zip(items, model.predict_batch(items)):
+        one = model.predict(**item)
+        assert np.allclose(list(one.probs.values()), list(b.probs.values()), atol=1e-4)
+        assert set(one.modalities) == set(b.modalities)
+
+
 def test_what_cannot_be_analysed_says_why(tiny):
     blank = np.full((120, 160, 3), 128, np.uint8)
     with pytest.raises(ValueError, match="no face was found"):

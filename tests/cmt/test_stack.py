@@ -8,8 +8,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 from cmt.features import FeatureSet
 from cmt.stack import Stack, fit_stack, fit_weights, subset_key
-from cmt.train import (calibration_split, dev_tuples, evaluate_pools, fit_calibration,
-                       predict_stacked, train)
+from cmt.train import (
+    calibration_split,
+    dev_tuples,
+    evaluate_pools,
+    fit_calibration,
+    predict_stacked,
+    train,
+)
 from tests.cmt.test_train import D, synthetic_pools, tiny_config
 
 
@@ -39,8 +45,10 @@ def test_a_useless_fused_answer_gives_way_to_the_modality_that_knows():
 def test_the_better_source_weighs_more():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 7, 1500)
-    w = fit_weights(np.log(np.stack([noisy_probs(y, 0.9, rng), noisy_probs(y, 0.3, rng)], 1)), y)
-    assert w[0] > 2 * w[1] and all(v >= 0 for v in w)
+    logps = np.log(np.stack([noisy_probs(y, 0.9, rng), noisy_probs(y, 0.3, rng)], 1))
+    for balanced in (True, False):
+        w = fit_weights(logps, y, balanced=balanced)
+        assert w[0] > 2 * w[1] and all(v >= 0 for v in w)
 
 
 def test_stack_round_trips_and_unknown_subsets_pass_through():
