@@ -125,6 +125,16 @@ def test_the_shipped_model_sees_a_smile(shipped):
     assert smile.label == "joy", smile.probs
 
 
+def test_the_shipped_stack_weighs_every_source_it_is_given(shipped):
+    from cmt.stack import source_names
+
+    assert set(shipped.experts) == {"text", "face", "speech"}
+    assert len(shipped.stack.weights) == 7  # every non-empty subset of three modalities
+    for key, w in shipped.stack.weights.items():
+        assert len(w) == len(source_names(key.split("+"), shipped.experts)), key
+        assert all(v >= 0 for v in w)
+
+
 def test_typographic_quotes_read_like_ascii(shipped):
     a = shipped.predict(text="I can\u2019t believe it\u2026").probs
     b = shipped.predict(text="I can't believe it...").probs
