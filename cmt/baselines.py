@@ -112,7 +112,8 @@ def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) ->
                 table.append({"model": f"expert: {m}", **{k: res[k] for k in METRICS},
                               "latency_ms": None})
         res = scores(y, predict_stacked(cross, dev, rows, mods, stack, eprobs))
-        table.append({"model": "CMT + calibrated stack (shipped)", **{k: res[k] for k in METRICS},
+        name = f"CMT + {'experts + ' if experts else ''}calibrated stack (shipped)"
+        table.append({"model": name, **{k: res[k] for k in METRICS},
                       "latency_ms": latency_stacked_ms(cross, stack, experts, dev, rows, mods)})
         for sub in [p for p in _pairs(mods)]:
             res = scores(y, predict_stacked(cross, dev, rows, sub, stack, eprobs))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cmt.contract import EMOTIONS
 from cmt.experts import (
@@ -76,6 +76,12 @@ class TrainConfig(BaseModel):
                                            "(cmt.experts); needs a calibration split")
     datasets_dir: Path | None = None
     out: Path = Path("cmt/checkpoints/cmt.pt")
+
+    @model_validator(mode="after")
+    def _experts_need_calibration(self) -> TrainConfig:
+        if self.experts and not self.calibration:
+            raise ValueError("experts are weighed by the stack: set calibration > 0")
+        return self
 
     def dims(self, d_in: dict[str, int]) -> FusionDims:
         return FusionDims(d_in=d_in, d_model=self.d_model, n_head=self.n_head,

@@ -92,3 +92,11 @@ def test_an_expert_of_tiny_dims_has_the_right_shapes():
     assert logits.shape == (3, 7) and loss.ndim == 0
     fs = FeatureSet("speech", torch.randn(12, 4).half(), torch.tensor([5, 7]), torch.tensor([0, 1]))
     assert pool_probs(e.eval(), fs).shape == (2, 7)
+
+
+def test_experts_without_a_calibration_split_are_refused(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="calibration"):
+        tiny_config(tmp_path, experts={"text": ExpertSpec()})
+    assert tiny_config(tmp_path, experts={"text": ExpertSpec()}, calibration=0.2).experts
