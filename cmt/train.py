@@ -81,6 +81,10 @@ class TrainConfig(BaseModel):
     def _experts_need_calibration(self) -> TrainConfig:
         if self.experts and not self.calibration:
             raise ValueError("experts are weighed by the stack: set calibration > 0")
+        for m, spec in self.experts.items():
+            if spec.summary_layers > 1 and not (m == "speech" and self.speech_summary):
+                raise ValueError(f"the {m} expert reads summary tokens: only speech has them, "
+                                 "with speech_summary: true")
         return self
 
     def dims(self, d_in: dict[str, int]) -> FusionDims:

@@ -100,3 +100,7 @@ def test_experts_without_a_calibration_split_are_refused(tmp_path):
     with pytest.raises(ValidationError, match="calibration"):
         tiny_config(tmp_path, experts={"text": ExpertSpec()})
     assert tiny_config(tmp_path, experts={"text": ExpertSpec()}, calibration=0.2).experts
+    with pytest.raises(ValidationError, match="summary tokens"):
+        tiny_config(tmp_path, experts={"speech": ExpertSpec(summary_layers=5)}, calibration=0.2)
+    assert tiny_config(tmp_path, experts={"speech": ExpertSpec(summary_layers=5)}, calibration=0.2,
+                       speech_summary=True).experts
