@@ -145,3 +145,16 @@ def test_empty_batch_and_unknown_keys(shipped):
     assert shipped.predict_batch([]) == []
     with pytest.raises(ValueError, match="item 1: unknown keys"):
         shipped.predict_batch([{"text": "hi"}, {"txt": "hi"}])
+
+
+def test_the_shipped_text_encoder_is_minilm_with_its_top_layers_tuned(shipped):
+    from cmt.encoders.text import TUNED_PATH, TUNED_TEXT_ENCODER, TextEncoder, load_tuned
+
+    enc = shipped.encoders.text
+    blob = load_tuned(TUNED_PATH)
+    assert enc.name == TUNED_TEXT_ENCODER and enc.fingerprint.endswith(blob["digest"])
+    assert sorted(blob["layers"]) == [4, 5]  # of MiniLM's six; the rest is the package's own
+    base = TextEncoder(blob["base"]).model.state_dict()
+    for key, value in enc.model.state_dict().items():
+        tuned = key.startswith(("encoder.layer.4.", "encoder.layer.5."))
+        assert torch.equal(value, base[key]) != tuned, key  # tuned layers differ, the rest is equal
