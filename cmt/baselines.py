@@ -10,6 +10,7 @@ frozen encoders, shared by all rows, are timed separately by `cmt bench`).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -76,7 +77,12 @@ def latency_stacked_ms(model, stack, experts, pools, rows, present, n: int = 200
 
 
 def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) -> list[dict]:
+    from cmt.pipeline import Encoders
+
     cache = Settings().home / "cache" / "baselines"
+    # comparators are cached per encoder weights: features from other encoders mean retraining
+    enc = Encoders(config.encoders, speech_summary=config.speech_summary)
+    encoders = hashlib.sha1("|".join(enc.key(m) for m in sorted(config.corpora)).encode()).hexdigest()[:8]
     train_pools, _calib = training_pools(config)  # the same data the shipped CMT trained on
     dev = merged(build_pools(config, "dev"))
     rows, labels = dev_tuples(dev)
@@ -85,7 +91,7 @@ def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) ->
     table = []
     models = {}
     for fusion in FUSIONS:
-        path = Path(config.out) if fusion == config.fusion else cache / f"{config.name}-{fusion}.pt"
+        path = Path(config.out) if fusion == config.fusion else cache / f"{config.name}-{fusion}-{encoders}.pt"
         if retrain or not path.is_file():
             cfg = config.model_copy(update={"fusion": fusion, "out": path, "name": f"{config.name}-{fusion}"})
             train(cfg, train_pools, progress=progress)

