@@ -144,10 +144,9 @@ class Encoders:
     def key(self, modality: str) -> str:
         key = str(self.names[modality] or f"default-{modality}")
         if modality == "text":  # a tuned encoder's name stays; its weights may change
-            from cmt.encoders.text import load_tuned, tuned_file
+            from cmt.encoders.text import fingerprint
 
-            if (tuned := tuned_file(key)) is not None:
-                key += f"@{load_tuned(tuned)['digest']}"
+            key = fingerprint(key)
         if modality == "face":  # the crops depend on the detector
             from cmt.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION
 
@@ -231,7 +230,7 @@ def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
 
         f = cached_features(enc.text, corpus, split, items)
         return FeatureSet("text", f.tokens, f.lengths, f.labels, [e.group or "" for e in items],
-                          {"corpus": corpus, "split": split, "encoder": enc.key("text")})
+                          {"corpus": corpus, "split": split, "encoder": enc.text.fingerprint})
     ident = f"{len(items)}:{items[0]}:{items[-1]}"
     path = cache_path(home or Settings().home, mod, corpus, split, enc.key(mod), str(Path(data_dir).resolve()), ident)
     batch = {"text": 64, "face": 64, "speech": 8}[mod]

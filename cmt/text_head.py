@@ -178,8 +178,7 @@ def cached_features(encoder: TextEncoder, corpus: str, split: str, examples: lis
                     cache_dir: Path | None = None, log=None) -> Features:
     """Features for examples, computed once and cached by encoder + corpus + split."""
     texts = [e.text or "" for e in examples]
-    key = json.dumps([CACHE_VERSION, getattr(encoder, "fingerprint", encoder.name), encoder.max_length,
-                      texts]).encode()
+    key = json.dumps([CACHE_VERSION, encoder.fingerprint, encoder.max_length, texts]).encode()
     digest = hashlib.sha1(key).hexdigest()
     cache_dir = cache_dir or Settings().home / "cache" / "text"
     path = cache_dir / f"{_slug(encoder.name)}-{corpus}-{split}.pt"

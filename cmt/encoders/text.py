@@ -55,6 +55,14 @@ def load_tuned(path: Path) -> dict:
     return blob
 
 
+def fingerprint(name: str, tuned: dict | None = None) -> str:
+    """What an encoder's token states depend on, for cache keys: its name, and for a tuned
+    encoder its file's digest (read from the file unless given)."""
+    if tuned is None and (path := tuned_file(name)) is not None:
+        tuned = load_tuned(path)
+    return f"{name}@{tuned['digest']}" if tuned else name
+
+
 def apply_tuned(model, blob: dict) -> None:
     """Replace the model's encoder layers with the tuned ones (strictly: same shapes, same keys)."""
     layers = model.encoder.layer
@@ -89,8 +97,7 @@ class TextEncoder:
             apply_tuned(self.model, tuned)
         self.model.eval().requires_grad_(False).to(device)
         self.name = str(name_or_path)
-        # what the token states depend on: caches of them are keyed by it
-        self.fingerprint = f"{self.name}@{tuned['digest']}" if tuned else self.name
+        self.fingerprint = fingerprint(self.name, tuned)
         self.device = device
         self.max_length = max_length
         self.dim: int = int(self.model.config.hidden_size)
