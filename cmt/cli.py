@@ -82,6 +82,21 @@ def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="traini
     typer.echo(json.dumps(table, indent=2) if as_json else render(table))
 
 
+@app.command("tune-face")
+def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
+              epochs: int = typer.Option(10, help="passes over the fit split"),
+              out: Path = typer.Option(None, help="default: cmt/checkpoints/face_tuned.pt")):
+    """Fine-tune EfficientNet-Lite0 on face crops for expression ("attune-face-emotion")."""
+    from cmt.encoders.face import FACE_TUNED_PATH
+    from cmt.face_tune import FaceTuneConfig, run
+    from cmt.pipeline import SUBDIR
+
+    blob = run(FaceTuneConfig(epochs=epochs), data_dir / SUBDIR["facial_expressions"],
+               out or FACE_TUNED_PATH, log=typer.echo)
+    typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
+               f"wrote {out or FACE_TUNED_PATH} in {blob['seconds']:.0f} s")
+
+
 @app.command()
 def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, folder, ..."),
              data_dir: Path = typer.Option(..., help="the corpus folder"),

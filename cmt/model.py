@@ -39,9 +39,13 @@ class Prediction:
     face_box: tuple[int, int, int, int] | None = None
 
 
+# checkpoints that are parts of encoders or standalone heads, not fusion models
+ENCODER_FILES = ("fer_cnn", "face_head", "face_tuned", "speech_head", "text_head", "text_tuned")
+
+
 def available_models() -> list[str]:
     return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")
-                  if p.stem not in ("fer_cnn", "face_head", "speech_head", "text_head"))
+                  if p.stem not in ENCODER_FILES)
 
 
 def load_model(name_or_path: str | None = None, device: str | None = None) -> EmotionModel:
@@ -161,7 +165,7 @@ class EmotionModel:
 
     # -- per modality
     def _speech(self, items, tokens, transcripts) -> None:
-        from cmt.encoders.speech import prepare_audio, is_silent
+        from cmt.encoders.speech import is_silent, prepare_audio
 
         idx = [i for i, it in enumerate(items) if it["audio"] is not None]
         clips = {i: prepare_audio(items[i]["audio"], items[i]["sample_rate"], SAMPLE_RATE)[0] for i in idx}

@@ -147,9 +147,10 @@ class Encoders:
             from cmt.encoders.text import fingerprint
 
             key = fingerprint(key)
-        if modality == "face":  # the crops depend on the detector
-            from cmt.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION
+        if modality == "face":  # a tuned encoder's weights, and the crops the detector gives
+            from cmt.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION, face_fingerprint
 
+            key = face_fingerprint(self.names["face"]) or key
             key += f"@haar-{MIN_FACE_FRACTION}-{CASCADE_WINDOW}"
         if modality == "speech" and self.speech_summary:
             key += f"+summary{SPEECH_SUMMARY_LAYERS}"

