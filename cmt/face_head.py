@@ -201,6 +201,13 @@ def _split(data_dir: str, dev_fraction: float, seed: int):
             [index[id(ex)] for ex in dev if ok[index[id(ex)]]], examples)
 
 
+def class_weights(labels: torch.Tensor, n_classes: int = len(EMOTIONS)) -> torch.Tensor:
+    """Inverse frequency, square-rooted, mean 1 over the classes present; absent classes 0."""
+    counts = torch.bincount(labels, minlength=n_classes).float()
+    w = torch.where(counts > 0, (counts.sum() / counts.clamp_min(1)).sqrt(), 0.0)
+    return w / w[counts > 0].mean()
+
+
 def fit_head(x: np.ndarray, y: np.ndarray, config: FaceHeadConfig = FaceHeadConfig(),
              epochs: int = 60, lr: float = 3e-3, weight_decay: float = 1e-2,
              seed: int = 0) -> FaceHead:
@@ -211,9 +218,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, config: FaceHeadConfig = FaceHeadConf
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     head.mean.copy_(xt.mean(0))
     head.std.copy_(xt.std(0).clamp_min(1e-4))
-    counts = torch.bincount(yt, minlength=config.n_classes).float()
-    weights = torch.where(counts > 0, (counts.sum() / counts.clamp_min(1)).sqrt(), 0.0)
-    weights = weights / weights[counts > 0].mean()
+    weights = class_weights(yt, config.n_classes)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     head.train()
     for _ in range(epochs):

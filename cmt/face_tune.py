@@ -143,13 +143,6 @@ def score(model: EffNetFace, crops: Crops, config: FaceTuneConfig) -> dict:
     return scores([EMOTIONS[i] for i in crops.labels.tolist()], predict(model, crops, config))
 
 
-def class_weights(labels: torch.Tensor) -> torch.Tensor:
-    """Inverse frequency, square-rooted, mean 1 over the classes present; absent classes 0."""
-    counts = torch.bincount(labels, minlength=len(EMOTIONS)).float()
-    w = torch.where(counts > 0, (counts.sum() / counts.clamp_min(1)).sqrt(), 0.0)
-    return w / w[counts > 0].mean()
-
-
 def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | None = None,
          model: EffNetFace | None = None, log=print) -> dict:
     """Train; returns the file's contents for the epoch best on calibration (macro F1)."""
@@ -157,6 +150,8 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
     gen = torch.Generator().manual_seed(config.seed)
     if model is None:
         model = EffNetFace(config.arch, dropout=config.dropout).load_imagenet()
+    from cmt.face_head import class_weights
+
     weights = class_weights(fit.labels)
     opt = torch.optim.AdamW([{"params": model.body.parameters(), "lr": config.lr},
                              {"params": model.out.parameters(), "lr": config.head_lr}],
