@@ -5,7 +5,7 @@ import torch
 
 from cmt.contract import EMOTIONS
 from cmt.encoders.text import TextEncoder
-from cmt.text_tune import Split, TopLayers, TuneConfig, lower_states, save, tune
+from cmt.text_tune import Split, TopLayers, TuneConfig, fit_set, lower_states, save, tune
 from cmt.train import calibration_mask
 from tests.cmt.encoders.test_text import make_tiny_bert
 
@@ -60,6 +60,17 @@ def test_tuning_learns_and_the_file_loads_back_into_the_encoder(tiny_dir, tmp_pa
         assert same == (not key.startswith("encoder.layer.1.")), key
     assert torch.equal(tuned_state["encoder.layer.1.output.dense.weight"],
                        blob["layers"][1]["output.dense.weight"].float())
+
+
+def test_an_oversampled_corpus_is_seen_that_many_times_per_epoch():
+    def split(n: int, label: str) -> Split:
+        return Split([torch.zeros(2, 4)] * n, torch.full((n,), EMOTIONS.index(label)))
+
+    splits = {"goemotions": {"fit": split(5, "joy")}, "meld": {"fit": split(2, "anger")}}
+    states, labels = fit_set(TuneConfig(oversample=(("meld", 3),)), splits)
+    assert len(states) == 11 and labels.tolist().count(EMOTIONS.index("anger")) == 6
+    states, labels = fit_set(TuneConfig(oversample=()), splits)
+    assert len(states) == 7 and labels.tolist().count(EMOTIONS.index("anger")) == 2
 
 
 def test_a_bad_tuned_file_is_a_clear_error(tmp_path):
