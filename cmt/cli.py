@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -35,6 +36,15 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port)
 
 
+@contextmanager
+def input_errors():
+    """A missing corpus file or a bad argument ends the command with its message, not a trace."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+
+
 @app.command()
 def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training config (YAML)"),
           data_dir: Path = typer.Option(None, help="datasets folder (e.g. ../shared/datasets)"),
@@ -47,8 +57,8 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
     from cmt.train import load_config, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out)
-    report = run(cfg)
+    with input_errors():
+        report = run(load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out))
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -63,7 +73,8 @@ def tune_text(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
     from cmt.text_tune import TuneConfig, run
 
     config = TuneConfig(layers=layers, epochs=epochs, oversample=(("meld", meld_times),))
-    blob = run(config, data_dir, out or TUNED_PATH, log=typer.echo)
+    with input_errors():
+        blob = run(config, data_dir, out or TUNED_PATH, log=typer.echo)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
                f"wrote {out or TUNED_PATH} in {blob['seconds']:.0f} s")
 
@@ -93,8 +104,9 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
     from cmt.face_tune import FaceTuneConfig, run
     from cmt.pipeline import SUBDIR
 
-    blob = run(FaceTuneConfig(epochs=epochs), data_dir / SUBDIR["facial_expressions"],
-               out or FACE_TUNED_PATH, log=typer.echo)
+    with input_errors():
+        blob = run(FaceTuneConfig(epochs=epochs), data_dir / SUBDIR["facial_expressions"],
+                   out or FACE_TUNED_PATH, log=typer.echo)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
                f"wrote {out or FACE_TUNED_PATH} in {blob['seconds']:.0f} s")
 
@@ -113,11 +125,9 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
     from cmt.evaluate import evaluate as run_eval
     from cmt.evaluate import plot_confusion
 
-    try:
+    with input_errors():
         res = run_eval(dataset=dataset, data_dir=data_dir, split=split, checkpoint=checkpoint,
                        modality=modality)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
     if plot:
         plot_confusion(res, plot)
     if as_json:
