@@ -91,10 +91,16 @@ def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) ->
     table = []
     models = {}
     for fusion in FUSIONS:
-        path = Path(config.out) if fusion == config.fusion else cache / f"{config.name}-{fusion}-{encoders}.pt"
-        if retrain or not path.is_file():
-            cfg = config.model_copy(update={"fusion": fusion, "out": path, "name": f"{config.name}-{fusion}"})
-            train(cfg, train_pools, progress=progress)
+        if fusion == config.fusion:  # the config's own model, made (with its stack) by `cmt train`
+            path = Path(config.out)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: run `cmt train` with this config first")
+        else:  # a comparator, never written over the config's model
+            path = cache / f"{config.name}-{fusion}-{encoders}.pt"
+            if retrain or not path.is_file():
+                cfg = config.model_copy(update={"fusion": fusion, "out": path,
+                                                "name": f"{config.name}-{fusion}"})
+                train(cfg, train_pools, progress=progress)
         models[fusion] = load_fusion(path)
     cross = models.get("cross") or models[config.fusion]
     for m in mods:  # each modality alone, through the CMT

@@ -83,7 +83,8 @@ def tune_text(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
 @app.command()
 def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training config (YAML)"),
               data_dir: Path = typer.Option(None, help="datasets folder (e.g. ../shared/datasets)"),
-              retrain: bool = typer.Option(False, help="retrain variants even when cached"),
+              retrain: bool = typer.Option(False, help="retrain the comparators even when cached "
+                                           "(the CMT itself is the config's, from `cmt train`)"),
               as_json: bool = typer.Option(False, "--json", help="print JSON")):
     """The results table: unimodal, late, early concat, joint transformer and the CMT, same data."""
     import json
@@ -92,7 +93,8 @@ def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="traini
     from cmt.train import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    table = run(load_config(config, datasets_dir=data_dir), retrain=retrain)
+    with input_errors():
+        table = run(load_config(config, datasets_dir=data_dir), retrain=retrain)
     typer.echo(json.dumps(table, indent=2) if as_json else render(table))
 
 
