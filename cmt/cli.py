@@ -64,16 +64,23 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
 
 @app.command("tune-text")
 def tune_text(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
-              layers: int = typer.Option(2, help="top encoder layers to tune"),
-              epochs: int = typer.Option(3, help="passes over the fit split"),
-              meld_times: int = typer.Option(3, min=1, help="times MELD's fit split is seen per "
-                                             "epoch (3 made the shipped file)"),
+              layers: int = typer.Option(None, min=1, help="top encoder layers to tune"),
+              epochs: int = typer.Option(None, min=1, help="passes over the fit split"),
+              meld_times: int = typer.Option(None, min=1,
+                                             help="times MELD's fit split is seen per epoch"),
               out: Path = typer.Option(None, help="default: cmt/checkpoints/text_tuned.pt")):
-    """Fine-tune the text encoder's top layers for emotion ("attune-minilm-emotion")."""
+    """Fine-tune the text encoder's top layers for emotion ("attune-minilm-emotion").
+
+    Options left out keep the shipped recipe (cmt.text_tune.TuneConfig's defaults)."""
+    from dataclasses import replace
+
     from cmt.encoders.text import TUNED_PATH
     from cmt.text_tune import TuneConfig, run
 
-    config = TuneConfig(layers=layers, epochs=epochs, oversample=(("meld", meld_times),))
+    given = {"layers": layers, "epochs": epochs}
+    if meld_times is not None:
+        given["oversample"] = (("meld", meld_times),)
+    config = replace(TuneConfig(), **{k: v for k, v in given.items() if v is not None})
     with input_errors():
         blob = run(config, data_dir, out or TUNED_PATH, log=typer.echo)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
