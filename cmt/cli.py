@@ -108,6 +108,7 @@ def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="traini
 @app.command("tune-face")
 def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
               epochs: int = typer.Option(10, help="passes over the fit split"),
+              mirror: bool = typer.Option(True, help="read each face with its mirror image"),
               out: Path = typer.Option(None, help="default: cmt/checkpoints/face_tuned.pt")):
     """Fine-tune EfficientNet-Lite0 on face crops for expression ("attune-face-emotion")."""
     from cmt.encoders.face import FACE_TUNED_PATH
@@ -115,7 +116,7 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
     from cmt.pipeline import SUBDIR
 
     with input_errors():
-        blob = run(FaceTuneConfig(epochs=epochs), data_dir / SUBDIR["facial_expressions"],
+        blob = run(FaceTuneConfig(epochs=epochs, mirror=mirror), data_dir / SUBDIR["facial_expressions"],
                    out or FACE_TUNED_PATH, log=typer.echo)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
                f"wrote {out or FACE_TUNED_PATH} in {blob['seconds']:.0f} s")

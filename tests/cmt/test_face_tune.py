@@ -78,8 +78,9 @@ def test_tuning_learns_and_the_file_loads_into_the_encoder(tmp_path):
     save(blob, path)
     enc = FaceEncoder(str(path))
     assert enc.kind == "tuned" and enc.d_model == 1280
-    assert face_fingerprint(str(path)) == f"{path}@{blob['digest']}"
-    assert Encoders({"face": str(path)}).key("face").startswith(f"{path}@{blob['digest']}@haar")
+    assert blob["mirror"] and enc.mirror
+    assert face_fingerprint(str(path)) == f"{path}@{blob['digest']}+mirror"
+    assert Encoders({"face": str(path)}).key("face").startswith(f"{path}@{blob['digest']}+mirror@haar")
 
     # the encoder, given the face box, reads what the tuner scored
     toy = _toy(4, side, 2)
@@ -88,6 +89,18 @@ def test_tuning_learns_and_the_file_loads_into_the_encoder(tmp_path):
     got = enc.encode(boxes)
     assert got.tokens.shape == (8, 4, 1280) and got.mask.all()  # (64/32)^2 tokens
     np.testing.assert_allclose(got.probs, predict(enc.model, toy, config), atol=1e-4)
+    # read with its mirror image, a face and its mirror image give the same answer
+    flipped = enc.encode([b[:, ::-1].copy() for b in boxes])
+    np.testing.assert_allclose(flipped.probs, got.probs, atol=1e-5)
+    torch.testing.assert_close(flipped.tokens.mean(1), got.tokens.mean(1), atol=1e-5, rtol=1e-4)
+
+    # a file written without it (or before it) reads each face once, as it was scored
+    single = replace(config, mirror=False)
+    torch.save({**blob, "mirror": False}, path)
+    enc = FaceEncoder(str(path))
+    assert not enc.mirror and face_fingerprint(str(path)) == f"{path}@{blob['digest']}"
+    np.testing.assert_allclose(enc.encode(boxes).probs, predict(enc.model, toy, single), atol=1e-4)
+    assert not np.allclose(enc.encode(boxes).probs, got.probs, atol=1e-4)
 
 
 def test_a_file_that_is_not_a_tuned_face_encoder_is_refused(tmp_path):
@@ -104,6 +117,7 @@ def test_a_file_that_is_not_a_tuned_face_encoder_is_refused(tmp_path):
 def test_the_shipped_tuned_encoder_reads_a_real_smile():
     assert FACE_TUNED_PATH.is_file(), "run `cmt tune-face --data-dir ../shared/datasets`"
     enc = FaceEncoder(TUNED_FACE_ENCODER)
+    assert enc.mirror  # tuned and shipped to read each face with its mirror image
     crop, box = enc.crop(decode_image(HAPPY.read_bytes()))
     assert box is not None
     probs = enc.fer_probs([crop])[0]

@@ -90,6 +90,19 @@ def test_identity_split_holds_identities_out():
         identity_split(examples, dev_fraction=1.5)
 
 
+def test_identity_split_shares_identities_not_only_images():
+    # One person holds most of an emotion's images: dev must not take every other identity
+    # that shows it (the training side would hold that emotion as one face only).
+    examples = [Example(label="disgust", group="prolific") for _ in range(50)]
+    examples += [Example(label="disgust", group=f"d{i}") for i in range(10)]
+    examples += [Example(label=EMOTIONS[i % 2], group=f"p{i}") for i in range(200)]
+    train, dev = identity_split(examples, dev_fraction=0.2, seed=0)
+    people = lambda part: {e.group for e in part if e.label == "disgust"}
+    assert "prolific" in people(train)
+    assert 1 <= len(people(dev)) <= 4  # about a fifth of the 11 people showing disgust
+    assert len(people(train) - {"prolific"}) >= 6
+
+
 @pytest.mark.shared
 def test_real_facial_expressions(datasets_dir):
     examples = load_facial_expressions(datasets_dir / "facial_expressions")
