@@ -13,7 +13,8 @@ more in the loss (inverse frequency, square-rooted).
 It trains on the same fit split as `cmt train`: the corpus's identity-held-out train part less
 the calibration identities (cmt.train.calibration_mask), which are left unseen for the stack.
 It keeps the epoch that scores best (macro F1) on that calibration split, read as the config
-says (the other reading is logged beside it); dev is scored for the report only. The file holds the whole tuned network in float16 (about 7 MB).
+says (the other reading is logged beside it); dev is scored for the report only. The file
+holds the whole tuned network in float16 (about 7 MB).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[config.lr, config.head_lr],
                                                 total_steps=config.epochs * per_epoch, pct_start=0.1)
     best, history = None, []
+    other = "single" if config.mirror else "mirror"  # the reading logged beside the config's
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -185,14 +187,14 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
                "seconds": round(time.perf_counter() - t0, 1),
                "calibration": _brief(score(model, calibration, config)),
                # the other reading, for the record (the epoch is chosen on the config's)
-               "calibration_" + ("single" if config.mirror else "mirror"):
-                   _brief(score(model, calibration, config, mirror=not config.mirror))}
+               f"calibration_{other}": _brief(score(model, calibration, config,
+                                                    mirror=not config.mirror))}
         if dev is not None:
             row["dev"] = _brief(score(model, dev, config))
         history.append(row)
         log(f"epoch {epoch}: loss {row['loss']:.3f}, {row['seconds']:.0f} s; calibration macro F1 "
-            f"{row['calibration']['macro_f1']:.3f} ({'single' if config.mirror else 'mirror'} "
-            f"{row['calibration_' + ('single' if config.mirror else 'mirror')]['macro_f1']:.3f})"
+            f"{row['calibration']['macro_f1']:.3f} ({other} "
+            f"{row[f'calibration_{other}']['macro_f1']:.3f})"
             + (f"; dev macro F1 {row['dev']['macro_f1']:.3f}" if dev is not None else ""))
         if best is None or row["calibration"]["macro_f1"] > best[0]:
             best = (row["calibration"]["macro_f1"], epoch, copy.deepcopy(model.state_dict()))
