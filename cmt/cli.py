@@ -136,19 +136,28 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
     from cmt.evaluate import evaluate as run_eval
     from cmt.evaluate import plot_confusion
 
+    if plot:  # before the run, not after it
+        try:
+            plot.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise typer.BadParameter(f"cannot write {plot}: {e.strerror}", param_hint="--plot") from e
     with input_errors():
         res = run_eval(dataset=dataset, data_dir=data_dir, split=split, checkpoint=checkpoint,
                        modality=modality)
-    if plot:
-        plot_confusion(res, plot)
     if as_json:
         typer.echo(json.dumps(res, indent=2))
-        return
-    typer.echo(f"{dataset} {split} ({res['modality']}): n={res['n']} accuracy={res['accuracy']:.3f} "
-               f"weighted_f1={res['weighted_f1']:.3f} macro_f1={res['macro_f1']:.3f} "
-               f"cross_entropy={res['cross_entropy']:.3f}")
-    for e, c in res["per_class"].items():
-        typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
+    else:
+        typer.echo(f"{dataset} {split} ({res['modality']}): n={res['n']} accuracy={res['accuracy']:.3f} "
+                   f"weighted_f1={res['weighted_f1']:.3f} macro_f1={res['macro_f1']:.3f} "
+                   f"cross_entropy={res['cross_entropy']:.3f}")
+        for e, c in res["per_class"].items():
+            typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
+    if plot:
+        try:
+            plot_confusion(res, plot)
+        except OSError as e:  # a full disk, say: the scores above are already out
+            typer.echo(f"Error: could not write the plot {plot}: {e.strerror or e}", err=True)
+            raise typer.Exit(1) from e
 
 
 @app.command()

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cmt.contract import EMOTIONS
 from cmt.metrics import scores
@@ -17,21 +16,22 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "cmt.pt"
 def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Path | None = None,
              modality: str | None = None, encoders=None) -> dict:
     """n, accuracy, weighted_f1, macro_f1, cross_entropy, per_class, confusion (+ what was run)."""
+    from cmt.experts import experts_from_dict
+    from cmt.fusion import fusion_from_checkpoint, read_checkpoint
     from cmt.pipeline import Encoders, features
-    from cmt.train import load_fusion, load_stack, predict_pool
+    from cmt.stack import Stack
+    from cmt.train import predict_pool
 
     path = Path(checkpoint or DEFAULT_CHECKPOINT)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = load_fusion(path)
+    ckpt = read_checkpoint(path)
+    model = fusion_from_checkpoint(ckpt, path)
     enc = encoders or Encoders(ckpt["config"].get("encoders"),
                                speech_summary=ckpt["config"].get("speech_summary", False))
     fs = features(dataset, Path(data_dir), split, enc, modality=modality)
     if fs.modality not in model.modalities:
         raise ValueError(f"{path.name} has no {fs.modality} input")
     t0 = time.perf_counter()
-    stack, experts = load_stack(path)
+    stack, experts = Stack.from_dict(ckpt.get("stack")), experts_from_dict(ckpt.get("experts"))
     probs = predict_pool(model, fs, stack=stack, experts=experts)
     ms = (time.perf_counter() - t0) * 1e3 / max(len(fs), 1)
     y = [EMOTIONS[i] for i in fs.labels.tolist()]

@@ -224,3 +224,39 @@ def drop_modalities(batch: Batch, p: float, generator: torch.Generator | None = 
         idx = torch.multinomial(present[all_gone].float() + 1e-9, 1, generator=generator).squeeze(1)
         drop[all_gone.nonzero().squeeze(1), idx] = False
     return {m: (t, mask & ~drop[:, i:i + 1]) for i, (m, (t, mask)) in enumerate(batch.items())}
+
+
+# --- checkpoints ----------------------------------------------------------------------
+
+CHECKPOINT_KEYS = ("dims", "state_dict", "config")  # what `cmt train` writes, at least
+
+
+def read_checkpoint(path) -> dict:
+    """A fusion checkpoint's contents, unpickled without running code (weights_only). A file
+    that is not one (a tuned encoder, a head, anything else) is a ValueError naming it."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, truncated, or pickled objects we do not load
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{path} is not a readable checkpoint: {reason[:200]}") from e
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not an Attune fusion checkpoint (it has no {', '.join(missing)}); "
+                         "`cmt train` writes one")
+    return ckpt
+
+
+def fusion_from_checkpoint(ckpt: dict, path="checkpoint") -> FusionModel:
+    """The fusion model a checkpoint holds, in eval mode."""
+    try:
+        model = FusionModel(FusionDims(**ckpt["dims"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError, KeyError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{path}: its weights do not fit its model: {reason[:200]}") from e
+    return model.eval()

@@ -20,7 +20,7 @@ import torch
 from cmt.contract import EMOTIONS, MODALITIES
 from cmt.datasets.text import clean_text
 from cmt.experts import Expert, experts_from_dict
-from cmt.fusion import FusionDims, FusionModel
+from cmt.fusion import FusionModel, fusion_from_checkpoint, read_checkpoint
 from cmt.pipeline import MAX_TOKENS, Encoders
 from cmt.stack import Stack, log_probs, subset_key
 
@@ -56,9 +56,8 @@ def load_model(name_or_path: str | None = None, device: str | None = None) -> Em
     if not path.is_file():
         raise FileNotFoundError(f"no model {name_or_path!r}; available: {available_models()}")
     blob = path.read_bytes()
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    fusion = FusionModel(FusionDims(**ckpt["dims"]))
-    fusion.load_state_dict(ckpt["state_dict"])
+    ckpt = read_checkpoint(path)
+    fusion = fusion_from_checkpoint(ckpt, path)
     device = device or "cpu"
     encoders = Encoders(ckpt["config"].get("encoders"), device=device,
                         speech_summary=ckpt["config"].get("speech_summary", False))

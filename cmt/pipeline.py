@@ -222,8 +222,8 @@ def _read_media(modality: str, e: Example, enc: Encoders):
 def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
              home: Path | None = None, modality: str | None = None) -> FeatureSet:
     """Cached token features of one corpus split."""
+    items = examples(corpus, data_dir, split, modality=modality)  # refuses unknown corpora
     mod = MODALITY.get(corpus) or {"image": "face", "audio": "speech"}[modality]
-    items = examples(corpus, data_dir, split, modality=modality)
     if not items:
         raise ValueError(f"{corpus} {split} at {data_dir}: no examples")
     if mod == "text":  # one cache for text features, shared with the text head

@@ -32,7 +32,8 @@ from cmt.experts import (
     pool_probs,
 )
 from cmt.features import FeatureSet
-from cmt.fusion import Batch, FusionDims, FusionModel, drop_modalities
+from cmt.fusion import (Batch, FusionDims, FusionModel, drop_modalities, fusion_from_checkpoint,
+                        read_checkpoint)
 from cmt.metrics import scores
 from cmt.stack import Stack, fit_stack, log_probs, subset_key
 
@@ -413,9 +414,7 @@ def run(config: TrainConfig, progress: bool = True) -> dict:
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
     ckpt = train(config, train_pools, dev, progress=progress)
-    model = FusionModel(FusionDims(**ckpt["dims"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
+    model = fusion_from_checkpoint(ckpt)
     experts = fit_experts(train_pools, config.experts, seed=config.seed) if calib else {}
     stack = fit_calibration(model, calib, experts=experts) if calib else None
     report = {"name": config.name, "fusion": config.fusion, "train_seconds": time.perf_counter() - t0,
@@ -437,15 +436,12 @@ def run(config: TrainConfig, progress: bool = True) -> dict:
 
 
 def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    model = FusionModel(FusionDims(**ckpt["dims"]))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval()
+    return fusion_from_checkpoint(read_checkpoint(path), path).to(device)
 
 
 def load_stack(path: Path | str) -> tuple[Stack | None, Experts]:
     """The checkpoint's calibrated stack and its experts, or (None, {}) (trained without a
     calibration split)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     return Stack.from_dict(ckpt.get("stack")), experts_from_dict(ckpt.get("experts"))
 

@@ -39,3 +39,100 @@ def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
     assert seen[0] == TuneConfig()
     assert (seen[1].layers, seen[1].epochs, seen[1].oversample) == (4, TuneConfig().epochs,
                                                                     (("meld", 1),))
+
+
+MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+MELD_ROWS = [  # (utterance, emotion): a tiny MELD test file in the original layout
+    ("I got the job! I can't believe it, this is the best day ever!", "joy"),
+    ("Thank you so much, I love it!", "joy"),
+    ("Get out of my apartment right now, I am so furious with you!", "anger"),
+    ("My grandmother died last night.", "sadness"),
+    ("Okay, the meeting is at three.", "neutral"),
+    ("What? You're getting married?!", "surprise"),
+]
+
+
+def said(output: str) -> str:
+    """The command's words, without the frame rich draws around an error or its line breaks."""
+    return " ".join(output.replace("\u2502", " ").split())
+
+
+def _write_meld(folder, split="test"):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f'{i + 1},"{text}",Ross,{label},x,0,{i},1,1,"00:00:01,000","00:00:02,000"\n'
+             for i, (text, label) in enumerate(MELD_ROWS)]
+    (folder / f"{split}_sent_emo.csv").write_text(MELD_HEADER + "".join(lines))
+    return folder
+
+
+def test_evaluate_reads_the_test_split_and_writes_json_and_a_plot(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("ATTUNE_HOME", str(tmp_path / "home"))
+    data = _write_meld(tmp_path / "meld")
+    plot = tmp_path / "plots" / "new" / "meld.png"  # its folder does not exist yet
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "meld", "--data-dir", str(data),
+                                      "--split", "test", "--json", "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.stdout)
+    assert (res["n"], res["split"], res["modality"]) == (len(MELD_ROWS), "test", "text")
+    matrix = res["confusion"]["matrix"]
+    assert sum(map(sum, matrix)) == len(MELD_ROWS)
+    truth = {e: sum(1 for _, label in MELD_ROWS if label == e) for e in res["per_class"]}
+    assert {e: c["support"] for e, c in res["per_class"].items()} == truth
+    assert 0.0 <= res["macro_f1"] <= res["accuracy"] + 1.0 and res["cross_entropy"] > 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--dataset", "meldd"], "unknown corpus 'meldd'"),
+    (["--dataset", "folder"], "needs a modality: image or audio"),
+    (["--dataset", "folder", "--modality", "video"], "needs a modality: image or audio"),
+])
+def test_evaluate_refuses_a_bad_dataset_with_a_message(tmp_path, args, says):
+    result = CliRunner().invoke(app, ["evaluate", *args, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split())
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"this is not a checkpoint at all", "is not a readable checkpoint"),
+    (None, "is not an Attune fusion checkpoint"),  # a real torch file of another kind
+])
+def test_evaluate_and_load_model_refuse_a_file_that_is_not_a_fusion_checkpoint(tmp_path, content, says):
+    import torch
+
+    import cmt
+
+    path = tmp_path / "model.pt"
+    if content is None:
+        torch.save({"layers": {"5": {"w": torch.zeros(2)}}, "digest": "x"}, path)
+    else:
+        path.write_bytes(content)
+    data = _write_meld(tmp_path / "meld", split="dev")
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "meld", "--data-dir", str(data),
+                                      "--checkpoint", str(path)])
+    assert result.exit_code == 2, result.output
+    assert says in said(result.output)
+    with pytest.raises(ValueError, match=says):
+        cmt.load_model(path)
+
+
+def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
+    import pickle
+
+    import torch
+
+    from cmt.fusion import read_checkpoint
+
+    class Payload:  # what a malicious file carries: unpickling it would call os.system
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"dims": {}, "state_dict": {}, "config": Payload()}, path, pickle_module=pickle)
+    with pytest.raises(ValueError, match="is not a readable checkpoint"):
+        read_checkpoint(path)
+    assert not (tmp_path / "ran").exists()
