@@ -123,7 +123,8 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
 
 
 @app.command()
-def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, folder, ..."),
+def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, "
+                                                   "iemocap, affectnet, meld_clips, folder"),
              data_dir: Path = typer.Option(..., help="the corpus folder"),
              split: str = typer.Option("dev", help="train | dev | test | all"),
              checkpoint: Path = typer.Option(None, help="fusion checkpoint (default: shipped)"),

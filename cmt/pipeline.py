@@ -22,10 +22,12 @@ from cmt.settings import Settings
 log = logging.getLogger("cmt.pipeline")
 
 MODALITY = {"meld": "text", "goemotions": "text", "facial_expressions": "face",
-            "affectnet": "face", "ravdess": "speech", "emodb": "speech", "iemocap": "speech"}
+            "affectnet": "face", "ravdess": "speech", "emodb": "speech", "iemocap": "speech",
+            "meld_clips": "speech"}
 # where each corpus sits under ../shared/datasets (or a user's datasets folder)
 SUBDIR = {"meld": "meld", "goemotions": "goemotions/ekman", "facial_expressions": "facial_expressions",
-          "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet"}
+          "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet",
+          "meld_clips": "MELD.Raw"}
 SPLITS = ("train", "dev", "test", "all")
 SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
 # Speech summary tokens: the mean and the standard deviation over real frames of each of the
@@ -40,7 +42,8 @@ SPLIT_SEED = 0
 
 
 def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | None = None) -> list[Example]:
-    """A corpus split. MELD and GoEmotions have their own files (train, dev, test). The corpora
+    """A corpus split. MELD (its text, or its raw clips' speech as "meld_clips") and GoEmotions
+    have their own files (train, dev, test). The corpora
     Attune trains on without official splits get a held-out one, used for dev and test: by
     identity (facial_expressions), by actor (RAVDESS). Corpora it never trains on (EmoDB,
     IEMOCAP, a label folder) are read whole; "all" reads everything."""
@@ -51,6 +54,10 @@ def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | No
         from cmt.datasets.text import load_text_corpus
 
         return load_text_corpus(corpus, data_dir, "dev" if split == "all" else split)
+    if corpus == "meld_clips":  # MELD.Raw's clips, heard: the speech of its own splits
+        from cmt.datasets.speech import load_meld_clips
+
+        return load_meld_clips(data_dir, "dev" if split == "all" else split)
     if corpus == "folder":
         from cmt.datasets.folder import load_folder
 

@@ -136,3 +136,24 @@ def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is not a readable checkpoint"):
         read_checkpoint(path)
     assert not (tmp_path / "ran").exists()
+
+
+def test_evaluate_hears_melds_raw_clips(tmp_path, monkeypatch):
+    """MELD.Raw's layout (dev clips in dev_splits_complete/, the CSV beside them) is a speech corpus."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.setenv("ATTUNE_HOME", str(tmp_path / "home"))
+    raw = tmp_path / "MELD.Raw"
+    clip = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "so_frustrating_16k.flac"
+    (raw / "dev_splits_complete").mkdir(parents=True)
+    shutil.copy(clip, raw / "dev_splits_complete" / "dia0_utt1.flac")
+    (raw / "dev_sent_emo.csv").write_text(
+        MELD_HEADER + '1,"Hello.",Ross,neutral,x,0,0,1,1,a,b\n'
+        '2,"This is so frustrating.",Ross,anger,x,0,1,1,1,a,b\n')  # utterance 0 has no clip
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "meld_clips", "--data-dir", str(raw),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.stdout)
+    assert (res["n"], res["modality"], res["per_class"]["anger"]["support"]) == (1, "speech", 1)

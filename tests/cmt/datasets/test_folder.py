@@ -14,13 +14,15 @@ def _touch(path: Path) -> None:
 
 def test_image_folders_with_synonyms(tmp_path):
     for rel in ["happy/a.jpg", "Angry/b.PNG", "fearful/c.jpeg", "calm/d.png", "contempt/e.jpg",
-                "surprised/alice/f.jpg", "happy/notes.txt", "boredom/g.jpg", "sad/h.wav"]:
+                "surprised/alice/f.jpg", "happy/notes.txt", "boredom/g.jpg", "frustration/i.jpg",
+                "sad/h.wav"]:
         _touch(tmp_path / rel)
     examples = load_folder(tmp_path, "image")
     got = sorted((e.image_path.name, e.label, e.group) for e in examples)
     assert got == [("a.jpg", "joy", None), ("b.PNG", "anger", None), ("c.jpeg", "fear", None),
                    ("d.png", "neutral", None), ("e.jpg", "disgust", None),
-                   ("f.jpg", "surprise", "alice")]  # boredom dropped, txt and wav ignored
+                   ("f.jpg", "surprise", "alice"),
+                   ("g.jpg", "neutral", None)]  # boredom as for EmoDB; frustration dropped, txt and wav ignored
     assert all(e.audio_path is None for e in examples)
 
 
