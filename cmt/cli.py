@@ -38,11 +38,15 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
 
 @contextmanager
 def input_errors():
-    """A missing corpus file or a bad argument ends the command with its message, not a trace."""
+    """A missing corpus file or a bad argument ends the command with its message, not a trace;
+    so does a file that cannot be written (a full disk, a read-only folder)."""
     try:
         yield
     except (ValueError, FileNotFoundError) as e:
         raise typer.BadParameter(str(e)) from e
+    except OSError as e:
+        typer.echo(f"Error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), err=True)
+        raise typer.Exit(1) from e
 
 
 @app.command()
@@ -50,7 +54,9 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
           data_dir: Path = typer.Option(None, help="datasets folder (e.g. ../shared/datasets)"),
           fusion: str = typer.Option(None, help="cross | joint | concat | late (overrides the config)"),
           epochs: int = typer.Option(None, help="overrides the config"),
-          out: Path = typer.Option(None, help="checkpoint path (overrides the config)")):
+          out: Path = typer.Option(None, help="checkpoint path (overrides the config)"),
+          resume: bool = typer.Option(False, help="go on from the state the last run left after its "
+                                      "last finished epoch (same config)")):
     """Train the fusion model on cached encoder features; torchrun runs it data-parallel."""
     import json
 
@@ -58,7 +64,8 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
-        report = run(load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out))
+        report = run(load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out),
+                     resume=resume)
     typer.echo(json.dumps(report, indent=2))
 
 

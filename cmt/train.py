@@ -161,9 +161,23 @@ def _dist():
     return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
 
 
+def resume_path(out: Path, rank: int = 0) -> Path:
+    """Where a rank keeps its state after each epoch, so that `cmt train --resume` goes on."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.resume-{rank}.pt")
+
+
+def _resume_config(config: TrainConfig) -> dict:
+    return config.model_dump(mode="json", exclude={"out", "datasets_dir"})
+
+
 def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = None,
-          progress: bool = True) -> dict:
-    """Train one fusion model; returns the checkpoint dict (rank 0 saves it to config.out)."""
+          progress: bool = True, resume: bool = False) -> dict:
+    """Train one fusion model; returns the checkpoint dict (rank 0 saves it to config.out).
+
+    After every epoch each rank writes its state (weights, optimiser, schedule, random
+    generators) beside config.out; with resume=True a run goes on from the last one written,
+    and ends exactly as an uninterrupted run would. The states go when the run ends."""
     rank, world = _dist()
     seed_everything(config.seed)
     d_in = {m: fs.dim for m, fs in train_pools.items()}
@@ -179,9 +193,24 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total,
                                                 pct_start=min(0.5, max(0.1, 2.5 / total)))
     gen = torch.Generator().manual_seed(config.seed + 1000 * rank)
-    history = []
-    t0 = time.perf_counter()
-    for epoch in range(config.epochs):
+    history, start = [], 0
+    state_path = resume_path(config.out, rank)
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"] != _resume_config(config) or state["world"] != world:
+            raise ValueError(f"{state_path} was written by another config or world size; "
+                             "delete it, or train without --resume")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        sampler.rng.bit_generator.state = state["rng"]["sampler"]
+        gen.set_state(state["rng"]["gen"])
+        torch.set_rng_state(state["rng"]["torch"])
+        history, start = state["history"], state["epoch"]
+        if rank == 0:
+            log.info("resuming from %s after epoch %d of %d", state_path, start, config.epochs)
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    for epoch in range(start, config.epochs):
         anchors = sampler.anchors(config.oversample, config.per_epoch, epoch=config.seed * 1000 + epoch)
         order = np.random.default_rng(config.seed + epoch).permutation(len(anchors))
         mine = order[rank::world]  # every rank the same permutation, its own share
@@ -211,6 +240,12 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
         history.append(entry)
         if rank == 0:
             log.info("epoch %d: %s", epoch + 1, {k: v for k, v in entry.items() if k != "dev"})
+        _save_state(state_path, {
+            "epoch": epoch + 1, "model": model.state_dict(), "opt": opt.state_dict(),
+            "sched": sched.state_dict(), "history": history, "world": world,
+            "config": _resume_config(config),
+            "rng": {"sampler": sampler.rng.bit_generator.state, "gen": gen.get_state(),
+                    "torch": torch.get_rng_state()}})
     ckpt = {"dims": asdict(model.dims), "state_dict": model.state_dict(), "config": config.model_dump(mode="json"),
             "history": history, "world_size": world, "labels": list(EMOTIONS)}
     if rank == 0:
@@ -218,7 +253,20 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
         torch.save(ckpt, config.out)
     if world > 1:
         torch.distributed.barrier()
+    state_path.unlink(missing_ok=True)
     return ckpt
+
+
+def _save_state(path: Path, state: dict) -> None:
+    """Write a resume state whole or not at all; a full disk costs the resume, not the run."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, tmp)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        log.warning("could not write the resume state %s (%s); training goes on", path, e)
 
 
 def _bar(total: int, desc: str, enabled: bool):
@@ -406,14 +454,14 @@ def training_pools(config: TrainConfig) -> tuple[Pools, Pools | None]:
             merged({m: {c: h[1] for c, h in d.items()} for m, d in halves.items()}))
 
 
-def run(config: TrainConfig, progress: bool = True) -> dict:
+def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
     """Features, training (less a calibration split, when configured), the stack fitted on that
     split, then a report: per corpus (its own modality) and on dev tuples, with the stack."""
     train_pools, calib = training_pools(config)
     dev_by_corpus = build_pools(config, "dev")
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
-    ckpt = train(config, train_pools, dev, progress=progress)
+    ckpt = train(config, train_pools, dev, progress=progress, resume=resume)
     model = fusion_from_checkpoint(ckpt)
     experts = fit_experts(train_pools, config.experts, seed=config.seed) if calib else {}
     stack = fit_calibration(model, calib, experts=experts) if calib else None

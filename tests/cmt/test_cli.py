@@ -157,3 +157,18 @@ def test_evaluate_hears_melds_raw_clips(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     res = json.loads(result.stdout)
     assert (res["n"], res["modality"], res["per_class"]["anger"]["support"]) == (1, "speech", 1)
+
+
+def test_a_full_disk_ends_training_with_a_message(tmp_path, monkeypatch):
+    import errno
+
+    import cmt.train
+
+    def run(config, resume=False):
+        raise OSError(errno.ENOSPC, "No space left on device", str(config.out))
+
+    monkeypatch.setattr(cmt.train, "run", run)
+    result = CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1
+    assert f"Error: No space left on device: {tmp_path / 'm.pt'}" in result.stderr
+    assert isinstance(result.exception, SystemExit)

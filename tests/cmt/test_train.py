@@ -33,7 +33,7 @@ def synthetic_pools(n=140, seed=0, signal=0.6) -> dict[str, FeatureSet]:
 
 def tiny_config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(d_model=32, n_head=2, n_layer=1, epochs=kw.pop("epochs", 6), batch_size=32,
-                       lr=3e-3, out=tmp_path / "cmt.pt", oversample={}, **kw)
+                       lr=kw.pop("lr", 3e-3), out=tmp_path / "cmt.pt", oversample={}, **kw)
 
 
 def test_label_matched_tuples_share_the_anchor_label():
@@ -60,6 +60,47 @@ def test_same_seed_same_model(tmp_path):
     b = train(tiny_config(tmp_path, epochs=1), synthetic_pools(), progress=False)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k])
+
+
+def test_an_interrupted_run_resumed_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    import cmt.train as T
+
+    whole = train(tiny_config(tmp_path / "whole", epochs=3), synthetic_pools(), progress=False)
+    assert not T.resume_path(tmp_path / "whole" / "cmt.pt").exists()  # gone when a run ends
+
+    save = T._save_state
+
+    def save_then_stop(path, state):  # the run is killed right after epoch 2's state is written
+        save(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = tiny_config(tmp_path / "cut", epochs=3)
+    monkeypatch.setattr(T, "_save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, synthetic_pools(), progress=False)
+    monkeypatch.setattr(T, "_save_state", save)
+    assert T.resume_path(config.out).is_file() and not config.out.exists()
+
+    resumed = train(config, synthetic_pools(), progress=False, resume=True)
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in whole["history"]]
+    for k, v in whole["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][k], v), k
+    assert config.out.is_file() and not T.resume_path(config.out).exists()
+
+
+def test_a_resume_state_from_another_config_is_refused(tmp_path, monkeypatch):
+    import cmt.train as T
+
+    def stop(path, state):
+        T.torch.save(state, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "_save_state", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, epochs=2), synthetic_pools(), progress=False)
+    with pytest.raises(ValueError, match="another config"):
+        train(tiny_config(tmp_path, epochs=2, lr=1e-2), synthetic_pools(), progress=False, resume=True)
 
 
 def test_feature_cache_round_trip_and_pack(tmp_path):
