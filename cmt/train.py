@@ -62,6 +62,9 @@ class TrainConfig(BaseModel):
     modality_dropout: float = 0.3
     partner_prob: float = 0.7
     oversample: dict[str, int] = Field(default_factory=lambda: {"face": 4, "speech": 8})
+    corpus_times: dict[str, int] = Field(default_factory=dict, description="times a corpus's "
+                                         "training split is repeated among its modality's "
+                                         "examples, for the fusion and the experts (absent: 1)")
     per_epoch: dict[str, int] = Field(default_factory=dict, description="anchors drawn per epoch "
                                       "and modality (a fresh random subset each epoch); absent: all")
     corpora: dict[str, list[str]] = Field(default_factory=lambda: {
@@ -79,7 +82,12 @@ class TrainConfig(BaseModel):
     out: Path = Path("cmt/checkpoints/cmt.pt")
 
     @model_validator(mode="after")
-    def _experts_need_calibration(self) -> TrainConfig:
+    def _consistent(self) -> TrainConfig:
+        named = {c for cs in self.corpora.values() for c in cs}
+        for c, times in self.corpus_times.items():
+            if c not in named or times < 1:
+                raise ValueError(f"corpus_times: {c!r} must be a corpus the config trains on, "
+                                 f"repeated at least once (got {times})")
         if self.experts and not self.calibration:
             raise ValueError("experts are weighed by the stack: set calibration > 0")
         for m, spec in self.experts.items():
@@ -439,25 +447,39 @@ def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dic
             for m, corpora in config.corpora.items()}
 
 
-def merged(pools: dict[str, dict[str, FeatureSet]]) -> Pools:
-    return {m: FeatureSet.concat(list(by_corpus.values())) for m, by_corpus in pools.items()}
+def merged(pools: dict[str, dict[str, FeatureSet]], times: dict[str, int] | None = None) -> Pools:
+    """One pool per modality; a corpus named in `times` appears that many times in it."""
+    times = times or {}
+    return {m: FeatureSet.concat([fs for c, fs in by_corpus.items() for _ in range(times.get(c, 1))])
+            for m, by_corpus in pools.items()}
+
+
+def split_pools(config: TrainConfig) -> tuple[dict[str, dict[str, FeatureSet]], dict | None]:
+    """The training split per modality and corpus: (the part the fusion and the experts train
+    on, the calibration part held out of it, or None without one)."""
+    by_corpus = build_pools(config, "train")
+    if not config.calibration:
+        return by_corpus, None
+    halves = {m: {c: calibration_split(fs, config.calibration, config.seed) for c, fs in d.items()}
+              for m, d in by_corpus.items()}
+    return ({m: {c: h[0] for c, h in d.items()} for m, d in halves.items()},
+            {m: {c: h[1] for c, h in d.items()} for m, d in halves.items()})
 
 
 def training_pools(config: TrainConfig) -> tuple[Pools, Pools | None]:
     """(the pools the fusion trains on, the calibration pools held out of them, or None)."""
-    by_corpus = build_pools(config, "train")
-    if not config.calibration:
-        return merged(by_corpus), None
-    halves = {m: {c: calibration_split(fs, config.calibration, config.seed) for c, fs in d.items()}
-              for m, d in by_corpus.items()}
-    return (merged({m: {c: h[0] for c, h in d.items()} for m, d in halves.items()}),
-            merged({m: {c: h[1] for c, h in d.items()} for m, d in halves.items()}))
+    fit, calib = split_pools(config)
+    return merged(fit, config.corpus_times), (merged(calib) if calib else None)
 
 
 def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
     """Features, training (less a calibration split, when configured), the stack fitted on that
-    split, then a report: per corpus (its own modality) and on dev tuples, with the stack."""
-    train_pools, calib = training_pools(config)
+    split, then a report: per corpus (its own modality) on dev and on the calibration split
+    (where the stack was fitted: choose between configs on it, never on dev), and on dev tuples,
+    with the stack."""
+    fit, calib_by_corpus = split_pools(config)
+    train_pools = merged(fit, config.corpus_times)
+    calib = merged(calib_by_corpus) if calib_by_corpus else None
     dev_by_corpus = build_pools(config, "dev")
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
@@ -474,6 +496,9 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
                              for m, by in dev_by_corpus.items() for c, fs in by.items()},
               "tuples": evaluate_pools(model, dev, stack=stack, experts=experts)["tuples"]}
     if stack:
+        report["calibration_per_corpus"] = {
+            c: evaluate_pools(model, {m: fs}, triples=False, stack=stack, experts=experts)["single"][m]
+            for m, by in calib_by_corpus.items() for c, fs in by.items()}
         report["tuples_without_stack"] = evaluate_pools(model, dev)["tuples"]
         ckpt["stack"] = stack.to_dict()
         ckpt["experts"] = experts_to_dict(experts)

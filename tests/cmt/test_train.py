@@ -103,6 +103,22 @@ def test_a_resume_state_from_another_config_is_refused(tmp_path, monkeypatch):
         train(tiny_config(tmp_path, epochs=2, lr=1e-2), synthetic_pools(), progress=False, resume=True)
 
 
+def test_a_corpus_can_be_repeated_in_its_modalitys_pool():
+    from cmt.train import merged
+
+    a, b = synthetic_pools(n=14)["text"], synthetic_pools(n=7, seed=1)["text"]
+    pool = merged({"text": {"goemotions": a, "meld": b}}, {"meld": 3})["text"]
+    assert len(pool) == len(a) + 3 * len(b)
+    assert pool.labels.tolist() == a.labels.tolist() + 3 * b.labels.tolist()
+    assert len(merged({"text": {"goemotions": a, "meld": b}})["text"]) == len(a) + len(b)
+
+
+@pytest.mark.parametrize("times", [{"iemocap": 2}, {"meld": 0}])
+def test_corpus_times_names_a_trained_corpus_at_least_once(times):
+    with pytest.raises(ValueError, match="corpus_times"):
+        TrainConfig(corpus_times=times)
+
+
 def test_feature_cache_round_trip_and_pack(tmp_path):
     chunks = [(torch.randn(2, 4, 3), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]]).bool())]
     fs = pack("text", chunks, ["joy", "anger"], ["a", "b"], max_tokens=3)
