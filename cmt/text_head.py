@@ -363,7 +363,7 @@ def load_head(checkpoint: Path | None = None) -> tuple[TextHead, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"text head checkpoint not found: {path} "
                                 "(train one with `python -m cmt.text_head train`)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt.get("kind") != "text_head" or ckpt.get("labels") != list(EMOTIONS):
         raise ValueError(f"{path} is not a text head checkpoint over {EMOTIONS}")
     head = TextHead(HeadConfig(**ckpt["head_config"]))
