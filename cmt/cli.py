@@ -160,6 +160,8 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
                    f"cross_entropy={res['cross_entropy']:.3f}")
         for e, c in res["per_class"].items():
             typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
+        if "note" in res:
+            typer.echo(f"note: {res['note']}")
     if plot:
         try:
             plot_confusion(res, plot)

@@ -11,6 +11,9 @@ from cmt.contract import EMOTIONS
 from cmt.metrics import scores
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "cmt.pt"
+# Corpora Attune trains on that have no test split of their own: dev and test are one held-out part.
+HELD_OUT = {"ravdess": "its held-out actors (17-20)",
+            "facial_expressions": "its held-out identities (cmt.datasets.face.identity_split)"}
 
 
 def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Path | None = None,
@@ -38,6 +41,8 @@ def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Pa
     out = scores(y, probs)
     out.update(dataset=dataset, split=split, modality=fs.modality, checkpoint=str(path),
                fusion_ms_per_sample=ms)
+    if split == "test" and dataset in HELD_OUT:
+        out["note"] = f"{dataset} has no test split of its own: test is {HELD_OUT[dataset]}, as dev"
     return out
 
 

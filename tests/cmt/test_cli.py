@@ -252,9 +252,11 @@ def test_train_then_evaluate_then_load_the_model_end_to_end(tmp_path, monkeypatc
     assert report["stack"] and out.is_file()
 
     result = runner.invoke(app, ["evaluate", "--dataset", "ravdess", "--data-dir", str(data / "ravdess"),
-                                 "--checkpoint", str(out), "--json"])
+                                 "--checkpoint", str(out), "--split", "test", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["n"] == 3 + 4 + 3 + 4  # the held-out actors 17 to 20
+    res = json.loads(result.stdout)
+    assert res["n"] == 3 + 4 + 3 + 4  # the held-out actors 17 to 20
+    assert "no test split of its own" in res["note"]  # and it says so
 
     model = cmt.load_model(out)
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
