@@ -39,6 +39,36 @@ def tiny(tmp_path_factory):
     return load_model(str(path))
 
 
+def test_a_model_on_the_papers_encoder_families_by_path(tmp_path):
+    """BERT, ViT and wav2vec2 (tiny, random, saved as Hugging Face folders, as a hub id would
+    load them) behind a fusion checkpoint, through the front door."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from tests.cmt.encoders.test_face import _tiny_vit
+    from tests.cmt.encoders.test_text import make_tiny_bert
+
+    bert = make_tiny_bert(tmp_path / "bert")
+    vit = _tiny_vit(tmp_path / "vit", labels=None)
+    wav2vec2 = tmp_path / "wav2vec2"
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+    )).save_pretrained(wav2vec2)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(wav2vec2)
+    dims = FusionDims(d_in={"text": 32, "face": 32, "speech": 32}, d_model=16, n_head=2, n_layer=1)
+    path = tmp_path / "paper.pt"
+    torch.save({"dims": asdict(dims), "state_dict": FusionModel(dims).state_dict(),
+                "config": {"encoders": {"text": str(bert), "face": str(vit), "speech": str(wav2vec2)}}},
+               path)
+    model = load_model(path)
+    p = model.predict(text="i am so happy !", face=_rgb("Tiger_Woods_0020.jpg"), audio=_audio())
+    assert set(p.modalities) == {"text", "face", "speech"} and p.label in EMOTIONS
+    assert abs(sum(p.probs.values()) - 1) < 1e-5 and p.attention
+    assert p.transcript is None  # wav2vec2 gives features, not words
+
+
 def test_every_subset_of_inputs_is_normal(tiny):
     face, audio = _rgb("Tiger_Woods_0020.jpg"), _audio()
     p = tiny.predict(text="hello", face=face, audio=audio)
