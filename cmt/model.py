@@ -115,8 +115,9 @@ class EmotionModel:
         self._text(items, tokens, transcripts)
         present = [[m for m in self.modalities if i in tokens[m]] for i in range(len(items))]
         for i, mods in enumerate(present):
-            if not mods:
-                raise ValueError(_nothing_message(items[i], transcripts.get(i)))
+            if not mods:  # in a batch, the message says which item
+                where = f"item {i}: " if len(items) > 1 else ""
+                raise ValueError(where + _nothing_message(items[i], transcripts.get(i)))
         # one forward: each item with all its modalities, then each modality alone (an item
         # with one modality is already alone: its row serves both)
         rows = [(i, tuple(mods)) for i, mods in enumerate(present)]

@@ -126,6 +126,8 @@ def test_what_cannot_be_analysed_says_why(tiny):
         tiny.predict(face=np.zeros((10, 10), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         tiny.predict(audio=np.full(1600, np.nan, np.float32))
+    with pytest.raises(ValueError, match="^item 1: nothing to analyse: no face was found"):
+        tiny.predict_batch([{"text": "fine"}, {"face": blank}])  # a batch says which item
 
 
 UNMISTAKABLE = [
