@@ -19,6 +19,7 @@ forward(batch, targets=None) -> (logits, loss, extras).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -231,11 +232,9 @@ def drop_modalities(batch: Batch, p: float, generator: torch.Generator | None = 
 CHECKPOINT_KEYS = ("dims", "state_dict", "config")  # what `cmt train` writes, at least
 
 
-def read_checkpoint(path) -> dict:
+def read_checkpoint(path: Path | str) -> dict:
     """A fusion checkpoint's contents, unpickled without running code (weights_only). A file
     that is not one (a tuned encoder, a head, anything else) is a ValueError naming it."""
-    from pathlib import Path
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
@@ -251,7 +250,7 @@ def read_checkpoint(path) -> dict:
     return ckpt
 
 
-def fusion_from_checkpoint(ckpt: dict, path="checkpoint") -> FusionModel:
+def fusion_from_checkpoint(ckpt: dict, path: Path | str = "checkpoint") -> FusionModel:
     """The fusion model a checkpoint holds, in eval mode."""
     try:
         model = FusionModel(FusionDims(**ckpt["dims"]))

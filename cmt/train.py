@@ -475,8 +475,8 @@ def training_pools(config: TrainConfig) -> tuple[Pools, Pools | None]:
 def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
     """Features, training (less a calibration split, when configured), the stack fitted on that
     split, then a report: per corpus (its own modality) on dev and on the calibration split
-    (where the stack was fitted: choose between configs on it, never on dev), and on dev tuples,
-    with the stack."""
+    (unseen by the fusion and the experts; only the stack's few weights were fitted there:
+    choose between configs on it, never on dev), and on dev tuples, with the stack."""
     fit, calib_by_corpus = split_pools(config)
     train_pools = merged(fit, config.corpus_times)
     calib = merged(calib_by_corpus) if calib_by_corpus else None
