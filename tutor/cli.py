@@ -105,11 +105,36 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
         typer.secho(f"warning: open sign-in on {settings.host}: anyone who can reach this "
                     "address can continue any student's lessons by typing their name",
                     fg="yellow", err=True)
+    if not _port_free(settings.host, settings.port):  # before the model loads, not after
+        raise typer.BadParameter(f"{settings.host}:{settings.port} is in use (is Attune already "
+                                 "running there?); choose another port", param_hint="--port")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
     deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
-    build_app(deps).queue(default_concurrency_limit=8).launch(
-        server_name=settings.host, server_port=settings.port, show_error=False)
+    try:
+        build_app(deps).queue(default_concurrency_limit=8).launch(
+            server_name=settings.host, server_port=settings.port, show_error=False)
+    except OSError as e:  # the port was taken while the model loaded, say
+        typer.echo(f"Error: could not serve on {settings.host}:{settings.port}: {e}", err=True)
+        raise typer.Exit(1) from e
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (as uvicorn binds: SO_REUSEADDR)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # an unknown host: let the server say so
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
 
 
 def _similarity(settings):

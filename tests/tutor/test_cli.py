@@ -53,3 +53,24 @@ def test_add_student_refuses_a_taken_handle_or_a_missing_class_in_words(attune):
     assert r.exit_code == 2 and "exists already" in r.output and "reset-code" in r.output
     r = run("admin", "reset-code", "--student", "nobody")
     assert r.exit_code == 2 and "no student" in r.output
+
+
+def test_run_on_a_port_in_use_says_so_before_loading_anything(tmp_path, monkeypatch):
+    import socket
+
+    import tutor.db
+
+    def no_db(url):  # the check comes first: no database, no model
+        raise AssertionError("init_db was reached")
+
+    monkeypatch.setattr(tutor.db, "init_db", no_db)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["run", "--port", str(port)],
+                                    env={"ATTUNE_HOME": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("\u2502", " ").split())
+    assert f"127.0.0.1:{port} is in use (is Attune already running there?)" in said
+    assert isinstance(result.exception, SystemExit)
