@@ -32,8 +32,14 @@ from cmt.experts import (
     pool_probs,
 )
 from cmt.features import FeatureSet
-from cmt.fusion import (Batch, FusionDims, FusionModel, drop_modalities, fusion_from_checkpoint,
-                        read_checkpoint)
+from cmt.fusion import (
+    Batch,
+    FusionDims,
+    FusionModel,
+    drop_modalities,
+    fusion_from_checkpoint,
+    read_checkpoint,
+)
 from cmt.metrics import scores
 from cmt.stack import Stack, fit_stack, log_probs, subset_key
 

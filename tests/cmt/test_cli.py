@@ -43,7 +43,8 @@ def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
                                                                     (("meld", 1),))
 
 
-MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,"
+               "Episode,StartTime,EndTime\n")
 MELD_ROWS = [  # (utterance, emotion): a tiny MELD test file in the original layout
     ("I got the job! I can't believe it, this is the best day ever!", "joy"),
     ("Thank you so much, I love it!", "joy"),
@@ -203,8 +204,8 @@ def _tiny_corpora(root):
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     sentences = [text for text, _ in MELD_ROWS]
     for split, dialogues in (("train", 12), ("dev", 3)):
-        rows = [f'{k + 1},"{sentences[k % len(sentences)]}",Ross,{EMOTIONS[k % 7]},x,{k // 3},{k % 3},1,1,a,b\n'
-                for k in range(3 * dialogues)]
+        rows = [f'{k + 1},"{sentences[k % len(sentences)]}",Ross,{EMOTIONS[k % 7]},x,'
+                f"{k // 3},{k % 3},1,1,a,b\n" for k in range(3 * dialogues)]
         (root / "meld").mkdir(parents=True, exist_ok=True)
         (root / "meld" / f"{split}_sent_emo.csv").write_text(MELD_HEADER + "".join(rows))
     faces = sorted((fixtures / "faces").glob("*.jpg"))
@@ -212,10 +213,11 @@ def _tiny_corpora(root):
     (fe / "data").mkdir(parents=True)
     (fe / "images").mkdir()
     legend = ["user.id,image,emotion"]
+    names = ["neutral", "happiness", "sadness", "anger", "fear", "disgust", "surprise"]
     for k in range(28):
         name = f"Person_{k // 2:02d}_{k % 2 + 1:04d}.jpg"
         shutil.copy(faces[k % len(faces)], fe / "images" / name)
-        legend.append(f"1,{name},{['neutral', 'happiness', 'sadness', 'anger', 'fear', 'disgust', 'surprise'][k % 7]}")
+        legend.append(f"1,{name},{names[k % 7]}")
     (fe / "data" / "legend.csv").write_text("\n".join(legend) + "\n")
     for actor in range(1, 21):
         folder = root / "ravdess" / f"Actor_{actor:02d}"
@@ -244,7 +246,8 @@ def test_train_then_evaluate_then_load_the_model_end_to_end(tmp_path, monkeypatc
     config.write_text(TINY_CONFIG)
     out = tmp_path / "tiny.pt"
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "--config", str(config), "--data-dir", str(data), "--out", str(out)])
+    result = runner.invoke(app, ["train", "--config", str(config), "--data-dir", str(data),
+                                 "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert set(report["per_corpus"]) == set(report["calibration_per_corpus"]) == {

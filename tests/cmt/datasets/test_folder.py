@@ -22,7 +22,8 @@ def test_image_folders_with_synonyms(tmp_path):
     assert got == [("a.jpg", "joy", None), ("b.PNG", "anger", None), ("c.jpeg", "fear", None),
                    ("d.png", "neutral", None), ("e.jpg", "disgust", None),
                    ("f.jpg", "surprise", "alice"),
-                   ("g.jpg", "neutral", None)]  # boredom as for EmoDB; frustration dropped, txt and wav ignored
+                   ("g.jpg", "neutral", None)]  # boredom as for EmoDB; frustration dropped,
+    # and the .txt and .wav files ignored
     assert all(e.audio_path is None for e in examples)
 
 
