@@ -273,13 +273,12 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
 
 def _save_state(path: Path, state: dict) -> None:
     """Write a resume state whole or not at all; a full disk costs the resume, not the run."""
-    tmp = path.with_name(path.name + ".tmp")
+    from cmt.text_tune import save
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, tmp)
-        tmp.replace(path)
+        save(state, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        path.with_suffix(".tmp").unlink(missing_ok=True)
         log.warning("could not write the resume state %s (%s); training goes on", path, e)
 
 
