@@ -263,12 +263,22 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
     ckpt = {"dims": asdict(model.dims), "state_dict": model.state_dict(), "config": config.model_dump(mode="json"),
             "history": history, "world_size": world, "labels": list(EMOTIONS)}
     if rank == 0:
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(ckpt, config.out)
+        _save_checkpoint(ckpt, config.out)
     if world > 1:
         torch.distributed.barrier()
     state_path.unlink(missing_ok=True)
     return ckpt
+
+
+def _save_checkpoint(ckpt: dict, path: Path) -> None:
+    """Whole or not at all: a write that fails (a full disk) leaves the file that was there."""
+    from cmt.text_tune import save
+
+    try:
+        save(ckpt, path)
+    except OSError:
+        path.with_suffix(".tmp").unlink(missing_ok=True)
+        raise
 
 
 def _save_state(path: Path, state: dict) -> None:
@@ -509,7 +519,7 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
         ckpt["experts"] = experts_to_dict(experts)
     ckpt["report"] = report
     if int(os.environ.get("RANK", "0")) == 0:
-        torch.save(ckpt, config.out)
+        _save_checkpoint(ckpt, config.out)
     return report
 
 

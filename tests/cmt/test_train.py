@@ -158,3 +158,23 @@ def test_distributed_data_parallel_with_two_cpu_processes(tmp_path):
     assert ckpt["world_size"] == 2 and len(ckpt["history"]) == 2
     model = load_fusion(tmp_path / "ddp.pt")
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_one_that_was_there(tmp_path, monkeypatch):
+    import errno
+
+    import cmt.text_tune
+
+    config = tiny_config(tmp_path, epochs=1)
+    config.out.write_bytes(b"the shipped checkpoint")
+    real = torch.save
+
+    def half_then_full(obj, f, *a, **kw):  # writes part of the file, then the disk is full
+        real({"partial": True}, f, *a, **kw)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cmt.text_tune.torch, "save", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        train(config, synthetic_pools(), progress=False)
+    assert config.out.read_bytes() == b"the shipped checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmt.pt"]  # no half-written file left
