@@ -240,8 +240,10 @@ def read_checkpoint(path: Path | str) -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # not a torch file, truncated, or pickled objects we do not load
-        raise ValueError(f"{path} is not a readable checkpoint: {_first_line(e)}") from e
+    except Exception as e:  # torch's own words run to pages, and some advise loading unsafely
+        raise ValueError(f"{path} is not a readable checkpoint: not a torch file, a truncated "
+                         "one, or one holding objects that would run code when loaded "
+                         f"({type(e).__name__})") from e
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise ValueError(f"{path} is not an Attune fusion checkpoint (it has no {', '.join(missing)}); "
@@ -255,10 +257,6 @@ def fusion_from_checkpoint(ckpt: dict, path: Path | str = "checkpoint") -> Fusio
         model = FusionModel(FusionDims(**ckpt["dims"]))
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError, KeyError) as e:
-        raise ValueError(f"{path}: its weights do not fit its model: {_first_line(e)}") from e
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torch's run to pages
+        raise ValueError(f"{path}: its weights do not fit its model: {reason[:200]}") from e
     return model.eval()
-
-
-def _first_line(e: Exception, limit: int = 200) -> str:
-    """An exception's first line (torch's can run to pages), or its type when it says nothing."""
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]

@@ -100,7 +100,9 @@ def test_evaluate_refuses_a_bad_dataset_with_a_message(tmp_path, args, says):
 
 
 @pytest.mark.parametrize("content, says", [
-    (b"this is not a checkpoint at all", "is not a readable checkpoint"),
+    (b"this is not a checkpoint at all", "is not a readable checkpoint: not a torch file"),
+    (b"garbage\n", "is not a readable checkpoint: not a torch file"),
+    ("truncated", "is not a readable checkpoint: not a torch file"),  # a real one, cut short
     (None, "is not an Attune fusion checkpoint"),  # a real torch file of another kind
 ])
 def test_evaluate_and_load_model_refuse_a_file_that_is_not_a_fusion_checkpoint(tmp_path, content, says):
@@ -111,6 +113,9 @@ def test_evaluate_and_load_model_refuse_a_file_that_is_not_a_fusion_checkpoint(t
     path = tmp_path / "model.pt"
     if content is None:
         torch.save({"layers": {"5": {"w": torch.zeros(2)}}, "digest": "x"}, path)
+    elif content == "truncated":
+        torch.save({"dims": {}, "state_dict": {}, "config": {}}, path)
+        path.write_bytes(path.read_bytes()[:100])
     else:
         path.write_bytes(content)
     data = _write_meld(tmp_path / "meld", split="dev")
