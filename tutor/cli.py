@@ -164,11 +164,15 @@ def db_upgrade(url: str = typer.Option(None, help="database URL (default: settin
 @app.command()
 def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. data/scenarios/bored_fast_student.yaml"),
              control: bool = typer.Option(False, help="no adaptation (the comparison arm)"),
-             replies: bool = typer.Option(False, help="also print the tutor's replies")):
-    """Play a scripted student (answers and emotions) and show, turn by turn, what the tutor did and why."""
+             replies: bool = typer.Option(False, help="also print the tutor's replies"),
+             json_lines: bool = typer.Option(False, "--json", help="one JSON object per turn"),
+             no_model: bool = typer.Option(False, "--no-model",
+                                           help="do not read the words with the shipped model")):
+    """Play a scripted student (answers, camera, voice, words) and show, turn by turn, what the tutor did and why."""
     from tutor.simulate import main
 
-    raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies))
+    raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies
+                          + ["--json"] * json_lines + ["--no-model"] * no_model))
 
 
 @app.command()
