@@ -92,6 +92,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     from tutor.client import make_client
     from tutor.db import init_db, shown_url
     from ui.app import build_app
+    from tutor.llm import LLMConfigError, phraser_from_settings
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -108,9 +109,17 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     if not _port_free(settings.host, settings.port):  # before the model loads, not after
         raise typer.BadParameter(f"{settings.host}:{settings.port} is in use (is Attune already "
                                  "running there?); choose another port", param_hint="--port")
+    try:
+        phraser = phraser_from_settings(settings)
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="ATTUNE_LLM") from e
+    if phraser is not None:
+        typer.echo(f"LLM: {settings.llm} phrases the replies (the template reply after "
+                   f"{settings.llm_timeout_s:g} s or on any error)")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
+    deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings),
+                phraser=phraser)
     try:
         build_app(deps).queue(default_concurrency_limit=8).launch(
             server_name=settings.host, server_port=settings.port, show_error=False)
