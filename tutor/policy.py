@@ -443,7 +443,7 @@ _STILL = {  # no change this turn
     "anxious": "Still no rush: one step at a time.",
     "bored": "Still keeping it challenging for you!",
     "delighted": "Still going great!",
-    "engaged": "All good, carrying on.",
+    "engaged": "Let's keep going.",
 }
 _RECOVERED = "You've got the hang of it now, so back to the normal pace."
 
