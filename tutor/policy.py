@@ -136,7 +136,7 @@ class Evidence:
                 "fast_correct": float(self.fast_correct),
                 "correct": float(self.correct is True and not self.fast_correct)}
 
-    def phrases(self, *, spoken: bool = False) -> list[str]:
+    def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
         words = {1: "one", 2: "two", 3: "three"}
         out = []
         if self.wrong_streak:
@@ -154,7 +154,7 @@ class Evidence:
             out.append("said it's too easy")
         if self.fast_correct:
             out.append("answered right, fast")
-        elif self.response_s is not None and self.correct is False and self.response_s >= 30:
+        elif self.response_s is not None and self.correct is False and self.response_s >= slow_s:
             out.append(f"answered after {self.response_s:.0f} s")
         return out
 
@@ -362,8 +362,11 @@ class Policy:
 
     # -- deciding
     def decide(self, reading: AnalyzeResponse | None = None, evidence: Evidence = Evidence(),
-               now: float | None = None, *, source: str = "typed") -> Decision:
-        """One turn: fold in its reading and the dialogue's evidence, maybe switch, and say why."""
+               now: float | None = None, *, source: str = "typed", turn: bool = True) -> Decision:
+        """One turn: fold in its reading and the dialogue's evidence, maybe switch, and say why.
+
+        `turn=False` for a live stream that decides on every frame (the demo view): frames
+        then confirm a switch only by time, never by counting as turns."""
         now = self.clock() if now is None else now
         if self.mode == "control":
             return Decision(state=self.state, tone=self.tone, pacing=self.pacing,
@@ -374,7 +377,7 @@ class Policy:
         self.scores = self._fuse(now)
         before = self.state
         driver = None
-        if self._track(now, turn=True):
+        if self._track(now, turn=turn):
             shares = self.channel_shares(self._pending)
             felt = {c: v for c, v in shares.items() if c != "dialogue" and v > 0}
             if self._pending in FELT and self._pending != "engaged" and felt:
@@ -408,7 +411,7 @@ class Policy:
         what = [f"{NOUN[self.state]} {self.scores[self.state]:.2f} for {held:.0f} s"
                 + (f" ({', '.join(top)})" if top else "")]
         what += read if had_reading else ["no emotion reading"]
-        what += evidence.phrases(spoken=spoken)
+        what += evidence.phrases(spoken=spoken, slow_s=self.config.slow_s)
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []

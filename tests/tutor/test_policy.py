@@ -147,3 +147,12 @@ def test_a_bad_policy_file_names_the_problem(tmp_path):
         load_policy_config(bad)
     with pytest.raises(ValueError, match="mode"):
         Policy(mode="sometimes")
+
+
+def test_a_live_stream_deciding_on_every_frame_switches_by_time_not_by_frame_count():
+    pol = Policy(clock=lambda: 0.0)
+    t = 10.0
+    for _ in range(4):  # two seconds of an angry face, decided frame by frame
+        t += 0.5
+        d = pol.decide(read(0.9, face="anger"), now=t, turn=False)
+    assert d.state == "engaged"
