@@ -69,3 +69,21 @@ def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_ty
     assert spoken and not any("wrote" in r.noticed or "typed" in r.noticed for r in spoken)
     calm = [r for r in run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml").rows if r.changed]
     assert calm[0].tone == "calm" and "!" not in calm[0].noticed  # the words match the calm tone
+
+
+@pytest.mark.slow
+def test_the_suite_holds_when_the_shipped_model_reads_the_words():
+    """Turns without a scripted `text` reading are read by the shipped model, as by default."""
+    from tutor.simulate import model_text_reader
+
+    read_text = model_text_reader()
+    if read_text is None:
+        pytest.skip("the shipped model is not installed here")
+    for path in FILES:
+        scenario = load_scenario(path)
+        states = [r.state for r in run_scenario(scenario, read_text=read_text).rows]
+        want = scenario.expect
+        upto = len(states) if want.by_turn is None else want.by_turn + 1
+        assert not want.reach or set(states[:upto]) & set(want.reach), (path.stem, states)
+        assert not set(states) & set(want.never), (path.stem, states)
+        assert not want.final or states[-1] in want.final, (path.stem, states)
