@@ -118,8 +118,8 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
                    f"{settings.llm_timeout_s:g} s or on any error)")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings),
-                phraser=phraser)
+    deps = Deps(settings=settings, db=db, cmt=make_client(settings),
+                similarity=_similarity(settings), phraser=phraser)
     try:
         build_app(deps).queue(default_concurrency_limit=8).launch(
             server_name=settings.host, server_port=settings.port, show_error=False)

@@ -14,7 +14,8 @@ counts little towards delight.
 The state is switched with hysteresis in time: a new state must lead the current one by a
 margin for `confirm_s` seconds or on two turns in a row, after the current state has held
 `min_dwell_s`. Leaving a family of states (doing fine, struggling, bored) is judged on the
-family's total, so evidence split between confusion and frustration still counts whole. So one frown does nothing, and turns two seconds apart still adapt.
+family's total, so evidence split between confusion and frustration still counts whole.
+So one frown does nothing, and turns two seconds apart still adapt.
 
 Every decision carries a technical reason (scores, seconds, evidence: for the log and the
 teacher) and `student_note` says it in plain words for the student. All numbers come from a
@@ -91,15 +92,17 @@ class PolicyConfig(BaseModel):
             if unknown:
                 raise ValueError(f"unknown states {sorted(unknown)}; states are {STATES}")
         for state, weights in self.emotion_weights.items():
-            if set(weights) - set(EMOTIONS):
-                raise ValueError(f"{state}: unknown emotions {sorted(set(weights) - set(EMOTIONS))}")
-        if set(self.evidence_weights) - set(SIGNALS):
-            raise ValueError(f"unknown evidence {sorted(set(self.evidence_weights) - set(SIGNALS))}; "
-                             f"evidence is {SIGNALS}")
+            unknown = sorted(set(weights) - set(EMOTIONS))
+            if unknown:
+                raise ValueError(f"{state}: unknown emotions {unknown}")
+        unknown = sorted(set(self.evidence_weights) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown evidence {unknown}; evidence is {SIGNALS}")
         if set(CHANNELS) != set(self.channels):
             raise ValueError(f"channels must be exactly {CHANNELS}")
-        if set(STATES) - set(self.adaptations):
-            raise ValueError(f"adaptations missing for {sorted(set(STATES) - set(self.adaptations))}")
+        missing = sorted(set(STATES) - set(self.adaptations))
+        if missing:
+            raise ValueError(f"adaptations missing for {missing}")
 
 
 def load_policy_config(path: Path | None = None) -> PolicyConfig:
@@ -457,11 +460,13 @@ def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> 
         return "I could see it on your face."
     if driver == "speech":
         return "I could hear it in your voice."
-    if driver in ("text", "fused"):
+    if driver == "text":
         return f"I noticed it in {words}."
+    if driver == "fused":  # a reading that names no modality
+        return "I noticed how you seem to feel."
     if driver == "dialogue":
         e = evidence or Evidence()
-        if e.typed_frustration or e.typed_confused or e.too_easy or e.hint_requests and e.move == "hint":
+        if e.typed_frustration or e.typed_confused or e.too_easy or e.move == "hint":
             return f"I noticed it in {words}."
         return "I noticed it from how your answers are going."
     return ""

@@ -249,7 +249,8 @@ def model_text_reader() -> Callable[[str], object | None] | None:
 
     def read(words: str):
         try:
-            return engine.analyze(AnalyzeRequest(text=words, modalities=["text"])).modalities.get("text")
+            reading = engine.analyze(AnalyzeRequest(text=words, modalities=["text"]))
+            return reading.modalities.get("text")
         except ValueError:  # e.g. words the model refuses: no reading, the turn goes on
             return None
 

@@ -164,7 +164,8 @@ class _StubOpenAI:
                     "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": reply}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -203,7 +204,8 @@ def test_attune_llm_reaches_an_openai_compatible_server_and_its_words_reach_the_
         *_, (history, _, _, _) = respond(deps, "Sam", "fractions", "hi", [], None)
         assert history[-1]["content"] == "Hello from the local model. Here's a question for you."
         assert server.requests and server.requests[0]["model"] == "stub-model"
-        assert "the tutor's code has already checked" in server.requests[0]["messages"][0]["content"]
+        system = server.requests[0]["messages"][0]["content"]
+        assert "the tutor's code has already checked" in system
     finally:
         server.close()
 

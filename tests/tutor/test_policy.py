@@ -88,7 +88,8 @@ def test_recovery_leaves_the_slow_mode():
     t = 0.0
     for n in (1, 2, 3):
         t += 20
-        pol.decide(read(text="neutral"), Evidence(wrong_streak=n, correct=False, move="answer"), now=t)
+        wrong = Evidence(wrong_streak=n, correct=False, move="answer")
+        pol.decide(read(text="neutral"), wrong, now=t)
     assert pol.pacing in ("slower", "worked_example")
     for _ in range(5):
         t += 20
@@ -99,7 +100,8 @@ def test_recovery_leaves_the_slow_mode():
 def test_long_frustration_earns_a_break_offer():
     pol = Policy(clock=lambda: 0.0)
     for t in (10, 20, 30):
-        pol.decide(reading("anger"), Evidence(wrong_streak=3, correct=False, typed_frustration=True), now=t)
+        angry = Evidence(wrong_streak=3, correct=False, typed_frustration=True)
+        pol.decide(reading("anger"), angry, now=t)
     assert pol.state == "frustrated"
     assert not pol.decide(reading("anger"), now=60).offer_break
     d = pol.decide(reading("anger"), Evidence(typed_frustration=True), now=160)

@@ -40,7 +40,8 @@ def test_the_adaptive_tutor_does_what_the_scenario_expects(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_the_control_arm_never_adapts(path):
     rows = run_scenario(path, control=True).rows
-    assert {(r.state, r.tone, r.pacing, r.hint_level) for r in rows} == {("engaged", "neutral", "normal", 0)}
+    styles = {(r.state, r.tone, r.pacing, r.hint_level) for r in rows}
+    assert styles == {("engaged", "neutral", "normal", 0)}
     assert not any(r.changed or r.offer_break for r in rows)
     assert all(r.noticed == "" for r in rows)
 
@@ -67,7 +68,8 @@ def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_ty
     assert change.source == "spoken" and "voice" in change.noticed
     spoken = [r for f in FILES for r in run_scenario(f).rows if r.source == "spoken"]
     assert spoken and not any("wrote" in r.noticed or "typed" in r.noticed for r in spoken)
-    calm = [r for r in run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml").rows if r.changed]
+    fast = run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml").rows
+    calm = [r for r in fast if r.changed]
     assert calm[0].tone == "calm" and "!" not in calm[0].noticed  # the words match the calm tone
 
 
