@@ -196,13 +196,19 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     from tutor import kiosk as k
     from tutor.client import make_client
     from tutor.db import init_db
+    from tutor.llm import LLMConfigError, phraser_from_settings
     from tutor.privacy import NOTICES, record_consent
     from tutor.session import Conversation
 
     settings = Settings()
+    try:
+        phraser = phraser_from_settings(settings)
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="ATTUNE_LLM") from e
     db = init_db(settings.database_url)
     conv = Conversation(db=db, cmt=make_client(settings), student_handle=name.lower(),
-                        display_name=name, lesson=lesson, biometrics=settings.biometrics)
+                        display_name=name, lesson=lesson, biometrics=settings.biometrics,
+                        phraser=phraser)
     wanted = ["microphone"] + (["camera"] if camera and settings.biometrics else [])
     with db.begin() as s:
         for modality in wanted:
