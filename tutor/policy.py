@@ -39,7 +39,7 @@ STATES = ("engaged", "delighted", "frustrated", "anxious", "confused", "bored")
 CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
-           "typed_frustration", "too_easy", "fast_correct", "correct")
+           "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct")
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
@@ -73,6 +73,7 @@ class PolicyConfig(BaseModel):
     emotion_weights: dict[str, dict[str, float]]
     evidence_weights: dict[str, dict[str, float]]
     slow_s: float = Field(gt=0)
+    too_easy_memory_s: float = Field(ge=0)
     channels: dict[str, Channel]
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
@@ -137,6 +138,7 @@ class Evidence:
                 "typed_frustration": float(self.typed_frustration),
                 "too_easy": float(self.too_easy),
                 "fast_correct": float(self.fast_correct),
+                "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "correct": float(self.correct is True and not self.fast_correct)}
 
     def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
@@ -226,6 +228,7 @@ class Policy:
         self._pending_turns = 0
         self._failing = False  # the last answer went wrong (and no right one since)
         self._last_face: float | None = None
+        self._said_too_easy: float | None = None  # when the student last said "too easy"
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -262,6 +265,11 @@ class Policy:
 
     def _dialogue(self, evidence: Evidence, now: float) -> None:
         amounts = evidence.amounts(self.config.slow_s)
+        if evidence.too_easy:
+            self._said_too_easy = now
+        if (amounts["fast_correct"] and self._said_too_easy is not None
+                and now - self._said_too_easy <= self.config.too_easy_memory_s):
+            amounts["fast_correct"], amounts["fast_after_too_easy"] = 0.0, 1.0  # as they said
         raw = {s: 0.0 for s in STATES}
         for name, weights in self.config.evidence_weights.items():
             for state, w in weights.items():

@@ -158,3 +158,16 @@ def test_a_live_stream_deciding_on_every_frame_switches_by_time_not_by_frame_cou
         t += 0.5
         d = pol.decide(read(0.9, face="anger"), now=t, turn=False)
     assert d.state == "engaged"
+
+
+def test_fast_right_answers_are_boredom_only_with_too_easy():
+    fast = Evidence(correct=True, fast_correct=True, move="answer")
+    keen, bored = Policy(clock=lambda: 0.0), Policy(clock=lambda: 0.0)
+    t = 0.0
+    for i in range(6):
+        t += 4
+        d_keen = keen.decide(read(face="joy", text="neutral"), fast, now=t)
+        said = Evidence(too_easy=True, move="too_easy") if i in (1, 3) else fast
+        d_bored = bored.decide(read(text="neutral"), said, now=t)
+    assert d_keen.state in ("engaged", "delighted")
+    assert d_bored.state == "bored" and d_bored.pacing == "harder"
