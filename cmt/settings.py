@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     llm: str | None = Field(default=None, description='optional chat model, "provider/model"')
+    llm_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for the chat "
+                                 "model's reply before the template reply is used")
     # "code": students sign in with a handle and the code from `attune admin add-student`;
     # "open": a typed name is enough (the single-laptop demo). Unset: "open" while the app
     # listens on localhost only, "code" beyond it.

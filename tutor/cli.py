@@ -92,6 +92,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     from tutor.client import make_client
     from tutor.db import init_db, shown_url
     from ui.app import build_app
+    from tutor.llm import LLMConfigError, phraser_from_settings
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -108,9 +109,17 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     if not _port_free(settings.host, settings.port):  # before the model loads, not after
         raise typer.BadParameter(f"{settings.host}:{settings.port} is in use (is Attune already "
                                  "running there?); choose another port", param_hint="--port")
+    try:
+        phraser = phraser_from_settings(settings)
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="ATTUNE_LLM") from e
+    if phraser is not None:
+        typer.echo(f"LLM: {settings.llm} phrases the replies (the template reply after "
+                   f"{settings.llm_timeout_s:g} s or on any error)")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
+    deps = Deps(settings=settings, db=db, cmt=make_client(settings),
+                similarity=_similarity(settings), phraser=phraser)
     try:
         build_app(deps).queue(default_concurrency_limit=8).launch(
             server_name=settings.host, server_port=settings.port, show_error=False)
@@ -164,11 +173,15 @@ def db_upgrade(url: str = typer.Option(None, help="database URL (default: settin
 @app.command()
 def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. data/scenarios/bored_fast_student.yaml"),
              control: bool = typer.Option(False, help="no adaptation (the comparison arm)"),
-             replies: bool = typer.Option(False, help="also print the tutor's replies")):
-    """Play a scripted student (answers and emotions) and show, turn by turn, what the tutor did and why."""
+             replies: bool = typer.Option(False, help="also print the tutor's replies"),
+             json_lines: bool = typer.Option(False, "--json", help="one JSON object per turn"),
+             no_model: bool = typer.Option(False, "--no-model",
+                                           help="do not read the words with the shipped model")):
+    """Play a scripted student (answers, camera, voice, words) and show, turn by turn, what the tutor did and why."""
     from tutor.simulate import main
 
-    raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies))
+    raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies
+                          + ["--json"] * json_lines + ["--no-model"] * no_model))
 
 
 @app.command()
@@ -183,13 +196,19 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     from tutor import kiosk as k
     from tutor.client import make_client
     from tutor.db import init_db
+    from tutor.llm import LLMConfigError, phraser_from_settings
     from tutor.privacy import NOTICES, record_consent
     from tutor.session import Conversation
 
     settings = Settings()
+    try:
+        phraser = phraser_from_settings(settings)
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="ATTUNE_LLM") from e
     db = init_db(settings.database_url)
     conv = Conversation(db=db, cmt=make_client(settings), student_handle=name.lower(),
-                        display_name=name, lesson=lesson, biometrics=settings.biometrics)
+                        display_name=name, lesson=lesson, biometrics=settings.biometrics,
+                        phraser=phraser)
     wanted = ["microphone"] + (["camera"] if camera and settings.biometrics else [])
     with db.begin() as s:
         for modality in wanted:

@@ -226,6 +226,9 @@ class Dialogue:
             too_easy=move.kind == "too_easy",
             fast_correct=correct and elapsed is not None
             and elapsed < FAST_FRACTION * self.expected_answer_s,
+            correct=True if correct else (False if counts_wrong else None),
+            response_s=elapsed,
+            move=move.kind,
         )
         return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
 

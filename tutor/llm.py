@@ -1,6 +1,6 @@
 """Optional LLM phrasing through langchain: the model rewords, code decides.
 
-    model = load_chat_model("ollama/llama3.1")                     # or "openai/gpt-4o-mini",
+    model = load_chat_model("ollama/llama3.2")                     # or "openai/gpt-4o-mini",
     model = load_chat_model("openai/qwen2.5", base_url="http://localhost:8000/v1")  # any
     tutor = Dialogue(pack, phraser=LLMPhraser(model))               # OpenAI-compatible server
 
@@ -61,8 +61,11 @@ def load_chat_model(spec: str, **kwargs: Any):
     if not sep or not provider or not model:
         raise LLMConfigError(f'give the chat model as "provider/model", e.g. "ollama/llama3.1" '
                              f'or "openai/gpt-4o-mini"; got {spec!r}')
-    from langchain.chat_models import init_chat_model
-
+    try:
+        from langchain.chat_models import init_chat_model
+    except ImportError:
+        raise LLMConfigError(f"cannot load chat model {spec!r}: langchain is not installed "
+                             "(pip install 'attune[llm]')") from None
     try:
         return init_chat_model(model, model_provider=provider, **kwargs)
     except ImportError as e:
@@ -182,6 +185,12 @@ def _check_tool(check: Callable[[str], Verdict]):
 
 
 def phraser_from_settings(settings) -> LLMPhraser | None:
-    """An LLMPhraser for `settings.llm` ("provider/model"), or None when no LLM is set."""
+    """An LLMPhraser for `settings.llm` ("provider/model"), or None when no LLM is set.
+
+    The provider reads its own variables: OPENAI_BASE_URL and OPENAI_API_KEY for any
+    OpenAI-compatible server, OLLAMA_HOST for Ollama. LLMConfigError when it cannot load."""
     spec = getattr(settings, "llm", None)
-    return LLMPhraser(load_chat_model(spec)) if spec else None
+    if not spec:
+        return None
+    timeout_s = getattr(settings, "llm_timeout_s", None) or TIMEOUT_S
+    return LLMPhraser(load_chat_model(spec), timeout_s=timeout_s)

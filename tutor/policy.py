@@ -1,17 +1,31 @@
-"""The policy layer: emotion readings + dialogue evidence → learning state → adaptations.
+"""The policy layer: evidence over time, by modality → learning state → adaptations.
 
-The learning-centred state (engaged, confused, frustrated, bored, anxious, delighted) is
-scored from each fused reading and the dialogue's own evidence, smoothed over time with an
-exponential half-life, and switched with hysteresis: a new state must lead the current one
-by a margin on two consecutive updates, after the current state has held a minimum time.
-So one frame of a frown does not flip the tutor. Every decision carries its reason in words.
-All numbers come from a YAML file (data/policy/default.yaml).
+Evidence arrives in channels: the dialogue's own (answers, hint requests, moves, response
+times, frustration in the student's words), and the emotion read from the words (text), the
+voice (speech), the face, or a fused reading that names no modality. Each channel keeps its
+evidence as a sum decayed on time (a half-life in seconds): a camera frame stands for the
+half second since the previous one, so 120 frames a minute weigh one minute of face, while a
+turn is a turn. A reading counts by its confidence, the service's per-modality reliability
+when it gives one, and how emotional it is (a neutral reading is weak evidence). Each channel
+is trusted by its stated reliability times how much evidence it holds; the dialogue is the
+most reliable, so three wrong answers outweigh a smiling face, and joy while answers go wrong
+counts little towards delight.
+
+The state is switched with hysteresis in time: a new state must lead the current one by a
+margin for `confirm_s` seconds or on two turns in a row, after the current state has held
+`min_dwell_s`. Leaving a family of states (doing fine, struggling, bored) is judged on the
+family's total, so evidence split between confusion and frustration still counts whole.
+So one frown does nothing, and turns two seconds apart still adapt.
+
+Every decision carries a technical reason (scores, seconds, evidence: for the log and the
+teacher) and `student_note` says it in plain words for the student. All numbers come from a
+YAML file (data/policy/default.yaml).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +36,14 @@ from cmt.contract import EMOTIONS, AnalyzeResponse
 from cmt.settings import REPO_DATA_DIR
 
 STATES = ("engaged", "delighted", "frustrated", "anxious", "confused", "bored")
+CHANNELS = ("dialogue", "text", "speech", "face", "fused")
+EMOTION_CHANNELS = ("text", "speech", "face", "fused")
+SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
+           "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct")
+SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
+FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
+FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
+STRUGGLING_STATES = ("frustrated", "anxious", "confused")
 DEFAULT_POLICY = REPO_DATA_DIR / "policy" / "default.yaml"
 NOUN = {"engaged": "engagement", "delighted": "delight", "frustrated": "frustration",
         "anxious": "anxiety", "confused": "confusion", "bored": "boredom"}
@@ -29,6 +51,7 @@ TONE_WORDS = {"calm": "calmer tone", "upbeat": "upbeat tone", "encouraging": "en
               "neutral": "neutral tone"}
 PACING_WORDS = {"worked_example": "worked example first", "slower": "slower steps",
                 "harder": "a harder problem", "normal": "normal pace", "skip": "skip ahead"}
+CONTROL_REASON = "control mode: no adaptation"
 
 
 class Adaptation(BaseModel):
@@ -38,12 +61,25 @@ class Adaptation(BaseModel):
     hint_level: int = Field(ge=0, le=3)
 
 
+class Channel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reliability: float = Field(ge=0, le=1)
+    half_life_s: float = Field(gt=0)
+    saturation: float = Field(gt=0)  # evidence (turns; seconds for the face) for half trust
+
+
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     emotion_weights: dict[str, dict[str, float]]
     evidence_weights: dict[str, dict[str, float]]
-    half_life_s: float = Field(gt=0)
+    slow_s: float = Field(gt=0)
+    too_easy_memory_s: float = Field(ge=0)
+    channels: dict[str, Channel]
+    max_frame_s: float = Field(gt=0)
+    prior_weight: float = Field(gt=0)
+    smile_while_failing: float = Field(ge=0, le=1)
     switch_margin: float = Field(ge=0)
+    confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
     min_confidence: float = Field(ge=0, le=1)
     adaptations: dict[str, Adaptation]
@@ -51,15 +87,23 @@ class PolicyConfig(BaseModel):
     break_min_score: float = Field(ge=0, le=1)
 
     def model_post_init(self, _ctx) -> None:
-        for table in (self.emotion_weights, self.adaptations):
+        tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values()]
+        for table in tables:
             unknown = set(table) - set(STATES)
             if unknown:
                 raise ValueError(f"unknown states {sorted(unknown)}; states are {STATES}")
         for state, weights in self.emotion_weights.items():
-            if set(weights) - set(EMOTIONS):
-                raise ValueError(f"{state}: unknown emotions {sorted(set(weights) - set(EMOTIONS))}")
-        if set(STATES) - set(self.adaptations):
-            raise ValueError(f"adaptations missing for {sorted(set(STATES) - set(self.adaptations))}")
+            unknown = sorted(set(weights) - set(EMOTIONS))
+            if unknown:
+                raise ValueError(f"{state}: unknown emotions {unknown}")
+        unknown = sorted(set(self.evidence_weights) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown evidence {unknown}; evidence is {SIGNALS}")
+        if set(CHANNELS) != set(self.channels):
+            raise ValueError(f"channels must be exactly {CHANNELS}")
+        missing = sorted(set(STATES) - set(self.adaptations))
+        if missing:
+            raise ValueError(f"adaptations missing for {missing}")
 
 
 def load_policy_config(path: Path | None = None) -> PolicyConfig:
@@ -77,26 +121,46 @@ class Evidence:
     wrong_streak: int = 0
     hint_requests: int = 0
     typed_confused: bool = False
-    typed_frustration: bool = False
+    typed_frustration: bool = False  # frustration in the student's words, typed or spoken
     too_easy: bool = False
     fast_correct: bool = False
+    correct: bool | None = None  # this turn's checked answer; None: no answer counted
+    response_s: float | None = None  # seconds since the tutor's last reply
+    move: str = ""  # the student's move kind (tutor.intents)
 
-    def phrases(self) -> list[str]:
+    def amounts(self, slow_s: float) -> dict[str, float]:
+        slow = self.correct is False and (self.response_s or 0.0) > slow_s
+        return {"wrong_answer": float(self.correct is False),
+                "wrong_streak": float(min(self.wrong_streak, 3)),
+                "slow_wrong": float(slow),
+                "hint_requests": float(min(self.hint_requests, 3)),
+                "typed_confused": float(self.typed_confused and self.move != "why"),
+                "typed_frustration": float(self.typed_frustration),
+                "too_easy": float(self.too_easy),
+                "fast_correct": float(self.fast_correct),
+                "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
+                "correct": float(self.correct is True and not self.fast_correct)}
+
+    def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
         words = {1: "one", 2: "two", 3: "three"}
         out = []
         if self.wrong_streak:
             n = self.wrong_streak
             out.append(f"{words.get(n, n)} wrong answer{'s' if n > 1 else ''}")
+        elif self.correct:
+            out.append("a right answer")
         if self.hint_requests:
             out.append(f"{self.hint_requests} hint request{'s' if self.hint_requests > 1 else ''}")
         if self.typed_confused:
             out.append("said they don't get it")
         if self.typed_frustration:
-            out.append("typed frustration")
+            out.append("said they're frustrated" if spoken else "typed frustration")
         if self.too_easy:
             out.append("said it's too easy")
         if self.fast_correct:
             out.append("answered right, fast")
+        elif self.response_s is not None and self.correct is False and self.response_s >= slow_s:
+            out.append(f"answered after {self.response_s:.0f} s")
         return out
 
 
@@ -106,10 +170,46 @@ class Decision:
     tone: str
     pacing: str
     hint_level: int
-    reason: str
+    reason: str  # technical: scores, seconds, evidence (the log, the teacher view)
     changes: dict[str, list] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     offer_break: bool = False
+    driver: str | None = None  # the channel that weighed most for the state, when it changed
+    previous: str | None = None  # the state before a change
+    source: str = "typed"  # how the student's words came: "typed" or "spoken"
+    control: bool = False
+    evidence: Evidence | None = None  # the dialogue's evidence this turn
+
+
+class _Accumulator:
+    """One channel's evidence: per-state sums decayed on time, and their total weight."""
+
+    def __init__(self, half_life_s: float):
+        self.half_life_s = half_life_s
+        self.mass = {s: 0.0 for s in STATES}
+        self.weight = 0.0
+        self.at: float | None = None
+
+    def decay_to(self, now: float) -> None:
+        if self.at is not None and now > self.at:
+            k = 0.5 ** ((now - self.at) / self.half_life_s)
+            self.mass = {s: v * k for s, v in self.mass.items()}
+            self.weight *= k
+        self.at = now if self.at is None else max(self.at, now)
+
+    def add(self, direction: dict[str, float], weight: float, now: float) -> None:
+        self.decay_to(now)
+        for s, v in direction.items():
+            self.mass[s] += weight * v
+        self.weight += weight
+
+    def view(self) -> dict[str, float]:
+        return {s: (v / self.weight if self.weight > 0 else 0.0) for s, v in self.mass.items()}
+
+
+def _normalised(raw: dict[str, float]) -> tuple[dict[str, float], float]:
+    total = sum(raw.values())
+    return ({s: v / total for s, v in raw.items()} if total > 0 else {}), total
 
 
 class Policy:
@@ -121,93 +221,208 @@ class Policy:
             raise ValueError(f"policy mode must be 'adaptive' or 'control', got {mode!r}")
         self.config = config or load_policy_config()
         self.mode, self.clock = mode, clock
-        # A mild prior: engaged until the readings say otherwise.
-        self.scores = {s: (0.5 if s == "engaged" else 0.1) for s in STATES}
+        self.channels = {c: _Accumulator(self.config.channels[c].half_life_s) for c in CHANNELS}
         self.state, self.since = "engaged", clock()
-        self._last_update: float | None = None
         self._pending: str | None = None
+        self._pending_since = 0.0
+        self._pending_turns = 0
+        self._failing = False  # the last answer went wrong (and no right one since)
+        self._last_face: float | None = None
+        self._said_too_easy: float | None = None  # when the student last said "too easy"
+        self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
 
-    # -- scoring
-    def instant_scores(self, reading: AnalyzeResponse | None, evidence: Evidence) -> dict[str, float]:
-        cfg = self.config
+    # -- evidence in
+    def _read(self, reading: AnalyzeResponse, now: float, *, frame: bool) -> list[str]:
+        """Fold one reading into its channels; returns what was read, in words."""
+        cfg, read = self.config, []
+        parts = [(m, r) for m, r in reading.modalities.items() if m in EMOTION_CHANNELS]
+        if not parts and not frame:
+            parts = [("fused", reading)]
+        for channel, r in parts:
+            if channel == "face":
+                last = self._last_face
+                amount = cfg.max_frame_s if last is None else min(max(now - last, 0.0),
+                                                                  cfg.max_frame_s)
+                self._last_face = now
+            else:
+                amount = 1.0
+            if r.confidence < cfg.min_confidence:
+                read.append(f"{channel} {r.label} {r.confidence:.2f} too unsure to count")
+                continue
+            raw = {s: sum(w * r.probs[e] for e, w in ws.items())
+                   for s, ws in cfg.emotion_weights.items()}
+            direction, strength = _normalised(raw)
+            if not direction:
+                continue
+            reliability = getattr(r, "reliability", None)  # the service's, when it gives one
+            weight = amount * r.confidence * strength * (1.0 if reliability is None
+                                                         else max(float(reliability), 0.0))
+            self.channels[channel].add(direction, weight, now)
+            read.append(f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}")
+        return read
+
+    def _dialogue(self, evidence: Evidence, now: float) -> None:
+        amounts = evidence.amounts(self.config.slow_s)
+        if evidence.too_easy:
+            self._said_too_easy = now
+        if (amounts["fast_correct"] and self._said_too_easy is not None
+                and now - self._said_too_easy <= self.config.too_easy_memory_s):
+            amounts["fast_correct"], amounts["fast_after_too_easy"] = 0.0, 1.0  # as they said
         raw = {s: 0.0 for s in STATES}
-        if reading is not None and reading.confidence >= cfg.min_confidence:
-            for state, weights in cfg.emotion_weights.items():
-                raw[state] += sum(w * reading.probs[e] for e, w in weights.items())
-        amounts = {"wrong_streak": min(evidence.wrong_streak, 3),
-                   "hint_requests": min(evidence.hint_requests, 3),
-                   "typed_confused": float(evidence.typed_confused),
-                   "typed_frustration": float(evidence.typed_frustration),
-                   "too_easy": float(evidence.too_easy),
-                   "fast_correct": float(evidence.fast_correct)}
-        for name, weights in cfg.evidence_weights.items():
+        for name, weights in self.config.evidence_weights.items():
             for state, w in weights.items():
                 raw[state] += w * amounts.get(name, 0.0)
-        total = sum(raw.values())
-        if total <= 0:
-            return dict(self.scores)  # nothing new: keep the picture we have
-        return {s: v / total for s, v in raw.items()}
+        direction, strength = _normalised(raw)
+        if direction:
+            self.channels["dialogue"].add(direction, strength, now)
+        if evidence.correct is not None:
+            self._failing = not evidence.correct
+        elif evidence.wrong_streak == 0 and evidence.move == "answer":
+            self._failing = False
 
-    def observe(self, reading: AnalyzeResponse | None, evidence: Evidence = Evidence(),
+    # -- fusing
+    def _trust(self, channel: str, now: float | None = None) -> float:
+        acc, c = self.channels[channel], self.config.channels[channel]
+        if now is not None:
+            acc.decay_to(now)
+        return c.reliability * acc.weight / (acc.weight + c.saturation)
+
+    def _contributions(self, now: float | None = None) -> dict[str, dict[str, float]]:
+        """Per channel: its trust times its view of each state.
+
+        Joy counts little towards delight while answers go wrong. Right answers say the
+        student is not failing, not how they feel about it: the dialogue's "engaged" is
+        shared between engaged, delighted and anxious as the emotion channels see those
+        (an anxious student may well answer right)."""
+        out = {}
+        for channel in EMOTION_CHANNELS:
+            trust = self._trust(channel, now)
+            view = self.channels[channel].view()
+            if self._failing:
+                view["delighted"] *= self.config.smile_while_failing
+            out[channel] = {s: trust * v for s, v in view.items()}
+        trust = self._trust("dialogue", now)
+        view = self.channels["dialogue"].view()
+        felt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in FELT}
+        if sum(felt.values()) > 0:
+            fine = sum(view[s] for s in FELT if s != "anxious")
+            for s in FELT:
+                view[s] = (view[s] if s == "anxious" else 0.0) + fine * felt[s] / sum(felt.values())
+        out["dialogue"] = {s: trust * v for s, v in view.items()}
+        return out
+
+    def _fuse(self, now: float | None = None) -> dict[str, float]:
+        contrib = self._contributions(now)
+        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        scores = {s: (self.config.prior_weight if s == "engaged" else 0.0) for s in STATES}
+        for per_state in contrib.values():
+            for s, v in per_state.items():
+                scores[s] += v
+        return {s: v / total for s, v in scores.items()}
+
+    def channel_shares(self, state: str) -> dict[str, float]:
+        """How much each channel adds to `state`'s score now (for reasons and the teacher)."""
+        contrib = self._contributions()
+        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        return {c: contrib[c][state] / total for c in CHANNELS}
+
+    # -- switching
+    def observe(self, reading: AnalyzeResponse | None, evidence: Evidence | None = None,
                 now: float | None = None) -> None:
-        """Fold one reading (a camera frame, a turn) into the smoothed scores."""
+        """A reading between turns (a camera frame): evidence in, no switch until a turn."""
+        if self.mode == "control":
+            return
         now = self.clock() if now is None else now
-        dt = self.config.half_life_s if self._last_update is None else max(now - self._last_update, 0.0)
-        alpha = min(max(1 - 0.5 ** (dt / self.config.half_life_s), 0.25), 0.75)
-        inst = self.instant_scores(reading, evidence)
-        self.scores = {s: (1 - alpha) * self.scores[s] + alpha * inst[s] for s in STATES}
-        self._last_update = now
-        self._maybe_switch(now)
+        if reading is not None:
+            self._read(reading, now, frame=True)
+        if evidence is not None:
+            self._dialogue(evidence, now)
+        self.scores = self._fuse(now)
+        self._track(now, turn=False)
 
-    def _maybe_switch(self, now: float) -> None:
-        leader = max(self.scores, key=self.scores.get)
-        leads = (leader != self.state
-                 and self.scores[leader] - self.scores[self.state] >= self.config.switch_margin
-                 and now - self.since >= self.config.min_dwell_s)
+    def _leader(self) -> tuple[str, float]:
+        """The state that should be, and its lead over the current one. Between families
+        (doing fine, struggling, bored) the families' totals compete, so evidence split
+        between confusion and frustration still adds up; within a family, the states."""
+        group = {s: g for g, members in FAMILIES.items() for s in members}
+        totals = {g: sum(self.scores[s] for s in members) for g, members in FAMILIES.items()}
+        mine = group[self.state]
+        best = max(totals, key=totals.get)
+        if best != mine:
+            leader = max(FAMILIES[best], key=self.scores.get)
+            return leader, totals[best] - totals[mine]
+        leader = max(FAMILIES[mine], key=self.scores.get)
+        return leader, self.scores[leader] - self.scores[self.state]
+
+    def _track(self, now: float, *, turn: bool) -> bool:
+        """Follow the leader; True when it has earned the switch."""
+        leader, lead = self._leader()
+        leads = leader != self.state and lead >= self.config.switch_margin
         if not leads:
             self._pending = None
-        elif self._pending == leader:  # second update in a row: switch
-            self.state, self.since, self._pending = leader, now, None
-        else:
-            self._pending = leader
+            return False
+        if self._pending is None:  # the current state is beaten from now: count time and turns
+            self._pending_since, self._pending_turns = now, 0
+        self._pending = leader  # the switch goes to whichever state leads when it is earned
+        self._pending_turns += turn
+        confirmed = (now - self._pending_since >= self.config.confirm_s
+                     or self._pending_turns >= 2)
+        return confirmed and now - self.since >= self.config.min_dwell_s
 
     # -- deciding
     def decide(self, reading: AnalyzeResponse | None = None, evidence: Evidence = Evidence(),
-               now: float | None = None) -> Decision:
+               now: float | None = None, *, source: str = "typed", turn: bool = True) -> Decision:
+        """One turn: fold in its reading and the dialogue's evidence, maybe switch, and say why.
+
+        `turn=False` for a live stream that decides on every frame (the demo view): frames
+        then confirm a switch only by time, never by counting as turns."""
         now = self.clock() if now is None else now
-        before = {"state": self.state, "tone": self.tone, "pacing": self.pacing,
-                  "hint_level": self.hint_level}
         if self.mode == "control":
             return Decision(state=self.state, tone=self.tone, pacing=self.pacing,
-                            hint_level=self.hint_level, reason="control mode: no adaptation",
-                            scores=dict(self.scores))
-        self.observe(reading, evidence, now)
+                            hint_level=self.hint_level, reason=CONTROL_REASON,
+                            scores=dict(self.scores), source=source, control=True)
+        read = self._read(reading, now, frame=False) if reading is not None else []
+        self._dialogue(evidence, now)
+        self.scores = self._fuse(now)
+        before = self.state
+        driver = None
+        if self._track(now, turn=turn):
+            shares = self.channel_shares(self._pending)
+            felt = {c: v for c, v in shares.items() if c != "dialogue" and v > 0}
+            if self._pending in FELT and self._pending != "engaged" and felt:
+                shares = felt  # the dialogue only passed on what the readings felt
+            driver = max(shares, key=shares.get)
+            self.state, self.since, self._pending = self._pending, now, None
+        old = {"state": before, "tone": self.tone, "pacing": self.pacing,
+               "hint_level": self.hint_level}
         a = self.config.adaptations[self.state]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
         held = now - self.since
         offer_break = (self.state == "frustrated" and held >= self.config.break_after_s
                        and self.scores["frustrated"] >= self.config.break_min_score)
-        after = {"state": self.state, "tone": self.tone, "pacing": self.pacing,
-                 "hint_level": self.hint_level}
-        changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        new = {"state": self.state, "tone": self.tone, "pacing": self.pacing,
+               "hint_level": self.hint_level}
+        changes = {k: [old[k], new[k]] for k in new if old[k] != new[k]}
+        reason = self._reason(read, reading is not None, evidence, changes, held, offer_break,
+                              spoken=source == "spoken")
         return Decision(state=self.state, tone=self.tone, pacing=self.pacing,
                         hint_level=self.hint_level, changes=changes, scores=dict(self.scores),
-                        offer_break=offer_break,
-                        reason=self._reason(reading, evidence, changes, held, offer_break))
+                        offer_break=offer_break, reason=reason,
+                        driver=driver if "state" in changes else None,
+                        previous=before if "state" in changes else None, source=source,
+                        evidence=evidence)
 
-    def _reason(self, reading, evidence: Evidence, changes: dict, held: float,
-                offer_break: bool) -> str:
-        what = [f"{NOUN[self.state]} {self.scores[self.state]:.2f} for {held:.0f} s"]
-        if reading is not None:
-            if reading.confidence < self.config.min_confidence:
-                what.append(f"{reading.label} reading {reading.confidence:.2f} too unsure to count")
-            else:
-                what.append(f"read {reading.label} {reading.confidence:.2f}")
-        else:
-            what.append("no emotion reading")
-        what += evidence.phrases()
+    def _reason(self, read: list[str], had_reading: bool, evidence: Evidence, changes: dict,
+                held: float, offer_break: bool, *, spoken: bool) -> str:
+        shares = self.channel_shares(self.state)
+        top = [f"{c} {v:.2f}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1])
+               if v >= 0.01][:3]
+        what = [f"{NOUN[self.state]} {self.scores[self.state]:.2f} for {held:.0f} s"
+                + (f" ({', '.join(top)})" if top else "")]
+        what += read if had_reading else ["no emotion reading"]
+        what += evidence.phrases(spoken=spoken, slow_s=self.config.slow_s)
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []
@@ -220,8 +435,88 @@ class Policy:
         if offer_break:
             todo.append("offer a short break")
         outcome = ", ".join(todo) if todo else "style unchanged"
-        return f"{self._join(what)} → {outcome}"
+        return f"{_join(what)} → {outcome}"
 
-    @staticmethod
-    def _join(parts: list[str]) -> str:
-        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# ---------------------------------------------------------------- in plain words
+_NOW = {  # a change of state, said to the student (in the tone the state brings)
+    "frustrated": "This looks frustrating, so let's slow down and do one together.",
+    "confused": "You seem stuck, so let's go through it step by step.",
+    "anxious": "No rush. We'll take it slowly, one step at a time.",
+    "bored": "This seems too easy for you, so let's try something harder!",
+    "delighted": "You're enjoying this! Let's keep going.",
+    "engaged": "You're doing well, so we'll carry on as normal.",
+}
+_STILL = {  # no change this turn
+    "frustrated": "We're still taking it slowly and doing it together.",
+    "confused": "We're still going step by step.",
+    "anxious": "Still no rush: one step at a time.",
+    "bored": "Still keeping it challenging for you!",
+    "delighted": "Still going great!",
+    "engaged": "Let's keep going.",
+}
+_RECOVERED = "You've got the hang of it now, so back to the normal pace."
+
+
+def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> str:
+    words = "what you said" if spoken else "what you wrote"
+    if driver == "face":
+        return "I could see it on your face."
+    if driver == "speech":
+        return "I could hear it in your voice."
+    if driver == "text":
+        return f"I noticed it in {words}."
+    if driver == "fused":  # a reading that names no modality
+        return "I noticed how you seem to feel."
+    if driver == "dialogue":
+        e = evidence or Evidence()
+        if e.typed_frustration or e.typed_confused or e.too_easy or e.move == "hint":
+            return f"I noticed it in {words}."
+        return "I noticed it from how your answers are going."
+    return ""
+
+
+def student_note(decision: Decision) -> str:
+    """What the tutor noticed, in words a ten-year-old understands (no scores, no jargon).
+
+    Consistent with the tone shown; says when the camera or voice drove a change, and
+    never says "wrote" of a spoken turn. Empty in control mode (nothing adapts)."""
+    if decision.control:
+        return ""
+    if "state" not in decision.changes:
+        line = _STILL[decision.state]
+    elif decision.state in ("engaged", "delighted") and decision.previous in SLOW_STATES:
+        line = _RECOVERED if decision.state == "engaged" else _NOW["delighted"]
+    else:
+        line = _NOW[decision.state]
+    because = (_because(decision.driver, decision.evidence, spoken=decision.source == "spoken")
+               if "state" in decision.changes else "")
+    if decision.offer_break:
+        line += " How about a short break?"
+    return f"{line} {because}".strip()
+
+
+def struggling(turn_states: Sequence) -> tuple[bool, str]:
+    """Whether a student is struggling, judged per turn (never per reading), and why.
+
+    `turn_states`: the policy's state after each turn, oldest first (strings, or rows with a
+    `.state` such as tutor.db.models.Adaptation). Struggling: the last turn found them
+    frustrated or anxious, or at least half of their last six turns (and at least three) were
+    in a struggling state (frustrated, anxious, confused)."""
+    states = [getattr(t, "state", t) for t in turn_states]
+    if not states:
+        return False, ""
+    last = states[-1]
+    if last in ("frustrated", "anxious"):
+        return True, f"the tutor's last turn found them {last}"
+    recent = states[-6:]
+    hard = sum(s in STRUGGLING_STATES for s in recent)
+    if hard >= 3 and hard * 2 >= len(recent):
+        which = _join(sorted({s for s in recent if s in STRUGGLING_STATES}))
+        return True, f"{hard} of their last {len(recent)} turns were {which}"
+    return False, ""
+

@@ -33,7 +33,7 @@ from tutor.db.models import Student
 from tutor.dialogue import Dialogue, Phraser, load_lesson
 from tutor.mastery import Mastery
 from tutor.privacy import current_consents
-from tutor.policy import Decision, Policy
+from tutor.policy import Decision, Policy, student_note
 
 log = logging.getLogger("tutor.session")
 
@@ -95,6 +95,7 @@ class TurnResult:
     action: str = ""  # what the tutor did, in words
     correct: bool | None = None  # the checked verdict, when an answer was checked
     message: str = ""  # the student's message as used (the transcript of a spoken turn)
+    noticed: str = ""  # what the tutor noticed, in plain words for the student (empty: nothing)
 
 
 class Conversation:
@@ -165,7 +166,7 @@ class Conversation:
             reading, notice = self._read(message, image, audio)
         notice = notice or withheld
         evidence = self.dialogue.evidence(message, now=now)
-        decision = self.policy.decide(reading, evidence, now=now)
+        decision = self.policy.decide(reading, evidence, now=now, source=source)
         answer = self.dialogue.respond(message, decision, now=now)
         reply = answer.text
         latency_ms = (time.perf_counter() - t0) * 1e3
@@ -190,7 +191,8 @@ class Conversation:
             raise StorageError("Your message could not be saved just now; please send it again.") from e
         return TurnResult(turn_id=turn_id, reply=reply, reading=reading, decision=decision,
                           notice=notice, move=answer.move, action=answer.action,
-                          correct=answer.correct, message=message)
+                          correct=answer.correct, message=message,
+                          noticed=student_note(decision))
 
     def observe_frame(self, image: bytes) -> AnalyzeResponse | None:
         """A camera frame between turns: read it, let the policy see it, log the reading.

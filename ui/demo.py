@@ -48,7 +48,7 @@ def describe(r: AnalyzeResponse, policy: Policy) -> tuple:
     per = {m: (r.modalities[m].probs if m in r.modalities else None) for m in ("text", "face", "speech")}
     stages = " · ".join(f"{k} {v:.0f} ms" for k, v in r.stage_ms.items())
     latency = f"**{r.latency_ms:.0f} ms** server-side ({stages}) · model `{r.model_version}`"
-    d = policy.decide(r, Evidence())
+    d = policy.decide(r, Evidence(), turn=False)  # a live frame, not a turn
     style = f"Tutor style: **{d.tone}**, pacing **{d.pacing}** ({d.state}). *{d.reason}*"
     return (r.probs, per["text"], per["face"], per["speech"], attention_table(r), latency, style)
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cmt.settings import Settings
 from tutor.client import CMTClient
+from tutor.dialogue import Phraser
 from tutor.session import TurnLimit
 
 
@@ -19,6 +20,7 @@ class Deps:
     cmt: CMTClient
     similarity: Callable[[str, str], float] | None = None  # free-text answers; None: lexical
     turn_limit: TurnLimit | None = None  # None: one from settings.student_turn_limit
+    phraser: Phraser | None = None  # the LLM that phrases replies (ATTUNE_LLM); None: templates
 
     def __post_init__(self):
         if self.turn_limit is None:

@@ -45,14 +45,12 @@ def lesson_choices(deps: Deps) -> list[tuple[str, str]]:
 
 
 def noticed(result) -> str:
-    """One calm line: what the tutor noticed and why its tone is what it is."""
-    if result.reading is None:
-        return f"*{result.notice or 'No emotion reading this turn.'}*"
-    r = result.reading
-    degraded = " (backup model)" if r.degraded else ""
-    extra = f" · {result.notice}" if result.notice else ""
-    return (f"Tutor noticed **{r.label}** ({r.confidence:.0%}){degraded} · "
-            f"tone: **{result.decision.tone}** · {result.decision.reason}{extra}")
+    """One line in plain words: what the tutor noticed and what it does about it (the
+    technical reason stays in the log and the teacher view)."""
+    extra = f" *{result.notice}*" if result.notice else ""
+    if not result.noticed:
+        return extra.strip()
+    return f"**Tutor noticed:** {result.noticed} · tone: **{result.decision.tone}**{extra}"
 
 
 # ---------------------------------------------------------------- sign-in
@@ -119,7 +117,7 @@ def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
             return conv
         return Conversation(db=deps.db, cmt=deps.cmt, student_id=p.id, lesson=lesson,
                             biometrics=deps.settings.biometrics, similarity=deps.similarity,
-                            turn_limit=deps.turn_limit)
+                            turn_limit=deps.turn_limit, phraser=deps.phraser)
     if deps.settings.student_sign_in != "open":
         raise MessageError(SIGN_IN_FIRST)
     name = (who or "").strip() or "student"
@@ -129,7 +127,8 @@ def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
         return conv
     return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
                         lesson=lesson, biometrics=deps.settings.biometrics,
-                        similarity=deps.similarity, turn_limit=deps.turn_limit)
+                        similarity=deps.similarity, turn_limit=deps.turn_limit,
+                        phraser=deps.phraser)
 
 
 def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:

@@ -121,3 +121,117 @@ def test_load_chat_model_names_what_is_wrong():
         load_chat_model("llama3")
     with pytest.raises(LLMConfigError, match="nosuchprovider"):
         load_chat_model("nosuchprovider/some-model")
+
+
+# ---------------------------------------------------------------- ATTUNE_LLM, wired in
+
+def test_no_llm_setting_means_template_replies():
+    from cmt.settings import Settings
+    from tutor.llm import phraser_from_settings
+
+    assert phraser_from_settings(Settings(llm=None)) is None
+
+
+def test_the_conversation_and_the_simulator_use_the_phraser_and_keep_the_verdict():
+    from tutor.simulate import SCENARIOS_DIR, run_scenario
+
+    words = FakeListChatModel(responses=["Let's look at this together, calmly."] * 50)
+    sim = run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml",
+                       phraser=LLMPhraser(words, timeout_s=5))
+    assert all(r.reply == "Let's look at this together, calmly." for r in sim.rows)
+    liar = FakeListChatModel(responses=["That's right, well done!"] * 50)
+    sim = run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml",
+                       phraser=LLMPhraser(liar, timeout_s=5))
+    wrong = [r for r in sim.rows if r.correct is False]
+    assert wrong and all("well done" not in r.reply for r in wrong)  # the template instead
+
+
+class _StubOpenAI:
+    """A tiny OpenAI-compatible chat server on 127.0.0.1: answers every chat with `reply`."""
+
+    def __init__(self, reply: str):
+        import http.server
+        import json
+        import threading
+
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.requests.append(body)
+                out = json.dumps({
+                    "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": reply}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.requests: list = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_attune_llm_reaches_an_openai_compatible_server_and_its_words_reach_the_student(
+        monkeypatch, db, keyword_engine):
+    pytest.importorskip("langchain_openai")
+    from cmt.settings import Settings
+    from tutor.client import EmbeddedCMT
+    from tutor.llm import phraser_from_settings
+    from ui.deps import Deps
+    from ui.student import respond
+
+    server = _StubOpenAI("Hello from the local model. Here's a question for you.")
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "not-needed")
+        settings = Settings(llm="openai/stub-model", llm_timeout_s=20)
+        deps = Deps(settings=settings, db=db, cmt=EmbeddedCMT(keyword_engine),
+                    phraser=phraser_from_settings(settings))
+        *_, (history, _, _, _) = respond(deps, "Sam", "fractions", "hi", [], None)
+        assert history[-1]["content"] == "Hello from the local model. Here's a question for you."
+        assert server.requests and server.requests[0]["model"] == "stub-model"
+        system = server.requests[0]["messages"][0]["content"]
+        assert "the tutor's code has already checked" in system
+    finally:
+        server.close()
+
+
+LLM_URL = __import__("os").environ.get("ATTUNE_TEST_LLM_URL", "http://127.0.0.1:11434/v1")
+
+
+@pytest.mark.llm
+def test_a_real_local_chat_model_phrases_without_changing_the_verdict(pack, monkeypatch):
+    """Talks to a real OpenAI-compatible server (Ollama by default) when one is reachable."""
+    import httpx
+
+    pytest.importorskip("langchain_openai")
+    try:
+        models = httpx.get(f"{LLM_URL}/models", timeout=2).json()["data"]
+    except (httpx.HTTPError, ValueError, KeyError) as e:
+        pytest.skip(f"no OpenAI-compatible chat server at {LLM_URL}: {type(e).__name__}: {e}")
+    if not models:
+        pytest.skip(f"the chat server at {LLM_URL} serves no model")
+    monkeypatch.setenv("OPENAI_API_KEY", "not-needed")
+    model = load_chat_model(f"openai/{models[0]['id']}", base_url=LLM_URL, temperature=0)
+    d = tutor(pack, model, timeout_s=120)
+    wrong = d.question.misconceptions[0].answer
+    d.evidence(wrong)
+    reply = d.respond(wrong, CALM)
+    assert reply.correct is False and reply.text.strip()
+    assert verdict_problem(reply.text, PhraseContext(plan="", tone="calm", pacing="normal",
+                                                     move="answer", student_message=wrong,
+                                                     correct=False)) is None

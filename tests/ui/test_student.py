@@ -45,7 +45,8 @@ def test_a_typed_message_is_answered_logged_and_explained(deps):
     history, box, conv, note = last(respond(deps, "Sam", "fractions", "I am happy", [], None))
     assert box == "" and [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "I am happy" and history[1]["content"]
-    assert "Tutor noticed **joy**" in note
+    assert note.startswith("**Tutor noticed:**") and "tone: **neutral**" in note
+    assert "→" not in note and not any(c.isdigit() for c in note)  # plain words, no scores
     with deps.db() as s:
         (turn,) = crud.session_turns(session=s, tutor_session_id=conv.session_id)
         assert turn.student_text == "I am happy"
@@ -121,7 +122,7 @@ def test_a_signed_in_student_chats_in_their_own_session(coded):
     deps, codes = coded
     ana = signed_in(deps, "ana", codes["ana"])
     history, box, conv, note = last(respond(deps, ana, "fractions", "I am happy", [], None))
-    assert box == "" and len(history) == 2 and "joy" in note
+    assert box == "" and len(history) == 2 and "Tutor noticed:" in note
     assert conv.student_id == ana.id and turns_of(deps.db, conv.session_id) == ["I am happy"]
     _, _, again, _ = last(respond(deps, ana, "fractions", "next", history, conv))
     assert again is conv

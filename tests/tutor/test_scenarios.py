@@ -1,0 +1,91 @@
+"""The shipped scenario suite: each file states what the adaptive tutor should do with its
+scripted student (`expect`), and the control arm never adapts on any of them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tutor.simulate import SCENARIOS_DIR, load_scenario, main, run_scenario
+
+FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
+
+
+def test_the_suite_covers_every_state_and_the_traps():
+    assert len(FILES) >= 12
+    expects = [load_scenario(f).expect for f in FILES]
+    assert all(e is not None for e in expects)
+    reached = {s for e in expects for s in e.reach + e.final}
+    assert reached >= {"engaged", "delighted", "frustrated", "anxious", "confused", "bored"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_the_adaptive_tutor_does_what_the_scenario_expects(path):
+    scenario = load_scenario(path)
+    rows = run_scenario(scenario).rows
+    states = [r.state for r in rows]
+    want = scenario.expect
+    if want.reach:
+        upto = len(rows) if want.by_turn is None else want.by_turn + 1
+        assert set(states[:upto]) & set(want.reach), (
+            f"none of {want.reach} by turn {want.by_turn}: {states}")
+    assert not set(states) & set(want.never), f"entered one of {want.never}: {states}"
+    if want.final:
+        assert states[-1] in want.final, f"ended {states[-1]}, wanted one of {want.final}"
+    if want.max_changes is not None:
+        assert sum(r.changed for r in rows) <= want.max_changes, states
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_the_control_arm_never_adapts(path):
+    rows = run_scenario(path, control=True).rows
+    styles = {(r.state, r.tone, r.pacing, r.hint_level) for r in rows}
+    assert styles == {("engaged", "neutral", "normal", 0)}
+    assert not any(r.changed or r.offer_break for r in rows)
+    assert all(r.noticed == "" for r in rows)
+
+
+def test_json_prints_one_object_per_turn_with_the_documented_keys(capsys):
+    path = SCENARIOS_DIR / "smiling_while_failing.yaml"
+    assert main([str(path), "--json", "--no-model"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    objs = [json.loads(line) for line in lines]
+    assert [o["turn"] for o in objs] == list(range(len(load_scenario(path).turns)))
+    keys = {"turn", "move", "correct", "state", "tone", "pacing", "hint_level", "offer_break",
+            "changed", "reason", "reply"}
+    assert all(keys <= set(o) for o in objs)
+    assert objs[1]["move"] == "answer" and objs[1]["correct"] is False
+    assert any(o["changed"] and o["tone"] == "calm" for o in objs)
+
+
+def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_typed_when_spoken():
+    smile = run_scenario(SCENARIOS_DIR / "camera_smile_only.yaml").rows
+    change = next(r for r in smile if r.changed)
+    assert "face" in change.noticed and not any(c.isdigit() for c in change.noticed)
+    anxious = run_scenario(SCENARIOS_DIR / "anxious_speech.yaml").rows
+    change = next(r for r in anxious if r.changed)
+    assert change.source == "spoken" and "voice" in change.noticed
+    spoken = [r for f in FILES for r in run_scenario(f).rows if r.source == "spoken"]
+    assert spoken and not any("wrote" in r.noticed or "typed" in r.noticed for r in spoken)
+    fast = run_scenario(SCENARIOS_DIR / "fast_turns_frustration.yaml").rows
+    calm = [r for r in fast if r.changed]
+    assert calm[0].tone == "calm" and "!" not in calm[0].noticed  # the words match the calm tone
+
+
+@pytest.mark.slow
+def test_the_suite_holds_when_the_shipped_model_reads_the_words():
+    """Turns without a scripted `text` reading are read by the shipped model, as by default."""
+    from tutor.simulate import model_text_reader
+
+    read_text = model_text_reader()
+    if read_text is None:
+        pytest.skip("the shipped model is not installed here")
+    for path in FILES:
+        scenario = load_scenario(path)
+        states = [r.state for r in run_scenario(scenario, read_text=read_text).rows]
+        want = scenario.expect
+        upto = len(states) if want.by_turn is None else want.by_turn + 1
+        assert not want.reach or set(states[:upto]) & set(want.reach), (path.stem, states)
+        assert not set(states) & set(want.never), (path.stem, states)
+        assert not want.final or states[-1] in want.final, (path.stem, states)
