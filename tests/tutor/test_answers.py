@@ -150,7 +150,6 @@ def test_number_tolerance_and_close():
         "__import__('os').system('echo hi')",
         "lambda: 1",
         "x" * 5000,
-        "1,5",
         "∞",
         "🙂",
         "\x00",
