@@ -241,7 +241,8 @@ _MATH_TOKEN = re.compile(
 _PROSE = re.compile(r"^(?:[^\W_]|[\s.,?!'’+\-*/^=()%£$€½¼¾⅓⅔×÷−])*$")  # words and maths, no code
 _CHOICE = re.compile(
     r"^(?:(?:i think|i guess|maybe|its|it'?s|it is|is it|the answer is|answer|option|choice|"
-    r"letter)\s*)*\(?([a-h])\)?[\s.!?]*(?:i think|i guess|maybe|right)?[\s.!?]*$"
+    r"letter)\s*)*\(?([a-h])\)?[\s.!?]*"
+    r"(?:i think|i guess|maybe|right|is (?:the answer|right|correct))?[\s.!?]*$"
 )
 
 
@@ -254,6 +255,7 @@ def _written(text: str) -> str:
         s = s.replace(k, v)
     s = re.sub(r"(\d) \((\d)/(\d)\)", r"\1 \2/\3", s)
     s = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", s)  # twenty-five
+    s = re.sub(r"(?<![\d.])0,(\d+)", r"0.\1", s)  # 0,375
     s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)  # 1,500
     s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
     s = re.sub(r"[£$€]\s*(?=\d)", "", s)
@@ -448,7 +450,7 @@ def parse_math(
         if allowed:
             names = " and ".join(sorted(allowed))
             raise ParseProblem(f"your answer uses {w!r}, but the only letter here is {names}")
-        if len(w) > 1:  # a word, not a stray letter: never quote it back ("not 'i'")
+        if len(w) > 1 or len(re.findall(r"[a-z]+", s)) > 1:  # words: never quoted back
             raise ParseProblem("I couldn't find a number in that")
         raise ParseProblem(f"I expected a number here, not {w!r}")
 

@@ -149,3 +149,21 @@ def test_a_typed_turn_is_classified_fast():
     for _ in range(200):
         classify_move("can u show me how to do one pls im confused", expecting_answer=True)
     print(f"classify_move: {(time.perf_counter() - start) / 200 * 1000:.2f} ms per message")
+
+
+def test_attune_moves_prints_one_json_line_per_message():
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+
+    messages = ["I need a break", "6/8 = 3/4", "three eighths", "ok", "ugh I HATE this!!", ""]
+    r = CliRunner().invoke(app, ["moves"], input="\n".join(messages) + "\n")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert [row["text"] for row in rows] == messages
+    assert all(set(row) == {"text", "move", "frustrated", "answer"} for row in rows)
+    assert [row["move"] for row in rows[:4]] == ["break", "answer", "answer", "ack"]
+    assert [row["answer"] for row in rows[:4]] == [None, "3/4", "3/8", None]
+    assert rows[4]["frustrated"] is True and rows[0]["frustrated"] is False
+    r = CliRunner().invoke(app, ["moves", "--no-question"], input="hi\ncan we start\n")
+    assert [json.loads(line)["move"] for line in r.output.splitlines()] == ["greeting", "ack"]
