@@ -126,7 +126,7 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def fit(train: list[dict], *, c_move: float = 20.0, c_frustration: float = 10.0) -> MoveModel:
+def fit(train: list[dict], *, c_move: float = 30.0, c_frustration: float = 30.0) -> MoveModel:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -135,7 +135,7 @@ def fit(train: list[dict], *, c_move: float = 20.0, c_frustration: float = 10.0)
     x = vec.fit_transform(docs)
     moves = LogisticRegression(C=c_move, max_iter=5000, class_weight="balanced")
     moves.fit(x, [r["move"] for r in train])
-    frustration = LogisticRegression(C=c_frustration, max_iter=5000, class_weight="balanced")
+    frustration = LogisticRegression(C=c_frustration, max_iter=5000)
     frustration.fit(x, [r["frustrated"] for r in train])
     return MoveModel(
         vocab={k: int(v) for k, v in vec.vocabulary_.items()}, idf=vec.idf_,
