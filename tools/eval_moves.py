@@ -4,7 +4,8 @@
 
 Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
 `question_waiting: false`) and prints move accuracy, frustration-flag accuracy, per-move
-recall and, for answers, how often the extracted answer has the labelled value.
+recall and, for answers, how often the extracted answer has the labelled value; then the
+time `classify_move` takes per message in this process (the model loaded once).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -78,6 +80,17 @@ def main() -> None:
         r["move"] for r, g in out if g["move"] == r["move"])
     print("recall by move      " + ", ".join(
         f"{k} {hits[k] / totals[k]:.2f}" for k in sorted(totals)))
+    from tutor.intents import classify_move
+
+    classify_move("warm up", expecting_answer=True)  # loads the weights
+    times = []
+    for r in rows:
+        start = time.perf_counter()
+        classify_move(r["text"], expecting_answer=r["question_waiting"])
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    print(f"classify_move       median {times[len(times) // 2]:.2f} ms, p99 "
+          f"{times[int(len(times) * 0.99)]:.2f} ms, max {times[-1]:.2f} ms per message")
     if args.errors:
         for r, g in out:
             if g["move"] != r["move"] or g["frustrated"] != r["frustrated"]:

@@ -181,7 +181,9 @@ def moves(no_question: bool = typer.Option(False, "--no-question",
 
     from tutor.intents import classify_move
 
-    for line in sys.stdin:
+    stdin = getattr(sys.stdin, "buffer", None)
+    lines = (b.decode("utf-8", errors="replace") for b in stdin) if stdin else sys.stdin
+    for line in lines:  # bytes that are not UTF-8 become U+FFFD, never a traceback
         text = line.rstrip("\r\n")
         move = classify_move(text, expecting_answer=not no_question)
         typer.echo(json.dumps({"text": text, "move": move.kind, "frustrated": move.frustrated,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -139,16 +138,6 @@ def test_the_labelled_set_is_large_varied_and_split():
 
     train = {same(r["text"]) for r in rows["train"]}
     assert not [r["text"] for r in rows["dev"] if same(r["text"]) in train]
-
-
-@pytest.mark.slow
-def test_a_typed_turn_is_classified_fast():
-    """Prints the per-message time; the figure belongs in the report, not an assertion."""
-    classify_move("warm up", expecting_answer=True)
-    start = time.perf_counter()
-    for _ in range(200):
-        classify_move("can u show me how to do one pls im confused", expecting_answer=True)
-    print(f"classify_move: {(time.perf_counter() - start) / 200 * 1000:.2f} ms per message")
 
 
 def test_attune_moves_prints_one_json_line_per_message():
