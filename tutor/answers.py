@@ -84,6 +84,283 @@ _STOPWORDS = frozenset(
 )
 
 
+# ---------------------------------------------------------------- what a student writes
+
+
+_UNITS = {
+    "zero": 0, "oh": None, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
+         "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_DENOMINATORS = {
+    "half": 2, "halves": 2, "halfs": 2, "third": 3, "quarter": 4, "fourth": 4, "fifth": 5,
+    "fith": 5, "sixth": 6, "seventh": 7, "eighth": 8, "eigth": 8, "ninth": 9, "tenth": 10,
+    "eleventh": 11, "twelfth": 12, "twelth": 12, "thirteenth": 13, "fifteenth": 15,
+    "sixteenth": 16, "twentieth": 20, "hundredth": 100, "thousandth": 1000,
+}
+_DIGITS_WORDS = r"zero|one|two|three|four|five|six|seven|eight|nine"
+
+
+def _denominator(word: str) -> int | None:
+    for w in (word, word[:-1] if word.endswith("s") else word):
+        if w in _DENOMINATORS:
+            return _DENOMINATORS[w]
+    return None
+
+
+def _cardinal(words: list[str], i: int) -> tuple[int | None, int]:
+    """The whole number spelled from words[i] ("twenty five", "a hundred and two"), and the
+    index after it; (None, i) when there is none."""
+    total, current, j, seen = 0, 0, i, False
+    while j < len(words):
+        w = words[j]
+        if w in _UNITS and _UNITS[w] is not None:
+            if seen and current % 10 == 0 and current % 100 >= 20 and _UNITS[w] < 10:
+                current += _UNITS[w]  # "twenty five"
+            elif seen and current % 100 == 0 and current:
+                current += _UNITS[w]  # "hundred and two"
+            elif seen:
+                break
+            else:
+                current = _UNITS[w]
+        elif w in _TENS:
+            if seen and current % 100 != 0:
+                break
+            current += _TENS[w]
+        elif w in _SCALES and (seen or w == "hundred"):
+            current = max(current, 1) * _SCALES[w]
+            if _SCALES[w] >= 1000:
+                total, current = total + current, 0
+        elif w in ("a", "an") and not seen and j + 1 < len(words) and words[j + 1] in _SCALES:
+            current = 1
+        elif w == "and" and seen and (current % 100 == 0 or total) and j + 1 < len(words) \
+                and (words[j + 1] in _UNITS or words[j + 1] in _TENS):
+            pass  # "a hundred and twenty"
+        else:
+            break
+        seen = True
+        j += 1
+    return (total + current, j) if seen else (None, i)
+
+
+def words_to_numbers(text: str) -> str:
+    """Spelled numbers as digits: "three eighths" -> "3/8", "one and a half" -> "1 1/2",
+    "twenty five" -> "25", "zero point four" -> "0.4", "minus three" -> "-3",
+    "3 quarters" -> "3/4". Other words are kept as they are."""
+    tokens = re.findall(r"\d*\.\d+|\d+|[a-z]+|[^\sa-z\d]", text)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        w = tokens[i]
+        value, j = (int(w), i + 1) if re.fullmatch(r"\d+", w) else _cardinal(tokens, i)
+        if value is None and w in ("a", "an", "one") and i + 1 < len(tokens) \
+                and _denominator(tokens[i + 1]):
+            value, j = 1, i + 1
+        if value is None and w in ("half", "quarter"):
+            out.append(f"1/{_denominator(w)}")  # "half", "quarter"
+            i += 1
+            continue
+        if value is None and w == "point" and i + 1 < len(tokens) and tokens[i + 1].isdigit():
+            value, j = 0, i  # "point 4"
+        if value is None:
+            if w in ("minus", "negative") and i + 1 < len(tokens) and (
+                    _cardinal(tokens, i + 1)[0] is not None or tokens[i + 1].isdigit()):
+                out.append("-")
+                i += 1
+                continue
+            out.append(w)
+            i += 1
+            continue
+        number = str(value)
+        if value is not None and j < len(tokens) and tokens[j] == "point":
+            k, decimals = j + 1, ""
+            while k < len(tokens) and (tokens[k] in _UNITS and _UNITS[tokens[k]] is not None
+                                       and _UNITS[tokens[k]] < 10 or tokens[k].isdigit()):
+                decimals += str(_UNITS.get(tokens[k], tokens[k]))
+                k += 1
+            if decimals:
+                number, j = f"{value}.{decimals}", k
+        elif j < len(tokens) and (d := _denominator(tokens[j])) and not w.isdigit() or (
+                j < len(tokens) and w.isdigit() and _denominator(tokens[j])
+                and not tokens[j].startswith("sec")):
+            d = _denominator(tokens[j])
+            number, j = f"{value}/{d}", j + 1
+        elif j + 1 < len(tokens) and tokens[j] == "and" and (
+                tokens[j + 1] in ("a", "an", "one") and j + 2 < len(tokens)
+                and _denominator(tokens[j + 2])):
+            number, j = f"{value} 1/{_denominator(tokens[j + 2])}", j + 3
+        elif j + 2 < len(tokens) and tokens[j] == "and" and (
+                (n := _cardinal(tokens, j + 1))[0] is not None) and n[1] < len(tokens) and (
+                _denominator(tokens[n[1]])):
+            number, j = f"{value} {n[0]}/{_denominator(tokens[n[1]])}", n[1] + 1
+        out.append(number)
+        i = j
+    return _join(out)
+
+
+def _join(tokens: list[str]) -> str:
+    s = " ".join(tokens)
+    s = re.sub(r"\s*([/^*=+()%])\s*", r" \1 ", s)
+    s = re.sub(r"(?<![\d)])\s*-\s*(?=\d)", " -", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+_WORD_OPS = (
+    (r"\bdivided by\b|\bdivide by\b|\bover\b|\bout of\b", "/"),
+    (r"\bmultiplied by\b|\btimes\b", "*"),
+    (r"\bplus\b", "+"),
+    (r"(?<=[\d\w)] )minus\b", "-"),
+    (r"\bis equal to\b|\bequal to\b|\bequals\b|\bequal\b", "="),
+    (r"\bper ?cent\b|\bpercentage\b", "%"),
+    (r"\bsquared\b", "^2"),
+)
+_FILLERS = frozenset(
+    "i think guess believe maybe perhaps its it is the answer answers my so um umm ummm uh uhh "
+    "er erm hmm hmmm ok okay well right lol sure probably prob got get say mean which that "
+    "thats then simplifies simplified to or final ans yes yeah yo yep just correct am im "
+    "be would should could pretty like hm oh ah".split()
+) | frozenset(  # units after a number
+    "mm cm m km kg g mg l ml cl cm2 m2 sq square cubic degree degrees deg metre metres meter "
+    "meters centimetre centimetres centimeter centimeters millimetres kilometres kilometers "
+    "gram grams kilogram kilograms litre litres liter liters second seconds sec secs minute "
+    "minutes min mins hour hours hr hrs day days pound pounds dollar dollars euro euros pence "
+    "p cents unit units piece pieces slice slices part parts".split()
+)
+_MARKERS = re.compile(
+    r"\b(so|therefore|thus|then|hence|is|its|thats|equals|makes|gives|get|got|mean|answer|"
+    r"simplifies to|simplified|final|final answer)\s*$|=\s*$"
+)
+_UNIT_LETTERS = frozenset("mglsh")
+_MATH_TOKEN = re.compile(
+    r"\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|[+\-*/^=()%]"
+)
+_PROSE = re.compile(r"^(?:[^\W_]|[\s.,?!'’+\-*/^=()%£$€½¼¾⅓⅔×÷−])*$")  # words and maths, no code
+_CHOICE = re.compile(
+    r"^(?:(?:i think|i guess|maybe|its|it'?s|it is|is it|the answer is|answer|option|choice|"
+    r"letter)\s*)*\(?([a-h])\)?[\s.!?]*"
+    r"(?:i think|i guess|maybe|right|is (?:the answer|right|correct))?[\s.!?]*$"
+)
+
+
+def _written(text: str) -> str:
+    """A message rewritten for reading maths out of it: lower case, symbols, decimal commas,
+    spelled numbers and word operators as signs."""
+    s = text.strip().lower().replace("’", "'")
+    s = re.sub(r"(\d)\s*([½¼¾⅓⅔])", r"\1 \2", s)  # 1½ is one and a half
+    for k, v in _UNICODE.items():
+        s = s.replace(k, v)
+    s = re.sub(r"(\d) \((\d)/(\d)\)", r"\1 \2/\3", s)
+    s = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", s)  # twenty-five
+    s = re.sub(r"(?<![\d.])0,(\d+)", r"0.\1", s)  # 0,375
+    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)  # 1,500
+    s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
+    s = re.sub(r"[£$€]\s*(?=\d)", "", s)
+    s = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", s)
+    s = re.sub(r"(?<=[a-z])'(?=[a-z])", "", s)  # it's -> its
+    s = re.sub(r"\b(?!sqrt)[a-z]+\d+[a-z\d]*\b|\b\d+(?:day|moro|morrow|ever|nite|night|u)\b",
+               " txt ", s)  # texting: g2g, l8r, b4, sk1p, 2day, 4ever
+    s = words_to_numbers(s)
+    for pattern, sign in _WORD_OPS:
+        s = re.sub(pattern, f" {sign} ", s)
+    s = re.sub(r"(\d)\s+and\s+(\d+\s*/\s*\d+)", r"\1 \2", s)  # "1 and 1/2"
+    s = re.sub(r"(\d|\b[b-hj-z])\s+is\s+(?=-?\s*[\d(])", r"\1 = ", s)  # "x is 5", "6/8 is 3/4"
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _chunks(s: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of maths tokens, separated only by spaces."""
+    runs: list[list[int]] = []
+    for m in _MATH_TOKEN.finditer(s):
+        if runs and not s[runs[-1][1]:m.start()].strip():
+            runs[-1][1] = m.end()
+        else:
+            runs.append([m.start(), m.end()])
+    return [(a, b) for a, b in runs if re.search(r"\d", s[a:b])]
+
+
+def _tidy(chunk: str) -> str:
+    chunk = chunk.strip().strip("=").strip()
+    parts = re.fullmatch(r"(.*\d)\s+([a-z])", chunk)
+    if parts and parts[2] in _UNIT_LETTERS and "=" not in chunk:
+        chunk = parts[1]  # "5 m": a unit, not m times 5
+    sides = [p.strip() for p in chunk.split("=") if p.strip()]
+    if len(sides) < 2:
+        return sides[0] if sides else ""
+    lone = re.fullmatch(r"[a-z]", sides[0])
+    if lone and len(sides) >= 2:
+        return f"{sides[0]} = {sides[-1]}"
+    if re.fullmatch(r"[a-z]", sides[-1]) and len(sides) == 2:
+        return f"{sides[-1]} = {sides[0]}"
+    if len(sides) == 2 and re.search(r"[a-z]", sides[0]) and not re.search(r"[a-z]", sides[1]):
+        return f"{sides[0]} = {sides[1]}"  # an equation left to solve: the checker says so
+    return sides[-1]  # "6/8 = 3/4": the last expression
+
+
+def _pick(s: str) -> tuple[int, int] | None:
+    found = _chunks(s)
+    if not found:
+        return None
+    marked = [c for i, c in enumerate(found)
+              if i > 0 and _MARKERS.search(s[found[i - 1][1]:c[0]])]
+    solved = [c for c in found if re.fullmatch(r"[a-z]\s*=\s*-?[\d.]+(?:\s*/\s*\d+)?",
+                                               s[c[0]:c[1]].strip())]
+    if len(found) > 1 and solved and solved[-1] != found[0]:
+        return solved[-1]
+    return marked[-1] if marked else found[0]
+
+
+def extract_answer(text: str) -> str | None:
+    """The answer in a student's message, written plainly, or None when there is none.
+
+    "i think its 3/4" -> "3/4", "6/8 = 3/4" -> "3/4", "three eighths" -> "3/8",
+    "1 and 1/2" -> "1 1/2", "x equals five" -> "x = 5", "5 cm" -> "5", "75 %" -> "75%",
+    "0,75" -> "0.75", "B)" -> "b". Question-agnostic and regex-only (no sympy)."""
+    raw = text if isinstance(text, str) else str(text)
+    if len(raw) > 10 * MAX_CHARS:
+        return None
+    low = raw.strip().lower().replace("’", "'")
+    choice = _CHOICE.match(low)
+    if choice:
+        return choice[1]
+    s = _written(raw)
+    span = _pick(s)
+    if span is None:
+        return None
+    answer = _tidy(s[span[0]:span[1]])
+    answer = re.sub(r"\s*%", "%", answer)
+    answer = re.sub(r"\s*([/^*()])\s*", r"\1", answer)
+    answer = re.sub(r"\s*([+=])\s*", r" \1 ", answer)
+    answer = re.sub(r"(?<=[\w)])\s*-\s*", " - ", answer).strip()
+    answer = re.sub(r"(\d)\s+(?=[a-z(])", r"\1", answer)  # "2 x" -> "2x"
+    return answer if re.search(r"\d", answer) else None
+
+
+def is_only_an_answer(text: str) -> bool:
+    """The message is an answer and nothing else: maths with at most lead-ins around it
+    ("is it 3/4?", "x = 5 i think"). Used as a certain rule when a question waits."""
+    raw = text if isinstance(text, str) else str(text)
+    if len(raw) > MAX_CHARS:
+        return False
+    low = raw.strip().lower().replace("’", "'")
+    if _CHOICE.match(low):
+        return len(low) <= 3 or bool(re.search(r"\b(option|choice|answer|letter|its|it is)\b",
+                                               low))
+    s = _written(raw)
+    found = _chunks(s)
+    if not found:
+        return False
+    rest = s
+    for a, b in reversed(found):
+        rest = rest[:a] + " " + rest[b:]
+    words = re.findall(r"[a-z]+", rest)
+    return all(w in _FILLERS for w in words) and len(words) <= 6
+
+
+
 class ParseProblem(ValueError):
     """The student's text could not be read as the kind of answer asked for."""
 
@@ -151,6 +428,7 @@ def parse_math(
         raise ParseProblem("the answer is empty")
     if len(s) > MAX_CHARS:
         raise ParseProblem(f"that is too long to be an answer here (over {MAX_CHARS} characters)")
+    s = re.sub(r"(\d*\.?\d+)\s*%", r"(\1/100)", s)  # 75% is 3/4
     if "," in s:
         raise ParseProblem("use a dot for decimals, like 0.5, and leave out commas")
     if not _ALLOWED_CHARS.match(s):
@@ -172,6 +450,8 @@ def parse_math(
         if allowed:
             names = " and ".join(sorted(allowed))
             raise ParseProblem(f"your answer uses {w!r}, but the only letter here is {names}")
+        if len(w) > 1 or len(re.findall(r"[a-z]+", s)) > 1:  # words: never quoted back
+            raise ParseProblem("I couldn't find a number in that")
         raise ParseProblem(f"I expected a number here, not {w!r}")
 
     s = re.sub(r"[a-z]+", words, s)
@@ -481,6 +761,10 @@ def check_answer(question: Question, raw: str, *, similarity: Similarity | None 
     kind = question.kind
     raw = raw if isinstance(raw, str) else str(raw)
     s = _clean(raw, kind)
+    if kind != "free_text":  # "three eighths", "6/8 = 3/4", "5 cm", "0,75", "B)"
+        found = extract_answer(raw) if _PROSE.match(raw) or is_only_an_answer(raw) else None
+        if found is not None and (kind != "choice" or re.fullmatch(r"[a-h]", found)):
+            s = found
     score = None
     try:
         if kind == "free_text":

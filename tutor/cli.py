@@ -185,6 +185,25 @@ def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. da
 
 
 @app.command()
+def moves(no_question: bool = typer.Option(False, "--no-question",
+                                         help="no question is waiting for an answer yet")):
+    """Read student messages, one per line on stdin; print each one's move as a JSON line:
+    {"text", "move", "frustrated", "answer"} (answer: the answer found in it, or null)."""
+    import json
+    import sys
+
+    from tutor.intents import classify_move
+
+    stdin = getattr(sys.stdin, "buffer", None)
+    lines = (b.decode("utf-8", errors="replace") for b in stdin) if stdin else sys.stdin
+    for line in lines:  # bytes that are not UTF-8 become U+FFFD, never a traceback
+        text = line.rstrip("\r\n")
+        move = classify_move(text, expecting_answer=not no_question)
+        typer.echo(json.dumps({"text": text, "move": move.kind, "frustrated": move.frustrated,
+                               "answer": move.answer}, ensure_ascii=False))
+
+
+@app.command()
 def kiosk(name: str = typer.Option(..., help="the student's name"),
           lesson: str = typer.Option(None, help="lesson pack id (default: fractions)"),
           camera: bool = typer.Option(False, help="also read the local camera (asks for consent)"),

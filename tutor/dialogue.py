@@ -187,6 +187,7 @@ class Dialogue:
         self._just_answered = False
         self._last_reply_at: float | None = None
         self._pending: _Analysis | None = None
+        self.on_break = False  # the student took a break; the next message comes back
 
     # ------------------------------------------------------------ reading the student
     @property
@@ -250,12 +251,21 @@ class Dialogue:
         just_answered, self._just_answered = self._just_answered, False
         out, tone = _Out(), decision.tone
         kind = a.move.kind
-        if not self.presented and self.question is not None and kind != "answer":
+        back = self.on_break and kind != "break"
+        if back:  # back from a break: where we were, then whatever they asked
+            self.on_break = False
+            out.add(self.book.say("welcome_back", tone), "back from the break")
+            if kind in ("ack", "greeting", "off_topic", "repeat") and self.presented \
+                    and self.question is not None:
+                kind = "repeat"  # the question again, as it was left
+        if kind == "break" and self.question is not None:
+            self._on_break(decision, out)
+        elif not self.presented and self.question is not None and kind != "answer":
             if kind == "greeting":
                 out.add(self.book.say("greet", tone), "greeted")
             elif kind == "off_topic" and looks_like_answer(message):
                 out.add(self.book.say("early", tone), "answer before the question")
-            elif kind == "off_topic":
+            elif kind in ("off_topic", "vent") or a.move.frustrated:
                 out.add(*self._steer(a, tone))
             self._present(out, decision, new_step=True)
         elif self.question is None:
@@ -277,15 +287,29 @@ class Dialogue:
         elif kind == "greeting":
             out.add(self.book.say("greet", tone), "greeted")
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+        elif kind == "example":
+            self._on_example(decision, out)
+        elif kind == "reveal":
+            self._on_reveal(decision, out)
+        elif kind == "repeat":
+            if not back:
+                out.add(self.book.say("repeat", tone))
+            out.add(format_question(self.question), "repeated the question")
+        elif kind == "ack":
+            out.add(f"{self.book.say('carry_on', tone)} {format_question(self.question)}",
+                    "carried on")
+        elif kind == "vent":
+            out.add(self.book.say("acknowledge", tone), "acknowledged how they feel")
+            self._on_vent(decision, out)
         else:  # off_topic
             out.add(*self._steer(a, tone))
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
-        if decision.offer_break:
+        if decision.offer_break and not self.on_break:
             out.add(self.book.say("break", tone), "offered a break")
         self._last_reply_at = now
         template = "\n\n".join(out.parts)
         text, by = self._phrase(template, a, decision)
-        return Reply(text=text, move=kind, action="; ".join(out.did) or "replied",
+        return Reply(text=text, move=a.move.kind, action="; ".join(out.did) or "replied",
                      correct=None if a.verdict is None else a.verdict.correct,
                      verdict=a.verdict, step_id=self.step.id if self.step else None,
                      question_id=self.question.id if self.question else None, phrased_by=by)
@@ -294,6 +318,7 @@ class Dialogue:
     def _on_answer(self, a: _Analysis, d: Decision, out: _Out) -> None:
         step, q, v, tone = self.step, self.question, a.verdict, d.tone
         if v is None:  # an answer before any question was shown
+            out.add(self.book.say("early", tone), "answer before the question")
             self._present(out, d, new_step=True)
             return
         if v.correct:
@@ -365,6 +390,46 @@ class Dialogue:
                 f"explained why ({level})")
         self.level_shown = level
         out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+
+    def _on_example(self, d: Decision, out: _Out) -> None:
+        tone = d.tone
+        if not self._worked_example(out, d):
+            out.add(self.book.say("no_example", tone))
+            out.add(self.step.explanations.at("detailed"), "detailed explanation (no example left)")
+            self.level_shown = "detailed"
+        out.add(f"{self.book.say('yours', tone)} {format_question(self.question)}", "re-asked")
+
+    def _on_break(self, d: Decision, out: _Out) -> None:
+        """Take the break the student asked for; the next message comes back to this question."""
+        if self.on_break:
+            out.add(self.book.say("still_away", d.tone), "still on a break")
+            return
+        self.on_break = True
+        out.add(self.book.say("take_break", d.tone), "took a break")
+
+    def _on_reveal(self, d: Decision, out: _Out) -> None:
+        """The answer only after an attempt; before one, a hint."""
+        tone, q = d.tone, self.question
+        if self.wrong_on_question > 0:
+            reveal = self.book.say("reveal", tone, answer=q.answer[0])
+            out.add(f"{reveal} {q.explanation or ''}".strip(), "showed the answer (asked)")
+            self._advance(out, d, moved_on=True)
+            return
+        out.add(self.book.say("reveal_not_yet", tone), "hint instead of the answer (no attempt)")
+        if not self._hint(out, d, at_least=max(d.hint_level, 1)):
+            out.add(f"{self.book.say('no_more_hints', tone)} {q.hints[-1]}", "repeated last hint")
+        out.add(f"{self.book.say('yours', tone)} {format_question(q)}", "re-asked")
+
+    def _on_vent(self, d: Decision, out: _Out) -> None:
+        """After acknowledging the feeling: help with the question (an example or a hint)."""
+        tone = d.tone
+        if d.pacing == "worked_example" and self._worked_example(out, d):
+            pass
+        else:
+            out.add(self.book.say("more_help", tone))
+            if not self._hint(out, d, at_least=max(d.hint_level, 1)):
+                out.add(self.step.explanations.at("brief"), "brief explanation")
+        out.add(f"{self.book.say('yours', tone)} {format_question(self.question)}", "re-asked")
 
     def _on_skip(self, d: Decision, out: _Out) -> None:
         out.add(self.book.say("skip", d.tone), "skipped the question")

@@ -206,6 +206,55 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Let's pause if you like: a short break, then we carry on.",
                  "How about a short break? Stretch, breathe, and come back when ready."),
     },
+    # ---- student moves beyond answers and hints (tutor.intents)
+    "take_break": {  # the student asked for a break: take it, come back to the same place
+        "neutral": ("Sure, take a break. When you're back, send me anything and we'll pick up "
+                    "right here.", "Good idea. Take a few minutes; your place is saved."),
+        "encouraging": ("Of course. You've been working hard. Take a break and come back when "
+                        "you're ready; we'll carry on from here.",
+                        "Take a break, you've earned it. I'll keep your place."),
+        "calm": ("That's fine. Take a break; we'll start again right where we stopped.",
+                 "Let's pause here. Rest a little, then send me a message to carry on."),
+        "upbeat": ("Break time! See you in a bit; we'll pick up right here.",),
+    },
+    "still_away": {  # another break message while on the break
+        "neutral": ("No rush. I'll be here when you're back.",),
+        "calm": ("Take all the time you need.",),
+    },
+    "welcome_back": {
+        "neutral": ("Welcome back! Here's where we were.", "Good to have you back."),
+        "encouraging": ("Welcome back! Let's pick up where you left off.",
+                        "Hi again! Ready when you are."),
+        "calm": ("Welcome back. Let's carry on gently from where we were.",),
+        "upbeat": ("You're back! Let's keep going.",),
+    },
+    "reveal_not_yet": {  # "just tell me the answer" before any attempt: a hint first
+        "neutral": ("Have a go first; here's a hint to get you started.",
+                    "Let's try it together first. Here's a hint."),
+        "encouraging": ("I think you can get this one. Here's a hint to help.",
+                        "Give it a try first, even a guess. Here's a hint."),
+        "calm": ("Let's try it first, one small step at a time. Here's a hint.",),
+    },
+    "repeat": {
+        "neutral": ("Here's the question again:", "Sure. The question is:"),
+        "calm": ("Of course. Here it is again:",),
+        "upbeat": ("Sure thing! Here it is:",),
+    },
+    "carry_on": {  # "ok", "thanks": carry on with the question
+        "neutral": ("Great. Over to you:", "Okay! Go ahead:", "Good. When you're ready:"),
+        "upbeat": ("Awesome! Your go:", "Great, let's go:"),
+        "encouraging": ("Good. Have a go when you're ready:", "Great, give it a try:"),
+        "calm": ("Okay. Take your time:", "Good. When you're ready:"),
+    },
+    "no_example": {  # asked for an example when every worked example was shown
+        "neutral": ("That's all my worked examples for this step. Here's the idea again:",),
+        "calm": ("I've shown the examples I have. Let's look at the idea once more:",),
+    },
+    "more_help": {  # after venting: what the tutor does to help
+        "neutral": ("Here's something to help.", "Let's make it easier."),
+        "encouraging": ("Here's a little help to get you going.",),
+        "calm": ("Here's a small step to start with.",),
+    },
     "done": {
         "neutral": ("That's the whole lesson mastered. Well done.",),
         "upbeat": ("You've mastered the whole lesson! Amazing!",),

@@ -189,3 +189,116 @@ def test_an_answer_before_the_first_question_is_not_called_off_topic(fractions):
     _, r = turn(d, "I think it's 3/4")
     assert not any(line in r.text for line in off_topic) and any(line in r.text for line in early)
     assert fractions.steps[0].questions[0].prompt in r.text
+
+
+# ---------------------------------------------------------------- each student move
+
+
+def _lines(bank: str) -> set[str]:
+    from tutor.prompts import PHRASES
+
+    return {line for lines in PHRASES[bank].values() for line in lines}
+
+
+def test_an_example_request_gets_a_worked_example_then_the_question(fractions):
+    d = started(fractions)
+    _, r = turn(d, "can you show me an example?")
+    step = fractions.steps[0]
+    assert r.move == "example" and step.examples[0].problem in r.text
+    assert step.questions[0].prompt in r.text and "I expected" not in r.text
+    for _ in range(len(step.examples)):  # out of examples: the explanation, never a crash
+        _, r = turn(d, "another example please")
+    assert r.move == "example" and step.explanations.detailed in r.text
+
+
+def test_a_break_is_taken_cleanly_and_the_student_comes_back_where_they_left(fractions):
+    d = started(fractions)
+    question = d.question
+    _, r = turn(d, "I need a break")
+    assert r.move == "break" and "took a break" in r.action and "I expected" not in r.text
+    assert question.prompt not in r.text and d.on_break
+    _, r = turn(d, "brb")
+    assert "still on a break" in r.action
+    _, r = turn(d, "ok im back", now=300.0)
+    assert any(line in r.text for line in _lines("welcome_back"))
+    assert question.prompt in r.text and d.question is question and not d.on_break
+    _, r = turn(d, "3/8")
+    assert r.correct is True
+
+
+def test_an_answer_after_a_break_is_checked(fractions):
+    d = started(fractions)
+    turn(d, "can we take a break")
+    _, r = turn(d, "3/8", now=200.0)
+    assert r.correct is True and "back from the break" in r.action
+
+
+def test_reveal_gives_a_hint_before_an_attempt_and_the_answer_after_one(fractions):
+    d = started(fractions)
+    q = d.question
+    _, r = turn(d, "show me the answer")
+    assert r.move == "reveal" and q.answer[0] not in r.text and q.hints[0] in r.text
+    assert q.prompt in r.text
+    turn(d, "3/5")
+    _, r = turn(d, "just tell me the answer")
+    assert q.answer[0] in r.text and "showed the answer" in r.action and d.question is not q
+
+
+def test_repeat_restates_the_question(fractions):
+    d = started(fractions)
+    _, r = turn(d, "what was the question again?")
+    assert r.move == "repeat" and d.question.prompt in r.text and r.correct is None
+
+
+def test_ok_and_thanks_carry_on(fractions):
+    d = started(fractions)
+    for message in ("ok", "thanks"):
+        _, r = turn(d, message)
+        assert r.move == "ack" and "carried on" in r.action and d.question.prompt in r.text
+        assert not any(line in r.text for line in _lines("off_topic"))
+
+
+def test_off_topic_gets_a_short_friendly_redirect(fractions):
+    d = started(fractions)
+    _, r = turn(d, "do you like minecraft")
+    assert r.move == "off_topic" and any(line in r.text for line in _lines("off_topic"))
+    assert d.question.prompt in r.text and len(r.text) < 300
+
+
+def test_venting_is_acknowledged_then_helped(fractions):
+    d = started(fractions)
+    ev, r = turn(d, "I hate fractions")
+    assert r.move == "vent" and ev.typed_frustration
+    assert any(line in r.text for line in _lines("acknowledge"))
+    assert d.question.hints[0] in r.text and d.question.prompt in r.text
+    adapted = started(fractions)
+    _, r = turn(adapted, "this is so stupid", FRUSTRATED)
+    assert fractions.steps[0].examples[0].problem in r.text  # the pacing says: an example
+
+
+def test_a_greeting_mid_lesson_greets_and_continues(fractions):
+    d = started(fractions)
+    _, r = turn(d, "hello again")
+    assert r.move == "greeting" and any(line in r.text for line in _lines("greet"))
+    assert d.question.prompt in r.text
+
+
+@pytest.mark.parametrize("message", ["6/8 = 3/4", "three eighths", "3 eighths", "0.375",
+                                     "37.5%", "i think its 3/8", "6/16 = 3/8"])
+def test_answers_in_the_forms_students_write(fractions, message):
+    d = started(fractions)  # the first question's answer is 3/8
+    _, r = turn(d, message)
+    if message == "6/8 = 3/4":
+        assert r.move == "answer" and r.correct is False and "3/4" in (r.verdict.normalized)
+    else:
+        assert r.move == "answer" and r.correct is True, (message, r.text)
+
+
+@pytest.mark.parametrize("message", ["I need a break", "can you show me an example?",
+                                     "show me the answer", "ok", "thanks", "what was the question",
+                                     "i hate this", "can we stop", "idk", "why"])
+def test_no_request_is_read_as_an_answer(fractions, message):
+    d = started(fractions)
+    _, r = turn(d, message)
+    assert r.move != "answer" and r.correct is None
+    assert "I expected a number" not in r.text and "couldn't find a number" not in r.text

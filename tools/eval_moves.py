@@ -1,0 +1,102 @@
+"""Score `attune moves` on a labelled split, through the command itself.
+
+    PYTHONPATH=. python tools/eval_moves.py [data/moves/dev.jsonl] [--attune PATH] [--errors]
+
+Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
+`question_waiting: false`) and prints move accuracy, frustration-flag accuracy, per-move
+recall and, for answers, how often the extracted answer has the labelled value; then the
+time `classify_move` takes per message in this process (the model loaded once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def same_value(got: str | None, want: str | None) -> bool:
+    """Two written answers name the same value ("1 1/2" and "3/2", "x = 5" and "x=5")."""
+    from tutor.answers import ParseProblem, _equal, parse_math
+
+    if got is None or want is None:
+        return got == want
+    if not any(c.isdigit() for c in want):
+        return got.strip().lower() == want.strip().lower()
+    try:
+        g = [parse_math(side, ("x", "y", "n", "a"), mixed_numbers=True)
+             for side in got.split("=")]
+        w = [parse_math(side, ("x", "y", "n", "a"), mixed_numbers=True)
+             for side in want.split("=")]
+    except ParseProblem:
+        return False
+    return _equal(g[-1], w[-1]) and (len(g) == len(w) or len(w) == 1)
+
+
+def run_moves(attune: str, texts: list[str], no_question: bool) -> list[dict]:
+    args = [attune, "moves"] + (["--no-question"] if no_question else [])
+    done = subprocess.run(args, input="".join(t + "\n" for t in texts), capture_output=True,
+                          text=True, check=True)
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("split", nargs="?", type=Path, default=ROOT / "data/moves/dev.jsonl")
+    ap.add_argument("--attune", default=shutil.which("attune") or "attune")
+    ap.add_argument("--errors", action="store_true", help="list the messages it gets wrong")
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in args.split.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    if any("\n" in r["text"] or "\r" in r["text"] for r in rows):
+        raise SystemExit("a message spans lines; `attune moves` reads one per line")
+    out: list[tuple[dict, dict]] = []
+    for waiting in (True, False):
+        part = [r for r in rows if r["question_waiting"] == waiting]
+        if part:
+            got = run_moves(args.attune, [r["text"] for r in part], not waiting)
+            out += list(zip(part, got, strict=True))
+    n = len(out)
+    move_ok = sum(g["move"] == r["move"] for r, g in out)
+    frus_ok = sum(g["frustrated"] == r["frustrated"] for r, g in out)
+    answers = [(r, g) for r, g in out if r["move"] == "answer" and r.get("answer")]
+    value_ok = sum(g["move"] == "answer" and same_value(g["answer"], r["answer"])
+                   for r, g in answers)
+    print(f"{args.split}: {n} messages")
+    print(f"move accuracy       {move_ok / n:.3f}  ({move_ok}/{n})")
+    print(f"frustration flag    {frus_ok / n:.3f}  ({frus_ok}/{n})")
+    if answers:
+        print(f"answer value        {value_ok / len(answers):.3f}  ({value_ok}/{len(answers)}"
+              " labelled answers read as answers with the labelled value)")
+    totals, hits = Counter(r["move"] for r, _ in out), Counter(
+        r["move"] for r, g in out if g["move"] == r["move"])
+    print("recall by move      " + ", ".join(
+        f"{k} {hits[k] / totals[k]:.2f}" for k in sorted(totals)))
+    from tutor.intents import classify_move
+
+    classify_move("warm up", expecting_answer=True)  # loads the weights
+    times = []
+    for r in rows:
+        start = time.perf_counter()
+        classify_move(r["text"], expecting_answer=r["question_waiting"])
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    print(f"classify_move       median {times[len(times) // 2]:.2f} ms, p99 "
+          f"{times[int(len(times) * 0.99)]:.2f} ms, max {times[-1]:.2f} ms per message")
+    if args.errors:
+        for r, g in out:
+            if g["move"] != r["move"] or g["frustrated"] != r["frustrated"]:
+                print(f"  {r['text']!r}: {r['move']}{'!' * r['frustrated']} -> "
+                      f"{g['move']}{'!' * g['frustrated']}")
+
+
+if __name__ == "__main__":
+    main()

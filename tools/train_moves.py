@@ -1,0 +1,169 @@
+"""Build the labelled student messages and fit the move classifier.
+
+    PYTHONPATH=. python tools/train_moves.py            # data/moves/{train,dev}.jsonl + model.npz
+
+1. `data/moves/messages.txt` (hand-written, one message a line under `## <move> [noq]`
+   headers; `! ` marks a frustrated message, ` => x` the answer it gives) becomes
+   `train.jsonl` and `dev.jsonl`. Each message goes to dev when a hash of its text says so
+   (a fixed fifth), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
+   that stays in its original's split, so dev never holds a near-copy of a train message.
+2. scikit-learn fits a multinomial logistic regression for the move and a binary one for
+   frustration over `tutor.moves.features`, and the weights go to `data/moves/model.npz` for
+   `tutor.moves` to use with numpy alone. Deterministic: the same files give the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tutor.moves import MOVES_DIR, MoveModel, features  # noqa: E402
+
+DEV_SHARE = 5  # one message in DEV_SHARE goes to dev
+NOISY_COPY = 0.6  # share of messages that also get a noisy copy
+SEED = 17
+
+
+def _h(text: str) -> int:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
+
+
+def same_message(text: str) -> str:
+    """Messages that differ only in case, punctuation or spacing are one message."""
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split()) or text.strip()
+
+
+def read_messages(path: Path) -> list[dict]:
+    rows, move, waiting = [], None, True
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("## "):
+            head = line[3:].split()
+            move, waiting = head[0], "noq" not in head[1:]
+            continue
+        if not line.strip():
+            continue
+        if move is None:
+            raise SystemExit(f"{path}:{n}: a message before any '## move' header")
+        frustrated = line.startswith("! ")
+        text = line[2:] if frustrated else line
+        answer = None
+        if " => " in text:
+            text, answer = text.split(" => ", 1)
+        rows.append({"text": text, "move": move, "frustrated": frustrated,
+                     "question_waiting": waiting, "answer": answer})
+    return rows
+
+
+def _noisy(row: dict, rng: random.Random) -> str | None:
+    """One realistic slip of the keyboard, or None when none fits."""
+    text = row["text"]
+    ops = ["swap", "drop", "stretch"]
+    if not row["frustrated"]:  # shouting and marks are part of a frustrated message's meaning
+        ops += ["lower", "capital"]
+    if row["move"] == "answer":  # a typo could change the answer; only the case may change
+        ops = [o for o in ops if o in ("lower", "capital")]
+    rng.shuffle(ops)
+    words = text.split(" ")
+    long = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 4]
+    for op in ops:
+        if op == "lower" and (text.lower() != text or text[-1:] in ".!?"):
+            return text.lower().rstrip(".!?")
+        if op == "capital" and text[:1].islower():
+            end = "" if text[-1:] in ".!?" else rng.choice(["", ".", "?"])
+            return text[:1].upper() + text[1:] + end
+        if op in ("swap", "drop", "stretch") and long:
+            i = rng.choice(long)
+            w = words[i]
+            j = rng.randrange(1, len(w) - 1)
+            if op == "swap":
+                w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+            elif op == "drop":
+                w = w[:j] + w[j + 1:]
+            else:
+                w = w + w[-1] * rng.randint(2, 3)
+            return " ".join(words[:i] + [w] + words[i + 1:])
+    return None
+
+
+def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
+    rows = read_messages(source)
+    seen: dict[tuple[str, bool], dict] = {}
+    for r in rows:
+        key = (r["text"], r["question_waiting"])
+        if key in seen and (seen[key]["move"], seen[key]["frustrated"]) != (
+                r["move"], r["frustrated"]):
+            raise SystemExit(f"{r['text']!r} is labelled twice, differently")
+        seen[key] = r
+    train, dev = [], []
+    taken = {same_message(text) for text, _ in seen}
+    for r in seen.values():
+        split = dev if _h(same_message(r["text"])) % DEV_SHARE == 0 else train
+        split.append(r)
+        rng = random.Random(SEED + _h(r["text"] + r["move"]))
+        if rng.random() < NOISY_COPY:
+            noisy = _noisy(r, rng)
+            if noisy and same_message(noisy) not in taken:
+                taken.add(same_message(noisy))
+                split.append(dict(r, text=noisy))
+    for name, split in (("train", train), ("dev", dev)):
+        with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for r in split:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return train, dev
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def fit(train: list[dict], *, c_move: float = 30.0, c_frustration: float = 30.0) -> MoveModel:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    docs = [(r["text"], r["question_waiting"]) for r in train]
+    vec = TfidfVectorizer(analyzer=lambda d: features(*d), sublinear_tf=True, min_df=1)
+    x = vec.fit_transform(docs)
+    moves = LogisticRegression(C=c_move, max_iter=5000, class_weight="balanced")
+    moves.fit(x, [r["move"] for r in train])
+    frustration = LogisticRegression(C=c_frustration, max_iter=5000)
+    frustration.fit(x, [r["frustrated"] for r in train])
+    return MoveModel(
+        vocab={k: int(v) for k, v in vec.vocabulary_.items()}, idf=vec.idf_,
+        kinds=tuple(moves.classes_.tolist()), move_coef=moves.coef_.T.copy(),
+        move_bias=moves.intercept_.copy(), frustration_coef=frustration.coef_[0].copy(),
+        frustration_bias=float(frustration.intercept_[0]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", type=Path, default=MOVES_DIR / "messages.txt")
+    ap.add_argument("--out", type=Path, default=MOVES_DIR)
+    args = ap.parse_args()
+    train, dev = build(args.source, args.out)
+    model = fit(train)
+    model.save(args.out / "model.npz")
+    kinds = sorted({r["move"] for r in train + dev})
+    print(f"messages: train {len(train)}, dev {len(dev)}; moves: {', '.join(kinds)}")
+    print(f"features: {len(model.vocab)}; weights: {args.out / 'model.npz'}")
+    move_ok = frus_ok = 0
+    for r in dev:
+        p, pf = model.predict(r["text"], r["question_waiting"])
+        move_ok += max(p, key=p.get) == r["move"]
+        frus_ok += (pf >= 0.5) == r["frustrated"]
+    print(f"dev, the classifier alone (no rules): move {move_ok / len(dev):.3f}, "
+          f"frustrated {frus_ok / len(dev):.3f}")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

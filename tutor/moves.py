@@ -1,0 +1,132 @@
+"""The learned part of reading a student's move: features, the shipped weights, inference.
+
+A multinomial logistic regression over TF-IDF features (word 1-2 grams, character 2-5 grams
+inside words, and a few facts about the message: a question is waiting, it is nothing but a
+maths answer, it shouts) picks the move; a second, binary one flags frustration. Both are
+fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` and shipped
+as plain arrays in `data/moves/model.npz`; inference here is numpy only (no torch, no
+scikit-learn), well under a millisecond per message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from cmt.settings import REPO_DATA_DIR
+from tutor.answers import extract_answer, is_only_an_answer
+
+MOVES_DIR = REPO_DATA_DIR / "moves"
+MODEL_PATH = MOVES_DIR / "model.npz"
+CHAR_NGRAMS = (2, 5)  # inclusive range of character n-gram lengths, inside words
+MAX_CHARS = 2000  # longer messages are read from their first MAX_CHARS characters
+
+_WORD = re.compile(r"[^\W\d_]+|9|[?!/=%+*^-]")
+
+
+def normalise(text: str) -> str:
+    """Lower case, plain quotes, no apostrophes inside words (don't -> dont), letters
+    stretched past two cut to two (sooo -> soo), digit runs as 9 (3/4 -> 9/9)."""
+    s = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
+    s = s.replace("’", "'").replace("‘", "'").replace("`", "'")
+    s = re.sub(r"(?<=[^\W\d_])'(?=[^\W\d_])", "", s)
+    s = re.sub(r"([^\W\d_])\1{2,}", r"\1\1", s)
+    s = re.sub(r"\d+(?:[.,]\d+)?", "9", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _length_bucket(n: int) -> str:
+    return "0" if n == 0 else "1" if n == 1 else "2" if n == 2 else "3" if n <= 4 else (
+        "5" if n <= 8 else "9")
+
+
+def features(text: str, question_waiting: bool) -> list[str]:
+    """The message as feature names (a name repeated counts twice)."""
+    raw = text[:MAX_CHARS]
+    s = normalise(raw)
+    words = _WORD.findall(s)
+    out = [f"w:{w}" for w in words]
+    out += [f"b:{a} {b}" for a, b in zip(["<s>", *words], [*words, "</s>"])]
+    for w in words:
+        padded = f" {w} "
+        for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
+            out += [f"c:{padded[i:i + n]}" for i in range(max(len(padded) - n + 1, 0))]
+    q = "q" if question_waiting else "noq"
+    out.append(f"m:{q}")
+    only = is_only_an_answer(raw)
+    has = only or extract_answer(raw) is not None
+    out += [f"m:only_answer_{q}"] * only + [f"m:has_answer_{q}"] * has
+    out.append(f"m:len{_length_bucket(len(words))}_{q}")
+    letters = [c for c in raw if c.isalpha()]
+    if len(letters) >= 3 and sum(c.isupper() for c in letters) >= 0.7 * len(letters):
+        out.append("m:shout")
+    if re.search(r"[!?]{2,}", raw):
+        out.append("m:marks")
+    if s.endswith("?"):
+        out.append("m:ends_q")
+    if not words:
+        out.append("m:empty")
+    return out
+
+
+@dataclass(frozen=True)
+class MoveModel:
+    """The shipped weights: a vocabulary with its IDF, a move head and a frustration head."""
+
+    vocab: dict[str, int]
+    idf: np.ndarray  # (F,)
+    kinds: tuple[str, ...]
+    move_coef: np.ndarray  # (F, K)
+    move_bias: np.ndarray  # (K,)
+    frustration_coef: np.ndarray  # (F,)
+    frustration_bias: float
+
+    def vector(self, text: str, question_waiting: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse TF-IDF row (sublinear tf, l2-normalised): (indices, values)."""
+        counts: dict[int, int] = {}
+        for f in features(text, question_waiting):
+            i = self.vocab.get(f)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        values = (1.0 + np.log(tf)) * self.idf[idx]
+        return idx, values / np.linalg.norm(values)
+
+    def predict(self, text: str, question_waiting: bool) -> tuple[dict[str, float], float]:
+        """Probabilities of each move, and the probability that the student is frustrated."""
+        idx, values = self.vector(text, question_waiting)
+        logits = values @ self.move_coef[idx] + self.move_bias
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        z = float(values @ self.frustration_coef[idx]) + self.frustration_bias
+        return dict(zip(self.kinds, p.tolist())), 1.0 / (1.0 + np.exp(-z))
+
+    def save(self, path: Path) -> None:
+        names = sorted(self.vocab, key=self.vocab.get)
+        np.savez_compressed(
+            path, vocab=np.array(names), idf=self.idf.astype(np.float32),
+            kinds=np.array(self.kinds), move_coef=self.move_coef.astype(np.float32),
+            move_bias=self.move_bias.astype(np.float32),
+            frustration_coef=self.frustration_coef.astype(np.float32),
+            frustration_bias=np.array([self.frustration_bias], dtype=np.float32))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | Path = MODEL_PATH) -> MoveModel:
+    """The fitted classifier (`tools/train_moves.py` writes it)."""
+    with np.load(path, allow_pickle=False) as z:
+        return MoveModel(
+            vocab={name: i for i, name in enumerate(z["vocab"].tolist())},
+            idf=z["idf"].astype(np.float64), kinds=tuple(z["kinds"].tolist()),
+            move_coef=z["move_coef"].astype(np.float64),
+            move_bias=z["move_bias"].astype(np.float64),
+            frustration_coef=z["frustration_coef"].astype(np.float64),
+            frustration_bias=float(z["frustration_bias"][0]))
