@@ -28,6 +28,16 @@ def _student_id(s, handle: str) -> int:
     return sid
 
 
+def _scrub(db) -> None:
+    """Deleted rows leave no bytes behind in the database's files (tutor.db.scrub)."""
+    from tutor.db import scrub
+
+    if not scrub(db.kw["bind"]):
+        typer.echo("warning: the database was busy, so its log still holds the deleted rows "
+                   "until its next checkpoint; run `attune privacy purge` again when it is idle",
+                   err=True)
+
+
 @privacy_app.command("purge")
 def privacy_purge(days: int = typer.Option(None, help="keep this many days (default: settings.retention_days)")):
     """Delete emotion readings older than the retention period (run it from cron)."""
@@ -37,8 +47,10 @@ def privacy_purge(days: int = typer.Option(None, help="keep this many days (defa
 
     settings = Settings()
     days = settings.retention_days if days is None else days
-    with init_db(settings.database_url).begin() as s:
+    db = init_db(settings.database_url)
+    with db.begin() as s:
         n = purge_readings(session=s, older_than_days=days)
+    _scrub(db)
     typer.echo(f"deleted {n} readings older than {days} days")
 
 
@@ -75,6 +87,7 @@ def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
     with db.begin() as s:
         sid = _student_id(s, student)
         counts = erase_student(session=s, student_id=sid)
+    _scrub(db)
     with db() as s:
         left = count_rows_of(session=s, student_id=sid)
     typer.echo(f"erased {student}: {counts}; rows left: {left}")
