@@ -104,7 +104,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     from cmt.settings import LOOPBACK_HOSTS, Settings
     from tutor.client import make_client
     from tutor.db import init_db, shown_url
-    from ui.app import build_app
+    from ui.app import build_app, launch
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,8 +125,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
     deps = Deps(settings=settings, db=db, cmt=make_client(settings), similarity=_similarity(settings))
     try:
-        build_app(deps).queue(default_concurrency_limit=8).launch(
-            server_name=settings.host, server_port=settings.port, show_error=False)
+        launch(build_app(deps), settings)
     except OSError as e:  # the port was taken while the model loaded, say
         typer.echo(f"Error: could not serve on {settings.host}:{settings.port}: {e}", err=True)
         raise typer.Exit(1) from e

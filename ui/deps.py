@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmt.settings import Settings
+from tutor.auth import SignInThrottle
 from tutor.client import CMTClient
 from tutor.session import TurnLimit
 
@@ -19,7 +20,10 @@ class Deps:
     cmt: CMTClient
     similarity: Callable[[str, str], float] | None = None  # free-text answers; None: lexical
     turn_limit: TurnLimit | None = None  # None: one from settings.student_turn_limit
+    sign_in_throttle: SignInThrottle | None = None  # None: one with tutor.auth's limits
 
     def __post_init__(self):
         if self.turn_limit is None:
             object.__setattr__(self, "turn_limit", TurnLimit(self.settings.student_turn_limit))
+        if self.sign_in_throttle is None:
+            object.__setattr__(self, "sign_in_throttle", SignInThrottle())
