@@ -195,7 +195,7 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     from tutor import kiosk as k
     from tutor.client import make_client
     from tutor.db import init_db
-    from tutor.privacy import NOTICES, record_consent
+    from tutor.privacy import notice, record_consent
     from tutor.session import Conversation
 
     settings = Settings()
@@ -205,7 +205,7 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     wanted = ["microphone"] + (["camera"] if camera and settings.biometrics else [])
     with db.begin() as s:
         for modality in wanted:
-            typer.echo(NOTICES[modality])
+            typer.echo(notice(modality, biometrics=settings.biometrics))
             record_consent(session=s, student_id=conv.student_id, modality=modality,
                            granted=typer.confirm(f"Allow the {modality}?", default=False))
     stop = threading.Event()

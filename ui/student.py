@@ -22,7 +22,7 @@ import numpy as np
 from tutor.auth import (AccessDenied, Principal, TooManyAttempts, authenticate_student,
                         current_principal)
 from tutor.curriculum import load_packs
-from tutor.privacy import NOTICES, current_consents, record_consent
+from tutor.privacy import NOTICES, current_consents, notice, record_consent
 from tutor.session import Conversation, MessageError, StorageError, clean_message
 from ui.deps import Deps
 from ui.guard import client_address
@@ -301,7 +301,8 @@ def build_student(deps: Deps) -> None:
                            "emotion: the microphone is used for dictation only."))
             cam_ok = gr.Checkbox(label="Allow camera", value=False, visible=biometrics,
                                  info=NOTICES["camera"], elem_id="consent-camera")
-            mic_ok = gr.Checkbox(label="Allow microphone", value=False, info=NOTICES["microphone"],
+            mic_ok = gr.Checkbox(label="Allow microphone", value=False,
+                                 info=notice("microphone", biometrics=biometrics),
                                  elem_id="consent-microphone")
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", visible=False,
                            label="Camera", elem_id="student-camera")
