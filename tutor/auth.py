@@ -127,7 +127,8 @@ def set_password(*, session: Session, teacher: Teacher, password: str) -> None:
 
 
 def authenticate(*, session: Session, email: str, password: str,
-                 throttle: SignInThrottle | None = None, client: str | None = None) -> Teacher | None:
+                 throttle: SignInThrottle | None = None,
+                 client: str | None = None) -> Teacher | None:
     """The teacher whose e-mail and password these are, else None (never says which was wrong).
 
     An unknown e-mail still costs one argon2 verification, so timing does not tell accounts

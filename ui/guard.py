@@ -212,7 +212,8 @@ def _with_cookie(send, value: str, *, secure: bool):
 
 
 def _delete_export_after(path: str, send):
-    """`send`, deleting `path` once a whole 200 response has gone out, if it is an export."""
+    """`send`, deleting `path` if it is an export, once the whole file has been read for a
+    200 response (before its last part goes out, so the client never sees it still there)."""
     if not is_export(path):
         return send
     status = 0
@@ -221,10 +222,10 @@ def _delete_export_after(path: str, send):
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
-        await send(message)
         if (message["type"] == "http.response.body" and not message.get("more_body", False)
                 and status == 200):
             forget(path)
+        await send(message)
 
     return wrapped
 

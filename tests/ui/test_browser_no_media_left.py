@@ -137,3 +137,17 @@ def test_after_a_camera_turn_and_a_spoken_turn_no_picture_or_recording_is_on_dis
         assert page.request.get(f"{url}/gradio_api/file={quote(path)}").status in (403, 404)
     assert media_files(*folders.values()) == []
     assert (folders["home"] / "attune.db").exists()  # the turns were stored; the media not
+
+
+def test_the_demos_framed_face_is_shown_inline_and_never_written(app, page):
+    _, folders = app
+    page.get_by_role("tab", name="Demo").click()
+    page.locator("#demo-consent input[type=checkbox]").check()
+    webcam = page.locator("#demo-camera")
+    webcam.get_by_text("Click to Access Webcam").click()
+    webcam.get_by_role("button", name="capture photo").click()
+    framed = page.locator("#demo-boxed img")
+    framed.wait_for(timeout=120_000)
+    assert framed.get_attribute("src").startswith("data:image/jpeg;base64,")
+    page.wait_for_timeout(2_000)  # a few more frames
+    assert media_files(*folders.values()) == []

@@ -6,7 +6,6 @@ gone once its turn is taken, an export once it is downloaded.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import httpx
@@ -24,18 +23,17 @@ from tutor.trust import free_port
 PASSWORD = "correct horse 42"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The app on a free loopback port with its own Gradio cache: (url, cache, home)."""
-    root = tmp_path_factory.mktemp("served")
-    cache = root / "gradio"
-    before = os.environ.get("GRADIO_TEMP_DIR")
-    os.environ["GRADIO_TEMP_DIR"] = str(cache)  # read as the Blocks and the server are made
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """The app on a free loopback port with its own Gradio cache: (url, cache, home).
+    One per test, so that no test spends another's upload budget."""
+    cache = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))  # read as the Blocks and server are made
     from ui.app import build_app, launch
     from ui.deps import Deps
 
-    settings = Settings(home=root / "home", port=free_port())
-    db = init_db(f"sqlite:///{root / 'attune.db'}")
+    settings = Settings(home=tmp_path / "home", port=free_port())
+    db = init_db(f"sqlite:///{tmp_path / 'attune.db'}")
     with db.begin() as s:
         teacher = create_teacher(session=s, name="Ms Rivera", email="rivera@school.test",
                                  password=PASSWORD)
@@ -46,15 +44,10 @@ def served(tmp_path_factory):
         crud.add_turn(session=s, tutor_session_id=ts.id, student_text="is it 3/4?",
                       tutor_text="yes")
     blocks = build_app(Deps(settings=settings, db=db, cmt=EmbeddedCMT(Engine(TranscribingModel()))))
-    try:
-        launch(blocks, settings, prevent_thread_lock=True, quiet=True)
-        yield f"http://127.0.0.1:{settings.port}", cache, settings.home
-    finally:
-        blocks.close()
-        if before is None:
-            os.environ.pop("GRADIO_TEMP_DIR", None)
-        else:
-            os.environ["GRADIO_TEMP_DIR"] = before
+    launch(blocks, settings, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{settings.port}", cache, settings.home
+    blocks.close()
+    db.kw["bind"].dispose()
 
 
 def browser(url: str) -> httpx.Client:
@@ -118,7 +111,8 @@ def test_a_teachers_session_is_refused_to_another_browser(served):
     bare = httpx.Client(base_url=url, timeout=30)  # no cookie at all
     r = call(bare, overview, [None, 1, "All time", None, None], "teachers-tab")
     assert isinstance(r, httpx.Response) and r.status_code == 403
-    assert other.get("/gradio_api/queue/data", params={"session_hash": "teachers-tab"}).status_code == 403
+    r = other.get("/gradio_api/queue/data", params={"session_hash": "teachers-tab"})
+    assert r.status_code == 403
     assert other.get("/gradio_api/heartbeat/teachers-tab").status_code == 403
 
 
@@ -126,7 +120,8 @@ def test_the_cookie_is_http_only_and_server_issued(served):
     url, _, _ = served
     r = httpx.get(url)
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith("attune_client=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert cookie.startswith("attune_client=")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     forged = httpx.Client(base_url=url, cookies={"attune_client": "mine.notsigned"}, timeout=30)
     assert upload(forged, "a.wav", b"x").status_code == 403
 
@@ -159,10 +154,11 @@ def test_a_recording_is_gone_once_its_turn_is_taken(served):
     assert "three quarters" in json.dumps(done["output"]["data"])  # the turn was taken
     assert not Path(path).exists() and not Path(path).parent.exists()
     assert page.get(f"/gradio_api/file={path}").status_code in (403, 404)
-    assert [p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == b"three quarters"] == []
+    left = [p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == b"three quarters"]
+    assert left == []
 
 
-def test_an_export_is_served_once_from_the_cache_and_then_gone(served, tmp_path):
+def test_an_export_is_served_once_from_the_cache_and_then_gone(served):
     url, cache, _ = served
     teacher = browser(url)
     sign_in_teacher(teacher, "export-tab")

@@ -36,7 +36,8 @@ def test_erased_words_are_in_no_sqlite_file(tmp_path):
     for name, data in _files(tmp_path).items():
         assert b"zebrafinch" not in data, name
     with db() as s:  # the rest is intact
-        assert s.execute(text("select student_text from turns")).scalars().all() == ["the kept line"]
+        kept = s.execute(text("select student_text from turns")).scalars().all()
+        assert kept == ["the kept line"]
     db.kw["bind"].dispose()
 
 
@@ -57,7 +58,8 @@ def test_purged_readings_are_scrubbed_too(tmp_path):
 def test_sqlite_commits_are_synced_and_deletes_overwritten(tmp_path):
     db = init_db(f"sqlite:///{tmp_path / 'attune.db'}")
     with db() as s:
-        assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: a commit survives power loss
+        # FULL: an acknowledged commit survives a power loss
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2
         assert s.execute(text("PRAGMA secure_delete")).scalar() == 1
         assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     db.kw["bind"].dispose()
