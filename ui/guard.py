@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import math
 import secrets
@@ -38,7 +39,7 @@ from ui.media import forget, is_export
 
 COOKIE = "attune_client"
 UPLOAD_RATE = "32/minute"  # megabytes of uploads per address
-MAX_SESSIONS = 100_000  # session_hash bindings remembered (the oldest are forgotten)
+MAX_SESSIONS = 100_000  # session_hash bindings remembered; Gradio keeps 10,000 sessions' state
 MAX_JSON_BODY = 32 * 1024 * 1024  # bytes of a JSON request read to find its session_hash
 MB = 1024 * 1024
 
@@ -72,20 +73,34 @@ class ClientGuard:
         return None
 
     # ------------------------------------------------------------ sessions
-    def _bind(self, session_hash: str, client: str) -> bool:
-        """Bind `session_hash` to `client` on first sight; False when another client has it."""
+    def _bind(self, session_hash: str, client: str, held) -> bool | None:
+        """Bind `session_hash` to `client` on first sight. False when another client has it;
+        None when no binding can be made room for (every old one's session is still held)."""
         owner = self.owners.get(session_hash)
         if owner is None:
+            if len(self.owners) >= self.max_sessions and not self._make_room(held):
+                return None
             self.owners[session_hash] = owner = client
-            if len(self.owners) > self.max_sessions:
-                self.owners.popitem(last=False)
         if owner != client:
             return False
+        self.owners.move_to_end(session_hash)  # least recently used first out
         self.active[client] = None
         self.active.move_to_end(client)
         if len(self.active) > self.max_sessions:
             self.active.popitem(last=False)
         return True
+
+    def _make_room(self, held, look: int = 64) -> bool:
+        """Forget the least recently used bindings whose sessions Gradio no longer holds
+        (`held`: its session states by session_hash). A binding whose state Gradio still
+        holds is never forgotten: someone could otherwise flood the guard with new sessions
+        until a signed-in teacher's is forgotten, then take it over."""
+        for session_hash in list(itertools.islice(self.owners, look)):
+            if len(self.owners) < self.max_sessions:
+                break
+            if session_hash not in held:
+                del self.owners[session_hash]
+        return len(self.owners) < self.max_sessions
 
     # ------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send):
@@ -113,8 +128,12 @@ class ClientGuard:
                 body = await _read_body(receive, MAX_JSON_BODY)
                 if body is None:
                     return await _refuse(send, 413, "That request is too large.")
+            held = getattr(getattr(scope.get("app"), "state_holder", None), "session_data", {})
             for session_hash in _session_hashes(api, scope, body):
-                if not self._bind(session_hash, client):
+                bound = self._bind(session_hash, client, held)
+                if bound is None:
+                    return await _refuse(send, 503, "Too many open sessions; try again soon.", 30)
+                if not bound:
                     return await _refuse(send, 403, "This session belongs to another browser "
                                                     "window; reload the page.")
             if body is not None:

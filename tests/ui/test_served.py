@@ -122,6 +122,8 @@ def test_the_cookie_is_http_only_and_server_issued(served):
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("attune_client=")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Secure" not in cookie  # plain http on loopback; behind an https proxy it is:
+    assert "; Secure" in httpx.get(url, headers={"x-forwarded-proto": "https"}).headers["set-cookie"]
     forged = httpx.Client(base_url=url, cookies={"attune_client": "mine.notsigned"}, timeout=30)
     assert upload(forged, "a.wav", b"x").status_code == 403
 
