@@ -5,7 +5,8 @@ say) under a `session_hash` that the browser itself makes up and sends in URLs a
 bodies; anyone who learns it could act as that tab. This ASGI middleware gives every
 browser a server-issued, HttpOnly cookie (a random id signed with a key of this process)
 and binds each session_hash to the browser that first used it: the same session_hash from
-another browser, or from a client without the cookie, is refused (403).
+another browser, or from a client without the cookie, is refused (403). A binding is
+forgotten only when Gradio no longer holds its session's state.
 
 It also decides who may upload: only a browser that holds the cookie and has opened a
 session (every page does, at once, by its heartbeat), at most UPLOAD_RATE megabytes a
