@@ -16,12 +16,17 @@ account loses access at once, whatever a UI session still holds.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -45,6 +50,10 @@ _DUMMY_HASH = _hasher.hash("attune-no-such-account")
 
 class AuthError(ValueError):
     """An account could not be created: bad e-mail or handle, weak password, unknown role, taken."""
+
+
+class TooManyAttempts(AuthError):
+    """Too many failed sign-ins for this account or from this client; try again later."""
 
 
 class AccessDenied(PermissionError):
@@ -117,12 +126,20 @@ def set_password(*, session: Session, teacher: Teacher, password: str) -> None:
     session.flush()
 
 
-def authenticate(*, session: Session, email: str, password: str) -> Teacher | None:
+def authenticate(*, session: Session, email: str, password: str,
+                 throttle: SignInThrottle | None = None,
+                 client: str | None = None) -> Teacher | None:
     """The teacher whose e-mail and password these are, else None (never says which was wrong).
 
     An unknown e-mail still costs one argon2 verification, so timing does not tell accounts
-    apart. A hash made with older parameters is upgraded in place (callers commit).
+    apart. A hash made with older parameters is upgraded in place (callers commit). With a
+    `throttle`, too many failures for the e-mail or from `client` raise TooManyAttempts.
     """
+    return _throttled(lambda: _authenticate(session, email, password), throttle,
+                      normalize_email(email), client)
+
+
+def _authenticate(session: Session, email: str, password: str) -> Teacher | None:
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
         verify_password(None, "")
         return None
@@ -134,6 +151,75 @@ def authenticate(*, session: Session, email: str, password: str) -> Teacher | No
         teacher.password_hash = _hasher.hash(password)
         session.flush()
     return teacher
+
+
+# ---------------------------------------------------------------- sign-in throttle
+# Failed sign-ins allowed per account and per client, in widening windows: a backoff in
+# steps. After 5 failures an account waits out the minute, after 20 the hour, after 60 the
+# day. A client (an address) may fail more often, since a whole class may share one address
+# behind a school's router; it stops one machine from trying codes across many accounts.
+ACCOUNT_FAILURES = "5/minute;20/hour;60/day"
+CLIENT_FAILURES = "30/minute;200/hour;1000/day"
+
+
+class SignInThrottle:
+    """Counts failed sign-ins per account (e-mail or handle) and per client, in this process.
+
+    `check` before verifying refuses with TooManyAttempts while either is over its limits,
+    without spending an argon2 verification; `failed` counts a failure against both; `passed`
+    forgets the account's failures (not the client's). An attacker can keep one account
+    waiting by failing on purpose, but never learns its code faster than the limits allow.
+    """
+
+    def __init__(self, account: str = ACCOUNT_FAILURES, client: str = CLIENT_FAILURES):
+        self.limits = {"account": parse_many(account) if account else [],
+                       "client": parse_many(client) if client else []}
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def _keys(self, account: str, client: str | None):
+        yield "account", (account or "").strip().lower()
+        if client:
+            yield "client", client
+
+    def check(self, account: str, client: str | None = None) -> None:
+        wait = 0.0
+        for kind, key in self._keys(account, client):
+            for item in self.limits[kind]:
+                if not self.limiter.test(item, "sign-in", kind, key):
+                    reset = self.limiter.get_window_stats(item, "sign-in", kind, key).reset_time
+                    wait = max(wait, reset - time.time())
+        if wait > 0:
+            raise TooManyAttempts(f"Too many sign-in attempts. Please wait {_span(wait)} and "
+                                  "try again.")
+
+    def failed(self, account: str, client: str | None = None) -> None:
+        for kind, key in self._keys(account, client):
+            for item in self.limits[kind]:
+                self.limiter.hit(item, "sign-in", kind, key)
+
+    def passed(self, account: str) -> None:
+        for item in self.limits["account"]:
+            self.limiter.clear(item, "sign-in", "account", (account or "").strip().lower())
+
+
+def _span(seconds: float) -> str:
+    s = max(1, math.ceil(seconds))
+    if s < 120:
+        return f"{s} seconds"
+    return f"{math.ceil(s / 60)} minutes" if s < 7200 else f"{math.ceil(s / 3600)} hours"
+
+
+def _throttled(check, throttle: SignInThrottle | None, account: str, client: str | None):
+    """Run `check` (a sign-in attempt) under `throttle`: refused when over the limits."""
+    if throttle is None:
+        return check()
+    throttle.check(account, client)
+    who = check()
+    if who is None:
+        throttle.failed(account, client)
+    else:
+        throttle.passed(account)
+    return who
 
 
 # ---------------------------------------------------------------- students
@@ -189,12 +275,20 @@ def create_student(*, session: Session, name: str, handle: str | None = None,
     return student, issue_sign_in_code(session=session, student=student)
 
 
-def authenticate_student(*, session: Session, handle: str, code: str) -> Student | None:
+def authenticate_student(*, session: Session, handle: str, code: str,
+                         throttle: SignInThrottle | None = None,
+                         client: str | None = None) -> Student | None:
     """The student whose handle and code these are, else None (never says which was wrong).
 
     Like `authenticate`: one argon2 verification whether or not the handle exists or has a
-    code, and a hash made with older parameters is upgraded in place (callers commit).
+    code, a hash made with older parameters is upgraded in place (callers commit), and with
+    a `throttle` too many failures raise TooManyAttempts.
     """
+    return _throttled(lambda: _authenticate_student(session, handle, code), throttle,
+                      normalize_handle(handle), client)
+
+
+def _authenticate_student(session: Session, handle: str, code: str) -> Student | None:
     key = _code_key(code)
     if not key or len(key) > MAX_PASSWORD_CHARS:
         verify_password(None, "")

@@ -28,6 +28,16 @@ def _student_id(s, handle: str) -> int:
     return sid
 
 
+def _scrub(db) -> None:
+    """Deleted rows leave no bytes behind in the database's files (tutor.db.scrub)."""
+    from tutor.db import scrub
+
+    if not scrub(db.kw["bind"]):
+        typer.echo("warning: the database was busy, so its log still holds the deleted rows "
+                   "until its next checkpoint; run `attune privacy purge` again when it is idle",
+                   err=True)
+
+
 @privacy_app.command("purge")
 def privacy_purge(days: int = typer.Option(None, help="keep this many days (default: settings.retention_days)")):
     """Delete emotion readings older than the retention period (run it from cron)."""
@@ -37,8 +47,10 @@ def privacy_purge(days: int = typer.Option(None, help="keep this many days (defa
 
     settings = Settings()
     days = settings.retention_days if days is None else days
-    with init_db(settings.database_url).begin() as s:
+    db = init_db(settings.database_url)
+    with db.begin() as s:
         n = purge_readings(session=s, older_than_days=days)
+    _scrub(db)
     typer.echo(f"deleted {n} readings older than {days} days")
 
 
@@ -75,6 +87,7 @@ def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
     with db.begin() as s:
         sid = _student_id(s, student)
         counts = erase_student(session=s, student_id=sid)
+    _scrub(db)
     with db() as s:
         left = count_rows_of(session=s, student_id=sid)
     typer.echo(f"erased {student}: {counts}; rows left: {left}")
@@ -91,8 +104,8 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     from cmt.settings import LOOPBACK_HOSTS, Settings
     from tutor.client import make_client
     from tutor.db import init_db, shown_url
-    from ui.app import build_app
     from tutor.llm import LLMConfigError, phraser_from_settings
+    from ui.app import build_app, launch
     from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -121,8 +134,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     deps = Deps(settings=settings, db=db, cmt=make_client(settings),
                 similarity=_similarity(settings), phraser=phraser)
     try:
-        build_app(deps).queue(default_concurrency_limit=8).launch(
-            server_name=settings.host, server_port=settings.port, show_error=False)
+        launch(build_app(deps), settings)
     except OSError as e:  # the port was taken while the model loaded, say
         typer.echo(f"Error: could not serve on {settings.host}:{settings.port}: {e}", err=True)
         raise typer.Exit(1) from e
@@ -216,7 +228,7 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     from tutor.client import make_client
     from tutor.db import init_db
     from tutor.llm import LLMConfigError, phraser_from_settings
-    from tutor.privacy import NOTICES, record_consent
+    from tutor.privacy import notice, record_consent
     from tutor.session import Conversation
 
     settings = Settings()
@@ -231,7 +243,7 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     wanted = ["microphone"] + (["camera"] if camera and settings.biometrics else [])
     with db.begin() as s:
         for modality in wanted:
-            typer.echo(NOTICES[modality])
+            typer.echo(notice(modality, biometrics=settings.biometrics))
             record_consent(session=s, student_id=conv.student_id, modality=modality,
                            granted=typer.confirm(f"Allow the {modality}?", default=False))
     stop = threading.Event()

@@ -5,7 +5,9 @@ the student saw; the newest record wins, so withdrawing is recording a "no". Raw
 audio are never stored by Attune: they are analysed in memory and dropped (readings are
 stored, media is not). `biometrics=False` (ATTUNE_BIOMETRICS=false) switches face and
 voice emotion off entirely: the mode for schools in the EU, where inferring emotion from
-face or voice in education is prohibited (AI Act, Art. 5(1)(f)).
+face or voice in education is prohibited (AI Act, Art. 5(1)(f)). Where face and voice are
+read, the notices say that this is emotion recognition (AI Act, Art. 50(3)).
+docs/compliance.md states the modes, what is inferred from what, and what a school must do.
 """
 
 from __future__ import annotations
@@ -19,14 +21,32 @@ from sqlalchemy.orm import Session
 from tutor.db.models import (Adaptation, Consent, EmotionReading, MasteryState, Student, Turn,
                               TutorSession)
 
-NOTICE_VERSION = "2026-11-25"
+NOTICE_VERSION = "2026-12-03"
 CONSENT_MODALITIES = ("camera", "microphone")
+# EU AI Act, Art. 50(3): people exposed to an emotion recognition system must be informed of
+# its operation. Reading emotion from a face or a voice is emotion recognition (biometric
+# data, Art. 3(39)), so each notice says so, in those words, before the student allows it.
+ART_50_3 = ("You are told this because people exposed to emotion recognition must be "
+            "informed (EU AI Act, Art. 50(3)).")
 NOTICES = {
-    "camera": ("Camera: a couple of frames a second are analysed for facial expression, "
-               "in memory; only the emotion reading is stored, never the picture."),
-    "microphone": ("Microphone: what you say is transcribed and its tone analysed, in memory; "
-                   "the transcript and the emotion reading are stored, never the recording."),
+    "camera": ("Camera: this is emotion recognition. A couple of frames a second are analysed "
+               "for your facial expression, in memory; only the emotion reading is stored, "
+               "never the picture. " + ART_50_3),
+    "microphone": ("Microphone: this is emotion recognition. What you say is transcribed and "
+                   "the tone of your voice analysed for emotion, in memory; the transcript and "
+                   "the emotion reading are stored, never the recording. " + ART_50_3),
 }
+# With biometrics off (ATTUNE_BIOMETRICS=false) the microphone is dictation only.
+DICTATION_NOTICE = ("Microphone: what you say is transcribed, in memory, and the transcript "
+                    "is your message; the recording is never stored and no emotion is read "
+                    "from your voice.")
+
+
+def notice(modality: str, *, biometrics: bool = True) -> str:
+    """The notice a student reads before allowing `modality`."""
+    if modality == "microphone" and not biometrics:
+        return DICTATION_NOTICE
+    return NOTICES[modality]
 
 
 def record_consent(*, session: Session, student_id: int, modality: str, granted: bool,

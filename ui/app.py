@@ -1,19 +1,27 @@
-"""The Gradio app: one Blocks, one tab per view."""
+"""The Gradio app: one Blocks, one tab per view, and how it is served."""
 
 from __future__ import annotations
 
 import gradio as gr
+from starlette.middleware import Middleware
 
+from cmt.settings import Settings
 from ui.demo import build_demo
 from ui.deps import Deps
+from ui.guard import ClientGuard
 from ui.student import build_student
 from ui.teacher import build_teacher
 
 TITLE = "Attune — adaptive tutor"
+MAX_UPLOAD = "16mb"  # per file; a spoken turn (at most half a minute) is a few megabytes
+# Gradio's sweep of its cache: every minute, the files this app made or took in more than
+# five minutes ago go (an export nobody downloaded, an upload no handler took).
+CACHE_SWEEP = (60, 300)  # (every s, older than s)
+CONCURRENCY = 8
 
 
 def build_app(deps: Deps) -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as app:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_SWEEP) as app:
         gr.Markdown(f"## {TITLE}")
         with gr.Tab("Student"):
             build_student(deps)
@@ -22,3 +30,14 @@ def build_app(deps: Deps) -> gr.Blocks:
         with gr.Tab("Demo"):
             build_demo(deps)
     return app
+
+
+def launch(app: gr.Blocks, settings: Settings, **kwargs):
+    """Serve `app` on settings.host:settings.port as Attune must be served: uploads bounded
+    (MAX_UPLOAD), the cache swept (CACHE_SWEEP), the app's home never served, and each
+    session bound to its browser (ui.guard). `kwargs` go to gr.Blocks.launch (tests pass
+    prevent_thread_lock, quiet)."""
+    return app.queue(default_concurrency_limit=CONCURRENCY).launch(
+        server_name=settings.host, server_port=settings.port, show_error=False,
+        max_file_size=MAX_UPLOAD, blocked_paths=[str(settings.home.expanduser().resolve())],
+        app_kwargs={"middleware": [Middleware(ClientGuard)]}, **kwargs)

@@ -18,6 +18,7 @@ from cmt.contract import AnalyzeRequest, AnalyzeResponse
 from tutor.client import CMTError
 from tutor.policy import Evidence, Policy
 from ui.deps import Deps
+from ui.media import inline_image
 from ui.student import FRAME_EVERY_S, encode_frame
 
 log = logging.getLogger("ui.demo")
@@ -107,7 +108,8 @@ def build_demo(deps: Deps) -> None:
             with gr.Column(scale=2):
                 cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
                                elem_id="demo-camera")
-                boxed = gr.Image(label="What the CMT sees", interactive=False, elem_id="demo-boxed")
+                boxed = inline_image(label="What the CMT sees", interactive=False,
+                                    elem_id="demo-boxed")  # never written to disk
                 line = gr.Textbox(label="Say something (optional)", max_lines=2, elem_id="demo-text")
             with gr.Column(scale=3):
                 fused = gr.Label(label="Fused emotion", num_top_classes=7, elem_id="demo-fused")

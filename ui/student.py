@@ -15,16 +15,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from tutor.auth import AccessDenied, Principal, authenticate_student, current_principal
+from tutor.auth import (AccessDenied, Principal, TooManyAttempts, authenticate_student,
+                        current_principal)
 from tutor.curriculum import load_packs
-from tutor.privacy import NOTICES, current_consents, record_consent
+from tutor.privacy import NOTICES, current_consents, notice, record_consent
 from tutor.session import Conversation, MessageError, StorageError, clean_message
 from ui.deps import Deps
+from ui.guard import client_address
+from ui.media import take_bytes
 
 log = logging.getLogger("ui.student")
 HANDLE_RE = re.compile(r"^[\w .'-]{1,60}$")
@@ -54,11 +56,13 @@ def noticed(result) -> str:
 
 
 # ---------------------------------------------------------------- sign-in
-def sign_in(deps: Deps, handle: str, code: str, conv: Conversation | None = None):
+def sign_in(deps: Deps, handle: str, code: str, conv: Conversation | None = None,
+            client: str | None = None):
     """-> (principal, conversation, status, chat, camera consent, microphone consent).
 
     Never says whether the handle or the code was wrong. The chat starts empty, and the
     consent boxes show the student's own stored choices, not the previous student's.
+    Failed attempts are throttled per handle and per `client` (deps.sign_in_throttle).
     """
     if not (handle or "").strip() or not (code or "").strip():
         gr.Warning("Please give your handle and code.")
@@ -66,13 +70,17 @@ def sign_in(deps: Deps, handle: str, code: str, conv: Conversation | None = None
     _close(conv)
     try:
         with deps.db.begin() as s:
-            student = authenticate_student(session=s, handle=handle, code=code)
+            student = authenticate_student(session=s, handle=handle, code=code,
+                                           throttle=deps.sign_in_throttle, client=client)
             if student is None:
                 log.info("failed student sign-in")
                 gr.Warning(SIGN_IN_FAILED)
                 return None, None, NOT_SIGNED_IN, [], False, False
             consent = current_consents(session=s, student_id=student.id)
             principal, name = Principal.of(student), student.display_name
+    except TooManyAttempts as e:
+        gr.Warning(str(e))
+        return None, None, NOT_SIGNED_IN, [], False, False
     except Exception:
         log.exception("student sign-in failed")
         gr.Warning("Signing in did not work just now; please try again.")
@@ -188,11 +196,11 @@ def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
     if not recording:
         return history, conv, gr.skip()
     try:
-        path = Path(recording)
-        if path.stat().st_size > MAX_RECORDING_BYTES:
+        audio = take_bytes(recording, max_bytes=MAX_RECORDING_BYTES)  # its file is gone now
+        if audio is None:
             raise MessageError("That recording is too long; keep it under half a minute.")
         conv = _conversation(deps, who, lesson, conv)
-        result = conv.turn(None, audio=path.read_bytes())
+        result = conv.turn(None, audio=audio)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
         return history, conv, gr.skip()
@@ -292,7 +300,8 @@ def build_student(deps: Deps) -> None:
                            "emotion: the microphone is used for dictation only."))
             cam_ok = gr.Checkbox(label="Allow camera", value=False, visible=biometrics,
                                  info=NOTICES["camera"], elem_id="consent-camera")
-            mic_ok = gr.Checkbox(label="Allow microphone", value=False, info=NOTICES["microphone"],
+            mic_ok = gr.Checkbox(label="Allow microphone", value=False,
+                                 info=notice("microphone", biometrics=biometrics),
                                  elem_id="consent-microphone")
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", visible=False,
                            label="Camera", elem_id="student-camera")
@@ -302,7 +311,10 @@ def build_student(deps: Deps) -> None:
 
     if code_mode:
         outputs = [who, conv, status, chat, cam_ok, mic_ok]
-        gr.on([sign_in_btn.click, code.submit], lambda h, c, cv: sign_in(deps, h, c, cv),
+        def on_sign_in(h, c, cv, request: gr.Request):
+            return sign_in(deps, h, c, cv, client=client_address(request))
+
+        gr.on([sign_in_btn.click, code.submit], on_sign_in,
               [handle, code, conv], outputs, api_name=False).then(
                   lambda c, m: ("", gr.update(visible=c), gr.update(visible=m), ""),
                   [cam_ok, mic_ok], [code, cam, mic, indicator], api_name=False)

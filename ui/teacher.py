@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import tempfile
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -23,6 +20,8 @@ from tutor import reports
 from tutor.auth import AccessDenied, Principal, authenticate, reset_student_code
 from tutor.db.models import Student
 from ui.deps import Deps
+from ui.guard import client_address
+from ui.media import export_file
 
 log = logging.getLogger("ui.teacher")
 
@@ -112,23 +111,19 @@ def _fmt(dt: datetime | None) -> str:
 
 
 def _export_path(name: str, data: str | bytes) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="attune-export-"))
-    path = folder / re.sub(r"[^\w.-]+", "_", name)
-    if isinstance(data, bytes):
-        path.write_bytes(data)
-    else:
-        path.write_text(data, encoding="utf-8", newline="")
-    return str(path)
+    return export_file(name, data)  # deleted once downloaded (ui.media, ui.guard)
 
 
 # ---------------------------------------------------------------- handlers
 @_guard(4)
-def sign_in(deps: Deps, email: str, password: str):
-    """-> (principal, status, class picker, main area). Never says which of the two was wrong."""
+def sign_in(deps: Deps, email: str, password: str, client: str | None = None):
+    """-> (principal, status, class picker, main area). Never says which of the two was wrong;
+    failed attempts are throttled per e-mail and per `client` (deps.sign_in_throttle)."""
     if not (email or "").strip() or not password:
         raise InputError("Please give your e-mail and password.")
     with deps.db.begin() as s:
-        teacher = authenticate(session=s, email=email, password=password)
+        teacher = authenticate(session=s, email=email, password=password,
+                               throttle=deps.sign_in_throttle, client=client)
         if teacher is None:
             log.info("failed sign-in")
             gr.Warning(SIGN_IN_FAILED)
@@ -338,7 +333,10 @@ def build_teacher(deps: Deps) -> None:
         download = gr.File(label="Download", interactive=False)
 
     sign_outputs = [principal, status, class_pick, main]
-    gr.on([sign_in_btn.click, password.submit], lambda e, p: sign_in(deps, e, p),
+    def on_sign_in(e, p, request: gr.Request):
+        return sign_in(deps, e, p, client=client_address(request))
+
+    gr.on([sign_in_btn.click, password.submit], on_sign_in,
           [email, password], sign_outputs, api_name="teacher_sign_in").then(
               lambda: "", None, password, api_name=False)
     sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out").then(

@@ -126,3 +126,25 @@ def test_retention_purges_old_readings_only(db, keyword_engine):
         assert purge_readings(session=s, older_than_days=365) == 1
     with db() as s:
         assert len(s.scalars(select(EmotionReading)).all()) == 1
+
+
+def test_the_notices_say_it_is_emotion_recognition_as_art_50_3_requires():
+    from tutor.privacy import NOTICES, notice
+
+    for modality in ("camera", "microphone"):
+        text = notice(modality)
+        assert "emotion recognition" in text and "Art. 50(3)" in text and text == NOTICES[modality]
+    assert "never the picture" in notice("camera") and "never the recording" in notice("microphone")
+    dictation = notice("microphone", biometrics=False)
+    assert "no emotion is read from your voice" in dictation and "never stored" in dictation
+
+
+def test_readme_and_compliance_page_state_the_art_50_3_duty():
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    page = (REPO / "docs" / "compliance.md").read_text()
+    for text in (readme, page):
+        assert "Art. 50(3)" in text and "emotion recognition must be informed" in text
+    for words in ("ATTUNE_BIOMETRICS=false", "Art. 5(1)(f)", "VACUUM", "synchronous=FULL"):
+        assert words in page

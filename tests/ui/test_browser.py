@@ -32,7 +32,7 @@ def app(tmp_path_factory):
     from tutor.auth import create_student, create_teacher
     from tutor.client import EmbeddedCMT
     from tutor.db import crud, init_db
-    from ui.app import build_app
+    from ui.app import build_app, launch
     from ui.deps import Deps
 
     home = tmp_path_factory.mktemp("attune")
@@ -51,11 +51,11 @@ def app(tmp_path_factory):
     coded = Deps(settings=settings.model_copy(update={"student_sign_in": "code"}), db=db,
                  cmt=deps.cmt)
     urls, apps = [], []
-    for d in (deps, coded):
+    for d in (deps, coded):  # served as `attune run` serves it (ui.app.launch)
         port = free_port()
-        blocks = build_app(d).queue()
-        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                      quiet=True)
+        blocks = build_app(d)
+        launch(blocks, d.settings.model_copy(update={"host": "127.0.0.1", "port": port}),
+               prevent_thread_lock=True, quiet=True)
         urls.append(f"http://127.0.0.1:{port}")
         apps.append(blocks)
     yield urls[0], db, (urls[1], code)

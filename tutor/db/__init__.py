@@ -12,7 +12,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and its folder."""
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and its folder.
+
+    SQLite also gets synchronous=FULL (a commit the app has acknowledged survives a power
+    loss, at the cost of one fsync of the log per commit) and secure_delete (deleted rows
+    are overwritten with zeros, not just unlinked).
+    """
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
@@ -23,12 +28,31 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def scrub(engine: Engine) -> bool:
+    """Make deleted rows unreadable on disk, after erasure or a retention purge.
+
+    SQLite: deleted content is zeroed as it goes (secure_delete), VACUUM rebuilds the file
+    without free pages, and a TRUNCATE checkpoint empties the write-ahead log, which still
+    holds the old pages otherwise. PostgreSQL: VACUUM marks the dead rows' space free; the
+    bytes go when it is reused (VACUUM FULL rewrites the tables: docs/compliance.md).
+    False when SQLite's log could not be emptied (another connection was reading).
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("VACUUM")
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            return not busy
+        conn.exec_driver_sql("VACUUM")
+        return True
 
 
 def shown_url(url: str) -> str:

@@ -1,0 +1,153 @@
+"""No picture or recording stays on disk: `attune run` in its own folders, a student in
+headless Chromium (../shared/media as the fake camera and microphone) takes a camera turn and
+a spoken turn, and then every file under Gradio's cache (GRADIO_TEMP_DIR), the app's home
+(ATTUNE_HOME) and the app's system temp folder (TMPDIR) is read for image and audio data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import REPO, SHARED
+from tutor.trust import free_port, wait_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.shared]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MEDIA_SUFFIXES = {".wav", ".webm", ".ogg", ".mp3", ".flac", ".m4a", ".mp4", ".jpg", ".jpeg",
+                  ".png", ".webp", ".gif", ".bmp", ".y4m"}
+
+
+def media_kind(head: bytes) -> str | None:
+    """What a file's first bytes say it is, if a picture or a recording."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if head[:4] == b"GIF8":
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE"):
+        return head[8:12].decode().lower()
+    if head[:4] in (b"OggS", b"fLaC") or head[:3] == b"ID3":
+        return "audio"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:9] == b"YUV4MPEG2":
+        return "y4m"
+    return None
+
+
+def media_files(*folders: Path) -> list[str]:
+    found = []
+    for folder in folders:
+        for p in folder.rglob("*"):
+            if not p.is_file():
+                continue
+            with open(p, "rb") as f:
+                kind = media_kind(f.read(16))
+            if kind or p.suffix.lower() in MEDIA_SUFFIXES:
+                found.append(f"{p} ({kind or p.suffix})")
+    return found
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    root = tmp_path_factory.mktemp("nomedia")
+    folders = {name: root / name for name in ("home", "gradio", "tmp")}
+    for f in folders.values():
+        f.mkdir()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ATTUNE_HOME": str(folders["home"]),
+           "GRADIO_TEMP_DIR": str(folders["gradio"]), "TMPDIR": str(folders["tmp"]),
+           "ATTUNE_CMT_URL": "embedded", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("ATTUNE_DATABASE_URL", None)
+    log = open(root / "app.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "tutor.cli", "run", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(port, up=True, timeout_s=240):
+            pytest.fail(f"attune run did not start: {(root / 'app.log').read_text()[-2000:]}")
+        yield f"http://127.0.0.1:{port}", folders
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={SHARED / 'media' / 'student_face.y4m'}",
+            f"--use-file-for-fake-audio-capture={SHARED / 'media' / 'student_frustrated_tts.wav'}"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      permissions=["camera", "microphone"])
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app[0])
+        yield pg
+        browser.close()
+
+
+def test_after_a_camera_turn_and_a_spoken_turn_no_picture_or_recording_is_on_disk(app, page):
+    url, folders = app
+    uploads: list[str] = []
+    page.on("response", lambda r: uploads.extend(r.json()) if r.url.endswith("/gradio_api/upload")
+            and r.ok else None)
+    page.locator("#student-name textarea, #student-name input").first.fill("Sam")
+    # a camera turn: frames stream, and a typed answer goes with the current frame
+    page.locator("#consent-camera input[type=checkbox]").check()
+    webcam = page.locator("#student-camera")
+    webcam.wait_for(state="visible")
+    webcam.get_by_text("Click to Access Webcam").click()
+    webcam.get_by_role("button", name="capture photo").click()  # starts streaming
+    page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=120_000)
+    box = page.locator("#student-message textarea")
+    box.fill("I think it's 3/4")
+    box.press("Enter")
+    page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=120_000)
+    # a spoken turn: the recording is uploaded, transcribed, and answered
+    page.locator("#consent-microphone input[type=checkbox]").check()
+    mic = page.locator("#student-mic")
+    mic.wait_for(state="visible")
+    mic.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(5_000)
+    mic.get_by_role("button", name="Stop").click()
+    page.locator("#student-chat").get_by_text("🎤").wait_for(timeout=120_000)
+    page.wait_for_timeout(1_000)
+
+    assert uploads, "the recording was never uploaded (the test saw no spoken turn)"
+    for path in uploads:  # the recording's own URL serves nothing now, even to its page
+        assert page.request.get(f"{url}/gradio_api/file={quote(path)}").status in (403, 404)
+    assert media_files(*folders.values()) == []
+    assert (folders["home"] / "attune.db").exists()  # the turns were stored; the media not
+
+
+def test_the_demos_framed_face_is_shown_inline_and_never_written(app, page):
+    _, folders = app
+    page.get_by_role("tab", name="Demo").click()
+    page.locator("#demo-consent input[type=checkbox]").check()
+    webcam = page.locator("#demo-camera")
+    webcam.get_by_text("Click to Access Webcam").click()
+    webcam.get_by_role("button", name="capture photo").click()
+    framed = page.locator("#demo-boxed img")
+    framed.wait_for(timeout=120_000)
+    assert framed.get_attribute("src").startswith("data:image/jpeg;base64,")
+    page.wait_for_timeout(2_000)  # a few more frames
+    assert media_files(*folders.values()) == []
