@@ -294,8 +294,9 @@ def new_student_code(deps: Deps, principal: Principal | None, student_id):
 
 
 # ---------------------------------------------------------------- the tab
-def build_teacher(deps: Deps) -> None:
-    """The teacher tab's components and events (call inside a gr.Blocks)."""
+def build_teacher(deps: Deps) -> gr.State:
+    """The teacher tab's components and events (call inside a gr.Blocks); returns the
+    signed-in teacher's state (the demo tab asks for it where students sign in with codes)."""
     principal = gr.State(None)
     with gr.Row():
         email = gr.Textbox(label="E-mail", max_lines=1, scale=2, elem_id="teacher-email")
@@ -371,3 +372,4 @@ def build_teacher(deps: Deps) -> None:
                         api_name="teacher_class_csv")
     png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],
                   download, api_name="teacher_timeline_png")
+    return principal
