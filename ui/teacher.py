@@ -10,6 +10,7 @@ messages; the outputs are then left as they were (gr.skip()).
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import re
 import tempfile
@@ -217,26 +218,30 @@ def load_timeline(deps: Deps, principal: Principal | None, session_id):
 
 
 def describe_turn(d: reports.TurnDetail) -> str:
-    t = d.turn
-    lines = [f"### Turn {t.index} · {_fmt(t.at)} UTC · {t.input_source}",
-             f"**Student:** {t.student_text}", "", f"**Tutor:** {t.tutor_text}", ""]
+    """The turn as HTML in which every stored text (the student's above all) is escaped: shown
+    exactly as typed, never run as Markdown or HTML (no image fetched, no link, no script)."""
+    t, e = d.turn, html.escape
+    lines = [f"<h3>Turn {t.index} · {_fmt(t.at)} UTC · {e(t.input_source)}</h3>",
+             f"<p><b>Student:</b> <span class='attune-said'>{e(t.student_text)}</span></p>",
+             f"<p><b>Tutor:</b> <span class='attune-said'>{e(t.tutor_text)}</span></p>"]
     for r in d.readings:
         top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
-        lines.append(f"**Reading:** {r.label} ({r.confidence:.0%}) · "
-                     + ", ".join(f"{e} {p:.2f}" for e, p in top)
-                     + f" · model `{r.model_version}`" + (" (backup model)" if r.degraded else ""))
-        for m, probs in r.modality_probs.items():
-            if probs:
-                lab = max(probs, key=probs.get)
-                lines.append(f"- {m}: {lab} {probs[lab]:.2f}")
+        items = "".join(f"<li>{e(m)}: {e(max(p, key=p.get))} {p[max(p, key=p.get)]:.2f}</li>"
+                        for m, p in r.modality_probs.items() if p)
+        lines.append(f"<p><b>Reading:</b> {e(r.label)} ({r.confidence:.0%}) · "
+                     + ", ".join(f"{e(k)} {p:.2f}" for k, p in top)
+                     + f" · model <code>{e(r.model_version)}</code>"
+                     + (" (backup model)" if r.degraded else "") + "</p>"
+                     + (f"<ul>{items}</ul>" if items else ""))
     if not d.readings:
-        lines.append("*No emotion reading this turn.*")
+        lines.append("<p><i>No emotion reading this turn.</i></p>")
     for a in d.adaptations:
         changed = ", ".join(f"{k} {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2
                             else f"{k} {v}" for k, v in a.changes.items()) or "no change"
-        lines += ["", (f"**Tutor state:** {a.state} · tone {a.tone} · pacing {a.pacing} · "
-                       f"hint level {a.hint_level} · {changed}"), f"**Why:** {a.reason}"]
-    return "\n".join(lines)
+        lines += [f"<p><b>Tutor state:</b> {e(a.state)} · tone {e(a.tone)} · pacing "
+                  f"{e(a.pacing)} · hint level {a.hint_level} · {e(changed)}</p>",
+                  f"<p><b>Why:</b> {e(a.reason)}</p>"]
+    return "<div class='attune-turn' style='white-space:pre-wrap'>" + "\n".join(lines) + "</div>"
 
 
 @_guard(1)
@@ -331,7 +336,7 @@ def build_teacher(deps: Deps) -> gr.State:
                 transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
                                           wrap=True, max_height=420, label="Transcript",
                                           elem_id="teacher-transcript")
-        turn_view = gr.Markdown(elem_id="teacher-turn")
+        turn_view = gr.HTML(elem_id="teacher-turn")
         with gr.Row():
             csv_session_btn = gr.Button("Export session CSV")
             csv_class_btn = gr.Button("Export class CSV (period)")

@@ -167,3 +167,21 @@ def test_build_teacher_makes_a_blocks(deps):
         teacher.build_teacher(deps)
     kinds = {type(b).__name__ for b in app.blocks.values()}
     assert {"Plot", "Dataframe", "File", "Dropdown", "DateTime", "State"} <= kinds
+
+
+# ---------------------------------------------------------------- issue 19, item 9
+def test_student_text_in_a_turn_is_shown_as_text_never_as_markup(deps, world):
+    from tutor.db import crud
+
+    typed = "![t](http://attacker.example/x.png) [click](http://evil.example) <script>steal()</script> *a* <b>b</b>"
+    with deps.db.begin() as s:
+        crud.add_turn(session=s, tutor_session_id=world.ana_session, student_text=typed,
+                      tutor_text="You wrote <i>that</i>")
+    shown = teacher.select_turn(deps, world.teacher_a, world.ana_session, 5)
+    assert "&lt;script&gt;steal()&lt;/script&gt;" in shown  # the whole text, visible
+    assert "<script" not in shown and "<b>b" not in shown and "<i>that" not in shown
+    assert "![t](http://attacker.example/x.png)" in shown  # as typed: inert in an HTML panel
+    with gr.Blocks() as app:
+        teacher.build_teacher(deps)
+    panel = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "teacher-turn")
+    assert isinstance(panel, gr.HTML)  # not Markdown: no image fetched, no link made
