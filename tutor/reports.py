@@ -4,12 +4,18 @@ Every query takes a Principal and checks it first (tutor.auth.require_*): a teac
 their own classes, an admin every class. Periods are half-open, [since, until), in UTC; a
 naive datetime is taken to be UTC; None leaves that end open.
 
-The struggling rule (class_overview): a student is flagged when, in the period,
-- at least MIN_READINGS emotion readings exist and at least STRUGGLING_SHARE of them have a
-  fused label in NEGATIVE_EMOTIONS (anger, disgust, fear, sadness: the frustrated/anxious
-  family), or
-- the tutor's last adaptation in the period put them in a STRUGGLING_STATES state
-  (frustrated or anxious): the policy's smoothed view of "now".
+The judgement (`judge`, one function so that it can be adjusted) is made per turn and per
+minute, never per reading: camera frames arrive twice a second, so counting readings would
+let 380 calm frames drown three frustrated typed turns. A turn is *hard* when the policy
+judged the student frustrated, anxious or confused on it (the state stored with the turn), or
+when the turn's reading (the student's own words where read, else the fused label) is anger,
+disgust, fear or sadness. Camera frames between turns are summarised per minute; a minute is
+hard when most of its frames read one of those four. A student is *struggling* in a period
+with at least MIN_HARD_TURNS hard turns, or 2 hard turns making at least HARD_SHARE of their
+turns, or a majority of at least MIN_HARD_MINUTES hard camera minutes, or a last turn judged
+frustrated or anxious. They *need help now* when active within NOW_WINDOW and at least 2 of
+their last RECENT_TURNS turns in it are hard, or the last one is judged frustrated or anxious,
+or their last two camera minutes are hard.
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cmt.contract import EMOTIONS, MODALITIES
-from tutor.auth import (Principal, current_principal, require_class_access,
+from tutor.auth import (AccessDenied, Principal, current_principal, require_class_access,
                         require_session_access, require_student_access)
 from tutor.db.models import Adaptation, EmotionReading, SchoolClass, Student, Turn, TutorSession
 
 NEGATIVE_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "sadness")
-STRUGGLING_SHARE = 0.5  # share of readings with a negative fused label
-MIN_READINGS = 3  # fewer readings than this are too few to call a share
-STRUGGLING_STATES: tuple[str, ...] = ("frustrated", "anxious")
+STRUGGLING_STATES: tuple[str, ...] = ("frustrated", "anxious")  # one such last turn is enough
+HARD_STATES: tuple[str, ...] = ("frustrated", "anxious", "confused")
+MIN_HARD_TURNS = 3  # this many hard turns in the period: struggling, however many turns
+HARD_SHARE = 1 / 3  # or 2 hard turns that are at least this share of the turns
+MIN_HARD_MINUTES = 3  # camera minutes (of frames between turns) mostly negative
+RECENT_TURNS = 5  # "now": the last this many turns...
+NOW_WINDOW = timedelta(minutes=10)  # ...within this long before now
 
 EMOTION_COLORS = {"neutral": "#7f7f7f", "joy": "#f2b701", "sadness": "#3969ac",
                   "anger": "#e73f74", "fear": "#7f3c8d", "disgust": "#11a579",
@@ -66,12 +76,51 @@ class StudentStatus:
     display_name: str
     sessions: int  # sessions with a turn or a reading in the period, or started in it
     turns: int
-    readings: int
-    negative_share: float  # share of readings whose fused label is in NEGATIVE_EMOTIONS
-    last_state: str | None  # the last adaptation's learning state in the period
+    readings: int  # every reading, camera frames included (for information only)
+    negative_share: float  # share of turns that were hard (see `judge`)
+    last_state: str | None  # the policy's learning state on the last turn in the period
     last_active: datetime | None
     struggling: bool
     why: str  # the rule that fired, in words; "" when not struggling
+    hard_turns: int = 0
+    camera_minutes: int = 0  # minutes with camera frames between turns
+    hard_minutes: int = 0
+    needs_help_now: bool = False
+    now_why: str = ""  # why they need help now, in words
+
+
+@dataclass(frozen=True)
+class TurnSignal:
+    """What `judge` reads of one turn."""
+    index: int
+    at: datetime
+    state: str | None  # the policy's learning state stored with the turn
+    label: str | None  # the turn's reading: the words' own label if read, else the fused one
+
+    @property
+    def hard(self) -> bool:
+        return self.state in HARD_STATES or self.label in NEGATIVE_EMOTIONS
+
+
+@dataclass(frozen=True)
+class MinuteSignal:
+    """Camera frames between turns, summarised per minute."""
+    start: datetime
+    frames: int
+    negative: int  # frames whose fused label is in NEGATIVE_EMOTIONS
+    label: str  # the minute's most frequent label
+
+    @property
+    def hard(self) -> bool:
+        return self.negative * 2 > self.frames
+
+
+@dataclass(frozen=True)
+class Judgement:
+    struggling: bool
+    why: str
+    needs_help_now: bool
+    now_why: str
 
 
 @dataclass(frozen=True)
@@ -218,13 +267,78 @@ def student_sessions(*, session: Session, principal: Principal | None,
                         ended_at=utc(ts.ended_at), turns=n) for ts, n in rows]
 
 
+# ---------------------------------------------------------------- the judgement
+def _n(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 turn", "2 turns"."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def _turn_words(t: TurnSignal) -> str:
+    parts = [t.state] if t.state in HARD_STATES else []
+    if t.label in NEGATIVE_EMOTIONS:
+        parts.append(f"read {t.label}")
+    return f"turn {t.index}: " + ", ".join(parts)
+
+
+def judge(turns: list[TurnSignal], minutes: list[MinuteSignal], *,
+          now: datetime | None = None) -> Judgement:
+    """Struggling in the period, and needing help now, from per-turn states and readings and
+    per-minute camera summaries (in time order). See the module docstring for the rule."""
+    now = utc(now) if now is not None else datetime.now(timezone.utc)
+    hard = [t for t in turns if t.hard]
+    hard_min = [m for m in minutes if m.hard]
+    why = []
+    if len(hard) >= MIN_HARD_TURNS or (len(hard) >= 2 and len(hard) >= HARD_SHARE * len(turns)):
+        why.append(f"{len(hard)} of {_n(len(turns), 'turn')} frustrated, anxious, confused or "
+                   f"negative (latest {_turn_words(hard[-1])})")
+    if len(hard_min) >= MIN_HARD_MINUTES and len(hard_min) * 2 > len(minutes):
+        why.append(f"camera: {len(hard_min)} of {_n(len(minutes), 'minute')} mostly "
+                   "anger, disgust, fear or sadness")
+    if turns and turns[-1].state in STRUGGLING_STATES:
+        why.append(f"the tutor judged them {turns[-1].state} on their last turn")
+
+    since = now - NOW_WINDOW
+    recent = [t for t in turns if t.at >= since][-RECENT_TURNS:]
+    recent_hard = [t for t in recent if t.hard]
+    recent_min = [m for m in minutes if m.start >= since - timedelta(minutes=1)][-2:]
+    now_why = []
+    if len(recent_hard) >= 2:
+        now_why.append(f"{len(recent_hard)} of the last {_n(len(recent), 'turn')} hard "
+                       f"({'; '.join(_turn_words(t) for t in recent_hard[-3:])})")
+    elif recent and recent[-1].state in STRUGGLING_STATES:
+        now_why.append(f"{recent[-1].state} on their last turn ({recent[-1].index})")
+    if len(recent_min) == 2 and all(m.hard for m in recent_min):
+        now_why.append(f"the camera has read mostly {recent_min[-1].label} for two minutes")
+    return Judgement(struggling=bool(why), why="; ".join(why),
+                     needs_help_now=bool(now_why), now_why="; ".join(now_why))
+
+
+def _minutes(frames: list[tuple[datetime, str]]) -> list[MinuteSignal]:
+    """Camera frames (time, fused label), in time order, summarised per clock minute."""
+    by: dict[datetime, list[str]] = defaultdict(list)
+    for at, label in frames:
+        by[at.replace(second=0, microsecond=0)].append(label)
+    out = []
+    for start, labels in sorted(by.items()):
+        top = max(set(labels), key=labels.count)
+        out.append(MinuteSignal(start=start, frames=len(labels), label=top,
+                                negative=sum(x in NEGATIVE_EMOTIONS for x in labels)))
+    return out
+
+
+def _turn_label(label: str, modality_probs: dict) -> str:
+    words = (modality_probs or {}).get("text")
+    return max(words, key=words.get) if words else label
+
+
 # ---------------------------------------------------------------- class overview
 def class_overview(*, session: Session, principal: Principal | None, class_id: int,
-                   since: datetime | None = None,
-                   until: datetime | None = None) -> list[StudentStatus]:
-    """Per student of the class: activity in [since, until) and whether they are struggling.
+                   since: datetime | None = None, until: datetime | None = None,
+                   now: datetime | None = None) -> list[StudentStatus]:
+    """Per student of the class: activity in [since, until), whether they are struggling in
+    it and whether they need help now (`judge`).
 
-    Ordered struggling first, then by negative share (highest first), then by name.
+    Ordered: needing help now first, then struggling, then by share of hard turns, then name.
     """
     since, until = _check_period(since, until)
     students = class_students(session=session, principal=principal, class_id=class_id)
@@ -238,7 +352,6 @@ def class_overview(*, session: Session, principal: Principal | None, class_id: i
 
     def active(student_id: int, session_id: int, at: datetime) -> None:
         sessions[student_id].add(session_id)
-        at = utc(at)
         if student_id not in last_active or at > last_active[student_id]:
             last_active[student_id] = at
 
@@ -246,51 +359,98 @@ def class_overview(*, session: Session, principal: Principal | None, class_id: i
                       .where(TutorSession.student_id.in_(ids)),
                       TutorSession.started_at, since, until)
     for sid, stid, at in session.execute(started):
-        active(stid, sid, at)
+        active(stid, sid, utc(at))
 
-    turns: dict[int, int] = defaultdict(int)
-    turn_q = _within(select(Turn.session_id, Turn.created_at).join(TutorSession)
-                     .where(TutorSession.student_id.in_(ids)), Turn.created_at, since, until)
-    for sid, at in session.execute(turn_q):
-        turns[owner[sid]] += 1
-        active(owner[sid], sid, at)
-
-    readings: dict[int, int] = defaultdict(int)
-    negative: dict[int, int] = defaultdict(int)
-    reading_q = _within(select(EmotionReading.session_id, EmotionReading.label,
-                               EmotionReading.created_at).join(TutorSession)
-                        .where(TutorSession.student_id.in_(ids)),
-                        EmotionReading.created_at, since, until)
-    for sid, label, at in session.execute(reading_q):
-        readings[owner[sid]] += 1
-        negative[owner[sid]] += label in NEGATIVE_EMOTIONS
-        active(owner[sid], sid, at)
-
-    last_state: dict[int, str] = {}
-    adapt_q = _within(select(Adaptation.session_id, Adaptation.state).join(TutorSession)
-                      .where(TutorSession.student_id.in_(ids))
+    # the policy's state per turn (the last adaptation stored with it)
+    state_of: dict[int, str] = {}
+    adapt_q = _within(select(Adaptation.turn_id, Adaptation.state).join(TutorSession)
+                      .where(TutorSession.student_id.in_(ids), Adaptation.turn_id.is_not(None))
                       .order_by(Adaptation.created_at, Adaptation.id),
                       Adaptation.created_at, since, until)
-    for sid, state in session.execute(adapt_q):
-        last_state[owner[sid]] = state  # ordered by time: the last one wins
+    for turn_id, state in session.execute(adapt_q):
+        state_of[turn_id] = state
+
+    readings: dict[int, int] = defaultdict(int)
+    label_of: dict[int, str] = {}
+    frames: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    reading_q = _within(select(EmotionReading.session_id, EmotionReading.turn_id,
+                               EmotionReading.label, EmotionReading.modality_probs,
+                               EmotionReading.created_at).join(TutorSession)
+                        .where(TutorSession.student_id.in_(ids))
+                        .order_by(EmotionReading.created_at, EmotionReading.id),
+                        EmotionReading.created_at, since, until)
+    for sid, turn_id, label, mprobs, at in session.execute(reading_q):
+        at = utc(at)
+        readings[owner[sid]] += 1
+        active(owner[sid], sid, at)
+        if turn_id is None:
+            frames[owner[sid]].append((at, label))
+        else:
+            label_of[turn_id] = _turn_label(label, mprobs)
+
+    turns: dict[int, list[TurnSignal]] = defaultdict(list)
+    turn_q = _within(select(Turn.id, Turn.session_id, Turn.index, Turn.created_at)
+                     .join(TutorSession).where(TutorSession.student_id.in_(ids))
+                     .order_by(Turn.created_at, Turn.id), Turn.created_at, since, until)
+    for tid, sid, index, at in session.execute(turn_q):
+        at = utc(at)
+        turns[owner[sid]].append(TurnSignal(index=index, at=at, state=state_of.get(tid),
+                                            label=label_of.get(tid)))
+        active(owner[sid], sid, at)
 
     out = []
     for s in students:
-        n, neg = readings[s.id], negative[s.id]
-        share = neg / n if n else 0.0
-        state = last_state.get(s.id)
-        why = []
-        if n >= MIN_READINGS and share >= STRUGGLING_SHARE:
-            why.append(f"{neg} of {n} readings anger/disgust/fear/sadness")
-        if state in STRUGGLING_STATES:
-            why.append(f"tutor last judged them {state}")
-        out.append(StudentStatus(student_id=s.id, handle=s.handle, display_name=s.display_name,
-                                 sessions=len(sessions[s.id]), turns=turns[s.id], readings=n,
-                                 negative_share=share, last_state=state,
-                                 last_active=last_active.get(s.id), struggling=bool(why),
-                                 why="; ".join(why)))
-    out.sort(key=lambda r: (not r.struggling, -r.negative_share, r.display_name.lower()))
+        ts, mins = turns[s.id], _minutes(frames[s.id])
+        j = judge(ts, mins, now=now)
+        n_hard = sum(t.hard for t in ts)
+        out.append(StudentStatus(
+            student_id=s.id, handle=s.handle, display_name=s.display_name,
+            sessions=len(sessions[s.id]), turns=len(ts), readings=readings[s.id],
+            negative_share=n_hard / len(ts) if ts else 0.0,
+            last_state=next((t.state for t in reversed(ts) if t.state), None),
+            last_active=last_active.get(s.id), struggling=j.struggling, why=j.why,
+            hard_turns=n_hard, camera_minutes=len(mins), hard_minutes=sum(m.hard for m in mins),
+            needs_help_now=j.needs_help_now, now_why=j.now_why))
+    out.sort(key=lambda r: (not r.needs_help_now, not r.struggling, -r.negative_share,
+                            r.display_name.lower()))
     return out
+
+
+def unassigned_students(*, session: Session, principal: Principal | None) -> list[Student]:
+    """Students in no class (those who chatted through open sign-in): for a teacher to add."""
+    p = current_principal(session=session, principal=principal)
+    if p.role == "student":
+        return []
+    return list(session.scalars(select(Student).where(Student.class_id.is_(None))
+                                .order_by(Student.display_name, Student.id)))
+
+
+def add_to_class(*, session: Session, principal: Principal | None, class_id: int,
+                 handle: str) -> str:
+    """Put the student with this handle into one of the principal's classes; says what it did.
+
+    A student in no class (open sign-in) joins; one already in another class moves only when
+    an administrator asks (a teacher cannot take another teacher's student).
+    """
+    require_class_access(session=session, principal=principal, class_id=class_id)
+    p = current_principal(session=session, principal=principal)
+    key = (handle or "").strip().lower()
+    if not key:
+        raise ValueError("Please give the student's handle (the name they signed in with).")
+    student = session.scalar(select(Student).where(Student.handle == key))
+    if student is None:
+        raise KeyError(f"no student {key!r}: they appear once they have chatted, or an "
+                       "administrator adds them with `attune admin add-student`")
+    klass = session.get(SchoolClass, class_id)
+    if student.class_id == class_id:
+        return f"{student.display_name} ({key}) is already in {klass.name}."
+    before = student.school_class
+    if before is not None and not p.is_admin:
+        raise AccessDenied(f"{key} is in another class; an administrator can move them")
+    student.class_id = class_id
+    session.flush()
+    moved = f" (moved from {before.name})" if before is not None else ""
+    return f"Added {student.display_name} ({key}) to {klass.name}{moved}."
 
 
 # ---------------------------------------------------------------- one session
