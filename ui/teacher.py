@@ -36,8 +36,9 @@ PERIODS: dict[str, timedelta | None] = {
     "Custom": None,
 }
 DEFAULT_PERIOD = "Last 7 days"
-OVERVIEW_COLUMNS = ["Student id", "Student", "Struggling", "Why", "Negative share", "Readings",
-                    "Turns", "Sessions", "Last state", "Last active (UTC)"]
+OVERVIEW_COLUMNS = ["Student id", "Student", "Needs help now", "Struggling", "Why", "Hard turns",
+                    "Turns", "Camera minutes", "Sessions", "Last state", "Last active (UTC)"]
+HELP_EVERY_S = 10  # the "needs help now" panel refreshes this often
 TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
 SIGN_IN_FAILED = "That e-mail and password do not match an account."
 
@@ -137,11 +138,30 @@ def sign_in(deps: Deps, email: str, password: str):
         principal = Principal.of(teacher)
         classes = reports.visible_classes(session=s, principal=principal)
         status = f"Signed in as **{teacher.name}** ({teacher.role})."
-    choices = [(f"{c.name} ({c.students} students)", c.id) for c in classes]
+    choices = class_choices(classes)
     if not choices:
         status += " You have no classes yet."
     return (principal, status, gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(visible=True))
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def class_choices(classes: list[reports.ClassInfo]) -> list[tuple[str, int]]:
+    return [(f"{c.name} ({_n(c.students, 'student')})", c.id) for c in classes]
+
+
+@_guard(1)
+def refresh_classes(deps: Deps, principal: Principal | None, class_id):
+    """-> the class picker with current names and counts, keeping the picked class."""
+    if principal is None:
+        return gr.skip()
+    with deps.db() as s:
+        choices = class_choices(reports.visible_classes(session=s, principal=principal))
+    keep = class_id if any(v == class_id for _, v in choices) else (choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=keep)
 
 
 def sign_out():
@@ -159,18 +179,70 @@ def load_overview(deps: Deps, principal: Principal | None, class_id, period: str
     since, until = period_bounds(period, start, end, now=now)
     with deps.db() as s:
         rows = reports.class_overview(session=s, principal=principal, class_id=cid,
-                                      since=since, until=until)
+                                      since=since, until=until, now=now)
     table = pd.DataFrame([[r.student_id, f"{r.display_name} ({r.handle})",
-                           "yes" if r.struggling else "no", r.why, round(r.negative_share, 2),
-                           r.readings, r.turns, r.sessions, r.last_state or "",
+                           r.now_why if r.needs_help_now else "",
+                           "yes" if r.struggling else "no", r.why, r.hard_turns, r.turns,
+                           r.camera_minutes, r.sessions, r.last_state or "",
                            _fmt(r.last_active)] for r in rows], columns=OVERVIEW_COLUMNS)
     choices = [(f"{r.display_name} ({r.handle})", r.student_id)
                for r in sorted(rows, key=lambda r: r.display_name.lower())]
     n = sum(r.struggling for r in rows)
     span = "all time" if since is None and until is None else \
         f"{_fmt(since) or 'the start'} to {_fmt(until) or 'now'} UTC"
-    summary = f"**{n} of {len(rows)}** students struggling, {span}."
+    summary = (f"**{n} of {_n(len(rows), 'student')}** struggling, {span}. Judged per turn "
+               "(the tutor's state on it and what the student's words read) and per minute of "
+               "camera, never per camera frame.")
     return table, gr.update(choices=choices, value=None), summary
+
+
+def needs_help(deps: Deps, principal: Principal | None, class_id, *,
+               now: datetime | None = None) -> str:
+    """The live panel: who in the picked class needs help now, and why, in words (HTML, with
+    every stored name escaped)."""
+    if principal is None or class_id is None or class_id == "":
+        return ""
+    try:
+        with deps.db() as s:
+            rows = reports.class_overview(session=s, principal=principal,
+                                          class_id=_id(class_id, "class"),
+                                          since=(now or datetime.now(timezone.utc))
+                                          - reports.NOW_WINDOW, now=now)
+    except (AccessDenied, ValueError):
+        return ""
+    except Exception:
+        log.exception("needs-help panel failed")
+        return "<p><i>Could not check just now; trying again shortly.</i></p>"
+    stamp = (now or datetime.now(timezone.utc)).strftime("%H:%M:%S")
+    urgent = [r for r in rows if r.needs_help_now]
+    if not urgent:
+        return (f"<p><b>Needs help now:</b> nobody in the last "
+                f"{int(reports.NOW_WINDOW.total_seconds() // 60)} minutes "
+                f"<span style='color:#777'>(checked {stamp} UTC)</span></p>")
+    items = "".join(f"<li><b>{html.escape(r.display_name)}</b> ({html.escape(r.handle)}): "
+                    f"{html.escape(r.now_why)}</li>" for r in urgent)
+    return (f"<div style='border-left:4px solid #e73f74;padding-left:10px'><b>Needs help now"
+            f"</b> <span style='color:#777'>(checked {stamp} UTC)</span><ul>{items}</ul></div>")
+
+
+@_guard(2)
+def add_student(deps: Deps, principal: Principal | None, class_id, handle):
+    """-> (message, the add picker refreshed): an open sign-in student joins the picked class."""
+    cid = _id(class_id, "class")
+    with deps.db.begin() as s:
+        said = reports.add_to_class(session=s, principal=principal, class_id=cid,
+                                    handle=handle or "")
+    return said, unassigned_choices(deps, principal)
+
+
+def unassigned_choices(deps: Deps, principal: Principal | None):
+    """-> the add picker's choices: students in no class (open sign-in)."""
+    if principal is None:
+        return gr.update(choices=[], value=None)
+    with deps.db() as s:
+        rows = reports.unassigned_students(session=s, principal=principal)
+        choices = [(f"{r.display_name} ({r.handle})", r.handle) for r in rows]
+    return gr.update(choices=choices, value=None)
 
 
 @_guard(1)
@@ -189,8 +261,8 @@ def load_sessions(deps: Deps, principal: Principal | None, student_id):
     with deps.db() as s:
         sessions = reports.student_sessions(session=s, principal=principal,
                                             student_id=_id(student_id, "student"))
-    choices = [(f"#{x.id} · {_fmt(x.started_at)} · {x.lesson or 'no lesson'} · {x.turns} turns",
-                x.id) for x in sessions]
+    choices = [(f"#{x.id} · {_fmt(x.started_at)} · {x.lesson or 'no lesson'} · "
+                f"{_n(x.turns, 'turn')}", x.id) for x in sessions]
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
@@ -320,10 +392,17 @@ def build_teacher(deps: Deps) -> gr.State:
             start = gr.DateTime(label="From (Custom)", type="timestamp", timezone="UTC", scale=1)
             end = gr.DateTime(label="To (Custom)", type="timestamp", timezone="UTC", scale=1)
             refresh = gr.Button("Show overview", scale=1)
+        help_now = gr.HTML(elem_id="teacher-help-now")
         summary = gr.Markdown()
         overview = gr.Dataframe(headers=OVERVIEW_COLUMNS, interactive=False, wrap=True,
-                                label="Class overview (struggling first; select a row)",
+                                label="Class overview (who needs help first; select a row)",
                                 elem_id="teacher-overview")
+        with gr.Row():
+            add_pick = gr.Dropdown(label="Add a student who chatted with open sign-in (or type "
+                                   "their name)", choices=[], allow_custom_value=True, scale=3,
+                                   elem_id="teacher-add-student")
+            add_btn = gr.Button("Add to this class", scale=1, elem_id="teacher-add")
+        add_note = gr.Markdown(elem_id="teacher-add-note")
         with gr.Row():
             student_pick = gr.Dropdown(label="Student", choices=[], scale=1)
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
@@ -346,14 +425,29 @@ def build_teacher(deps: Deps) -> gr.State:
     sign_outputs = [principal, status, class_pick, main]
     gr.on([sign_in_btn.click, password.submit], lambda e, p: sign_in(deps, e, p),
           [email, password], sign_outputs, api_name="teacher_sign_in").then(
-              lambda: "", None, password, api_name=False)
+              lambda p: ("", unassigned_choices(deps, p)), [principal], [password, add_pick],
+              api_name=False)
     sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out").then(
         lambda: "", None, code_view, api_name=False)
 
     overview_inputs = [principal, class_pick, period, start, end]
-    gr.on([refresh.click, class_pick.change, period.change],
-          lambda *a: load_overview(deps, *a), overview_inputs,
-          [overview, student_pick, summary], api_name="teacher_overview")
+    gr.on([class_pick.change, period.change], lambda *a: load_overview(deps, *a),
+          overview_inputs, [overview, student_pick, summary], api_name="teacher_overview")
+    # "Show overview" also brings the class list up to date (new classes, counts)
+    refresh.click(lambda p, c: (refresh_classes(deps, p, c), unassigned_choices(deps, p)),
+                  [principal, class_pick], [class_pick, add_pick], api_name=False).then(
+        lambda *a: load_overview(deps, *a), overview_inputs, [overview, student_pick, summary],
+        api_name=False)
+    gr.on([class_pick.change, session_pick.change], lambda: None, None, download,
+          api_name=False)  # no file of another class or session stays offered
+    timer = gr.Timer(HELP_EVERY_S)
+    gr.on([timer.tick, class_pick.change], lambda p, c: needs_help(deps, p, c),
+          [principal, class_pick], help_now, show_progress="hidden", api_name=False)
+    add_btn.click(lambda p, c, h: add_student(deps, p, c, h), [principal, class_pick, add_pick],
+                  [add_note, add_pick], api_name=False).then(
+        lambda p, c: refresh_classes(deps, p, c), [principal, class_pick], class_pick,
+        api_name=False).then(lambda *a: load_overview(deps, *a), overview_inputs,
+                             [overview, student_pick, summary], api_name=False)
 
     def on_overview_select(evt: gr.SelectData):
         return pick_student(evt.row_value)

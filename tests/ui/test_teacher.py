@@ -64,7 +64,7 @@ def test_overview_handler_shows_the_struggling_student_first(deps, world):
     # a period with nothing in it
     table, _, summary = teacher.load_overview(deps, world.teacher_a, world.class_a, "Last hour",
                                               now=T0 + timedelta(days=3))
-    assert (table["Readings"] == 0).all() and "0 of 2" in summary
+    assert (table["Turns"] == 0).all() and "0 of 2" in summary
 
 
 def test_ui_handlers_refuse_another_teachers_class_and_session(deps, world):
@@ -185,3 +185,42 @@ def test_student_text_in_a_turn_is_shown_as_text_never_as_markup(deps, world):
         teacher.build_teacher(deps)
     panel = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "teacher-turn")
     assert isinstance(panel, gr.HTML)  # not Markdown: no image fetched, no link made
+
+
+def test_the_live_panel_names_who_needs_help_now_with_the_reason(deps, world):
+    shown = teacher.needs_help(deps, world.teacher_a, world.class_a, now=T0 + timedelta(minutes=5))
+    assert "Ana</b> (ana)" in shown and "of the last" in shown and "Ben" not in shown
+    calm = teacher.needs_help(deps, world.teacher_a, world.class_a, now=T0 + timedelta(hours=2))
+    assert "nobody" in calm
+    assert teacher.needs_help(deps, world.teacher_a, world.class_b) == ""  # not theirs: nothing
+    with gr.Blocks() as app:
+        teacher.build_teacher(deps)
+    assert any(isinstance(b, gr.Timer) for b in app.blocks.values())
+
+
+def test_class_list_refreshes_with_new_classes_and_right_plurals(deps, world):
+    from tutor.db import crud
+
+    with deps.db.begin() as s:
+        k = crud.create_class(session=s, name="8a", teacher_id=world.teacher_a.id)
+        crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle="dee"),
+                   class_id=k.id)
+        new_id = k.id
+    picker = teacher.refresh_classes(deps, world.teacher_a, world.class_a)
+    assert picker["value"] == world.class_a  # the picked class stays picked
+    assert ("8a (1 student)", new_id) in picker["choices"]
+    assert ("7a (2 students)", world.class_a) in picker["choices"]
+
+
+def test_a_teacher_adds_a_walk_in_student_from_the_page(deps, world):
+    from tutor.db import crud
+
+    with deps.db.begin() as s:
+        crud.get_or_create_student(session=s, handle="walk.in", display_name="Walk In")
+    assert [v for _, v in teacher.unassigned_choices(deps, world.teacher_a)["choices"]] == ["walk.in"]
+    said, picker = teacher.add_student(deps, world.teacher_a, world.class_a, "walk.in")
+    assert said == "Added Walk In (walk.in) to 7a." and picker["choices"] == []
+    table, _, _ = teacher.load_overview(deps, world.teacher_a, world.class_a, "All time")
+    assert "Walk In (walk.in)" in list(table["Student"])
+    with pytest.warns(UserWarning, match="another class"):
+        teacher.add_student(deps, world.teacher_a, world.class_a, "cat")
