@@ -490,37 +490,53 @@ def _timeline(session: Session, ts: TutorSession, since: datetime | None = None,
 
 
 # ---------------------------------------------------------------- CSV
-CSV_COLUMNS: tuple[str, ...] = (
+_READING_COLUMNS: tuple[str, ...] = (
+    "label", "confidence", *(f"p_{e}" for e in EMOTIONS),
+    *(f"{m}_label" for m in MODALITIES), *(f"{m}_confidence" for m in MODALITIES),
+    "model_version", "degraded")
+CSV_COLUMNS: tuple[str, ...] = (  # one row per turn
     "class_id", "student_handle", "student_name", "session_id", "lesson", "policy_mode",
     "turn_index", "turn_at", "input_source", "student_text", "tutor_text",
-    "reading_at", "label", "confidence", *(f"p_{e}" for e in EMOTIONS),
-    *(f"{m}_{k}" for m in MODALITIES for k in ("label", "confidence")),
-    "model_version", "degraded",
+    "reading_at", *_READING_COLUMNS,
+    "camera_frames", "camera_label", "camera_negative_share",  # frames since the last turn
     "adaptation_at", "state", "tone", "pacing", "hint_level", "changes", "reason",
+)
+READINGS_CSV_COLUMNS: tuple[str, ...] = (  # one row per reading, camera frames included
+    "class_id", "student_handle", "session_id", "reading_at", "kind", "turn_index",
+    *_READING_COLUMNS, "transcript",
 )
 
 
+def _reading_cols(r: ReadingPoint) -> dict[str, Any]:
+    cols = {"reading_at": iso(r.at), "label": r.label, "confidence": f"{r.confidence:.4f}",
+            "model_version": r.model_version, "degraded": str(r.degraded).lower()}
+    cols.update({f"p_{e}": f"{r.probs.get(e, 0.0):.4f}" for e in EMOTIONS})
+    for m, probs in r.modality_probs.items():
+        if m in MODALITIES and probs:
+            top = max(probs, key=probs.get)
+            cols[f"{m}_label"], cols[f"{m}_confidence"] = top, f"{probs[top]:.4f}"
+    return cols
+
+
+def camera_between_turns(timeline: Timeline) -> dict[int | None, list[ReadingPoint]]:
+    """Camera frames (readings with no turn) by the turn that followed them (None: after the
+    last turn)."""
+    out: dict[int | None, list[ReadingPoint]] = defaultdict(list)
+    turns = sorted(timeline.turns, key=lambda t: t.at)
+    for r in timeline.readings:
+        if r.turn_id is None:
+            nxt = next((t.id for t in turns if t.at >= r.at), None)
+            out[nxt].append(r)
+    return out
+
+
 def _rows(timeline: Timeline, class_id: int | None) -> list[dict[str, Any]]:
-    """One row per reading (with its turn and the turn's last adaptation); a turn without a
-    reading still gets a row, and so do readings and adaptations without a turn."""
+    """One row per turn: its reading, the camera frames since the turn before (summarised)
+    and the tutor's adaptation on it."""
     base = {"class_id": "" if class_id is None else class_id,
             "student_handle": timeline.student_handle, "student_name": timeline.student_name,
             "session_id": timeline.session_id, "lesson": timeline.lesson or "",
             "policy_mode": timeline.policy_mode}
-
-    def turn_cols(t: TurnRow) -> dict:
-        return {"turn_index": t.index, "turn_at": iso(t.at), "input_source": t.input_source,
-                "student_text": t.student_text, "tutor_text": t.tutor_text}
-
-    def reading_cols(r: ReadingPoint) -> dict:
-        cols = {"reading_at": iso(r.at), "label": r.label, "confidence": f"{r.confidence:.4f}",
-                "model_version": r.model_version, "degraded": str(r.degraded).lower()}
-        cols.update({f"p_{e}": f"{r.probs.get(e, 0.0):.4f}" for e in EMOTIONS})
-        for m, probs in r.modality_probs.items():
-            if m in MODALITIES and probs:
-                top = max(probs, key=probs.get)
-                cols[f"{m}_label"], cols[f"{m}_confidence"] = top, f"{probs[top]:.4f}"
-        return cols
 
     def adaptation_cols(a: AdaptationMark) -> dict:
         return {"adaptation_at": iso(a.at), "state": a.state, "tone": a.tone,
@@ -529,31 +545,40 @@ def _rows(timeline: Timeline, class_id: int | None) -> list[dict[str, Any]]:
                                      else f"{k}: {v}" for k, v in a.changes.items()),
                 "reason": a.reason}
 
-    by_turn_r, by_turn_a = defaultdict(list), defaultdict(list)
-    for r in timeline.readings:
-        by_turn_r[r.turn_id].append(r)
-    for a in timeline.adaptations:
-        by_turn_a[a.turn_id].append(a)
-    rows: list[tuple[datetime, dict]] = []
+    read = {r.turn_id: r for r in timeline.readings if r.turn_id is not None}
+    adapted = {a.turn_id: a for a in timeline.adaptations if a.turn_id is not None}
+    frames = camera_between_turns(timeline)
+    rows = []
     for t in timeline.turns:
-        a = by_turn_a[t.id][-1:]
-        for r in by_turn_r[t.id] or [None]:
-            row = {**base, **turn_cols(t)}
-            if r is not None:
-                row.update(reading_cols(r))
-            if a:
-                row.update(adaptation_cols(a[0]))
-            rows.append((t.at, row))
-    for r in by_turn_r[None]:
-        rows.append((r.at, {**base, **reading_cols(r)}))
-    for a in by_turn_a[None]:
-        rows.append((a.at, {**base, **adaptation_cols(a)}))
-    rows.sort(key=lambda x: x[0])
-    return [row for _, row in rows]
+        row = {**base, "turn_index": t.index, "turn_at": iso(t.at),
+               "input_source": t.input_source, "student_text": t.student_text,
+               "tutor_text": t.tutor_text}
+        if t.id in read:
+            row.update(_reading_cols(read[t.id]))
+        seen = frames.get(t.id, [])
+        if seen:
+            labels = [r.label for r in seen]
+            row.update(camera_frames=len(seen), camera_label=max(set(labels), key=labels.count),
+                       camera_negative_share=f"{sum(x in NEGATIVE_EMOTIONS for x in labels) / len(labels):.2f}")
+        else:
+            row["camera_frames"] = 0
+        if t.id in adapted:
+            row.update(adaptation_cols(adapted[t.id]))
+        rows.append(row)
+    return rows
+
+
+def _reading_rows(timeline: Timeline, class_id: int | None) -> list[dict[str, Any]]:
+    index = {t.id: t.index for t in timeline.turns}
+    return [{"class_id": "" if class_id is None else class_id,
+             "student_handle": timeline.student_handle, "session_id": timeline.session_id,
+             "kind": "turn" if r.turn_id is not None else "camera frame",
+             "turn_index": index.get(r.turn_id, ""), **_reading_cols(r),
+             "transcript": r.transcript or ""} for r in timeline.readings]
 
 
 FREE_TEXT_COLUMNS = frozenset({"student_handle", "student_name", "lesson", "student_text",
-                               "tutor_text", "reason"})
+                               "tutor_text", "reason", "transcript"})
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -563,24 +588,32 @@ def _defuse(value: Any) -> Any:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-def _write_csv(rows: list[dict[str, Any]]) -> str:
+def _write_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] = CSV_COLUMNS) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, restval="", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: (_defuse(v) if k in FREE_TEXT_COLUMNS else v) for k, v in row.items()}
                      for row in rows)
     return buf.getvalue()
 
 
-def export_session_csv(*, session: Session, principal: Principal | None, session_id: int) -> str:
-    """The session as CSV (CSV_COLUMNS): ISO-8601 UTC timestamps and each reading's model_version."""
+def export_session_csv(*, session: Session, principal: Principal | None, session_id: int,
+                       readings: bool = False) -> str:
+    """The session as CSV, one row per turn (CSV_COLUMNS), or with `readings` one row per
+    reading, camera frames included (READINGS_CSV_COLUMNS, for researchers). ISO-8601 UTC
+    timestamps and each reading's model_version."""
     ts = require_session_access(session=session, principal=principal, session_id=session_id)
-    return _write_csv(_rows(_timeline(session, ts), ts.student.class_id))
+    tl = _timeline(session, ts)
+    if readings:
+        return _write_csv(_reading_rows(tl, ts.student.class_id), READINGS_CSV_COLUMNS)
+    return _write_csv(_rows(tl, ts.student.class_id))
 
 
 def export_class_csv(*, session: Session, principal: Principal | None, class_id: int,
-                     since: datetime | None = None, until: datetime | None = None) -> str:
-    """Every session of the class's students with activity in [since, until), only that activity."""
+                     since: datetime | None = None, until: datetime | None = None,
+                     readings: bool = False) -> str:
+    """Every session of the class's students with activity in [since, until), only that
+    activity: one row per turn, or with `readings` one row per reading."""
     since, until = _check_period(since, until)
     students = class_students(session=session, principal=principal, class_id=class_id)
     rows = []
@@ -588,8 +621,8 @@ def export_class_csv(*, session: Session, principal: Principal | None, class_id:
         for ts in session.scalars(select(TutorSession).where(TutorSession.student_id == s.id)
                                   .order_by(TutorSession.started_at, TutorSession.id)):
             tl = _timeline(session, ts, since, until)
-            rows += _rows(tl, class_id)
-    return _write_csv(rows)
+            rows += _reading_rows(tl, class_id) if readings else _rows(tl, class_id)
+    return _write_csv(rows, READINGS_CSV_COLUMNS if readings else CSV_COLUMNS)
 
 
 # ---------------------------------------------------------------- the picture

@@ -326,12 +326,15 @@ def select_turn(deps: Deps, principal: Principal | None, session_id, turn_index)
 
 
 @_guard(1)
-def export_session_csv(deps: Deps, principal: Principal | None, session_id):
-    """-> path of session-<id>.csv."""
+def export_session_csv(deps: Deps, principal: Principal | None, session_id,
+                       readings: bool = False):
+    """-> path of attune-session-<id>.csv (a row per turn), or with `readings`
+    attune-session-<id>-readings.csv (a row per reading, camera frames included)."""
     sid = _id(session_id, "session")
     with deps.db() as s:
-        text = reports.export_session_csv(session=s, principal=principal, session_id=sid)
-    return _export_path(f"attune-session-{sid}.csv", text)
+        text = reports.export_session_csv(session=s, principal=principal, session_id=sid,
+                                          readings=readings)
+    return _export_path(f"attune-session-{sid}{'-readings' if readings else ''}.csv", text)
 
 
 @_guard(1)
@@ -417,7 +420,8 @@ def build_teacher(deps: Deps) -> gr.State:
                                           elem_id="teacher-transcript")
         turn_view = gr.HTML(elem_id="teacher-turn")
         with gr.Row():
-            csv_session_btn = gr.Button("Export session CSV")
+            csv_session_btn = gr.Button("Export session CSV (a row per turn)")
+            csv_readings_btn = gr.Button("Export session readings CSV (for research)")
             csv_class_btn = gr.Button("Export class CSV (period)")
             png_btn = gr.Button("Export timeline PNG")
         download = gr.File(label="Download", interactive=False)
@@ -467,6 +471,8 @@ def build_teacher(deps: Deps) -> gr.State:
     transcript.select(on_turn_select, [principal, session_pick], turn_view, api_name=False)
     csv_session_btn.click(lambda p, sid: export_session_csv(deps, p, sid),
                           [principal, session_pick], download, api_name="teacher_session_csv")
+    csv_readings_btn.click(lambda p, sid: export_session_csv(deps, p, sid, readings=True),
+                           [principal, session_pick], download, api_name=False)
     csv_class_btn.click(lambda *a: export_class_csv(deps, *a), overview_inputs, download,
                         api_name="teacher_class_csv")
     png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],

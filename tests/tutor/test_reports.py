@@ -351,3 +351,24 @@ def test_a_teacher_adds_an_open_sign_in_student_but_cannot_take_anothers(db, wor
         said = reports.add_to_class(session=s, principal=world.admin, class_id=world.class_b,
                                     handle="walk.in")
         assert said == "Added Walk In (walk.in) to 7b (moved from 7a)."
+
+
+def test_session_csv_is_one_row_per_turn_and_the_readings_csv_has_every_reading(db, world):
+    with db.begin() as s:
+        cam = crud.get_or_create_student(session=s, handle="cam", display_name="Cam")
+        cam.class_id = world.class_a
+        sid = _chat(s, cam, 6, {3}, frames_per_turn=4).id
+    with db() as s:
+        per_turn = list(csv.DictReader(io.StringIO(reports.export_session_csv(
+            session=s, principal=world.teacher_a, session_id=sid))))
+        per_reading = list(csv.DictReader(io.StringIO(reports.export_session_csv(
+            session=s, principal=world.teacher_a, session_id=sid, readings=True))))
+        class_readings = reports.export_class_csv(session=s, principal=world.teacher_a,
+                                                  class_id=world.class_a, readings=True)
+    assert [r["turn_index"] for r in per_turn] == ["0", "1", "2", "3", "4", "5"]
+    assert {r["camera_frames"] for r in per_turn} == {"4"}
+    assert per_turn[3]["camera_label"] == "joy" and per_turn[3]["camera_negative_share"] == "0.00"
+    assert per_turn[3]["text_label"] == "anger" and per_turn[3]["state"] == "engaged"
+    assert len(per_reading) == 6 * 5
+    assert sum(r["kind"] == "camera frame" for r in per_reading) == 24
+    assert tuple(csv.reader(io.StringIO(class_readings)).__next__()) == reports.READINGS_CSV_COLUMNS

@@ -224,3 +224,10 @@ def test_a_teacher_adds_a_walk_in_student_from_the_page(deps, world):
     assert "Walk In (walk.in)" in list(table["Student"])
     with pytest.warns(UserWarning, match="another class"):
         teacher.add_student(deps, world.teacher_a, world.class_a, "cat")
+
+
+def test_the_readings_export_is_its_own_file(deps, world):
+    path = Path(teacher.export_session_csv(deps, world.teacher_a, world.ana_session, readings=True))
+    assert path.name == f"attune-session-{world.ana_session}-readings.csv"
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 5 and rows[0]["kind"] == "turn"
