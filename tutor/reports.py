@@ -626,76 +626,161 @@ def export_class_csv(*, session: Session, principal: Principal | None, class_id:
 
 
 # ---------------------------------------------------------------- the picture
+STATE_ORDER = ("delighted", "engaged", "bored", "confused", "anxious", "frustrated")
+CAMERA_BIN_S = 10  # camera frames are drawn as one mark per this many seconds
+
+
+def _camera_bins(timeline: Timeline) -> list[tuple[datetime, str, float, int]]:
+    """Camera frames (readings with no turn) per CAMERA_BIN_S: (bin start, the face's most
+    frequent label, its mean confidence, frames)."""
+    bins: dict[datetime, list[tuple[str, float]]] = defaultdict(list)
+    for r in timeline.readings:
+        face = (r.modality_probs.get("face") or r.probs) if r.turn_id is None else None
+        if face:
+            label = max(face, key=face.get)
+            start = r.at - timedelta(seconds=r.at.second % CAMERA_BIN_S,
+                                     microseconds=r.at.microsecond)
+            bins[start].append((label, face[label]))
+    out = []
+    for start, seen in sorted(bins.items()):
+        labels = [x for x, _ in seen]
+        top = max(set(labels), key=labels.count)
+        out.append((start, top, sum(c for x, c in seen if x == top) / labels.count(top), len(seen)))
+    return out
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent="    "))
+
+
 def timeline_figure(timeline: Timeline):
-    """A matplotlib Figure: fused probabilities per emotion over time (top), each modality's
-    own label as a track with its confidence as opacity (bottom), and a dashed line at each
-    adaptation that changed something, labelled with its reason.
+    """A matplotlib Figure a teacher reads in seconds, time running left to right:
+
+    - top: each turn's fused reading as a stacked bar of its emotions;
+    - middle: one track per modality (the words and voice per turn, the camera summarised per
+      CAMERA_BIN_S seconds), colour = that modality's label, opacity = its confidence;
+    - bottom: the tutor's judgement of the learner on each turn;
+    - the adaptations that changed something as numbered markers on every panel, told in full
+      words in a legend beside the plot.
 
     Uses matplotlib's object API (no pyplot), so it is safe in a threaded web server.
     """
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(11, 6.5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
+    fig = Figure(figsize=(13, 7), layout="constrained")
+    grid = fig.add_gridspec(3, 2, width_ratios=[2.3, 1], height_ratios=[2.2, 1.3, 1.1])
+    top = fig.add_subplot(grid[0, 0])
+    mid = fig.add_subplot(grid[1, 0], sharex=top)
+    low = fig.add_subplot(grid[2, 0], sharex=top)
+    side = fig.add_subplot(grid[:, 1])
+    side.axis("off")
     who = timeline.student_name or timeline.student_handle
-    lesson = f" · {timeline.lesson}" if timeline.lesson else ""
-    top.set_title(f"Session {timeline.session_id} · {who}{lesson} · {timeline.policy_mode}",
-                  loc="left", fontsize=11)
-    top.set_ylabel("fused probability")
-    top.set_ylim(0, 1.02)
-    top.grid(alpha=0.3)
+    lesson = f" · {timeline.lesson.replace('_', ' ')}" if timeline.lesson else ""
+    fig.suptitle(f"Session {timeline.session_id} · {who}{lesson} · {timeline.policy_mode} · "
+                 f"{len(timeline.turns)} turn{'' if len(timeline.turns) == 1 else 's'}",
+                 x=0.01, ha="left", fontsize=13)
 
-    times = [r.at for r in timeline.readings]
-    if not times:
-        top.text(0.5, 0.5, "no emotion readings in this session", transform=top.transAxes,
+    turns = sorted(timeline.turns, key=lambda t: t.at)
+    read = {r.turn_id: r for r in timeline.readings if r.turn_id is not None}
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(turns, turns[1:]) if b.at > a.at]
+    width_s = max(2.0, min([20.0, *gaps]) * 0.7)
+    width = width_s / 86400  # in days, matplotlib's date unit
+
+    # top: each turn's fused reading
+    top.set_title("What each turn read (fused emotion)", loc="left", fontsize=10)
+    top.set_ylabel("share")
+    top.set_ylim(0, 1.0)
+    top.grid(axis="y", alpha=0.3)
+    xs = [date2num(t.at) for t in turns if t.id in read]
+    if not xs:
+        top.text(0.5, 0.5, "no turns with an emotion reading", transform=top.transAxes,
                  ha="center", va="center", color="0.4")
+    bottom = [0.0] * len(xs)
     for e in EMOTIONS:
-        if times:
-            top.plot(times, [r.probs.get(e, 0.0) for r in timeline.readings], marker="o",
-                     markersize=3, linewidth=1.6, color=EMOTION_COLORS[e], label=e)
-    if times:
-        top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        heights = [read[t.id].probs.get(e, 0.0) for t in turns if t.id in read]
+        if xs:
+            top.bar(xs, heights, width=width, bottom=bottom, color=EMOTION_COLORS[e], label=e,
+                    align="center", edgecolor="white", linewidth=0.3)
+        bottom = [b + h for b, h in zip(bottom, heights)]
 
-    # per-modality tracks: one row per modality; colour = that modality's label
-    mods = [m for m in MODALITIES if any(m in r.modality_probs for r in timeline.readings)]
-    for row, m in enumerate(mods):
-        for r in timeline.readings:
-            probs = r.modality_probs.get(m)
-            if not probs:
-                continue
-            label = max(probs, key=probs.get)
-            bottom.scatter([r.at], [row], s=90, marker="s", color=EMOTION_COLORS.get(label, "k"),
-                           alpha=max(0.25, min(1.0, probs[label])), edgecolors="none")
-    bottom.set_yticks(range(len(mods)), mods)
-    bottom.set_ylim(-0.6, max(len(mods), 1) - 0.4)
-    bottom.set_ylabel("modality")
-    bottom.grid(axis="x", alpha=0.3)
-    if mods:
-        handles = [Line2D([], [], marker="s", linestyle="", color=EMOTION_COLORS[e], label=e)
-                   for e in EMOTIONS]
-        bottom.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
-                      frameon=False, title="label (opacity = confidence)", title_fontsize=7)
+    # middle: per-modality tracks
+    mid.set_title("Per modality (camera: one mark per 10 s of frames)", loc="left", fontsize=10)
+    tracks = []
+    for m in ("text", "speech"):
+        pts = [(t.at, read[t.id].modality_probs[m]) for t in turns
+               if t.id in read and read[t.id].modality_probs.get(m)]
+        if pts:
+            tracks.append((m, [(at, max(p, key=p.get), max(p.values()), width) for at, p in pts]))
+    camera = [(at, label, conf, CAMERA_BIN_S / 86400) for at, label, conf, _ in _camera_bins(timeline)]
+    camera += [(t.at, max(p, key=p.get), max(p.values()), width) for t in turns
+               if t.id in read and (p := read[t.id].modality_probs.get("face"))]
+    if camera:
+        tracks.insert(1 if tracks else 0, ("face", camera))
+    names = {"text": "words", "face": "camera", "speech": "voice"}
+    for row, (m, marks) in enumerate(tracks):
+        for at, label, conf, w in marks:
+            x = date2num(at) + (w / 2 if m == "face" and w == CAMERA_BIN_S / 86400 else 0)
+            mid.barh(row, w, left=x - w / 2, height=0.7, color=EMOTION_COLORS.get(label, "k"),
+                     alpha=max(0.3, min(1.0, conf)), edgecolor="none")
+    mid.set_yticks(range(len(tracks)), [names.get(m, m) for m, _ in tracks])
+    mid.set_ylim(-0.6, max(len(tracks), 1) - 0.4)
+    mid.grid(axis="x", alpha=0.3)
+    if not tracks:
+        mid.text(0.5, 0.5, "no per-modality readings", transform=mid.transAxes, ha="center",
+                 va="center", color="0.4")
 
-    for a in timeline.changes:
-        for ax in (top, bottom):
-            ax.axvline(a.at, color="0.25", linestyle="--", linewidth=0.9, alpha=0.8)
-        text = a.reason if len(a.reason) <= 70 else a.reason[:67] + "..."
-        top.annotate(f"{a.state}: {text}", xy=(a.at, 1.0), xycoords=("data", "axes fraction"),
-                     xytext=(3, -4), textcoords="offset points", rotation=90, va="top",
-                     ha="left", fontsize=7, color="0.2",
-                     bbox=dict(facecolor="white", alpha=0.75, edgecolor="none", pad=1))
+    # bottom: the tutor's judgement per turn
+    low.set_title("The tutor's judgement of the learner, per turn", loc="left", fontsize=10)
+    state_of = {a.turn_id: a.state for a in timeline.adaptations if a.turn_id is not None}
+    judged = [(t.at, state_of[t.id]) for t in turns if t.id in state_of]
+    order = [st for st in STATE_ORDER if st in {x for _, x in judged}] or ["engaged"]
+    order += sorted({x for _, x in judged} - set(order))
+    if judged:
+        ys = [order.index(x) for _, x in judged]
+        low.step([date2num(at) for at, _ in judged], ys, where="mid", color="0.35", linewidth=1.2)
+        low.scatter([date2num(at) for at, _ in judged], ys, s=36, zorder=3,
+                    color=["#e73f74" if x in STRUGGLING_STATES else "#f97b72" if x in HARD_STATES
+                           else "#11a579" for _, x in judged])
+    low.set_yticks(range(len(order)), order)
+    low.set_ylim(-0.6, len(order) - 0.4)
+    low.grid(axis="x", alpha=0.3)
 
-    every = times + [a.at for a in timeline.changes] + [t.at for t in timeline.turns]
+    # adaptations: numbered markers, told in full beside the plot
+    lines = []
+    for k, a in enumerate(timeline.changes, start=1):
+        x = date2num(a.at)
+        for ax in (top, mid, low):
+            ax.axvline(x, color="0.2", linewidth=0.9, alpha=0.7, zorder=0)
+        top.annotate(str(k), xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                     textcoords="offset points", ha="center", va="bottom", fontsize=9,
+                     fontweight="bold", color="white",
+                     bbox=dict(boxstyle="circle,pad=0.25", facecolor="0.15", edgecolor="none"))
+        lines.append(_wrap(f"{k}  {a.at:%H:%M:%S} · {a.state}: {a.reason}", 52))
+
+    legend = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
+    side.legend(handles=legend, loc="upper left", ncol=2, fontsize=9, frameon=False,
+                title="Colours (opacity = confidence)", title_fontsize=9, alignment="left")
+    text = ("What the tutor changed, and why\n\n" + "\n\n".join(lines)) if lines else \
+        "The tutor did not change its approach in this session."
+    side.text(0.0, 0.62, text, transform=side.transAxes, va="top", ha="left", fontsize=8.5,
+              linespacing=1.35)
+
+    every = [t.at for t in turns] + [a.at for a in timeline.changes] + \
+        [r.at for r in timeline.readings]
     if every:
         lo, hi = min(every), max(every)
-        pad = max((hi - lo) * 0.03, timedelta(seconds=5))
-        bottom.set_xlim(lo - pad, hi + pad)
+        pad = max((hi - lo) * 0.03, timedelta(seconds=CAMERA_BIN_S))
+        low.set_xlim(lo - pad, hi + pad)
     locator = AutoDateLocator()
-    bottom.xaxis.set_major_locator(locator)
-    bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    bottom.set_xlabel("time (UTC)")
+    low.xaxis.set_major_locator(locator)
+    low.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    low.set_xlabel("time (UTC)")
+    for ax in (top, mid):
+        ax.tick_params(labelbottom=False)
     return fig
 
 

@@ -40,6 +40,7 @@ OVERVIEW_COLUMNS = ["Student id", "Student", "Needs help now", "Struggling", "Wh
                     "Turns", "Camera minutes", "Sessions", "Last state", "Last active (UTC)"]
 HELP_EVERY_S = 10  # the "needs help now" panel refreshes this often
 TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
+TRANSCRIPT_WIDTHS = ["6%", "11%", "24%", "35%", "11%", "13%"]
 SIGN_IN_FAILED = "That e-mail and password do not match an account."
 
 
@@ -266,13 +267,30 @@ def load_sessions(deps: Deps, principal: Principal | None, student_id):
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
+TUTOR_CHARS = 160  # the transcript shows the start of a long reply; the turn view all of it
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def _transcript(tl: reports.Timeline) -> pd.DataFrame:
-    read = {r.turn_id: r for r in tl.readings}
-    state = {a.turn_id: a for a in tl.adaptations}
+    """A row per turn; a tutor change is named by its number on the timeline."""
+    read = {r.turn_id: r for r in tl.readings if r.turn_id is not None}
+    state = {a.turn_id: a for a in tl.adaptations if a.turn_id is not None}
+    number = {a.id: k for k, a in enumerate(tl.changes, start=1)}
+
+    def judged(t) -> str:
+        a = state.get(t.id)
+        if a is None:
+            return ""
+        return a.state + (f" (change {number[a.id]})" if a.id in number else "")
+
     return pd.DataFrame(
-        [[t.index, _fmt(t.at), t.student_text, t.tutor_text,
-          f"{read[t.id].label} {read[t.id].confidence:.2f}" if t.id in read else "",
-          (state[t.id].state + (" *" if state[t.id].changes else "")) if t.id in state else ""]
+        [[t.index, reports.utc(t.at).strftime("%H:%M:%S"), t.student_text,
+          _short(t.tutor_text, TUTOR_CHARS),
+          f"{read[t.id].label} {read[t.id].confidence:.2f}" if t.id in read else "", judged(t)]
          for t in tl.turns], columns=TRANSCRIPT_COLUMNS)
 
 
@@ -284,8 +302,8 @@ def load_timeline(deps: Deps, principal: Principal | None, session_id):
     with deps.db() as s:
         tl = reports.session_timeline(session=s, principal=principal,
                                       session_id=_id(session_id, "session"))
-    hint = ("Select a row of the transcript to see that turn. "
-            "A * marks a turn where the tutor changed its approach (dashed lines on the plot).")
+    hint = ("<p>Select a row of the transcript to see that turn in full. \"(change 2)\" marks "
+            "the turn where the tutor made change 2, numbered as on the timeline.</p>")
     return reports.timeline_figure(tl), _transcript(tl), hint
 
 
@@ -411,14 +429,15 @@ def build_teacher(deps: Deps) -> gr.State:
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
             code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
         code_view = gr.Markdown(elem_id="teacher-student-code")
+        plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
         with gr.Row():
             with gr.Column(scale=3):
-                plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
-            with gr.Column(scale=2):
                 transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
-                                          wrap=True, max_height=420, label="Transcript",
+                                          wrap=True, max_height=520, label="Transcript",
+                                          column_widths=TRANSCRIPT_WIDTHS,
                                           elem_id="teacher-transcript")
-        turn_view = gr.HTML(elem_id="teacher-turn")
+            with gr.Column(scale=2):
+                turn_view = gr.HTML(elem_id="teacher-turn")
         with gr.Row():
             csv_session_btn = gr.Button("Export session CSV (a row per turn)")
             csv_readings_btn = gr.Button("Export session readings CSV (for research)")

@@ -227,12 +227,31 @@ def test_timeline_png_is_a_real_png(db, world):
         tl = reports.session_timeline(session=s, principal=world.teacher_a,
                                       session_id=world.ana_session)
     fig = reports.timeline_figure(tl)
-    top, bottom = fig.axes[:2]
-    assert {line.get_label() for line in top.get_lines()} >= set(EMOTIONS)
-    assert [t.get_text() for t in bottom.get_yticklabels()] == ["text", "face"]
-    assert any("calmer tone" in t.get_text() for t in top.texts)
+    top, mid, low, side = fig.axes
+    assert {p.get_label() for p in top.containers} >= set(EMOTIONS)  # a stacked bar per turn
+    assert len(top.containers[0]) == 5  # one bar per turn
+    assert [t.get_text() for t in mid.get_yticklabels()] == ["words", "camera"]
+    assert [t.get_text() for t in low.get_yticklabels()] == ["engaged", "frustrated"]
+    told = " ".join(t.get_text() for t in side.texts).replace("\n    ", " ")
+    assert "1  09:02:00 · frustrated: frustration 0.61 for 40 s; read anger 0.70 → calmer tone" in told
+    assert [t.get_text() for t in top.texts] == ["1"]  # the numbered marker
+    assert "Session" in fig.get_suptitle() and "5 turns" in fig.get_suptitle()
     png = reports.timeline_png(tl)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_the_timeline_summarises_camera_frames_instead_of_plotting_each(db, world):
+    with db.begin() as s:
+        cam = crud.get_or_create_student(session=s, handle="cam", display_name="Cam")
+        cam.class_id = world.class_a
+        sid = _chat(s, cam, 29, {20, 21, 22}, frames_per_turn=13).id
+    with db() as s:
+        tl = reports.session_timeline(session=s, principal=world.teacher_a, session_id=sid)
+    assert len(tl.readings) == 29 * 14
+    _, mid, _, _ = reports.timeline_figure(tl).axes
+    camera_row = [t.get_text() for t in mid.get_yticklabels()].index("camera")
+    marks = [p for p in mid.patches if abs(p.get_y() + p.get_height() / 2 - camera_row) < 0.01]
+    assert len(marks) <= 29 * 30 / reports.CAMERA_BIN_S + 2  # one per 10 s, not one per frame
 
 
 def test_timeline_png_of_an_empty_session(db, world):
