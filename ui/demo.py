@@ -26,7 +26,7 @@ from tutor.auth import AccessDenied, Principal, current_principal
 from tutor.client import CMTError
 from tutor.policy import Evidence, Policy
 from ui.deps import Deps
-from ui.student import FRAME_EVERY_S, MAX_RECORDING_BYTES, encode_frame
+from ui.student import FRAME_EVERY_S, MAX_RECORDING_BYTES, encode_frame, start_camera_js
 
 log = logging.getLogger("ui.demo")
 SCENARIO_COLUMNS = ["#", "t (s)", "student said", "read", "learner state", "tone", "pacing",
@@ -230,6 +230,7 @@ def build_demo(deps: Deps, principal: gr.State | None = None) -> None:
                 latency = gr.Markdown(elem_id="demo-latency")
                 style = gr.Markdown(elem_id="demo-style")
         outputs = [boxed, fused, text_l, face_l, speech_l, attention, latency, style, policy]
+        consent.input(None, [consent], None, js=start_camera_js("demo-camera"), api_name=False)
         cam.stream(lambda p, f, t, c, po: analyze_live(deps, p, f, t, c, po),
                    [principal, cam, line, consent, policy], outputs, stream_every=FRAME_EVERY_S,
                    concurrency_limit=4, show_progress="hidden", api_name=False)

@@ -42,11 +42,14 @@ OPEN_NOTE = ("Open sign-in: a typed name is enough, so anyone at this computer c
              "that name's lessons. A school server asks for sign-in codes instead.")
 
 
-START_CAMERA_JS = """(allowed) => {
+def start_camera_js(elem_id: str) -> str:
+    """Browser code that starts the webcam component `elem_id` once a box is ticked, so
+    allowing the camera is one click (no "Click to Access Webcam", no record button)."""
+    return """(allowed) => {
   if (!allowed) return;
   let tries = 0;
   const go = () => {
-    const root = document.querySelector('#student-camera');
+    const root = document.querySelector('#%s');
     if (!root || tries++ > 80) return;
     const access = [...root.querySelectorAll('button')].find(
       (b) => /access webcam/i.test(b.textContent));
@@ -56,7 +59,7 @@ START_CAMERA_JS = """(allowed) => {
     setTimeout(go, 250);
   };
   setTimeout(go, 250);
-}"""  # one tick starts the camera: no "Click to Access Webcam", no record button
+}""" % elem_id
 
 
 def media_heading(camera_on: bool, microphone_on: bool) -> str:
@@ -349,7 +352,7 @@ def build_student(deps: Deps) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             chat = gr.Chatbot(value=greeting(deps, choices[0][1] if choices else None),
-                              label="Tutor", show_label=False, height=420,
+                              label="Tutor", show_label=False, height=420, buttons=["copy"],
                               elem_id="student-chat")
             with gr.Row():
                 box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
@@ -387,7 +390,7 @@ def build_student(deps: Deps) -> None:
                          greeting(deps, les), media_heading(False, False)), [lesson],
             [cam, mic, indicator, cam_note, chat, heading], api_name=False)
     else:  # a new name may be a new student at the keyboard: nothing of the last one stays
-        who.input(lambda w, les, c: switch_student(deps, w, les, c), [who, lesson, conv],
+        who.change(lambda w, les, c: switch_student(deps, w, les, c), [who, lesson, conv],
                   [conv, chat, cam_ok, mic_ok, cam, mic, cam_note, indicator, heading],
                   api_name=False)
     lesson.input(lambda les: greeting(deps, les), [lesson], [chat], api_name=False)
@@ -404,11 +407,12 @@ def build_student(deps: Deps) -> None:
     cam_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "camera", v),
                  [who, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False).then(
                      media_heading, [cam_ok, mic_ok], heading, api_name=False).then(
-                     None, [cam_ok], None, js=START_CAMERA_JS, api_name=False)
+                     None, [cam_ok], None, js=start_camera_js("student-camera"), api_name=False)
     mic_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "microphone", v),
                  [who, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False).then(
                      media_heading, [cam_ok, mic_ok], heading, api_name=False)
     cam.stream(lambda w, f, c: on_frame(deps, w, f, c), [who, cam, conv], [cam_note],
-               stream_every=FRAME_EVERY_S, concurrency_limit=8, api_name=False)
+               stream_every=FRAME_EVERY_S, concurrency_limit=8, show_progress="hidden",
+               api_name=False)
     show.change(lambda v: (gr.update(visible=v), gr.update(visible=v)), [show], [indicator, cam_note],
                 api_name=False)

@@ -36,11 +36,12 @@ PERIODS: dict[str, timedelta | None] = {
     "Custom": None,
 }
 DEFAULT_PERIOD = "Last 7 days"
-OVERVIEW_COLUMNS = ["Student id", "Student", "Needs help now", "Struggling", "Why", "Hard turns",
+OVERVIEW_COLUMNS = ["Id", "Student", "Needs help now", "Struggling", "Why", "Hard turns",
                     "Turns", "Camera minutes", "Sessions", "Last state", "Last active (UTC)"]
+OVERVIEW_WIDTHS = ["4%", "11%", "21%", "7%", "21%", "6%", "5%", "6%", "6%", "6%", "7%"]
 HELP_EVERY_S = 10  # the "needs help now" panel refreshes this often
 TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
-TRANSCRIPT_WIDTHS = ["6%", "11%", "24%", "35%", "11%", "13%"]
+TRANSCRIPT_WIDTHS = ["7%", "12%", "24%", "33%", "11%", "13%"]
 SIGN_IN_FAILED = "That e-mail and password do not match an account."
 
 
@@ -185,7 +186,7 @@ def load_overview(deps: Deps, principal: Principal | None, class_id, period: str
                            r.now_why if r.needs_help_now else "",
                            "yes" if r.struggling else "no", r.why, r.hard_turns, r.turns,
                            r.camera_minutes, r.sessions, r.last_state or "",
-                           _fmt(r.last_active)] for r in rows], columns=OVERVIEW_COLUMNS)
+                           _fmt(r.last_active)[5:16]] for r in rows], columns=OVERVIEW_COLUMNS)
     choices = [(f"{r.display_name} ({r.handle})", r.student_id)
                for r in sorted(rows, key=lambda r: r.display_name.lower())]
     n = sum(r.struggling for r in rows)
@@ -417,7 +418,7 @@ def build_teacher(deps: Deps) -> gr.State:
         summary = gr.Markdown()
         overview = gr.Dataframe(headers=OVERVIEW_COLUMNS, interactive=False, wrap=True,
                                 label="Class overview (who needs help first; select a row)",
-                                elem_id="teacher-overview")
+                                column_widths=OVERVIEW_WIDTHS, elem_id="teacher-overview")
         with gr.Row():
             add_pick = gr.Dropdown(label="Add a student who chatted with open sign-in (or type "
                                    "their name)", choices=[], allow_custom_value=True, scale=3,
@@ -429,7 +430,7 @@ def build_teacher(deps: Deps) -> gr.State:
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
             code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
         code_view = gr.Markdown(elem_id="teacher-student-code")
-        plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
+        plot = gr.Plot(label="Timeline", show_label=False, elem_id="teacher-timeline")
         with gr.Row():
             with gr.Column(scale=3):
                 transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
@@ -443,7 +444,7 @@ def build_teacher(deps: Deps) -> gr.State:
             csv_readings_btn = gr.Button("Export session readings CSV (for research)")
             csv_class_btn = gr.Button("Export class CSV (period)")
             png_btn = gr.Button("Export timeline PNG")
-        download = gr.File(label="Download", interactive=False)
+        download = gr.File(label="Download", interactive=False, height=90)
 
     sign_outputs = [principal, status, class_pick, main]
     gr.on([sign_in_btn.click, password.submit], lambda e, p: sign_in(deps, e, p),
