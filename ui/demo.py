@@ -116,16 +116,19 @@ def may_use_live_demo(deps: Deps, principal: Principal | None) -> bool:
 
 
 def analyze_live(deps: Deps, principal: Principal | None, frame: np.ndarray | None, text: str,
-                 consent: bool, policy: Policy | None, audio: bytes | None = None):
+                 consent: bool, policy: Policy | None, audio: bytes | None = None, *,
+                 warn: bool = True):
     """One frame, typed line or recording through the CMT. Returns the view's outputs.
 
     The frame and recording are sent only with `consent`, and with biometrics on (off: a
-    recording is transcribed, its voice not read).
+    recording is transcribed, its voice not read). A refusal warns unless `warn` is False
+    (camera frames: one warning per frame would flood the page).
     """
     policy = policy or Policy()
     skip = (gr.skip(),) * (N_OUTPUTS - 1) + (policy,)
     if not may_use_live_demo(deps, principal):
-        gr.Warning(SIGN_IN_FOR_DEMO)
+        if warn:
+            gr.Warning(SIGN_IN_FOR_DEMO)
         return skip
     biometrics = deps.settings.biometrics
     image = frame if consent and biometrics else None
@@ -231,7 +234,7 @@ def build_demo(deps: Deps, principal: gr.State | None = None) -> None:
                 style = gr.Markdown(elem_id="demo-style")
         outputs = [boxed, fused, text_l, face_l, speech_l, attention, latency, style, policy]
         consent.input(None, [consent], None, js=start_camera_js("demo-camera"), api_name=False)
-        cam.stream(lambda p, f, t, c, po: analyze_live(deps, p, f, t, c, po),
+        cam.stream(lambda p, f, t, c, po: analyze_live(deps, p, f, t, c, po, warn=False),
                    [principal, cam, line, consent, policy], outputs, stream_every=FRAME_EVERY_S,
                    concurrency_limit=4, show_progress="hidden", api_name=False)
         line.submit(lambda p, f, t, c, po: analyze_live(deps, p, f, t, c, po),
