@@ -295,26 +295,44 @@ def admin_create(email: str = typer.Option(..., help="sign-in e-mail"),
 @admin_app.command("add-class")
 def admin_add_class(name: str = typer.Option(..., help="class name"),
                     teacher_email: str = typer.Option(..., help="the teacher's e-mail"),
-                    students: list[str] = typer.Option([], "--student", help="student handle (repeat)")):
-    """Create a class for a teacher and enrol students by handle."""
+                    students: list[str] = typer.Option([], "--student", help="student handle (repeat)"),
+                    create: bool = typer.Option(False, "--create", help="create students whose "
+                                                "handle is unknown (default: refuse)")):
+    """Create a class for a teacher and enrol students by handle (a student in another class
+    moves to this one, and is named)."""
     from sqlalchemy import select
 
     from cmt.settings import Settings
-    from tutor.auth import normalize_email
+    from tutor.auth import normalize_email, normalize_handle
     from tutor.db import crud, init_db
-    from tutor.db.models import Teacher
+    from tutor.db.models import Student, Teacher
 
     db = init_db(Settings().database_url)
     with db.begin() as s:
         teacher = s.scalar(select(Teacher).where(Teacher.email == normalize_email(teacher_email)))
         if teacher is None:
             raise typer.BadParameter(f"no teacher {teacher_email}", param_hint="--teacher-email")
+        handles = list(dict.fromkeys(normalize_handle(h) for h in students))
+        known = {st.handle: st for st in s.scalars(select(Student).where(Student.handle.in_(handles)))}
+        unknown = [h for h in handles if h not in known]
+        if unknown and not create:
+            raise typer.BadParameter(
+                f"no student {', '.join(unknown)}; add them with `attune admin add-student` "
+                "(which gives a sign-in code), or pass --create to make them here",
+                param_hint="--student")
         klass = crud.create_class(session=s, name=name, teacher_id=teacher.id)
-        for handle in students:
-            crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle=handle.lower(),
-                                                                      display_name=handle),
-                       class_id=klass.id)
-        typer.echo(f"class {klass.name!r} (id {klass.id}) with {len(students)} students")
+        for handle in handles:
+            student = known.get(handle)
+            if student is None:
+                student = crud.get_or_create_student(session=s, handle=handle, display_name=handle)
+                typer.echo(f"created student {handle} (no sign-in code yet: "
+                           f"`attune admin reset-code --student {handle}`)")
+            elif student.school_class is not None:
+                typer.echo(f"moved {handle} from class {student.school_class.name!r} "
+                           f"(id {student.class_id}) to {name!r}")
+            crud.enrol(session=s, student=student, class_id=klass.id)
+        n = len(handles)
+        typer.echo(f"class {klass.name!r} (id {klass.id}) with {n} student{'' if n == 1 else 's'}")
 
 
 @admin_app.command("add-student")

@@ -26,9 +26,9 @@ def build_app(deps: Deps) -> gr.Blocks:
         with gr.Tab("Student"):
             build_student(deps)
         with gr.Tab("Teacher"):
-            build_teacher(deps)
+            teacher = build_teacher(deps)
         with gr.Tab("Demo"):
-            build_demo(deps)
+            build_demo(deps, teacher)  # where students need codes, the demo needs a teacher
     return app
 
 

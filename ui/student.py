@@ -19,9 +19,12 @@ import time
 import gradio as gr
 import numpy as np
 
+from sqlalchemy import select
+
 from tutor.auth import (AccessDenied, Principal, TooManyAttempts, authenticate_student,
                         current_principal)
 from tutor.curriculum import load_packs
+from tutor.db.models import Student
 from tutor.privacy import NOTICES, current_consents, notice, record_consent
 from tutor.session import Conversation, MessageError, StorageError, clean_message
 from ui.deps import Deps
@@ -39,6 +42,51 @@ SIGN_IN_FAILED = "That handle and code do not match. Check them, or ask your tea
 NOT_SIGNED_IN = "Not signed in. Sign in with the handle and code your teacher gave you."
 OPEN_NOTE = ("Open sign-in: a typed name is enough, so anyone at this computer can continue "
              "that name's lessons. A school server asks for sign-in codes instead.")
+
+
+def start_camera_js(elem_id: str) -> str:
+    """Browser code that starts the webcam component `elem_id` once a box is ticked, so
+    allowing the camera is one click (no "Click to Access Webcam", no record button)."""
+    return """(allowed) => {
+  if (!allowed) return;
+  let tries = 0;
+  const go = () => {
+    const root = document.querySelector('#%s');
+    if (!root || tries++ > 80) return;
+    const access = [...root.querySelectorAll('button')].find(
+      (b) => /access webcam/i.test(b.textContent));
+    const start = root.querySelector('button[aria-label="capture photo"]');
+    if (access) access.click();
+    else if (start) { start.click(); return; }
+    setTimeout(go, 250);
+  };
+  setTimeout(go, 250);
+}""" % elem_id
+
+
+def media_heading(camera_on: bool, microphone_on: bool) -> str:
+    """The heading over the consent boxes: what is on and what is off, as it is now."""
+    if camera_on and microphone_on:
+        return "**Camera and microphone are on.** Untick a box to turn it off at once."
+    if camera_on or microphone_on:
+        on, off = ("Camera", "microphone") if camera_on else ("Microphone", "camera")
+        return f"**{on} is on, {off} is off.** Untick a box to turn it off at once."
+    return "**Camera and microphone are off** until you allow them."
+
+
+def greeting(deps: Deps, lesson: str | None) -> list[dict]:
+    """The tutor's first message, in the chat before anyone types: the lesson and how to begin."""
+    packs = load_packs(deps.settings.data_dir / "lessons")
+    pack = packs.get(lesson) if lesson else None
+    if pack is None:
+        return [{"role": "assistant", "content": "Hello! Pick a lesson above and say hi to begin."}]
+    first = pack.steps[0].title if pack.steps else pack.title
+    start = ("Sign in above, then say hi" if deps.settings.student_sign_in == "code"
+             else "Type your name above, then say hi")
+    return [{"role": "assistant",
+             "content": f"Hello! I'm your tutor for **{pack.title}**. {pack.description} "
+                        f"{start} and we'll start with *{first}*. You can also ask for a hint, "
+                        "or tell me when something is confusing."}]
 
 
 def lesson_choices(deps: Deps) -> list[tuple[str, str]]:
@@ -102,6 +150,31 @@ def _close(conv: Conversation | None) -> None:
         conv.close()
     except Exception:  # the session's end time is a nicety; signing in or out goes on
         log.warning("session %s not closed", conv.session_id)
+
+
+def switch_student(deps: Deps, name: str | None, lesson: str | None, conv: Conversation | None):
+    """Open sign-in: the name box changed, so someone else may be at the keyboard.
+
+    -> (conversation, chat, camera box, microphone box, camera, microphone, camera note,
+    noticed line, heading). The previous name's conversation is closed and its chat, notes
+    and boxes go; the boxes show the new name's stored choices (nobody is created by looking).
+    """
+    handle = (name or "").strip().lower() or "student"
+    if conv is not None and conv.handle == handle:
+        return (gr.skip(),) * 9
+    _close(conv)
+    consent = {"camera": False, "microphone": False}
+    try:
+        with deps.db() as s:
+            sid = s.scalar(select(Student.id).where(Student.handle == handle))
+            if sid is not None:
+                consent = current_consents(session=s, student_id=sid)
+    except Exception:
+        log.exception("consent lookup failed")  # the boxes stay unticked: nothing is read
+    cam = consent["camera"] and deps.settings.biometrics
+    mic = consent["microphone"]
+    return (None, greeting(deps, lesson), cam, mic, gr.update(visible=cam),
+            gr.update(visible=mic), "", "", media_heading(cam, mic))
 
 
 def _student(deps: Deps, who: Principal) -> Principal:
@@ -285,7 +358,9 @@ def build_student(deps: Deps) -> None:
         status = gr.Markdown(NOT_SIGNED_IN, elem_id="student-status")
     with gr.Row():
         with gr.Column(scale=3):
-            chat = gr.Chatbot(label="Tutor", height=420, elem_id="student-chat")
+            chat = gr.Chatbot(value=greeting(deps, choices[0][1] if choices else None),
+                              label="Tutor", show_label=False, height=420, buttons=["copy"],
+                              elem_id="student-chat")
             with gr.Row():
                 box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
                                  scale=5, max_lines=4, elem_id="student-message")
@@ -295,9 +370,10 @@ def build_student(deps: Deps) -> None:
             indicator = gr.Markdown(elem_id="student-noticed")
         with gr.Column(scale=2):
             biometrics = deps.settings.biometrics
-            gr.Markdown("**Camera and microphone are off until you allow them.** "
-                        + ("" if biometrics else "This school runs Attune without face or voice "
-                           "emotion: the microphone is used for dictation only."))
+            heading = gr.Markdown(media_heading(False, False), elem_id="student-media-heading")
+            if not biometrics:
+                gr.Markdown("This school runs Attune without face or voice emotion: the "
+                            "microphone is used for dictation only.")
             cam_ok = gr.Checkbox(label="Allow camera", value=False, visible=biometrics,
                                  info=NOTICES["camera"], elem_id="consent-camera")
             mic_ok = gr.Checkbox(label="Allow microphone", value=False,
@@ -316,11 +392,19 @@ def build_student(deps: Deps) -> None:
 
         gr.on([sign_in_btn.click, code.submit], on_sign_in,
               [handle, code, conv], outputs, api_name=False).then(
-                  lambda c, m: ("", gr.update(visible=c), gr.update(visible=m), ""),
-                  [cam_ok, mic_ok], [code, cam, mic, indicator], api_name=False)
+                  lambda c, m, les: ("", gr.update(visible=c), gr.update(visible=m), "", "",
+                                     greeting(deps, les), media_heading(c, m)),
+                  [cam_ok, mic_ok, lesson], [code, cam, mic, indicator, cam_note, chat, heading],
+                  api_name=False)
         sign_out_btn.click(sign_out, [conv], outputs, api_name=False).then(
-            lambda: (gr.update(visible=False), gr.update(visible=False), ""), None,
-            [cam, mic, indicator], api_name=False)
+            lambda les: (gr.update(visible=False), gr.update(visible=False), "", "",
+                         greeting(deps, les), media_heading(False, False)), [lesson],
+            [cam, mic, indicator, cam_note, chat, heading], api_name=False)
+    else:  # a new name may be a new student at the keyboard: nothing of the last one stays
+        who.change(lambda w, les, c: switch_student(deps, w, les, c), [who, lesson, conv],
+                  [conv, chat, cam_ok, mic_ok, cam, mic, cam_note, indicator, heading],
+                  api_name=False)
+    lesson.input(lambda les: greeting(deps, les), [lesson], [chat], api_name=False)
 
     def send_msg(w, les, m, h, c, f):
         yield from respond(deps, w, les, m, h, c, f)
@@ -332,10 +416,14 @@ def build_student(deps: Deps) -> None:
                        [who, lesson, mic, chat, conv], [chat, conv, indicator], api_name=False)
     # .input, not .change: a box set by signing in or out records no choice
     cam_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "camera", v),
-                 [who, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False)
+                 [who, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False).then(
+                     media_heading, [cam_ok, mic_ok], heading, api_name=False).then(
+                     None, [cam_ok], None, js=start_camera_js("student-camera"), api_name=False)
     mic_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "microphone", v),
-                 [who, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False)
+                 [who, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False).then(
+                     media_heading, [cam_ok, mic_ok], heading, api_name=False)
     cam.stream(lambda w, f, c: on_frame(deps, w, f, c), [who, cam, conv], [cam_note],
-               stream_every=FRAME_EVERY_S, concurrency_limit=8, api_name=False)
+               stream_every=FRAME_EVERY_S, concurrency_limit=8, show_progress="hidden",
+               api_name=False)
     show.change(lambda v: (gr.update(visible=v), gr.update(visible=v)), [show], [indicator, cam_note],
                 api_name=False)

@@ -10,6 +10,7 @@ messages; the outputs are then left as they were (gr.skip()).
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -34,9 +35,12 @@ PERIODS: dict[str, timedelta | None] = {
     "Custom": None,
 }
 DEFAULT_PERIOD = "Last 7 days"
-OVERVIEW_COLUMNS = ["Student id", "Student", "Struggling", "Why", "Negative share", "Readings",
-                    "Turns", "Sessions", "Last state", "Last active (UTC)"]
+OVERVIEW_COLUMNS = ["Id", "Student", "Needs help now", "Struggling", "Why", "Hard turns",
+                    "Turns", "Camera minutes", "Sessions", "Last state", "Last active (UTC)"]
+OVERVIEW_WIDTHS = ["4%", "11%", "21%", "7%", "21%", "6%", "5%", "6%", "6%", "6%", "7%"]
+HELP_EVERY_S = 10  # the "needs help now" panel refreshes this often
 TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
+TRANSCRIPT_WIDTHS = ["7%", "12%", "24%", "33%", "11%", "13%"]
 SIGN_IN_FAILED = "That e-mail and password do not match an account."
 
 
@@ -131,11 +135,30 @@ def sign_in(deps: Deps, email: str, password: str, client: str | None = None):
         principal = Principal.of(teacher)
         classes = reports.visible_classes(session=s, principal=principal)
         status = f"Signed in as **{teacher.name}** ({teacher.role})."
-    choices = [(f"{c.name} ({c.students} students)", c.id) for c in classes]
+    choices = class_choices(classes)
     if not choices:
         status += " You have no classes yet."
     return (principal, status, gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(visible=True))
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def class_choices(classes: list[reports.ClassInfo]) -> list[tuple[str, int]]:
+    return [(f"{c.name} ({_n(c.students, 'student')})", c.id) for c in classes]
+
+
+@_guard(1)
+def refresh_classes(deps: Deps, principal: Principal | None, class_id):
+    """-> the class picker with current names and counts, keeping the picked class."""
+    if principal is None:
+        return gr.skip()
+    with deps.db() as s:
+        choices = class_choices(reports.visible_classes(session=s, principal=principal))
+    keep = class_id if any(v == class_id for _, v in choices) else (choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=keep)
 
 
 def sign_out():
@@ -153,18 +176,70 @@ def load_overview(deps: Deps, principal: Principal | None, class_id, period: str
     since, until = period_bounds(period, start, end, now=now)
     with deps.db() as s:
         rows = reports.class_overview(session=s, principal=principal, class_id=cid,
-                                      since=since, until=until)
+                                      since=since, until=until, now=now)
     table = pd.DataFrame([[r.student_id, f"{r.display_name} ({r.handle})",
-                           "yes" if r.struggling else "no", r.why, round(r.negative_share, 2),
-                           r.readings, r.turns, r.sessions, r.last_state or "",
-                           _fmt(r.last_active)] for r in rows], columns=OVERVIEW_COLUMNS)
+                           r.now_why if r.needs_help_now else "",
+                           "yes" if r.struggling else "no", r.why, r.hard_turns, r.turns,
+                           r.camera_minutes, r.sessions, r.last_state or "",
+                           _fmt(r.last_active)[5:16]] for r in rows], columns=OVERVIEW_COLUMNS)
     choices = [(f"{r.display_name} ({r.handle})", r.student_id)
                for r in sorted(rows, key=lambda r: r.display_name.lower())]
     n = sum(r.struggling for r in rows)
     span = "all time" if since is None and until is None else \
         f"{_fmt(since) or 'the start'} to {_fmt(until) or 'now'} UTC"
-    summary = f"**{n} of {len(rows)}** students struggling, {span}."
+    summary = (f"**{n} of {_n(len(rows), 'student')}** struggling, {span}. Judged per turn "
+               "(the tutor's state on it and what the student's words read) and per minute of "
+               "camera, never per camera frame.")
     return table, gr.update(choices=choices, value=None), summary
+
+
+def needs_help(deps: Deps, principal: Principal | None, class_id, *,
+               now: datetime | None = None) -> str:
+    """The live panel: who in the picked class needs help now, and why, in words (HTML, with
+    every stored name escaped)."""
+    if principal is None or class_id is None or class_id == "":
+        return ""
+    try:
+        with deps.db() as s:
+            rows = reports.class_overview(session=s, principal=principal,
+                                          class_id=_id(class_id, "class"),
+                                          since=(now or datetime.now(timezone.utc))
+                                          - reports.NOW_WINDOW, now=now)
+    except (AccessDenied, ValueError):
+        return ""
+    except Exception:
+        log.exception("needs-help panel failed")
+        return "<p><i>Could not check just now; trying again shortly.</i></p>"
+    stamp = (now or datetime.now(timezone.utc)).strftime("%H:%M:%S")
+    urgent = [r for r in rows if r.needs_help_now]
+    if not urgent:
+        return (f"<p><b>Needs help now:</b> nobody in the last "
+                f"{int(reports.NOW_WINDOW.total_seconds() // 60)} minutes "
+                f"<span style='color:#777'>(checked {stamp} UTC)</span></p>")
+    items = "".join(f"<li><b>{html.escape(r.display_name)}</b> ({html.escape(r.handle)}): "
+                    f"{html.escape(r.now_why)}</li>" for r in urgent)
+    return (f"<div style='border-left:4px solid #e73f74;padding-left:10px'><b>Needs help now"
+            f"</b> <span style='color:#777'>(checked {stamp} UTC)</span><ul>{items}</ul></div>")
+
+
+@_guard(2)
+def add_student(deps: Deps, principal: Principal | None, class_id, handle):
+    """-> (message, the add picker refreshed): an open sign-in student joins the picked class."""
+    cid = _id(class_id, "class")
+    with deps.db.begin() as s:
+        said = reports.add_to_class(session=s, principal=principal, class_id=cid,
+                                    handle=handle or "")
+    return said, unassigned_choices(deps, principal)
+
+
+def unassigned_choices(deps: Deps, principal: Principal | None):
+    """-> the add picker's choices: students in no class (open sign-in)."""
+    if principal is None:
+        return gr.update(choices=[], value=None)
+    with deps.db() as s:
+        rows = reports.unassigned_students(session=s, principal=principal)
+        choices = [(f"{r.display_name} ({r.handle})", r.handle) for r in rows]
+    return gr.update(choices=choices, value=None)
 
 
 @_guard(1)
@@ -183,18 +258,35 @@ def load_sessions(deps: Deps, principal: Principal | None, student_id):
     with deps.db() as s:
         sessions = reports.student_sessions(session=s, principal=principal,
                                             student_id=_id(student_id, "student"))
-    choices = [(f"#{x.id} · {_fmt(x.started_at)} · {x.lesson or 'no lesson'} · {x.turns} turns",
-                x.id) for x in sessions]
+    choices = [(f"#{x.id} · {_fmt(x.started_at)} · {x.lesson or 'no lesson'} · "
+                f"{_n(x.turns, 'turn')}", x.id) for x in sessions]
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
+TUTOR_CHARS = 160  # the transcript shows the start of a long reply; the turn view all of it
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def _transcript(tl: reports.Timeline) -> pd.DataFrame:
-    read = {r.turn_id: r for r in tl.readings}
-    state = {a.turn_id: a for a in tl.adaptations}
+    """A row per turn; a tutor change is named by its number on the timeline."""
+    read = {r.turn_id: r for r in tl.readings if r.turn_id is not None}
+    state = {a.turn_id: a for a in tl.adaptations if a.turn_id is not None}
+    number = {a.id: k for k, a in enumerate(tl.changes, start=1)}
+
+    def judged(t) -> str:
+        a = state.get(t.id)
+        if a is None:
+            return ""
+        return a.state + (f" (change {number[a.id]})" if a.id in number else "")
+
     return pd.DataFrame(
-        [[t.index, _fmt(t.at), t.student_text, t.tutor_text,
-          f"{read[t.id].label} {read[t.id].confidence:.2f}" if t.id in read else "",
-          (state[t.id].state + (" *" if state[t.id].changes else "")) if t.id in state else ""]
+        [[t.index, reports.utc(t.at).strftime("%H:%M:%S"), t.student_text,
+          _short(t.tutor_text, TUTOR_CHARS),
+          f"{read[t.id].label} {read[t.id].confidence:.2f}" if t.id in read else "", judged(t)]
          for t in tl.turns], columns=TRANSCRIPT_COLUMNS)
 
 
@@ -206,32 +298,36 @@ def load_timeline(deps: Deps, principal: Principal | None, session_id):
     with deps.db() as s:
         tl = reports.session_timeline(session=s, principal=principal,
                                       session_id=_id(session_id, "session"))
-    hint = ("Select a row of the transcript to see that turn. "
-            "A * marks a turn where the tutor changed its approach (dashed lines on the plot).")
+    hint = ("<p>Select a row of the transcript to see that turn in full. \"(change 2)\" marks "
+            "the turn where the tutor made change 2, numbered as on the timeline.</p>")
     return reports.timeline_figure(tl), _transcript(tl), hint
 
 
 def describe_turn(d: reports.TurnDetail) -> str:
-    t = d.turn
-    lines = [f"### Turn {t.index} · {_fmt(t.at)} UTC · {t.input_source}",
-             f"**Student:** {t.student_text}", "", f"**Tutor:** {t.tutor_text}", ""]
+    """The turn as HTML in which every stored text (the student's above all) is escaped: shown
+    exactly as typed, never run as Markdown or HTML (no image fetched, no link, no script)."""
+    t, e = d.turn, html.escape
+    lines = [f"<h3>Turn {t.index} · {_fmt(t.at)} UTC · {e(t.input_source)}</h3>",
+             f"<p><b>Student:</b> <span class='attune-said'>{e(t.student_text)}</span></p>",
+             f"<p><b>Tutor:</b> <span class='attune-said'>{e(t.tutor_text)}</span></p>"]
     for r in d.readings:
         top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
-        lines.append(f"**Reading:** {r.label} ({r.confidence:.0%}) · "
-                     + ", ".join(f"{e} {p:.2f}" for e, p in top)
-                     + f" · model `{r.model_version}`" + (" (backup model)" if r.degraded else ""))
-        for m, probs in r.modality_probs.items():
-            if probs:
-                lab = max(probs, key=probs.get)
-                lines.append(f"- {m}: {lab} {probs[lab]:.2f}")
+        items = "".join(f"<li>{e(m)}: {e(max(p, key=p.get))} {p[max(p, key=p.get)]:.2f}</li>"
+                        for m, p in r.modality_probs.items() if p)
+        lines.append(f"<p><b>Reading:</b> {e(r.label)} ({r.confidence:.0%}) · "
+                     + ", ".join(f"{e(k)} {p:.2f}" for k, p in top)
+                     + f" · model <code>{e(r.model_version)}</code>"
+                     + (" (backup model)" if r.degraded else "") + "</p>"
+                     + (f"<ul>{items}</ul>" if items else ""))
     if not d.readings:
-        lines.append("*No emotion reading this turn.*")
+        lines.append("<p><i>No emotion reading this turn.</i></p>")
     for a in d.adaptations:
         changed = ", ".join(f"{k} {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2
                             else f"{k} {v}" for k, v in a.changes.items()) or "no change"
-        lines += ["", (f"**Tutor state:** {a.state} · tone {a.tone} · pacing {a.pacing} · "
-                       f"hint level {a.hint_level} · {changed}"), f"**Why:** {a.reason}"]
-    return "\n".join(lines)
+        lines += [f"<p><b>Tutor state:</b> {e(a.state)} · tone {e(a.tone)} · pacing "
+                  f"{e(a.pacing)} · hint level {a.hint_level} · {e(changed)}</p>",
+                  f"<p><b>Why:</b> {e(a.reason)}</p>"]
+    return "<div class='attune-turn' style='white-space:pre-wrap'>" + "\n".join(lines) + "</div>"
 
 
 @_guard(1)
@@ -244,12 +340,15 @@ def select_turn(deps: Deps, principal: Principal | None, session_id, turn_index)
 
 
 @_guard(1)
-def export_session_csv(deps: Deps, principal: Principal | None, session_id):
-    """-> path of session-<id>.csv."""
+def export_session_csv(deps: Deps, principal: Principal | None, session_id,
+                       readings: bool = False):
+    """-> path of attune-session-<id>.csv (a row per turn), or with `readings`
+    attune-session-<id>-readings.csv (a row per reading, camera frames included)."""
     sid = _id(session_id, "session")
     with deps.db() as s:
-        text = reports.export_session_csv(session=s, principal=principal, session_id=sid)
-    return _export_path(f"attune-session-{sid}.csv", text)
+        text = reports.export_session_csv(session=s, principal=principal, session_id=sid,
+                                          readings=readings)
+    return _export_path(f"attune-session-{sid}{'-readings' if readings else ''}.csv", text)
 
 
 @_guard(1)
@@ -289,8 +388,9 @@ def new_student_code(deps: Deps, principal: Principal | None, student_id):
 
 
 # ---------------------------------------------------------------- the tab
-def build_teacher(deps: Deps) -> None:
-    """The teacher tab's components and events (call inside a gr.Blocks)."""
+def build_teacher(deps: Deps) -> gr.State:
+    """The teacher tab's components and events (call inside a gr.Blocks); returns the
+    signed-in teacher's state (the demo tab asks for it where students sign in with codes)."""
     principal = gr.State(None)
     with gr.Row():
         email = gr.Textbox(label="E-mail", max_lines=1, scale=2, elem_id="teacher-email")
@@ -309,28 +409,37 @@ def build_teacher(deps: Deps) -> None:
             start = gr.DateTime(label="From (Custom)", type="timestamp", timezone="UTC", scale=1)
             end = gr.DateTime(label="To (Custom)", type="timestamp", timezone="UTC", scale=1)
             refresh = gr.Button("Show overview", scale=1)
+        help_now = gr.HTML(elem_id="teacher-help-now")
         summary = gr.Markdown()
         overview = gr.Dataframe(headers=OVERVIEW_COLUMNS, interactive=False, wrap=True,
-                                label="Class overview (struggling first; select a row)",
-                                elem_id="teacher-overview")
+                                label="Class overview (who needs help first; select a row)",
+                                column_widths=OVERVIEW_WIDTHS, elem_id="teacher-overview")
+        with gr.Row():
+            add_pick = gr.Dropdown(label="Add a student who chatted with open sign-in (or type "
+                                   "their name)", choices=[], allow_custom_value=True, scale=3,
+                                   elem_id="teacher-add-student")
+            add_btn = gr.Button("Add to this class", scale=1, elem_id="teacher-add")
+        add_note = gr.Markdown(elem_id="teacher-add-note")
         with gr.Row():
             student_pick = gr.Dropdown(label="Student", choices=[], scale=1)
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
             code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
         code_view = gr.Markdown(elem_id="teacher-student-code")
+        plot = gr.Plot(label="Timeline", show_label=False, elem_id="teacher-timeline")
         with gr.Row():
             with gr.Column(scale=3):
-                plot = gr.Plot(label="Timeline", elem_id="teacher-timeline")
-            with gr.Column(scale=2):
                 transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
-                                          wrap=True, max_height=420, label="Transcript",
+                                          wrap=True, max_height=520, label="Transcript",
+                                          column_widths=TRANSCRIPT_WIDTHS,
                                           elem_id="teacher-transcript")
-        turn_view = gr.Markdown(elem_id="teacher-turn")
+            with gr.Column(scale=2):
+                turn_view = gr.HTML(elem_id="teacher-turn")
         with gr.Row():
-            csv_session_btn = gr.Button("Export session CSV")
+            csv_session_btn = gr.Button("Export session CSV (a row per turn)")
+            csv_readings_btn = gr.Button("Export session readings CSV (for research)")
             csv_class_btn = gr.Button("Export class CSV (period)")
             png_btn = gr.Button("Export timeline PNG")
-        download = gr.File(label="Download", interactive=False)
+        download = gr.File(label="Download", interactive=False, height=90)
 
     sign_outputs = [principal, status, class_pick, main]
     def on_sign_in(e, p, request: gr.Request):
@@ -338,14 +447,29 @@ def build_teacher(deps: Deps) -> None:
 
     gr.on([sign_in_btn.click, password.submit], on_sign_in,
           [email, password], sign_outputs, api_name="teacher_sign_in").then(
-              lambda: "", None, password, api_name=False)
+              lambda p: ("", unassigned_choices(deps, p)), [principal], [password, add_pick],
+              api_name=False)
     sign_out_btn.click(sign_out, None, sign_outputs, api_name="teacher_sign_out").then(
         lambda: "", None, code_view, api_name=False)
 
     overview_inputs = [principal, class_pick, period, start, end]
-    gr.on([refresh.click, class_pick.change, period.change],
-          lambda *a: load_overview(deps, *a), overview_inputs,
-          [overview, student_pick, summary], api_name="teacher_overview")
+    gr.on([class_pick.change, period.change], lambda *a: load_overview(deps, *a),
+          overview_inputs, [overview, student_pick, summary], api_name="teacher_overview")
+    # "Show overview" also brings the class list up to date (new classes, counts)
+    refresh.click(lambda p, c: (refresh_classes(deps, p, c), unassigned_choices(deps, p)),
+                  [principal, class_pick], [class_pick, add_pick], api_name=False).then(
+        lambda *a: load_overview(deps, *a), overview_inputs, [overview, student_pick, summary],
+        api_name=False)
+    gr.on([class_pick.change, session_pick.change], lambda: None, None, download,
+          api_name=False)  # no file of another class or session stays offered
+    timer = gr.Timer(HELP_EVERY_S)
+    gr.on([timer.tick, class_pick.change], lambda p, c: needs_help(deps, p, c),
+          [principal, class_pick], help_now, show_progress="hidden", api_name=False)
+    add_btn.click(lambda p, c, h: add_student(deps, p, c, h), [principal, class_pick, add_pick],
+                  [add_note, add_pick], api_name=False).then(
+        lambda p, c: refresh_classes(deps, p, c), [principal, class_pick], class_pick,
+        api_name=False).then(lambda *a: load_overview(deps, *a), overview_inputs,
+                             [overview, student_pick, summary], api_name=False)
 
     def on_overview_select(evt: gr.SelectData):
         return pick_student(evt.row_value)
@@ -365,7 +489,10 @@ def build_teacher(deps: Deps) -> None:
     transcript.select(on_turn_select, [principal, session_pick], turn_view, api_name=False)
     csv_session_btn.click(lambda p, sid: export_session_csv(deps, p, sid),
                           [principal, session_pick], download, api_name="teacher_session_csv")
+    csv_readings_btn.click(lambda p, sid: export_session_csv(deps, p, sid, readings=True),
+                           [principal, session_pick], download, api_name=False)
     csv_class_btn.click(lambda *a: export_class_csv(deps, *a), overview_inputs, download,
                         api_name="teacher_class_csv")
     png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],
                   download, api_name="teacher_timeline_png")
+    return principal

@@ -48,11 +48,31 @@ def test_add_student_refuses_a_taken_handle_or_a_missing_class_in_words(attune):
     assert r.exit_code == 2 and "no class 1" in r.output
     run("admin", "create", "--email", "t@school.example", "--name", "T", input="password-t\n" * 2)
     run("admin", "add-class", "--name", "7a", "--teacher-email", "t@school.example",
-        "--student", "kim")
+        "--student", "kim", "--create")
     r = run("admin", "add-student", "--class", "1", "--name", "Kim")
     assert r.exit_code == 2 and "exists already" in r.output and "reset-code" in r.output
     r = run("admin", "reset-code", "--student", "nobody")
     assert r.exit_code == 2 and "no student" in r.output
+
+
+def test_add_class_refuses_unknown_handles_unless_asked_and_says_who_moves(attune):
+    from tutor.db.models import SchoolClass, Student
+
+    run, db = attune
+    run("admin", "create", "--email", "t@school.example", "--name", "T", input="password-t\n" * 2)
+    r = run("admin", "add-class", "--name", "7a", "--teacher-email", "t@school.example",
+            "--student", "nobody")
+    assert r.exit_code == 2 and "no student nobody" in r.output and "--create" in r.output
+    with db() as s:
+        assert s.query(Student).count() == 0 and s.query(SchoolClass).count() == 0
+    r = run("admin", "add-class", "--name", "7a", "--teacher-email", "t@school.example",
+            "--student", "kim", "--create")
+    assert r.exit_code == 0 and "created student kim" in r.output
+    assert "with 1 student" in r.output and "1 students" not in r.output
+    r = run("admin", "add-class", "--name", "7b", "--teacher-email", "t@school.example",
+            "--student", "Kim")
+    assert r.exit_code == 0, r.output
+    assert "moved kim from class '7a' (id 1) to '7b'" in r.output
 
 
 def test_run_on_a_port_in_use_says_so_before_loading_anything(tmp_path, monkeypatch):

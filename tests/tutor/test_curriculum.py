@@ -193,3 +193,28 @@ def test_docs_example_pack_is_valid(tmp_path):
     example = re.findall(r"```yaml\n(.*?)```", doc, re.S)[0]
     pack = load_pack(_write(tmp_path, yaml.safe_load(example)))
     assert pack.id == "percentages" and check_pack(pack) == []
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_the_first_question_does_not_ask_the_problem_just_worked_through(path):
+    """The lesson's first question must not be a problem its explanation or worked example
+    already solved (e.g. "2x + 3 when x = 4" after "to find 2x + 3 when x = 4 ... = 11").
+    (Later steps still have such repeats; the first is what every student meets.)"""
+    import re
+
+    def core(text: str) -> str:
+        text = re.sub(r"\([^)]*\)", "", text.lower())  # "(x² means x × x.)" is a reminder
+        text = re.sub(r"^(find the value of|work out|solve|simplify|what is)\s*:?\s*", "", text.strip())
+        return " ".join(text.rstrip(" .?").split())
+
+    pack = load_pack(path)
+    repeats = []
+    for step in pack.steps[:1]:
+        shown = " ".join(" ".join(x.split()) for x in (
+            step.explanations.brief or "", step.explanations.standard,
+            step.explanations.detailed or "", *(e.problem for e in step.examples))).lower()
+        for q in step.questions[:1]:
+            c = core(q.prompt)
+            if len(c) >= 6 and c in shown:
+                repeats.append(f"{step.id}/{q.id}: {c!r}")
+    assert repeats == []

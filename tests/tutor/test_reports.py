@@ -227,12 +227,31 @@ def test_timeline_png_is_a_real_png(db, world):
         tl = reports.session_timeline(session=s, principal=world.teacher_a,
                                       session_id=world.ana_session)
     fig = reports.timeline_figure(tl)
-    top, bottom = fig.axes[:2]
-    assert {line.get_label() for line in top.get_lines()} >= set(EMOTIONS)
-    assert [t.get_text() for t in bottom.get_yticklabels()] == ["text", "face"]
-    assert any("calmer tone" in t.get_text() for t in top.texts)
+    top, mid, low, side = fig.axes
+    assert {p.get_label() for p in top.containers} >= set(EMOTIONS)  # a stacked bar per turn
+    assert len(top.containers[0]) == 5  # one bar per turn
+    assert [t.get_text() for t in mid.get_yticklabels()] == ["words", "camera"]
+    assert [t.get_text() for t in low.get_yticklabels()] == ["engaged", "frustrated"]
+    told = " ".join(t.get_text() for t in side.texts).replace("\n    ", " ")
+    assert "1  09:02:00 · frustrated: frustration 0.61 for 40 s; read anger 0.70 → calmer tone" in told
+    assert [t.get_text() for t in top.texts] == ["1"]  # the numbered marker
+    assert "Session" in fig.get_suptitle() and "5 turns" in fig.get_suptitle()
     png = reports.timeline_png(tl)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_the_timeline_summarises_camera_frames_instead_of_plotting_each(db, world):
+    with db.begin() as s:
+        cam = crud.get_or_create_student(session=s, handle="cam", display_name="Cam")
+        cam.class_id = world.class_a
+        sid = _chat(s, cam, 29, {20, 21, 22}, frames_per_turn=13).id
+    with db() as s:
+        tl = reports.session_timeline(session=s, principal=world.teacher_a, session_id=sid)
+    assert len(tl.readings) == 29 * 14
+    _, mid, _, _ = reports.timeline_figure(tl).axes
+    camera_row = [t.get_text() for t in mid.get_yticklabels()].index("camera")
+    marks = [p for p in mid.patches if abs(p.get_y() + p.get_height() / 2 - camera_row) < 0.01]
+    assert len(marks) <= 29 * 30 / reports.CAMERA_BIN_S + 2  # one per 10 s, not one per frame
 
 
 def test_timeline_png_of_an_empty_session(db, world):
@@ -257,3 +276,118 @@ def test_csv_defuses_spreadsheet_formulas_typed_by_a_student(db, world):
     last = list(csv.DictReader(io.StringIO(text)))[-1]
     assert last["student_text"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
     assert last["tutor_text"] == "'-1 is right" and last["label"] == ""
+
+
+# ---------------------------------------------------------------- per turn, not per reading
+def _chat(s, student, n_turns, hard_at, *, frames_per_turn=0, start=T0, frame_label="joy"):
+    """n_turns typed turns 30 s apart; those in hard_at typed in anger (the policy still
+    judging them engaged, as a camera full of smiles would keep it); camera frames between."""
+    ts = crud.start_session(session=s, student=student, lesson="fractions")
+    ts.started_at = start
+    for i in range(n_turns):
+        at = start + timedelta(seconds=30 * i)
+        for k in range(frames_per_turn):
+            r = crud.add_reading(session=s, tutor_session_id=ts.id, reading=reading(frame_label))
+            r.created_at = at - timedelta(seconds=30) + timedelta(seconds=30 * (k + 1) / (frames_per_turn + 1))
+        word = "anger" if i in hard_at else "neutral"
+        turn = crud.add_turn(session=s, tutor_session_id=ts.id, student_text=f"t{i}",
+                             tutor_text="r")
+        turn.created_at = at
+        r = crud.add_reading(session=s, tutor_session_id=ts.id, turn_id=turn.id,
+                             reading=reading("joy" if frames_per_turn else word, face=None))
+        r.modality_probs = {"text": {e: (0.8 if e == word else 0.2 / 6) for e in EMOTIONS}}
+        r.created_at = at
+        a = crud.add_adaptation(session=s, tutor_session_id=ts.id, turn_id=turn.id,
+                                state="engaged", tone="neutral", pacing="normal", changes={},
+                                reason="engagement")
+        a.created_at = at
+    s.flush()
+    return ts
+
+
+def test_a_camera_student_with_three_angry_turns_is_flagged_like_a_text_only_one(db, world):
+    with db.begin() as s:
+        klass = SchoolClass(name="7c", teacher_id=world.teacher_a.id)
+        s.add(klass)
+        s.flush()
+        cam = crud.get_or_create_student(session=s, handle="cam", display_name="Cam")
+        txt = crud.get_or_create_student(session=s, handle="tex", display_name="Tex")
+        calm = crud.get_or_create_student(session=s, handle="cal", display_name="Cal")
+        cam.class_id = txt.class_id = calm.class_id = klass.id
+        _chat(s, cam, 29, {20, 21, 22}, frames_per_turn=13)  # 377 joyful frames
+        _chat(s, txt, 29, {20, 21, 22})
+        _chat(s, calm, 29, {20})
+        class_id = klass.id
+    with db() as s:
+        rows = {r.handle: r for r in reports.class_overview(
+            session=s, principal=world.teacher_a, class_id=class_id,
+            now=T0 + timedelta(minutes=15))}
+    assert rows["cam"].readings > 380 and rows["cam"].turns == 29
+    assert rows["cam"].struggling and rows["tex"].struggling and not rows["cal"].struggling
+    assert "3 of 29 turns" in rows["cam"].why and "read anger" in rows["cam"].why
+    assert rows["cam"].camera_minutes >= 14 and rows["cam"].hard_minutes == 0
+    assert rows["cam"].hard_turns == 3 and rows["cam"].negative_share == pytest.approx(3 / 29)
+
+
+def test_needs_help_now_reads_the_last_turns_near_now_in_words():
+    at = [T0 + timedelta(minutes=i) for i in range(6)]
+    calm = [reports.TurnSignal(index=i, at=t, state="engaged", label="neutral") for i, t in enumerate(at)]
+    stuck = calm[:3] + [reports.TurnSignal(index=3, at=at[3], state="frustrated", label="neutral"),
+                        reports.TurnSignal(index=4, at=at[4], state="confused", label="anger"),
+                        reports.TurnSignal(index=5, at=at[5], state="engaged", label="neutral")]
+    j = reports.judge(stuck, [], now=at[5] + timedelta(minutes=1))
+    assert j.needs_help_now and "2 of the last 5 turns" in j.now_why
+    assert "turn 3: frustrated" in j.now_why and "turn 4: confused, read anger" in j.now_why
+    assert not reports.judge(stuck, [], now=at[5] + timedelta(hours=1)).needs_help_now  # long ago
+    assert not reports.judge(calm, [], now=at[5]).needs_help_now
+    sad = [reports.MinuteSignal(start=at[k], frames=100, negative=80, label="sadness") for k in (4, 5)]
+    j = reports.judge(calm, sad, now=at[5])
+    assert j.needs_help_now and "sadness for two minutes" in j.now_why
+    one = reports.judge(calm[:1], [], now=at[0])
+    assert "1 turn" not in one.why  # nothing to say; and plurals are right where said
+    assert reports._n(1, "turn") == "1 turn" and reports._n(2, "turn") == "2 turns"
+
+
+def test_a_teacher_adds_an_open_sign_in_student_but_cannot_take_anothers(db, world):
+    with db.begin() as s:
+        crud.get_or_create_student(session=s, handle="walk.in", display_name="Walk In")
+    with db.begin() as s:
+        assert [x.handle for x in reports.unassigned_students(session=s, principal=world.teacher_a)] == ["walk.in"]
+        said = reports.add_to_class(session=s, principal=world.teacher_a, class_id=world.class_a,
+                                    handle="Walk.In")
+        assert said == "Added Walk In (walk.in) to 7a."
+        assert "already in 7a" in reports.add_to_class(session=s, principal=world.teacher_a,
+                                                       class_id=world.class_a, handle="walk.in")
+        with pytest.raises(AccessDenied, match="another class"):
+            reports.add_to_class(session=s, principal=world.teacher_a, class_id=world.class_a,
+                                 handle="cat")
+        with pytest.raises(KeyError, match="no student"):
+            reports.add_to_class(session=s, principal=world.teacher_a, class_id=world.class_a,
+                                 handle="nobody")
+        with pytest.raises(AccessDenied):
+            reports.add_to_class(session=s, principal=world.teacher_a, class_id=world.class_b,
+                                 handle="walk.in")
+        said = reports.add_to_class(session=s, principal=world.admin, class_id=world.class_b,
+                                    handle="walk.in")
+        assert said == "Added Walk In (walk.in) to 7b (moved from 7a)."
+
+
+def test_session_csv_is_one_row_per_turn_and_the_readings_csv_has_every_reading(db, world):
+    with db.begin() as s:
+        cam = crud.get_or_create_student(session=s, handle="cam", display_name="Cam")
+        cam.class_id = world.class_a
+        sid = _chat(s, cam, 6, {3}, frames_per_turn=4).id
+    with db() as s:
+        per_turn = list(csv.DictReader(io.StringIO(reports.export_session_csv(
+            session=s, principal=world.teacher_a, session_id=sid))))
+        per_reading = list(csv.DictReader(io.StringIO(reports.export_session_csv(
+            session=s, principal=world.teacher_a, session_id=sid, readings=True))))
+        class_readings = reports.export_class_csv(session=s, principal=world.teacher_a,
+                                                  class_id=world.class_a, readings=True)
+    assert [r["turn_index"] for r in per_turn] == ["0", "1", "2", "3", "4", "5"]
+    assert {r["camera_frames"] for r in per_turn} == {"4"}
+    assert per_turn[3]["camera_label"] == "joy" and per_turn[3]["camera_negative_share"] == "0.00"
+    assert per_turn[3]["text_label"] == "anger" and per_turn[3]["state"] == "engaged"
+    assert len(per_reading) == 6 * 5
+    assert sum(r["kind"] == "camera frame" for r in per_reading) == 24
+    assert tuple(csv.reader(io.StringIO(class_readings)).__next__()) == reports.READINGS_CSV_COLUMNS

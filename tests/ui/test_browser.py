@@ -1,14 +1,17 @@
 """End to end in real headless Chromium, with ../shared/media as the fake camera and microphone.
 
-A student consents, the face is seen, a typed and a spoken answer are answered; the teacher
-signs in and finds that session's timeline; the demo plays a scenario. These run in open
-sign-in (the app on localhost); a second app with sign-in codes checks that a student signs
-in, chats as themselves, and after signing out cannot chat. Screenshots of each
-view are written to docs/img/ (the README shows them).
+A student is greeted, allows the camera with one tick, is seen, types (three times in
+frustration) and speaks; the next student at the same keyboard starts clean; the teacher
+finds the camera student flagged, sees who needs help now, adds the walk-in student to the
+class from the page and reads the session's timeline; the demo runs live and plays a
+scenario. These run in open sign-in (the app on localhost); a second app with sign-in codes
+checks that a student signs in, chats as themselves, and after signing out cannot chat.
+Screenshots of each view are written to docs/img/ (the README shows them).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -20,7 +23,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.shared]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = REPO / "docs" / "img"
 PASSWORD = "correct horse 42"
+FRUSTRATED = ["I hate this, it's so annoying", "This is stupid, I give up",
+              "I'm so angry, nothing I do works"]
 
+
+def _port(k: int) -> int:
+    """ATTUNE_TEST_PORT_BASE + k where a range is set aside for this run, else a free port."""
+    base = os.environ.get("ATTUNE_TEST_PORT_BASE")
+    return int(base) + k if base else free_port()
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +61,8 @@ def app(tmp_path_factory):
     coded = Deps(settings=settings.model_copy(update={"student_sign_in": "code"}), db=db,
                  cmt=deps.cmt)
     urls, apps = [], []
-    for d in (deps, coded):  # served as `attune run` serves it (ui.app.launch)
-        port = free_port()
+    for k, d in enumerate((deps, coded)):  # served as `attune run` serves it (ui.app.launch)
+        port = _port(k)
         blocks = build_app(d)
         launch(blocks, d.settings.model_copy(update={"host": "127.0.0.1", "port": port}),
                prevent_thread_lock=True, quiet=True)
@@ -88,25 +98,48 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
-def test_student_consents_is_seen_and_answered(app, page):
+def _say(page, db, text: str) -> None:
+    """Type a message and wait until the tutor's reply is stored and has streamed in."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from tutor.db.models import Turn
+
+    def stored() -> int:
+        with db() as s:
+            return s.scalar(select(func.count(Turn.id)).where(Turn.student_text == text))
+
+    before = stored()
+    box = page.locator("#student-message textarea")
+    box.fill(text)
+    box.press("Enter")
+    page.locator("#student-chat").get_by_text(text).first.wait_for()
+    deadline = time.monotonic() + 90
+    while stored() == before and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert stored() > before, f"no reply to {text!r}"
+    page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=30_000)
+    page.wait_for_timeout(2_500)  # the reply streams in a few words at a time
+
+
+def test_a_student_is_greeted_allows_the_camera_with_one_tick_and_is_answered(app, page):
+    from playwright.sync_api import expect
     from sqlalchemy import select
 
     from tutor.db.models import EmotionReading, Turn
 
+    expect(page.locator("#student-chat")).to_contain_text("Hello! I'm your tutor for")
+    expect(page.locator("#student-media-heading")).to_contain_text("Camera and microphone are off")
     page.locator("#student-name textarea, #student-name input").first.fill("Sam")
-    page.locator("#consent-camera input[type=checkbox]").check()
-    webcam = page.locator("#student-camera")
-    webcam.wait_for(state="visible")
-    webcam.get_by_text("Click to Access Webcam").click()
-    webcam.get_by_role("button", name="capture photo").click()  # starts streaming
+    page.locator("#consent-camera input[type=checkbox]").check()  # the one click
     page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=90_000)
-    box = page.locator("#student-message textarea")
-    box.fill("I think it's 3/4")
-    box.press("Enter")
-    page.locator("#student-chat").get_by_text("I think it's 3/4").wait_for()
-    page.locator("#student-noticed").get_by_text("Tutor noticed").wait_for(timeout=90_000)
-    _shot(page, "student.png")
+    expect(page.locator("#student-media-heading")).to_contain_text("Camera is on, microphone is off")
     _, db, _ = app
+    _say(page, db, "I think it's 3/4")
+    for line in FRUSTRATED:
+        _say(page, db, line)
+    _shot(page, "student.png")
     with db() as s:
         turn = s.scalars(select(Turn).where(Turn.student_text == "I think it's 3/4")).one()
         reading = s.scalars(select(EmotionReading).where(EmotionReading.turn_id == turn.id)).one()
@@ -116,7 +149,10 @@ def test_student_consents_is_seen_and_answered(app, page):
 
 
 def test_student_speaks_and_the_transcript_is_the_message(app, page):
+    from playwright.sync_api import expect
+
     page.locator("#consent-microphone input[type=checkbox]").check()
+    expect(page.locator("#student-media-heading")).to_contain_text("Camera and microphone are on")
     mic = page.locator("#student-mic")
     mic.wait_for(state="visible")
     mic.get_by_role("button", name="Record").click()
@@ -127,7 +163,25 @@ def test_student_speaks_and_the_transcript_is_the_message(app, page):
     assert "frustrat" in text  # the fake microphone's sentence, transcribed
 
 
-def test_teacher_signs_in_and_finds_the_session_timeline(app, page):
+def test_the_next_student_at_the_keyboard_starts_clean(app, page):
+    """Issue 19, item 11: a new name resets the chat, notes and boxes to that name's own."""
+    from playwright.sync_api import expect
+
+    name = page.locator("#student-name textarea, #student-name input").first
+    name.fill("Zoe")
+    expect(page.locator("#consent-camera input[type=checkbox]")).not_to_be_checked()
+    expect(page.locator("#consent-microphone input[type=checkbox]")).not_to_be_checked()
+    expect(page.locator("#student-camera")).to_be_hidden()
+    expect(page.locator("#student-camera-note")).not_to_contain_text("Camera:")
+    expect(page.locator("#student-chat")).not_to_contain_text("I think it's 3/4")
+    expect(page.locator("#student-media-heading")).to_contain_text("Camera and microphone are off")
+    _say(page, app[1], "hello")  # Zoe is a walk-in now, in no class
+    name.fill("Sam")  # back (or after a reload): Sam's stored choices show
+    expect(page.locator("#consent-camera input[type=checkbox]")).to_be_checked()
+    expect(page.locator("#consent-microphone input[type=checkbox]")).to_be_checked()
+
+
+def test_teacher_finds_the_camera_student_flagged_adds_the_walk_in_and_reads_the_timeline(app, page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Teacher").click()
@@ -135,24 +189,57 @@ def test_teacher_signs_in_and_finds_the_session_timeline(app, page):
     page.locator("#teacher-password input").fill(PASSWORD)
     page.locator("#teacher-sign-in").click()
     page.locator("#teacher-status").get_by_text("Ms Rivera").wait_for()
-    _pick(page, "Class", "Year 7 maths")
-    page.get_by_role("button", name="Show overview").click()
-    expect(page.locator("#teacher-overview")).to_contain_text("Sam")
+    _pick(page, "Class", "Year 7 maths (2 students)")
+    overview = page.locator("#teacher-overview")
+    expect(overview).to_contain_text("Sam")
+    sam = overview.locator("tr", has_text="Sam (sam)")
+    expect(sam).to_contain_text("yes")  # struggling, although the camera saw smiles
+    expect(sam).to_contain_text("turns frustrated")
+    expect(page.locator("#teacher-help-now")).to_contain_text("Sam", timeout=30_000)
+    _pick(page, "Add a student who chatted with open sign-in (or type their name)", "Zoe")
+    page.locator("#teacher-add").click()
+    expect(page.locator("#teacher-add-note")).to_contain_text("Added Zoe (zoe) to Year 7 maths")
+    expect(overview).to_contain_text("Zoe (zoe)")
+    expect(page.get_by_label("Class", exact=True)).to_have_value("Year 7 maths (3 students)")
     _pick(page, "Student", "Sam")
     _pick(page, "Session", None)
     expect(page.locator("#teacher-transcript")).to_contain_text("I think it's 3/4")
-    page.locator("#teacher-timeline img, #teacher-timeline svg, #teacher-timeline canvas").first.wait_for()
+    page.locator("#teacher-timeline img").first.wait_for()  # the matplotlib figure
+    page.locator("#teacher-transcript").get_by_text(FRUSTRATED[0]).click()
+    expect(page.locator("#teacher-turn")).to_contain_text(FRUSTRATED[0])
     _shot(page, "teacher.png")
 
 
-def test_demo_plays_a_scripted_scenario(app, page):
+def test_the_live_demo_reads_the_camera_after_one_tick_without_flashing(app, page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Demo").click()
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#demo-consent input[type=checkbox]").check()
+    page.locator("#demo-boxed img").wait_for(timeout=90_000)  # the framed face, inline
+    assert page.locator("#demo-boxed img").get_attribute("src").startswith("data:image/jpeg")
+    box = page.locator("#demo-text textarea")
+    box.fill("I am so happy to see this")
+    box.press("Enter")
+    expect(page.locator("#demo-attention table")).to_be_visible(timeout=90_000)
+    panels = ", ".join(f"{p} [data-testid=status-tracker]:not(.hide)" for p in (
+        "#demo-fused", "#demo-attention", "#demo-style", "#demo-latency", "#demo-boxed"))
+    for _ in range(20):  # while frames stream in, no panel shows Gradio's timer or greys out
+        assert page.locator(panels).count() == 0
+        page.wait_for_timeout(150)
+    expect(page.locator("#demo-style")).to_contain_text("The tutor judges the learner")
+    _shot(page, "demo.png")
+
+
+def test_demo_plays_a_scripted_scenario_with_the_tutors_replies(app, page):
+    from playwright.sync_api import expect
+
     page.get_by_role("tab", name="Scripted scenario").click()
     page.locator("#demo-play").click()
-    expect(page.locator("#demo-table")).to_contain_text("a harder problem")  # the bored student
-    _shot(page, "demo.png")
+    table = page.locator("#demo-table")
+    expect(table).to_contain_text("a harder problem")  # the bored student
+    expect(table).to_contain_text("tutor said")
+    assert "worked_example" not in table.inner_text()
 
 
 def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page):
@@ -164,6 +251,7 @@ def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page
     _, db, (url, code) = app
     page.goto(url)
     expect(page.locator("#student-name")).to_have_count(0)  # no name to type
+    expect(page.locator("#student-chat")).to_contain_text("Sign in above")
     page.locator("#student-handle input, #student-handle textarea").first.fill("lee")
     page.locator("#student-code input").fill("wrong-code")
     page.locator("#student-sign-in").click()

@@ -226,3 +226,41 @@ def test_hundreds_of_messages_a_minute_get_a_polite_slow_down_and_nothing_is_los
     assert "Traceback" not in str(w[0].message)
     # another student is unaffected
     assert last(respond(deps, "Jo", "fractions", "hello", [], None))[1] == ""
+
+
+# ---------------------------------------------------------------- issue 19, item 11
+def test_a_new_name_in_open_sign_in_starts_clean_with_that_students_own_consents(deps):
+    conv, cam, _ = set_consent(deps, "Ana", "fractions", None, "camera", True)
+    conv, mic, _ = set_consent(deps, "Ana", "fractions", conv, "microphone", True)
+    history, _, conv, _ = last(respond(deps, "Ana", "fractions", "I am happy", [], conv))
+    out = student.switch_student(deps, "Ben", "fractions", conv)
+    new_conv, chat, cam_ok, mic_ok, cam, mic, note, noticed, heading = out
+    assert new_conv is None and (cam_ok, mic_ok) == (False, False)
+    assert cam["visible"] is False and mic["visible"] is False and note == "" and noticed == ""
+    assert "I am happy" not in str(chat)  # Ana's conversation is not Ben's to read
+    with deps.db() as s:
+        assert s.get(TutorSession, conv.session_id).ended_at is not None
+    # coming back (or reloading the page and typing the name): the stored choices show
+    _, _, cam_ok, mic_ok, cam, mic, *_ = student.switch_student(deps, "ana", "fractions", None)
+    assert (cam_ok, mic_ok) == (True, True) and cam["visible"] is True and mic["visible"] is True
+    with deps.db() as s:  # looking a name up creates no one
+        assert s.query(Student).filter_by(handle="ben").count() == 0
+
+
+def test_with_biometrics_off_a_stored_camera_yes_shows_no_camera(db, keyword_engine):
+    deps = Deps(settings=Settings(biometrics=False), db=db, cmt=EmbeddedCMT(keyword_engine))
+    with db.begin() as s:
+        from tutor.privacy import record_consent
+
+        ana = crud.get_or_create_student(session=s, handle="ana", display_name="Ana")
+        record_consent(session=s, student_id=ana.id, modality="camera", granted=True)
+    _, _, cam_ok, _, cam, *_ = student.switch_student(deps, "Ana", "fractions", None)
+    assert cam_ok is False and cam["visible"] is False
+
+
+def test_headings_say_what_is_on():
+    assert student.media_heading(False, False) == "**Camera and microphone are off** until you allow them."
+    assert student.media_heading(True, False).startswith("**Camera is on, microphone is off.**")
+    assert student.media_heading(True, True) == "**Camera and microphone are on.** Untick a box to turn it off at once."
+    assert "are off" not in student.media_heading(True, True)
+    assert "is off" not in student.media_heading(True, True)

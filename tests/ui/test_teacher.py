@@ -64,7 +64,7 @@ def test_overview_handler_shows_the_struggling_student_first(deps, world):
     # a period with nothing in it
     table, _, summary = teacher.load_overview(deps, world.teacher_a, world.class_a, "Last hour",
                                               now=T0 + timedelta(days=3))
-    assert (table["Readings"] == 0).all() and "0 of 2" in summary
+    assert (table["Turns"] == 0).all() and "0 of 2" in summary
 
 
 def test_ui_handlers_refuse_another_teachers_class_and_session(deps, world):
@@ -116,7 +116,7 @@ def test_timeline_transcript_and_selecting_a_turn(deps, world):
     fig, transcript, _ = teacher.load_timeline(deps, world.teacher_a, world.ana_session)
     assert fig.axes and list(transcript.columns) == teacher.TRANSCRIPT_COLUMNS
     assert list(transcript["Turn"]) == [0, 1, 2, 3, 4]
-    assert transcript.iloc[2]["Read"] == "fear 0.70" and transcript.iloc[2]["Tutor state"] == "frustrated *"
+    assert transcript.iloc[2]["Read"] == "fear 0.70" and transcript.iloc[2]["Tutor state"] == "frustrated (change 1)"
     text = teacher.select_turn(deps, world.teacher_a, world.ana_session, 2)
     assert "msg 2 fear" in text and "fear (70%)" in text and "face: fear" in text
     assert "frustrated" in text and "calmer tone" in text and "tone neutral → calm" in text
@@ -167,3 +167,67 @@ def test_build_teacher_makes_a_blocks(deps):
         teacher.build_teacher(deps)
     kinds = {type(b).__name__ for b in app.blocks.values()}
     assert {"Plot", "Dataframe", "File", "Dropdown", "DateTime", "State"} <= kinds
+
+
+# ---------------------------------------------------------------- issue 19, item 9
+def test_student_text_in_a_turn_is_shown_as_text_never_as_markup(deps, world):
+    from tutor.db import crud
+
+    typed = "![t](http://attacker.example/x.png) [click](http://evil.example) <script>steal()</script> *a* <b>b</b>"
+    with deps.db.begin() as s:
+        crud.add_turn(session=s, tutor_session_id=world.ana_session, student_text=typed,
+                      tutor_text="You wrote <i>that</i>")
+    shown = teacher.select_turn(deps, world.teacher_a, world.ana_session, 5)
+    assert "&lt;script&gt;steal()&lt;/script&gt;" in shown  # the whole text, visible
+    assert "<script" not in shown and "<b>b" not in shown and "<i>that" not in shown
+    assert "![t](http://attacker.example/x.png)" in shown  # as typed: inert in an HTML panel
+    with gr.Blocks() as app:
+        teacher.build_teacher(deps)
+    panel = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "teacher-turn")
+    assert isinstance(panel, gr.HTML)  # not Markdown: no image fetched, no link made
+
+
+def test_the_live_panel_names_who_needs_help_now_with_the_reason(deps, world):
+    shown = teacher.needs_help(deps, world.teacher_a, world.class_a, now=T0 + timedelta(minutes=5))
+    assert "Ana</b> (ana)" in shown and "of the last" in shown and "Ben" not in shown
+    calm = teacher.needs_help(deps, world.teacher_a, world.class_a, now=T0 + timedelta(hours=2))
+    assert "nobody" in calm
+    assert teacher.needs_help(deps, world.teacher_a, world.class_b) == ""  # not theirs: nothing
+    with gr.Blocks() as app:
+        teacher.build_teacher(deps)
+    assert any(isinstance(b, gr.Timer) for b in app.blocks.values())
+
+
+def test_class_list_refreshes_with_new_classes_and_right_plurals(deps, world):
+    from tutor.db import crud
+
+    with deps.db.begin() as s:
+        k = crud.create_class(session=s, name="8a", teacher_id=world.teacher_a.id)
+        crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle="dee"),
+                   class_id=k.id)
+        new_id = k.id
+    picker = teacher.refresh_classes(deps, world.teacher_a, world.class_a)
+    assert picker["value"] == world.class_a  # the picked class stays picked
+    assert ("8a (1 student)", new_id) in picker["choices"]
+    assert ("7a (2 students)", world.class_a) in picker["choices"]
+
+
+def test_a_teacher_adds_a_walk_in_student_from_the_page(deps, world):
+    from tutor.db import crud
+
+    with deps.db.begin() as s:
+        crud.get_or_create_student(session=s, handle="walk.in", display_name="Walk In")
+    assert [v for _, v in teacher.unassigned_choices(deps, world.teacher_a)["choices"]] == ["walk.in"]
+    said, picker = teacher.add_student(deps, world.teacher_a, world.class_a, "walk.in")
+    assert said == "Added Walk In (walk.in) to 7a." and picker["choices"] == []
+    table, _, _ = teacher.load_overview(deps, world.teacher_a, world.class_a, "All time")
+    assert "Walk In (walk.in)" in list(table["Student"])
+    with pytest.warns(UserWarning, match="another class"):
+        teacher.add_student(deps, world.teacher_a, world.class_a, "cat")
+
+
+def test_the_readings_export_is_its_own_file(deps, world):
+    path = Path(teacher.export_session_csv(deps, world.teacher_a, world.ana_session, readings=True))
+    assert path.name == f"attune-session-{world.ana_session}-readings.csv"
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 5 and rows[0]["kind"] == "turn"
