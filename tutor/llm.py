@@ -61,11 +61,11 @@ def load_chat_model(spec: str, **kwargs: Any):
     if not sep or not provider or not model:
         raise LLMConfigError(f'give the chat model as "provider/model", e.g. "ollama/llama3.1" '
                              f'or "openai/gpt-4o-mini"; got {spec!r}')
-    from langchain.chat_models import init_chat_model
-
     try:
+        from langchain.chat_models import init_chat_model
+
         return init_chat_model(model, model_provider=provider, **kwargs)
-    except ImportError as e:
+    except ImportError as e:  # langchain (the llm extra) or the provider's package is missing
         raise LLMConfigError(f"cannot load chat model {spec!r}: {e}") from None
     except ValueError as e:
         raise LLMConfigError(f"cannot load chat model {spec!r}: {e}") from None
