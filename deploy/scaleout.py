@@ -57,6 +57,16 @@ def wait_ready(url: str, timeout_s: float = 300.0) -> float:
     raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
 
 
+def warm_up(url: str, key: str) -> float:
+    """Seconds for one text reading straight from a replica (its first request loads lazily)."""
+    req = urllib.request.Request(f"{url}/v1/analyze", data=json.dumps({"text": "hello"}).encode(),
+                                 headers={"Content-Type": "application/json", "X-API-Key": key})
+    start = time.monotonic()
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+    return time.monotonic() - start
+
+
 def student_turns(conv, stop: threading.Event, log: list, seed: int) -> None:
     """Typed turns until `stop`; each outcome appended to `log`."""
     from tutor.session import StorageError
@@ -83,7 +93,7 @@ def student_turns(conv, stop: threading.Event, log: list, seed: int) -> None:
 
 
 def run(*, image: str, students: int, seconds: float, kill_at: float, lb_port: int,
-        ports: tuple[int, int]) -> dict:
+        ports: tuple[int, int], timeout_s: float = 5.0) -> dict:
     from sqlalchemy import func, select
 
     from cmt.settings import Settings
@@ -96,19 +106,23 @@ def run(*, image: str, students: int, seconds: float, kill_at: float, lb_port: i
     names = [f"attune-scaleout-{c}-{os.getpid()}" for c in "ab"]
     lb = f"http://127.0.0.1:{lb_port}"
     haproxy = None
-    figures: dict = {"image": image, "students": students, "seconds": seconds, "kill_at_s": kill_at}
+    figures: dict = {"image": image, "students": students, "seconds": seconds, "kill_at_s": kill_at,
+                     "client_timeout_s": timeout_s}
     with tempfile.TemporaryDirectory(prefix="attune-scaleout-") as tmp:
         try:
             for name, port in zip(names, ports):
                 docker_run(image, name, port, key)
             figures["ready_s"] = [round(wait_ready(f"http://127.0.0.1:{p}"), 1) for p in ports]
+            figures["first_reading_s"] = [round(warm_up(f"http://127.0.0.1:{p}", key), 1)
+                                          for p in ports]
             env = dict(os.environ, LB_HOST="127.0.0.1", LB_PORT=str(lb_port),
                        REPLICA_A=f"127.0.0.1:{ports[0]}", REPLICA_B=f"127.0.0.1:{ports[1]}")
             haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(HERE / "haproxy.cfg")],
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                       env=env, stdout=subprocess.DEVNULL,
+                                       stderr=open(Path(tmp) / "haproxy.log", "w"))  # noqa: SIM115
             wait_ready(lb, 30)
 
-            settings = Settings(home=Path(tmp), cmt_url=lb, cmt_api_key=key,
+            settings = Settings(home=Path(tmp), cmt_url=lb, cmt_api_key=key, cmt_timeout_s=timeout_s,
                                 database_url=f"sqlite:///{tmp}/attune.db")
             db = init_db(settings.database_url)
             client = make_client(settings)  # as the app: RemoteCMT + breaker + embedded fallback
@@ -153,6 +167,7 @@ def run(*, image: str, students: int, seconds: float, kill_at: float, lb_port: i
             })
             for c in convs:
                 c.close()
+            figures["balancer_log"] = (Path(tmp) / "haproxy.log").read_text().splitlines()[-5:]
         finally:
             if haproxy is not None:
                 haproxy.terminate()
@@ -172,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-at", type=float, default=20.0)
     p.add_argument("--lb-port", type=int, default=8100)
     p.add_argument("--ports", type=int, nargs=2, default=(8101, 8102))
+    p.add_argument("--timeout-s", type=float, default=5.0,
+                   help="the tutor client's timeout (ATTUNE_CMT_TIMEOUT_S; the app's default: 5)")
     a = p.parse_args(argv)
     figures = run(image=a.image, students=a.students, seconds=a.seconds, kill_at=a.kill_at,
-                  lb_port=a.lb_port, ports=tuple(a.ports))
+                  lb_port=a.lb_port, ports=tuple(a.ports), timeout_s=a.timeout_s)
     print(json.dumps(figures, indent=2))
     return 0 if figures["ok"] else 1
 
