@@ -43,7 +43,7 @@ test-all: install-test  ## every test but the container test, slow ones included
 	$(BIN)/python -m pytest -m "not container" $(PYTEST_ARGS)
 
 test-container: install-test  ## build the service image and run it in Docker (needs a Docker engine)
-	$(BIN)/python -m pytest -m container tests/test_container.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m container tests/test_container.py -rs -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
