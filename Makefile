@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch first, from the CPU build, so no install pulls CUDA wheels.
+# torch first, from the CPU build, so no install pulls CUDA wheels. No bytecode compiled ahead
+# (--no-compile, as uv does by default): Python writes it for the modules it imports, and
+# compiling all of torch and sympy took 0.7 GB and most of the install's time.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?= --extra-index-url https://download.pytorch.org/whl/cpu --retries 1
 # The rest through uv, which can leave out a dependency (deploy/no-triton.txt: openai-whisper's
@@ -21,8 +23,8 @@ install-test: $(VENV)/.installed-test
 
 $(VENV)/.installed-run: pyproject.toml setup.py deploy/no-triton.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -q uv
+	$(BIN)/python -m pip install -q --no-compile "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install -q --no-compile uv
 	$(UV_INSTALL) -e ".[cmt]"
 	touch $@
 
