@@ -8,6 +8,7 @@ Importing this module needs no torch.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,7 +16,20 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+def find_data_dir() -> Path:
+    """data/ (lessons, policy, label maps): the checkout's, else the installed `attune_data`."""
+    checkout = Path(__file__).resolve().parent.parent / "data"
+    if (checkout / "lessons").is_dir():
+        return checkout
+    spec = importlib.util.find_spec("attune_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"no data folder: neither {checkout} nor an installed attune_data "
+                           "package (reinstall Attune)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+REPO_DATA_DIR = find_data_dir()
 EMBEDDED = "embedded"  # the model in the app process, no HTTP
 LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -61,6 +61,8 @@ def microphone_blocks(stop: threading.Event, device=None) -> Iterator[np.ndarray
     """Blocks from the default (or given) input device until `stop` is set."""
     try:
         import sounddevice as sd
+    except ImportError as e:  # installed without the kiosk extra
+        raise RuntimeError("the kiosk's microphone needs sounddevice: pip install -e '.[kiosk]'") from e
     except OSError as e:  # PortAudio missing
         raise RuntimeError(f"no audio input available: {e} (install PortAudio, e.g. libportaudio2)") from e
     q: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)

@@ -68,7 +68,7 @@ def load_chat_model(spec: str, **kwargs: Any):
                              "(pip install 'attune[llm]')") from None
     try:
         return init_chat_model(model, model_provider=provider, **kwargs)
-    except ImportError as e:
+    except ImportError as e:  # langchain (the llm extra) or the provider's package is missing
         raise LLMConfigError(f"cannot load chat model {spec!r}: {e}") from None
     except ValueError as e:
         raise LLMConfigError(f"cannot load chat model {spec!r}: {e}") from None

