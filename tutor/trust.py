@@ -166,6 +166,83 @@ def png_header(width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+def clip(seconds: float, fmt: str = "WAV", *, sr: int = 16000, amp: float = 0.2, seed: int = 0) -> bytes:
+    """`seconds` of a hummed tone encoded by libsndfile as WAV, FLAC, OGG (Vorbis) or MP3."""
+    import numpy as np
+    import soundfile as sf
+
+    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    n = int(seconds * sr)
+    with sf.SoundFile(buf, "w", sr, 1, format=fmt, subtype=subtype) as out:
+        # a second at a time: libsndfile's Vorbis writer crashes on one 10-minute block
+        for start in range(0, n, sr):
+            t = np.arange(start, min(start + sr, n)) / sr
+            x = amp * np.sin(2 * np.pi * 220 * t) + rng.normal(0, amp / 100, t.size)
+            out.write(x.astype(np.float32))
+    return buf.getvalue()
+
+
+def flac_lying_header(claimed: int = 2**36 - 1) -> bytes:
+    """A real 1 s FLAC whose STREAMINFO claims `claimed` samples (2^36-1: about 50 days at
+    16 kHz): a decoder that allocates what the header says asks for 256 GB."""
+    data = bytearray(clip(1.0, "FLAC"))
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO is the first block
+    at = 8 + 10  # sample rate (20 bits), channels (3), bits (5), total samples (36): 8 bytes
+    packed = int.from_bytes(data[at:at + 8], "big")
+    packed = (packed & ~(2**36 - 1)) | (claimed & (2**36 - 1))
+    data[at:at + 8] = packed.to_bytes(8, "big")
+    return bytes(data)
+
+
+def webm_silence(seconds: float, *, live: bool = False) -> bytes:
+    """`seconds` of Opus silence in WebM, made by muxing one silent 20 ms packet over and over:
+    2 h is about 3 MB (an audio decompression bomb). `live`: no duration in the container, so
+    only reading it tells how long it is."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm", options={"live": "1"} if live else {}) as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout = "mono"
+        packets = []
+        for i in range(5):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.int16), format="s16",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = 48000, i * 960
+            packets += stream.encode(frame)
+        silent = bytes(packets[-1])
+        for i in range(int(seconds * 50)):
+            packet = av.Packet(silent)
+            packet.pts = packet.dts = i * 960
+            packet.time_base, packet.stream = Fraction(1, 48000), stream
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def crafted_audio() -> dict[str, bytes]:
+    """The hostile audio of the trust checks, by name: bombs, lying headers, absurd rates,
+    non-finite and huge samples. Each must be refused with a 4xx, quickly and cheaply."""
+    return {
+        "FLAC claiming 2^36-1 samples": flac_lying_header(),
+        "2 h WebM of silence": webm_silence(7200),
+        "2 h WebM of silence, no duration": webm_silence(7200, live=True),
+        "10 min WAV (8 kHz)": clip(600, "WAV", sr=8000),
+        "10 min FLAC": clip(600, "FLAC"),
+        "10 min OGG": clip(600, "OGG"),
+        "10 min MP3": clip(600, "MP3"),
+        "10 min WebM, no duration": webm_silence(600, live=True),
+        "WAV at 999,983 Hz (prime)": wav(5.0, amp=0.2, sr=999_983),
+        "WAV at 1 Hz": wav(40.0, amp=0.2, sr=1),
+        "float WAV of 1e30": wav(1.0, fill=1e30, subtype="FLOAT"),
+        "float WAV of NaN": wav(1.0, fill=float("nan"), subtype="FLOAT"),
+    }
+
+
 def media_strategy():
     """Hypothesis: bytes that an image or audio field might carry, mostly hostile."""
     from hypothesis import strategies as st
@@ -585,6 +662,60 @@ def _hostile(url: str, figures: dict, *, huge: bool) -> None:
                                 f"({body[:120]!r})")
     figures["cases"]["hostile"] = len(results)
     figures["hostile"] = results
+
+
+def decode_cost_child(path: str) -> None:
+    """Entry point of the child of `audio_bombs`: decode one file as the service does, print
+    what happened, the seconds it took and how far the process's peak RSS rose (JSON)."""
+    import soundfile  # noqa: F401  imported before the baseline, as in the service
+
+    from cmt.encoders.speech import decode_audio
+
+    def status_mb(field: str) -> float:  # Linux: VmRSS now, VmHWM its peak
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    data = Path(path).read_bytes()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+    base = status_mb("VmRSS")
+    t = time.perf_counter()
+    try:
+        audio, sr = decode_audio(data)
+        outcome = f"decoded: {audio.size / sr:.1f} s"
+    except ValueError as e:  # AudioError
+        outcome = f"refused: {e}"
+    except MemoryError as e:
+        outcome = f"crashed: {type(e).__name__}: {str(e)[:80]}"
+    took = time.perf_counter() - t
+    peak = status_mb("VmHWM")
+    print(json.dumps({"outcome": outcome, "s": round(took, 2), "rss_mb": round(peak - base)}))
+
+
+def audio_bombs(*, timeout_s: float = 180.0, max_rss_mb: float = 300.0) -> dict:
+    """Each crafted audio file (crafted_audio) decoded alone in a fresh process, as the service
+    decodes it: what happened, seconds, and the rise of peak RSS. Each must be refused, within
+    `max_rss_mb`. (Seconds are reported, not judged.)"""
+    figures: dict = {"files": {}, "failures": []}
+    with tempfile.TemporaryDirectory(prefix="attune-bombs-") as tmp:
+        for i, (name, data) in enumerate(crafted_audio().items()):
+            path = Path(tmp) / f"{i}.bin"
+            path.write_bytes(data)
+            code = f"from tutor.trust import decode_cost_child; decode_cost_child({str(path)!r})"
+            try:
+                done = subprocess.run([sys.executable, "-c", code], env=_child_env(), text=True,
+                                      capture_output=True, timeout=timeout_s)
+                row = (json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0
+                       else {"outcome": f"died ({done.returncode}): {done.stderr[-200:]}"})
+            except subprocess.TimeoutExpired:
+                row = {"outcome": f"still decoding after {timeout_s:.0f} s"}
+            row["kb"] = round(len(data) / 1024)
+            figures["files"][name] = row
+            if not row["outcome"].startswith("refused") or row.get("rss_mb", 0) > max_rss_mb:
+                figures["failures"].append(f"{name}: {row}")
+    figures["ok"] = not figures["failures"]
+    return figures
 
 
 def _overload(figures: dict, *, burst: int = 64) -> None:
