@@ -19,6 +19,7 @@ REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED = "embedded"  # the model in the app process, no HTTP
 LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_API_KEY_CHARS = 16  # characters; `openssl rand -hex 24` gives 48
 
 
 class Settings(BaseSettings):
@@ -93,6 +94,21 @@ class Settings(BaseSettings):
         if v.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
             return v
         raise ValueError('serve_rate_limit_storage must be "memory://" or a redis:// URL')
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_ok(cls, v: list[SecretStr]) -> list[SecretStr]:
+        """An empty or short key would let guessers in (an empty one matches a request with no
+        key at all): refused at start-up, as is a key with spaces around it (a pasted newline)."""
+        for k in v:
+            key = k.get_secret_value()
+            if len(key) < MIN_API_KEY_CHARS:
+                raise ValueError(f"every API key must have at least {MIN_API_KEY_CHARS} "
+                                 f"characters; one has {len(key)} (make one with "
+                                 "`openssl rand -hex 24`)")
+            if key != key.strip():
+                raise ValueError("an API key starts or ends with a space or a line break")
+        return v
 
     @field_validator("cmt_url")
     @classmethod
