@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(default_factory=list, description="keys the service accepts")
     serve_max_batch: int = Field(default=16, ge=1, description="1 turns micro-batching off")
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
-    serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
+    serve_max_queue: int = Field(default=256, ge=1, description="per lane (text, face, speech); "
+                                 "beyond it: 503 + Retry-After")
     # Per client (API key, or IP without one); beyond it: 429 + Retry-After. A tutor app is
     # one client for a whole class (two camera frames a second per student), hence the size.
     serve_rate_limit: str = Field(default="6000/minute", description='e.g. "120/minute" or '

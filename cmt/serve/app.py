@@ -82,7 +82,7 @@ class _BodyLimit:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), BODY_IDLE_TIMEOUT_S)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError from Python 3.11 on
                 failed = ApiError(408, "request_timeout", "the request body stalled: nothing "
                                   f"arrived for {BODY_IDLE_TIMEOUT_S:.0f} s")
                 raise failed from None
