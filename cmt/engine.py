@@ -152,7 +152,7 @@ class Engine:
             return self.model.predict(**item)
         except ValueError as e:
             return InputError(_plain(str(e)))
-        except Exception as e:  # noqa: BLE001  a bug, not the caller's fault: logged, this item fails
+        except Exception as e:  # noqa: BLE001  a bug, not the caller's fault: this item fails
             return _own_failure(e, "the model")
 
     def _decode(self, kind: str, data: bytes, stage_ms: dict[str, float]):

@@ -913,14 +913,15 @@ def load(*, students: int = 30, seconds: float = 180.0, frame_hz: float = 1.0,
 MIX = {"text": 0.70, "face": 0.25, "speech": 0.05}  # of requests, by modality
 
 
-def mixed(*, clients: int = 32, seconds: float = 30.0, model: str = "auto", think_s: float = 1.0,
+def mixed(*, clients: int = 32, seconds: float = 30.0, model: str = "auto", period_s: float = 3.0,
           timeout_s: float = 5.0, seed: int = 0) -> dict:
     """Mixed traffic on one service on 127.0.0.1: `clients` threads, each sending text (70 %),
-    a camera frame (25 %) or a spoken clip (5 %), pausing up to `think_s` between requests, for
-    `seconds`. Latency per modality (p50, p95) and how many answers took longer than the tutor's
-    own timeout (`timeout_s`, Settings.cmt_timeout_s: such a turn falls back to the embedded
-    model). Every fifth speech request is a crafted one that must be refused (a prime sample
-    rate, a lying header, 1e30 samples) and must not slow the others."""
+    a camera frame (25 %) or a spoken clip (5 %) once every `period_s` (at its own phase; right
+    after the previous answer when that came later), for `seconds`: the same offered load
+    however fast the service is. Latency per modality (p50, p95) and how many answers took
+    longer than the tutor's own timeout (`timeout_s`, Settings.cmt_timeout_s: such a turn falls
+    back to the embedded model). Every fifth speech request is a crafted one that must be
+    refused (a prime sample rate, a lying header, 1e30 samples) and must not slow the others."""
     import httpx
 
     engine = make_engine(model)
@@ -935,9 +936,12 @@ def mixed(*, clients: int = 32, seconds: float = 30.0, model: str = "auto", thin
 
         def client(i: int) -> None:
             rng = random.Random(seed * 1000 + i)
+            next_at = time.monotonic() + rng.uniform(0, period_s)
             with httpx.Client(base_url=url, timeout=60) as http:
                 k = 0
-                while time.monotonic() < deadline:
+                while (now := time.monotonic()) < deadline:
+                    time.sleep(max(0.0, next_at - now))
+                    next_at = max(next_at + period_s, time.monotonic())
                     kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
                     kw: dict = {"json": {"text": next_message_text(rng)}}
                     if kind == "face":
@@ -959,14 +963,14 @@ def mixed(*, clients: int = 32, seconds: float = 30.0, model: str = "auto", thin
                         codes[kind][code] = codes[kind].get(code, 0) + 1
                         if kind in times and code == 200:
                             times[kind].append(took)
-                    time.sleep(rng.uniform(0, think_s))
 
         threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
         for th in threads:
             th.start()
         for th in threads:
             th.join(seconds + 120)
-    figures: dict = {"model": engine.version, "clients": clients, "seconds": seconds}
+    figures: dict = {"model": engine.version, "clients": clients, "seconds": seconds,
+                     "offered_per_s": round(clients / period_s, 1)}
     for m, xs in times.items():
         figures[m] = {"n": len(xs), "p50_s": _round3(percentile(xs, 50)),
                       "p95_s": _round3(percentile(xs, 95)),

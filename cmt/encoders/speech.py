@@ -61,8 +61,9 @@ READ_BLOCK = 16_384  # frames decoded at a time: a lying header never sizes an a
 
 
 def _too_long(seconds: float | None = None) -> AudioError:
-    how_long = f"{seconds:.1f} s long" if seconds is not None else f"longer than {MAX_SECONDS:.0f} s"
-    return AudioError(f"the audio is {how_long}; at most {MAX_SECONDS:.0f} s is accepted")
+    limit = f"{MAX_SECONDS:.0f} s"
+    how_long = f"{seconds:.1f} s long" if seconds is not None else f"longer than {limit}"
+    return AudioError(f"the audio is {how_long}; at most {limit} is accepted")
 
 
 def _check_rate(sr: int) -> int:

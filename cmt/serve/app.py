@@ -162,7 +162,8 @@ def create_app(settings: Settings | None = None,
                                          settings.serve_rate_limit_storage)
         engine = await run_in_threadpool(factory)
         batcher = Lanes(engine.analyze_batch, lanes=LANES, lane_of=lane,
-                        max_batch=settings.serve_max_batch, max_wait_ms=settings.serve_batch_wait_ms,
+                        max_batch=settings.serve_max_batch,
+                        max_wait_ms=settings.serve_batch_wait_ms,
                         max_queue=settings.serve_max_queue, on_batch=metrics.observe_batch)
         await batcher.start()
         app.state.engine, app.state.batcher = engine, batcher
@@ -302,8 +303,8 @@ async def _form(request: Request) -> FormData:
     if ctype.lower().startswith("application/x-www-form-urlencoded"):
         body = await request.body()
         try:
-            return FormData(parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=4,
-                                      encoding="utf-8", errors="strict"))
+            return FormData(parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                                      max_num_fields=4, encoding="utf-8", errors="strict"))
         except UnicodeDecodeError:
             raise ApiError(400, "bad_encoding", "text is not valid UTF-8") from None
         except ValueError as e:  # more than 4 fields

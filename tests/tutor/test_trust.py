@@ -87,7 +87,7 @@ def test_crafted_audio_is_refused_cheaply_each_in_its_own_process():
 
 
 def test_mixed_traffic_answers_every_innocent_request_and_refuses_the_crafted_ones():
-    f = trust.mixed(clients=6, seconds=3.0, think_s=0.2, model="stand-in")
+    f = trust.mixed(clients=6, seconds=3.0, period_s=0.2, model="stand-in")
     assert f["ok"], f
     assert f["text"]["n"] > f["speech"]["n"] and f["text"]["p95_s"] >= f["text"]["p50_s"]
     assert set(f["text"]["status"]) == {200}

@@ -92,8 +92,9 @@ def test_a_float_file_a_little_over_full_scale_is_still_audio():
     assert 1.0 < np.abs(audio).max() < 2.0
 
 
-@pytest.mark.parametrize("data", [b"RIFF\x00\x00\x00\x00WAVEjunk" * 4, b"\x1a\x45\xdf\xa3" + b"x" * 200,
-                                  b"OggS" + bytes(300), b"not audio at all"])
+@pytest.mark.parametrize("data", [b"RIFF\x00\x00\x00\x00WAVEjunk" * 4,
+                                  b"\x1a\x45\xdf\xa3" + b"x" * 200, b"OggS" + bytes(300),
+                                  b"not audio at all"])
 def test_decoding_errors_name_no_python_objects_or_library_classes(data):
     message = _refused(data, ".")
     assert not re.search(r"0x[0-9a-f]{6,}|<_io|[A-Z][a-z]+Error|LibsndfileError", message), message
