@@ -25,6 +25,7 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     import uvicorn
 
     from cmt.serve import create_app
+    from cmt.serve.app import H11WithHeadTimeout
     from cmt.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -33,7 +34,8 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     settings = Settings(**overrides)
     if not settings.api_keys and settings.serve_host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("set ATTUNE_API_KEYS to serve beyond localhost", param_hint="--host")
-    uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port)
+    uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port,
+                http=H11WithHeadTimeout)
 
 
 @contextmanager

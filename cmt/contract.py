@@ -26,6 +26,15 @@ MAX_AUDIO_SECONDS = 30.0  # s, one utterance
 PROB_TOLERANCE = 1e-3
 
 
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# JSON Schema: non-blank text, or an image, or audio (what AnalyzeRequest requires)
+SOMETHING_TO_ANALYZE = [
+    {"required": ["text"], "properties": {"text": {"type": "string", "pattern": r"\S"}}},
+    {"required": ["image_b64"], "properties": {"image_b64": {"type": "string", "minLength": 1}}},
+    {"required": ["audio_b64"], "properties": {"audio_b64": {"type": "string", "minLength": 1}}},
+]
+
+
 def _check_probs(probs: dict[str, float]) -> dict[str, float]:
     if set(probs) != set(EMOTIONS):
         missing = sorted(set(EMOTIONS) - set(probs))
@@ -46,11 +55,14 @@ class AnalyzeRequest(BaseModel):
     form of POST /v1/analyze takes them as files.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what _something_to_analyze checks: at least one of them, not empty.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": SOMETHING_TO_ANALYZE})
 
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
-    image_b64: str | None = Field(default=None, description="JPEG or PNG, base64")
-    audio_b64: str | None = Field(default=None, description="WAV, FLAC, OGG or MP3, base64")
+    image_b64: str | None = Field(default=None, description="JPEG or PNG, base64",
+                                  json_schema_extra={"pattern": BASE64_PATTERN})
+    audio_b64: str | None = Field(default=None, description="WAV, FLAC, OGG or MP3, base64",
+                                  json_schema_extra={"pattern": BASE64_PATTERN})
     student_id: str | None = Field(default=None, max_length=128)
     modalities: list[Modality] | None = Field(
         default=None, description="modalities whose emotion may be read; None: all given. "

@@ -33,6 +33,7 @@ REPO_DATA_DIR = find_data_dir()
 EMBEDDED = "embedded"  # the model in the app process, no HTTP
 LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_API_KEY_CHARS = 16  # characters; `openssl rand -hex 24` gives 48
 
 
 class Settings(BaseSettings):
@@ -59,7 +60,8 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(default_factory=list, description="keys the service accepts")
     serve_max_batch: int = Field(default=16, ge=1, description="1 turns micro-batching off")
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
-    serve_max_queue: int = Field(default=256, ge=1, description="beyond it: 503 + Retry-After")
+    serve_max_queue: int = Field(default=256, ge=1, description="per lane (text, face, speech); "
+                                 "beyond it: 503 + Retry-After")
     # Per client (API key, or IP without one); beyond it: 429 + Retry-After. A tutor app is
     # one client for a whole class (two camera frames a second per student), hence the size.
     serve_rate_limit: str = Field(default="6000/minute", description='e.g. "120/minute" or '
@@ -109,6 +111,21 @@ class Settings(BaseSettings):
         if v.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
             return v
         raise ValueError('serve_rate_limit_storage must be "memory://" or a redis:// URL')
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_ok(cls, v: list[SecretStr]) -> list[SecretStr]:
+        """An empty or short key would let guessers in (an empty one matches a request with no
+        key at all): refused at start-up, as is a key with spaces around it (a pasted newline)."""
+        for k in v:
+            key = k.get_secret_value()
+            if len(key) < MIN_API_KEY_CHARS:
+                raise ValueError(f"every API key must have at least {MIN_API_KEY_CHARS} "
+                                 f"characters; one has {len(key)} (make one with "
+                                 "`openssl rand -hex 24`)")
+            if key != key.strip():
+                raise ValueError("an API key starts or ends with a space or a line break")
+        return v
 
     @field_validator("cmt_url")
     @classmethod

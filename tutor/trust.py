@@ -1,22 +1,28 @@
-"""Reliability, measured: fuzzing, a simulated class under load, and faults.
+"""Reliability, measured: fuzzing, a simulated class under load, faults, audio bombs and
+mixed traffic.
 
-    attune trust [--short] [--students N] [--seconds S] [--json]
+    attune trust [--short] [--students N] [--seconds S] [--only CHECK] [--json]
     python -m tutor.trust --short
 
-Three checks, each a function that returns its figures (a dict whose "ok" says whether it
+Five checks, each a function that returns its figures (a dict whose "ok" says whether it
 passed):
 
 - `fuzz`: hypothesis over clean_message, the engine and Conversation.turn (text, images and
   audio: random, corrupt, truncated, silent, too long, wrong format); schemathesis over the
   service's OpenAPI on loopback; a hand-made list of hostile uploads (per-part limits, a 2 GB
-  body, declared and chunked) and an overload burst. Zero 5xx (bar 503 + Retry-After from
-  overload), zero crashes.
+  body, declared and chunked, audio bombs, lying headers, prime sample rates, NaN and 1e30
+  samples, non-UTF-8 form fields), slow clients that never finish their headers, and an
+  overload burst. Zero 5xx (bar 503 + Retry-After from overload), zero crashes.
 - `load`: a class of N students (threads), each a Conversation through one RemoteCMT to a real
   service on 127.0.0.1, typing turns and sending camera frames for S seconds; afterwards the
   database is counted against what was acknowledged.
 - `faults`: the CMT service SIGKILLed mid-session and restarted; PostgreSQL cut off (a loopback
   TCP proxy in front of it is stopped and restarted, the server itself is left alone); the
   app SIGKILLed mid-write on SQLite, then checked and resumed.
+- `bombs`: each crafted audio file decoded alone in a fresh process: refused, with its
+  seconds and the rise of peak RSS.
+- `mixed`: 32 clients on one service, 70 % text, 25 % faces, 5 % speech (a fifth of it
+  crafted to be refused): p50 and p95 per modality, and answers slower than the tutor's 5 s.
 
 The model is the shipped checkpoint when it exists (`--model real`), else a stand-in with the
 real image and audio decoders and a keyword reading of text (`--model stand-in`): the checks
@@ -164,6 +170,89 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
             + chunk(b"IEND", b""))
+
+
+def clip(seconds: float, fmt: str = "WAV", *, sr: int = 16000, amp: float = 0.2, seed: int = 0) -> bytes:
+    """`seconds` of a hummed tone encoded by libsndfile as WAV, FLAC, OGG (Vorbis) or MP3."""
+    import numpy as np
+    import soundfile as sf
+
+    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    n = int(seconds * sr)
+    with sf.SoundFile(buf, "w", sr, 1, format=fmt, subtype=subtype) as out:
+        # a second at a time: libsndfile's Vorbis writer crashes on one 10-minute block
+        for start in range(0, n, sr):
+            t = np.arange(start, min(start + sr, n)) / sr
+            x = amp * np.sin(2 * np.pi * 220 * t) + rng.normal(0, amp / 100, t.size)
+            out.write(x.astype(np.float32))
+    return buf.getvalue()
+
+
+def flac_lying_header(claimed: int = 2**36 - 1) -> bytes:
+    """A real 1 s FLAC whose STREAMINFO claims `claimed` samples (2^36-1: about 50 days at
+    16 kHz): a decoder that allocates what the header says asks for 256 GB."""
+    data = bytearray(clip(1.0, "FLAC"))
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO is the first block
+    at = 8 + 10  # sample rate (20 bits), channels (3), bits (5), total samples (36): 8 bytes
+    packed = int.from_bytes(data[at:at + 8], "big")
+    packed = (packed & ~(2**36 - 1)) | (claimed & (2**36 - 1))
+    data[at:at + 8] = packed.to_bytes(8, "big")
+    return bytes(data)
+
+
+def webm_silence(seconds: float, *, live: bool = False) -> bytes:
+    """`seconds` of Opus silence in WebM, made by muxing one silent 20 ms packet over and over:
+    2 h is about 3 MB (an audio decompression bomb). `live`: no duration in the container, so
+    only reading it tells how long it is."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm", options={"live": "1"} if live else {}) as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout = "mono"
+        packets = []
+        for i in range(5):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.int16), format="s16",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = 48000, i * 960
+            packets += stream.encode(frame)
+        silent = bytes(packets[-1])
+        for i in range(int(seconds * 50)):
+            packet = av.Packet(silent)
+            packet.pts = packet.dts = i * 960
+            packet.time_base, packet.stream = Fraction(1, 48000), stream
+            out.mux(packet)
+    return buf.getvalue()
+
+
+CRAFTED_AUDIO: dict[str, Callable[[], bytes]] = {
+    "FLAC claiming 2^36-1 samples": lambda: flac_lying_header(),
+    "2 h WebM of silence": lambda: webm_silence(7200),
+    "2 h WebM of silence, no duration": lambda: webm_silence(7200, live=True),
+    "10 min WAV (8 kHz)": lambda: clip(600, "WAV", sr=8000),
+    "10 min FLAC": lambda: clip(600, "FLAC"),
+    "10 min OGG": lambda: clip(600, "OGG"),
+    "10 min MP3": lambda: clip(600, "MP3"),
+    "10 min WebM, no duration": lambda: webm_silence(600, live=True),
+    "WAV at 999,983 Hz (prime)": lambda: wav(5.0, amp=0.2, sr=999_983),
+    "WAV at 1 Hz": lambda: wav(40.0, amp=0.2, sr=1),
+    "float WAV of 1e30": lambda: wav(1.0, fill=1e30, subtype="FLOAT"),
+    "float WAV of NaN": lambda: wav(1.0, fill=float("nan"), subtype="FLOAT"),
+}
+QUICK_AUDIO = ("FLAC claiming 2^36-1 samples", "2 h WebM of silence, no duration",
+               "WAV at 999,983 Hz (prime)", "WAV at 1 Hz", "float WAV of 1e30", "float WAV of NaN")
+
+
+def crafted_audio(names: Sequence[str] | None = None) -> dict[str, bytes]:
+    """The hostile audio of the trust checks, by name (CRAFTED_AUDIO; None: all): bombs, lying
+    headers, absurd rates, non-finite and huge samples. Each must be refused with a 4xx,
+    quickly and cheaply. All of them take about 15 s to make."""
+    return {name: CRAFTED_AUDIO[name]() for name in (names or CRAFTED_AUDIO)}
 
 
 def media_strategy():
@@ -318,6 +407,8 @@ def _check_error_body(r, where: str) -> None:
         raise AssertionError(f"{where}: {r.status_code} without a JSON body: {r.text[:120]!r}") from None
     if set(body) != {"error", "detail"} or not body["detail"]:
         raise AssertionError(f"{where}: {r.status_code} body is not an ErrorBody: {body}")
+    if "object at 0x" in body["detail"]:
+        raise AssertionError(f"{where}: the detail shows a Python object: {body['detail']}")
 
 
 def fuzz(*, examples: int = 200, seed: int = 0, model: str = "auto", huge: bool = True) -> dict:
@@ -417,6 +508,8 @@ def fuzz(*, examples: int = 200, seed: int = 0, model: str = "auto", huge: bool 
     with service(engine) as url:
         _schemathesis(url, examples, seed, figures)
         _hostile(url, figures, huge=huge)
+        if huge:
+            _slow_clients(url, figures)
     _overload(figures)
     figures["cases_total"] = sum(figures["cases"].values())
     figures["ok"] = not figures["failures"]
@@ -525,6 +618,8 @@ def _hostile(url: str, figures: dict, *, huge: bool) -> None:
         ("empty audio", {"files": {"audio": ("s.wav", wav(0.0), "audio/wav")}}),
         ("audio too long", {"files": {"audio": ("l.wav", wav(31.0, amp=0.2), "audio/wav")}}),
         ("NaN audio", {"files": {"audio": ("n.wav", wav(1.0, fill=float("nan"), subtype="FLOAT"), "audio/wav")}}),
+        *((f"audio: {name}", {"files": {"audio": ("a.bin", data, "application/octet-stream")}})
+          for name, data in crafted_audio(None if huge else QUICK_AUDIO).items()),
         ("not base64", {"json": {"image_b64": "%%%not base64%%%"}}),
         ("NUL in text", {"json": {"text": "a\x00b"}}),
         ("JSON array", {"json": [1, 2, 3]}),
@@ -534,6 +629,9 @@ def _hostile(url: str, figures: dict, *, huge: bool) -> None:
         ("plain text body", {"content": b"hello", "headers": {"Content-Type": "text/plain"}}),
         ("no content type", {"content": b"hello"}),
         ("text not UTF-8", {"files": {"text": ("t.txt", b"\xff\xfe\xfd", "text/plain")}}),
+        ("text field not UTF-8", {"files": {"text": (None, b"caf\xe9 \xff")}}),
+        ("URL-encoded text not UTF-8", {"content": b"text=%FF%FE",
+                                        "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
         ("three files", {"files": [("image", ("a.jpg", face, "image/jpeg"))] * 3}),
         ("empty form", {"files": {"nothing": (None, "")}}),
     ]
@@ -559,6 +657,8 @@ def _hostile(url: str, figures: dict, *, huge: bool) -> None:
             results[f"{method} {path}"] = r.status_code
             if not 400 <= r.status_code < 500:
                 failures.append(f"hostile {method} {path}: {r.status_code}")
+            if r.status_code == 405 and not r.headers.get("Allow"):
+                failures.append(f"hostile {method} {path}: 405 without Allow")
         alive = http.post("/v1/analyze", json={"text": "still happy"}).status_code
         if alive != 200:
             failures.append(f"the service stopped answering after the hostile requests ({alive})")
@@ -585,6 +685,91 @@ def _hostile(url: str, figures: dict, *, huge: bool) -> None:
                                 f"({body[:120]!r})")
     figures["cases"]["hostile"] = len(results)
     figures["hostile"] = results
+
+
+def _slow_clients(url: str, figures: dict, *, n: int = 50) -> None:
+    """`n` connections that send half a request head and then nothing (slowloris), and one
+    that sends nothing: the service must close them all (HEADER_TIMEOUT_S) and keep serving."""
+    import httpx
+
+    from cmt.serve.app import HEADER_TIMEOUT_S
+
+    host, port = url.removeprefix("http://").split(":")
+    socks = [socket.create_connection((host, int(port)), timeout=5) for _ in range(n + 1)]
+    for s in socks[:n]:
+        s.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+    answered = httpx.post(f"{url}/v1/analyze", json={"text": "still here"}, timeout=10).status_code
+    time.sleep(HEADER_TIMEOUT_S + 2)
+    closed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            closed += s.recv(1024) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        s.close()
+    figures["slow_clients"] = {"connections": len(socks), "closed_by_the_service": closed,
+                               "served_meanwhile": answered == 200}
+    figures["cases"]["slow_clients"] = len(socks)
+    if closed != len(socks) or answered != 200:
+        figures["failures"].append(f"slow clients: {figures['slow_clients']}")
+
+
+def decode_cost_child(path: str) -> None:
+    """Entry point of the child of `audio_bombs`: decode one file as the service does, print
+    what happened, the seconds it took and how far the process's peak RSS rose (JSON)."""
+    import soundfile  # noqa: F401  imported before the baseline, as in the service
+
+    from cmt.encoders.speech import decode_audio
+
+    def status_mb(field: str) -> float:  # Linux: VmRSS now, VmHWM its peak
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    data = Path(path).read_bytes()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+    base = status_mb("VmRSS")
+    t = time.perf_counter()
+    try:
+        audio, sr = decode_audio(data)
+        outcome = f"decoded: {audio.size / sr:.1f} s"
+    except ValueError as e:  # AudioError
+        outcome = f"refused: {e}"
+    except MemoryError as e:
+        outcome = f"crashed: {type(e).__name__}: {str(e)[:80]}"
+    took = time.perf_counter() - t
+    peak = status_mb("VmHWM")
+    print(json.dumps({"outcome": outcome, "s": round(took, 2), "rss_mb": round(peak - base)}))
+
+
+def audio_bombs(*, names: Sequence[str] | None = None, timeout_s: float = 180.0,
+                max_rss_mb: float = 300.0) -> dict:
+    """Each crafted audio file (crafted_audio) decoded alone in a fresh process, as the service
+    decodes it: what happened, seconds, and the rise of peak RSS. Each must be refused, within
+    `max_rss_mb`. (Seconds are reported, not judged.)"""
+    figures: dict = {"files": {}, "failures": []}
+    with tempfile.TemporaryDirectory(prefix="attune-bombs-") as tmp:
+        for i, (name, data) in enumerate(crafted_audio(names).items()):
+            path = Path(tmp) / f"{i}.bin"
+            path.write_bytes(data)
+            code = f"from tutor.trust import decode_cost_child; decode_cost_child({str(path)!r})"
+            try:
+                done = subprocess.run([sys.executable, "-c", code], env=_child_env(), text=True,
+                                      capture_output=True, timeout=timeout_s)
+                row = (json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0
+                       else {"outcome": f"died ({done.returncode}): {done.stderr[-200:]}"})
+            except subprocess.TimeoutExpired:
+                row = {"outcome": f"still decoding after {timeout_s:.0f} s"}
+            row["kb"] = round(len(data) / 1024)
+            figures["files"][name] = row
+            if not row["outcome"].startswith("refused") or row.get("rss_mb", 0) > max_rss_mb:
+                figures["failures"].append(f"{name}: {row}")
+    figures["ok"] = not figures["failures"]
+    return figures
 
 
 def _overload(figures: dict, *, burst: int = 64) -> None:
@@ -725,6 +910,87 @@ def load(*, students: int = 30, seconds: float = 180.0, frame_hz: float = 1.0,
     return figures
 
 
+MIX = {"text": 0.70, "face": 0.25, "speech": 0.05}  # of requests, by modality
+
+
+def mixed(*, clients: int = 32, seconds: float = 30.0, model: str = "auto", period_s: float = 3.0,
+          timeout_s: float = 5.0, seed: int = 0) -> dict:
+    """Mixed traffic on one service on 127.0.0.1: `clients` threads, each sending text (70 %),
+    a camera frame (25 %) or a spoken clip (5 %) once every `period_s` (at its own phase; right
+    after the previous answer when that came later), for `seconds`: the same offered load
+    however fast the service is. Latency per modality (p50, p95) and how many answers took
+    longer than the tutor's own timeout (`timeout_s`, Settings.cmt_timeout_s: such a turn falls
+    back to the embedded model). Every fifth speech request is a crafted one that must be
+    refused (a prime sample rate, a lying header, 1e30 samples) and must not slow the others."""
+    import httpx
+
+    engine = make_engine(model)
+    frames = face_frames()
+    speech = [p.read_bytes() for p in sorted(AUDIO_DIR.glob("*.flac"))] or [wav(2.0, amp=0.3)]
+    hostile = [wav(5.0, amp=0.2, sr=999_983), flac_lying_header(), wav(1.0, fill=1e30, subtype="FLOAT")]
+    times: dict[str, list[float]] = {m: [] for m in MIX}
+    codes: dict[str, dict[int, int]] = {m: {} for m in [*MIX, "hostile"]}
+    lock = threading.Lock()
+    with service(engine, serve_rate_limit="") as url:
+        deadline = time.monotonic() + seconds
+
+        def client(i: int) -> None:
+            rng = random.Random(seed * 1000 + i)
+            next_at = time.monotonic() + rng.uniform(0, period_s)
+            with httpx.Client(base_url=url, timeout=60) as http:
+                k = 0
+                while (now := time.monotonic()) < deadline:
+                    time.sleep(max(0.0, next_at - now))
+                    next_at = max(next_at + period_s, time.monotonic())
+                    kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+                    kw: dict = {"json": {"text": next_message_text(rng)}}
+                    if kind == "face":
+                        kw = {"files": {"image": ("f.jpg", rng.choice(frames), "image/jpeg")}}
+                    elif kind == "speech":
+                        k += 1
+                        if k % 5 == 0:
+                            kind = "hostile"
+                            kw = {"files": {"audio": ("h.wav", rng.choice(hostile), "audio/wav")}}
+                        else:
+                            kw = {"files": {"audio": ("s.flac", rng.choice(speech), "audio/flac")}}
+                    t = time.perf_counter()
+                    try:
+                        code = http.post("/v1/analyze", **kw).status_code
+                    except httpx.HTTPError:
+                        code = -1
+                    took = time.perf_counter() - t
+                    with lock:
+                        codes[kind][code] = codes[kind].get(code, 0) + 1
+                        if kind in times and code == 200:
+                            times[kind].append(took)
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(seconds + 120)
+    figures: dict = {"model": engine.version, "clients": clients, "seconds": seconds,
+                     "offered_per_s": round(clients / period_s, 1)}
+    for m, xs in times.items():
+        figures[m] = {"n": len(xs), "p50_s": _round3(percentile(xs, 50)),
+                      "p95_s": _round3(percentile(xs, 95)),
+                      "over_timeout": sum(x > timeout_s for x in xs), "status": codes[m]}
+    figures["hostile"] = {"status": codes["hostile"]}
+    innocent_failed = sum(n for m in MIX for c, n in codes[m].items() if c != 200)
+    hostile_not_4xx = sum(n for c, n in codes["hostile"].items() if not 400 <= c < 500)
+    figures["ok"] = innocent_failed == 0 and hostile_not_4xx == 0 and any(times.values())
+    return figures
+
+
+def next_message_text(rng: random.Random) -> str:
+    return rng.choice(["I think it is 3/4", "hint please", "I hate fractions", "this is great!",
+                       "I'm confused", "wow ok", "can you explain again?", "x = 5", "next"])
+
+
+def _round3(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
@@ -854,12 +1120,12 @@ def serve_child(port: int, model: str) -> None:
     """Entry point of the service child process (service_restart)."""
     import uvicorn
 
-    from cmt.serve.app import create_app
+    from cmt.serve.app import H11WithHeadTimeout, create_app
     from cmt.settings import Settings
 
     engine = make_engine(model)
     uvicorn.run(create_app(Settings(), engine_factory=lambda: engine), host="127.0.0.1", port=port,
-                log_level="warning")
+                log_level="warning", http=H11WithHeadTimeout)
 
 
 def _start_service_child(port: int, model: str, timeout_s: float = 180.0) -> subprocess.Popen:
@@ -1131,9 +1397,12 @@ def faults(*, model: str = "auto", short: bool = False, postgres_url: str = POST
 
 
 # ---------------------------------------------------------------- the command
+CHECKS = ("fuzz", "load", "faults", "bombs", "mixed")
+
+
 def run(*, short: bool = False, students: int | None = None, seconds: float | None = None,
         examples: int | None = None, model: str = "auto", db_url: str | None = None,
-        postgres_url: str = POSTGRES_URL, only: Sequence[str] = ("fuzz", "load", "faults"),
+        postgres_url: str = POSTGRES_URL, only: Sequence[str] = CHECKS,
         progress: Callable[[str], None] = lambda s: None) -> dict:
     figures: dict = {}
     t0 = time.perf_counter()
@@ -1149,6 +1418,13 @@ def run(*, short: bool = False, students: int | None = None, seconds: float | No
     if "faults" in only:
         progress("faults ...")
         figures["faults"] = faults(model=model, short=short, postgres_url=postgres_url)
+    if "bombs" in only:
+        progress("bombs ...")
+        figures["bombs"] = audio_bombs(names=QUICK_AUDIO if short else None)
+    if "mixed" in only:
+        progress("mixed ...")
+        figures["mixed"] = mixed(clients=8 if short else 32, seconds=5.0 if short else 60.0,
+                                 period_s=0.5 if short else 3.0, model=model)
     figures["ok"] = all(v["ok"] for v in figures.values())
     figures["seconds"] = round(time.perf_counter() - t0, 1)
     return figures
@@ -1160,7 +1436,7 @@ def format_table(figures: dict) -> str:
     def walk(prefix: str, d: dict) -> None:
         for k, v in d.items():
             key = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and k not in ("status", "service_status", "hostile"):
+            if isinstance(v, dict) and k not in ("status", "service_status", "hostile", "files"):
                 walk(key, v)
             elif isinstance(v, list) and not v:
                 continue
@@ -1183,7 +1459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="auto: the shipped checkpoint when present, else the stand-in")
     p.add_argument("--db-url", help="database for the load check (default: a temporary SQLite file)")
     p.add_argument("--postgres-url", default=POSTGRES_URL, help="PostgreSQL for the outage check")
-    p.add_argument("--only", action="append", choices=("fuzz", "load", "faults"),
+    p.add_argument("--only", action="append", choices=CHECKS,
                    help="run only these checks (repeatable)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--verbose", action="store_true", help="show the tutor's warnings as they happen")
@@ -1194,7 +1470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
     figures = run(short=args.short, students=args.students, seconds=args.seconds,
                   examples=args.examples, model=args.model, db_url=args.db_url,
-                  postgres_url=args.postgres_url, only=tuple(args.only or ("fuzz", "load", "faults")),
+                  postgres_url=args.postgres_url, only=tuple(args.only or CHECKS),
                   progress=progress)
     print(json.dumps(figures, indent=2, default=str) if args.json else format_table(figures))
     return 0 if figures["ok"] else 1

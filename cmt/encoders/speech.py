@@ -25,7 +25,6 @@ import io
 import os
 import struct
 from dataclasses import asdict, dataclass
-from math import gcd
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,35 +52,98 @@ class AudioError(ValueError):
 
 # --------------------------------------------------------------------------- audio I/O
 
+MIN_SAMPLE_RATE = 4_000  # Hz; below it there is no intelligible speech
+MAX_SAMPLE_RATE = 384_000  # Hz; the highest rate in use (DXD); beyond it a header lies
+MAX_CHANNELS = 32  # a header claiming more is not a recording of a student
+MAX_AMPLITUDE = 64.0  # linear (+36 dBFS); float audio lies within +-1, far beyond it is not audio
+RESAMPLE_DENOMINATOR = 10_000  # the resampling ratio: a fraction with at most this below
+READ_BLOCK = 16_384  # frames decoded at a time: a lying header never sizes an allocation
+
+
+def _too_long(seconds: float | None = None) -> AudioError:
+    limit = f"{MAX_SECONDS:.0f} s"
+    how_long = f"{seconds:.1f} s long" if seconds is not None else f"longer than {limit}"
+    return AudioError(f"the audio is {how_long}; at most {limit} is accepted")
+
+
+def _check_rate(sr: int) -> int:
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(f"the audio's sample rate is {sr} Hz; {MIN_SAMPLE_RATE} to "
+                         f"{MAX_SAMPLE_RATE} Hz is accepted")
+    return int(sr)
+
+
+def resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """(N,) float32 at sr -> at target_sr, by scipy's polyphase filter.
+
+    The ratio target_sr/sr is taken as the nearest fraction up/down with down <= 10,000
+    (exact for every common rate: 44.1 kHz -> 16 kHz is 160/441; within 0.005 % for any
+    other), so the filter has at most ~20 x max(up, down) taps and each output sample costs
+    at most ~20 x 384/16 of them; a prime rate would otherwise need a filter of 20 x its
+    rate taps (20 million for 999,983 Hz).
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(int(target_sr), int(sr)).limit_denominator(RESAMPLE_DENOMINATOR)
+    if ratio == 1:
+        return audio
+    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+
 
 def prepare_audio(audio: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
-    """Mono float32 at target_sr (None: keep sr), checked: not empty, finite, 0.1-30 s."""
+    """Mono float32 at target_sr (None: keep sr), checked: not empty, finite, within
+    +-MAX_AMPLITUDE, 0.1-30 s, at a sample rate of 4 to 384 kHz."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)  # (N, C) -> (N,)
     if audio.ndim != 1:
         raise AudioError(f"audio must be mono or (samples, channels), got shape {audio.shape}")
+    sr = _check_rate(sr)
     if audio.size == 0:
         raise AudioError("the audio is empty: it has no samples")
     if not np.all(np.isfinite(audio)):
         raise AudioError("the audio has NaN or infinite samples")
+    peak = float(np.abs(audio).max())
+    if peak > MAX_AMPLITUDE:
+        raise AudioError(f"the audio's samples reach {peak:.3g}; audio samples lie within +-1")
     seconds = audio.size / sr
     if seconds > MAX_SECONDS:
-        raise AudioError(f"the audio is {seconds:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+        raise _too_long(seconds)
     if seconds < MIN_SECONDS:
         raise AudioError(f"the audio is {seconds * 1000:.0f} ms long; at least "
                          f"{MIN_SECONDS * 1000:.0f} ms is needed")
     if target_sr is not None and sr != target_sr:
-        from scipy.signal import resample_poly
+        audio, sr = resample(audio, sr, target_sr), int(target_sr)
+    return audio, sr
 
-        g = gcd(int(sr), int(target_sr))
-        audio = resample_poly(audio, target_sr // g, sr // g).astype(np.float32)
-        sr = target_sr
-    return audio, int(sr)
+
+def _decode_sf(data: bytes) -> tuple[np.ndarray, int]:
+    """WAV, FLAC, OGG, MP3 through libsndfile, a block at a time: refused as soon as the header
+    (or, when the header understates, the samples read so far) pass MAX_SECONDS."""
+    import soundfile as sf
+
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        sr = _check_rate(f.samplerate)
+        if not 1 <= f.channels <= MAX_CHANNELS:
+            raise AudioError(f"the audio has {f.channels} channels; at most {MAX_CHANNELS} "
+                             "are accepted")
+        if f.frames / sr > MAX_SECONDS:
+            raise _too_long(f.frames / sr)
+        limit = int(MAX_SECONDS * sr)
+        chunks, n = [], 0
+        for block in f.blocks(READ_BLOCK, dtype="float32", always_2d=True):  # (n, C)
+            chunks.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0].copy())
+            n += block.shape[0]
+            if n > limit:
+                raise _too_long()
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), sr
 
 
 def _decode_av(data: bytes) -> tuple[np.ndarray, int]:
-    """Anything FFmpeg reads (MP4, M4A, WebM, ...), through PyAV when it is installed."""
+    """Anything FFmpeg reads (MP4, M4A, WebM, ...), through PyAV when it is installed: the
+    container's duration first, then frame by frame, stopping past MAX_SECONDS."""
     import av  # optional: only for containers libsndfile does not read
 
     try:
@@ -89,38 +151,54 @@ def _decode_av(data: bytes) -> tuple[np.ndarray, int]:
             if not container.streams.audio:
                 raise AudioError("the file has no audio stream")
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
-            chunks = []
+            rate = _check_rate(stream.rate or 0)
+            if container.duration is not None and container.duration / av.time_base > MAX_SECONDS:
+                raise _too_long(container.duration / av.time_base)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            limit = int(MAX_SECONDS * rate)
+            chunks, n = [], 0
             for frame in container.decode(stream):
-                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    n += chunks[-1].size
+                if n > limit:
+                    raise _too_long()
             chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
         if isinstance(e, AudioError):
             raise
-        raise AudioError(f"cannot decode the audio: it is corrupt or not an audio file "
-                         f"({type(e).__name__})") from None
+        raise AudioError("cannot decode the audio: it is corrupt or not an audio file") from None
     if not chunks:
         raise AudioError("the audio stream has no samples")
-    return np.concatenate(chunks).astype(np.float32), int(stream.rate)
+    return np.concatenate(chunks).astype(np.float32), rate
 
 
 def decode_audio(data: bytes, sr: int | None = SAMPLE_RATE) -> tuple[np.ndarray, int]:
     """Encoded audio bytes (WAV, FLAC, OGG, MP3; MP4/WebM with PyAV) -> ((N,) float32 mono, sr).
 
     The audio is resampled to `sr` (16 kHz by default; None keeps the file's rate).
-    Raises AudioError for empty, corrupt, too short or too long (> 30 s) audio.
+    Raises AudioError for empty, corrupt, too short or too long (> 30 s) audio, for a sample
+    rate outside 4-384 kHz, and for samples that are not finite or far beyond +-1. Decoding
+    stops at the 30 s limit (by the header, then by what was read): a long or lying file costs
+    no more than 30 s of audio.
     """
     if not data:
         raise AudioError("the audio is empty: no bytes were given")
     import soundfile as sf
 
     try:
-        audio, native_sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
         try:
-            audio, native_sr = _decode_av(data)
-        except ImportError:
-            raise AudioError(f"cannot decode the audio (not WAV/FLAC/OGG/MP3?): {sf_err}") from None
+            audio, native_sr = _decode_sf(data)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
+            if isinstance(sf_err, AudioError):
+                raise
+            try:
+                audio, native_sr = _decode_av(data)
+            except ImportError:
+                raise AudioError("cannot decode the audio: it is corrupt or not WAV, FLAC, OGG "
+                                 "or MP3") from None
+    except MemoryError:
+        raise AudioError("the audio is too large to decode") from None
     return prepare_audio(audio, native_sr, sr)
 
 

@@ -8,31 +8,39 @@ Each client (its API key, or its IP without a valid one) has a rate limit on /v1
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cmt.contract import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS, AnalyzeRequest,
                           AnalyzeResponse, ErrorBody)
-from cmt.engine import Engine, InputError
-from cmt.serve.batching import MicroBatcher, Overloaded
+from cmt.engine import LANES, Engine, InputError, lane
+from cmt.serve.batching import Lanes, Overloaded
 from cmt.serve.metrics import Metrics
 from cmt.serve.ratelimit import RateLimit
 from cmt.settings import Settings
 
 log = logging.getLogger("cmt.serve")
 MAX_BODY_BYTES = MAX_IMAGE_BYTES * 4 // 3 + MAX_AUDIO_BYTES * 4 // 3 + MAX_TEXT_CHARS * 4 + 64_000
+HEADER_TIMEOUT_S = 10.0  # s, for a request line and headers to arrive in full
+BODY_IDLE_TIMEOUT_S = 15.0  # s, the longest pause inside a request body
 
 
 # The handler parses the body itself (JSON or multipart), so FastAPI cannot infer it: say it
@@ -43,7 +51,8 @@ _ANALYZE_BODY = {"requestBody": {"required": True, "content": {
         "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
         "image": {"type": "string", "format": "binary", "description": "JPEG or PNG"},
         "audio": {"type": "string", "format": "binary", "description": "WAV, FLAC, OGG or MP3"},
-    }}},
+    }, "anyOf": [{"required": ["text"], "properties": {"text": {"pattern": r"\S"}}},
+                 {"required": ["image"]}, {"required": ["audio"]}]}},
 }}}
 
 
@@ -55,7 +64,8 @@ class ApiError(Exception):
 class _BodyLimit:
     """Counts the request body as it arrives and fails the request with 413 past `limit` bytes,
     whatever its framing: a chunked upload has no Content-Length to refuse it by, and the
-    multipart parser would otherwise spool all of it (2 GB) to disk before the handler runs."""
+    multipart parser would otherwise spool all of it (2 GB) to disk before the handler runs.
+    A body that stalls (nothing for BODY_IDLE_TIMEOUT_S) fails with 408."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -63,16 +73,26 @@ class _BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        seen, started = 0, False
-        too_large = ApiError(413, "too_large", f"request body over {self.limit // 1_000_000} MB")
+        seen, started, body_done = 0, False, False
+        failed: ApiError | None = None
 
         async def limited():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done, failed
+            if body_done:  # after the body: disconnect notices, no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_TIMEOUT_S)
+            except asyncio.TimeoutError:  # TimeoutError from Python 3.11 on
+                failed = ApiError(408, "request_timeout", "the request body stalled: nothing "
+                                  f"arrived for {BODY_IDLE_TIMEOUT_S:.0f} s")
+                raise failed from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.limit:
-                    raise too_large
+                    failed = ApiError(413, "too_large",
+                                      f"request body over {self.limit // 1_000_000} MB")
+                    raise failed
             return message
 
         async def sending(message):
@@ -83,10 +103,40 @@ class _BodyLimit:
         try:
             await self.app(scope, limited, sending)
         except BaseException:  # raised in a task group, it may come back wrapped: answer it here
-            if seen <= self.limit or started:
+            if failed is None or started:
                 raise
-            response = _error(too_large.status, too_large.error, too_large.detail)
+            response = _error(failed.status, failed.error, failed.detail)
             await response(scope, receive, send)
+
+
+class H11WithHeadTimeout(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request line and headers have not
+    all arrived HEADER_TIMEOUT_S after it opened (or after its previous request): uvicorn has
+    no such limit, so slow clients (slowloris) could hold connections open for ever. Pass it
+    to uvicorn as `http=`."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        waiting = self.conn.their_state is h11.IDLE  # the next request's head is incomplete
+        if waiting and self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_too_slow)
+        elif not waiting and self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def connection_lost(self, exc) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE:
+            self.transport.close()
 
 
 def _error(status: int, error: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -111,9 +161,10 @@ def create_app(settings: Settings | None = None,
         app.state.rate_limit = RateLimit(settings.serve_rate_limit,
                                          settings.serve_rate_limit_storage)
         engine = await run_in_threadpool(factory)
-        batcher = MicroBatcher(engine.analyze_batch, max_batch=settings.serve_max_batch,
-                               max_wait_ms=settings.serve_batch_wait_ms,
-                               max_queue=settings.serve_max_queue, on_batch=metrics.observe_batch)
+        batcher = Lanes(engine.analyze_batch, lanes=LANES, lane_of=lane,
+                        max_batch=settings.serve_max_batch,
+                        max_wait_ms=settings.serve_batch_wait_ms,
+                        max_queue=settings.serve_max_queue, on_batch=metrics.observe_batch)
         await batcher.start()
         app.state.engine, app.state.batcher = engine, batcher
         log.info("model %s loaded", engine.version)
@@ -133,7 +184,7 @@ def create_app(settings: Settings | None = None,
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req, exc: StarletteHTTPException):
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)  # 405: Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(_req, exc: Exception):
@@ -233,9 +284,43 @@ async def _parse(request: Request) -> AnalyzeRequest:
                    "send application/json or multipart/form-data with fields text, image, audio")
 
 
+class _StrictUtf8Parser(MultiPartParser):
+    """Starlette's multipart parser, but a text field that is not UTF-8 is refused (Starlette
+    reads it as Latin-1: mojibake) as a text file part is."""
+
+    def on_part_end(self) -> None:
+        if self._current_part.file is None:
+            try:
+                bytes(self._current_part.data).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError(400, "bad_encoding", "text is not valid UTF-8") from None
+        super().on_part_end()
+
+
+async def _form(request: Request) -> FormData:
+    """The request's form: multipart through _StrictUtf8Parser, URL-encoded decoded strictly."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.lower().startswith("application/x-www-form-urlencoded"):
+        body = await request.body()
+        try:
+            return FormData(parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                                      max_num_fields=4, encoding="utf-8", errors="strict"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "bad_encoding", "text is not valid UTF-8") from None
+        except ValueError as e:  # more than 4 fields
+            raise ApiError(400, "bad_form", "at most the fields text, image and audio") from e
+    parser = _StrictUtf8Parser(request.headers, request.stream(), max_files=2, max_fields=4,
+                               max_part_size=MAX_TEXT_CHARS * 4)
+    try:
+        return await parser.parse()
+    except MultiPartException as e:
+        raise ApiError(400, "bad_form", e.message) from e
+
+
 async def _parse_multipart(request: Request) -> AnalyzeRequest:
     limits = {"image": MAX_IMAGE_BYTES, "audio": MAX_AUDIO_BYTES}
-    async with request.form(max_files=2, max_fields=4, max_part_size=MAX_TEXT_CHARS * 4) as form:
+    form = await _form(request)
+    try:
         fields: dict[str, str] = {}
         text = form.get("text")
         if text is not None:
@@ -249,6 +334,8 @@ async def _parse_multipart(request: Request) -> AnalyzeRequest:
                 raise ApiError(413, "too_large", f"{name} over {limit // 1_000_000} MB")
             if data:
                 fields[f"{name}_b64"] = base64.b64encode(data).decode()
+    finally:
+        await form.close()
     try:
         return AnalyzeRequest.model_validate(fields)
     except ValidationError as e:
@@ -279,7 +366,7 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", http=H11WithHeadTimeout))
     thread = threading.Thread(target=server.run, name="cmt-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + 120

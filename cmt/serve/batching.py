@@ -5,6 +5,8 @@ when it finishes, the worker takes everything queued (up to `max_batch`) at once
 request therefore goes straight through (no fixed wait), and under load the batches grow
 by themselves. `max_wait_ms` optionally lingers a little for company once a second
 request is already waiting.
+
+`Lanes` keeps one such batcher per lane (per modality cost), side by side.
 """
 
 from __future__ import annotations
@@ -80,10 +82,53 @@ class MicroBatcher:
                 continue
             if self.on_batch:
                 self.on_batch(len(jobs), time.perf_counter() - jobs[0].queued_at)
-            try:
-                results = await run_in_threadpool(self.run_batch, [j.item for j in jobs])
-            except Exception as e:  # the whole batch failed: every caller hears why
-                results = [e] * len(jobs)
+            results = await self._run([j.item for j in jobs])
             for job, result in zip(jobs, results, strict=True):
                 if not job.future.done():
                     job.future.set_result(result)
+
+    async def _run(self, items: list) -> list:
+        """run_batch on the items; if it fails as a whole, each item alone, so that one bad
+        item fails alone and the worker never stops."""
+        try:
+            results = await run_in_threadpool(self.run_batch, items)
+        except Exception as e:  # noqa: BLE001  found item by item below
+            if len(items) == 1:
+                return [e]
+        else:
+            if len(results) == len(items):
+                return list(results)
+        out = []
+        for item in items:
+            try:
+                (result,) = await run_in_threadpool(self.run_batch, [item])
+            except Exception as e:  # noqa: BLE001  this item's caller hears why
+                result = e
+            out.append(result)
+        return out
+
+
+class Lanes:
+    """One MicroBatcher per lane, each with its own worker: requests of one lane are batched
+    together and lanes run side by side, so a cheap request never waits behind a batch of
+    costly ones (text behind speech). `lane_of(item)` names an item's lane."""
+
+    def __init__(self, run_batch: Callable[[Sequence[Any]], list[Any]], *,
+                 lanes: Sequence[str], lane_of: Callable[[Any], str], **batcher_kw):
+        self.lane_of = lane_of
+        self.lanes = {name: MicroBatcher(run_batch, **batcher_kw) for name in lanes}
+
+    @property
+    def depth(self) -> int:
+        return sum(b.depth for b in self.lanes.values())
+
+    async def start(self) -> None:
+        for b in self.lanes.values():
+            await b.start()
+
+    async def stop(self) -> None:
+        for b in self.lanes.values():
+            await b.stop()
+
+    async def submit(self, item: Any) -> Any:
+        return await self.lanes[self.lane_of(item)].submit(item)

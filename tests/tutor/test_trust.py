@@ -79,6 +79,20 @@ def test_fuzz_short_has_no_crash_and_no_5xx():
     assert f["overload"]["shed_503"] > 0 and f["overload"]["all_with_retry_after"]
 
 
+def test_crafted_audio_is_refused_cheaply_each_in_its_own_process():
+    f = trust.audio_bombs(names=trust.QUICK_AUDIO)
+    assert f["ok"], f["failures"]
+    assert set(f["files"]) == set(trust.QUICK_AUDIO)
+    assert all(row["outcome"].startswith("refused") for row in f["files"].values())
+
+
+def test_mixed_traffic_answers_every_innocent_request_and_refuses_the_crafted_ones():
+    f = trust.mixed(clients=6, seconds=3.0, period_s=0.2, model="stand-in")
+    assert f["ok"], f
+    assert f["text"]["n"] > f["speech"]["n"] and f["text"]["p95_s"] >= f["text"]["p50_s"]
+    assert set(f["text"]["status"]) == {200}
+
+
 def test_main_prints_a_table_and_returns_zero(capsys):
     assert trust.main(["--only", "load", "--students", "2", "--seconds", "1", "--model", "stand-in"]) == 0
     out = capsys.readouterr().out

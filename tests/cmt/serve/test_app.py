@@ -9,6 +9,8 @@ from cmt.contract import EMOTIONS, MAX_TEXT_CHARS
 from cmt.serve import create_app
 from cmt.settings import Settings
 
+KEY, KEY_A, KEY_B = "s3cret-0123456789abcdef", "key-a-0123456789abcdef", "key-b-0123456789abcdef"
+
 
 @pytest.fixture
 def client(keyword_engine):
@@ -55,12 +57,22 @@ def test_an_oversized_body_is_refused_before_it_is_read(client):
 
 
 def test_api_key_is_enforced_when_configured(keyword_engine):
-    app = create_app(Settings(api_keys=["s3cret"]), engine_factory=lambda: keyword_engine)
+    app = create_app(Settings(api_keys=[KEY]), engine_factory=lambda: keyword_engine)
     with TestClient(app) as c:
         assert c.post("/v1/analyze", json={"text": "hi"}).status_code == 401
-        assert c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "nope"}).status_code == 401
-        ok = c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "s3cret"})
+        assert c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": "nope" + KEY}).status_code == 401
+        ok = c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": KEY})
         assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("keys", ['[""]', '["short"]', '["a-good-long-key-0123456789", ""]',
+                                  '[" padded-key-0123456789 "]'])
+def test_empty_short_or_padded_api_keys_are_refused_at_start(monkeypatch, keys):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("ATTUNE_API_KEYS", keys)
+    with pytest.raises(ValidationError, match="at least 16 characters|space"):
+        Settings(_env_file=None)
 
 
 def test_a_bug_on_one_input_fails_that_request_alone(keyword_engine):
@@ -85,8 +97,8 @@ def test_a_bug_on_one_input_fails_that_request_alone(keyword_engine):
 
 
 def test_over_the_rate_limit_a_client_gets_429_others_do_not_and_it_resets(keyword_engine):
-    settings = Settings(api_keys=["key-a", "key-b"], serve_rate_limit="2/second")
-    a, b = {"X-API-Key": "key-a"}, {"Authorization": "Bearer key-b"}
+    settings = Settings(api_keys=[KEY_A, KEY_B], serve_rate_limit="2/second")
+    a, b = {"X-API-Key": KEY_A}, {"Authorization": "Bearer " + KEY_B}
     with TestClient(create_app(settings, engine_factory=lambda: keyword_engine)) as c:
         assert [c.post("/v1/analyze", json={"text": "hi"}, headers=a).status_code
                 for _ in range(2)] == [200, 200]
@@ -103,13 +115,13 @@ def test_over_the_rate_limit_a_client_gets_429_others_do_not_and_it_resets(keywo
 
 
 def test_wrong_keys_count_against_the_clients_address(keyword_engine):
-    settings = Settings(api_keys=["key-a"], serve_rate_limit="3/minute")
+    settings = Settings(api_keys=[KEY_A], serve_rate_limit="3/minute")
     with TestClient(create_app(settings, engine_factory=lambda: keyword_engine)) as c:
         codes = [c.post("/v1/analyze", json={"text": "hi"}, headers={"X-API-Key": f"guess-{i}"})
                  .status_code for i in range(5)]
         assert codes == [401, 401, 401, 429, 429]
         assert c.post("/v1/analyze", json={"text": "hi"},
-                      headers={"X-API-Key": "key-a"}).status_code == 200
+                      headers={"X-API-Key": KEY_A}).status_code == 200
 
 
 def test_an_empty_rate_limit_is_no_limit(keyword_engine):
