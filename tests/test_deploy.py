@@ -397,6 +397,8 @@ USED_WITHOUT_IMPORT = {
     "python-multipart": "FastAPI parses multipart forms with it",
     "psycopg": "SQLAlchemy's PostgreSQL driver, chosen by the database URL",
     "redis": "the limits library's shared storage, chosen by its URL",
+    "langchain-openai": "a chat model provider, loaded by init_chat_model from ATTUNE_LLM",
+    "langchain-ollama": "a chat model provider, loaded by init_chat_model from ATTUNE_LLM",
 }
 
 
