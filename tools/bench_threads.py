@@ -87,7 +87,7 @@ def main() -> None:
     print(f"{'threads':>8s} {'load':>5s} " + " ".join(f"{n + ' p50':>11s} {n + ' p95':>11s}"
                                                      for n in reqs))
     for loaded in (False, True):
-        for threads in (1, 2, auto):
+        for threads in dict.fromkeys((1, 2, auto)):  # auto: torch's default, one per core
             torch.set_num_threads(threads)
             label = f"{threads}" + (" auto" if threads == auto else "")
             if loaded:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from typing import Protocol
 
 import httpx
@@ -225,6 +226,23 @@ class LazyEmbeddedCMT:
                 except ImportError as e:
                     raise CMTUnavailable("no embedded model here (install attune[cmt])") from e
         return self._client.analyze(req)
+
+
+class PendingCMT:
+    """A client still being made (the app serves its page while the model loads): a turn waits
+    for it; a camera frame is skipped meanwhile (CMTBusy), as a busy service skips frames."""
+
+    def __init__(self, future: Future):
+        self.future = future
+
+    def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
+        if not self.future.done() and req.text is None and req.audio_b64 is None:
+            raise CMTBusy("the emotion model is still loading")
+        try:
+            client = self.future.result()
+        except Exception as e:  # noqa: BLE001 - the load's own failure, said once per turn
+            raise CMTUnavailable(f"the emotion model did not load: {e}") from e
+        return client.analyze(req)
 
 
 class FallbackCMT:

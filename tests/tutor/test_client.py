@@ -257,3 +257,28 @@ def test_a_typed_turn_whose_reading_times_out_still_gets_its_reply(local_mode, k
     assert result.reply and result.reading is None
     assert "No emotion reading this turn" in result.notice
     assert slow.settle() == 1
+
+
+def test_a_client_still_loading_skips_frames_and_a_turn_waits_for_it(keyword_engine):
+    import threading
+    from concurrent.futures import Future
+
+    from tutor.client import CMTBusy, PendingCMT
+
+    future: Future = Future()
+    client = PendingCMT(future)
+    with pytest.raises(CMTBusy, match="still loading"):
+        client.analyze(AnalyzeRequest(image_b64="aGk="))
+    threading.Timer(0.2, lambda: future.set_result(EmbeddedCMT(keyword_engine))).start()
+    assert client.analyze(AnalyzeRequest(text="so happy")).label == "joy"  # waited, then read
+
+
+def test_a_model_that_failed_to_load_is_unavailable_with_its_reason():
+    from concurrent.futures import Future
+
+    from tutor.client import PendingCMT
+
+    future: Future = Future()
+    future.set_exception(ValueError("cmt.pt: not a torch file"))
+    with pytest.raises(CMTUnavailable, match="did not load: cmt.pt: not a torch file"):
+        PendingCMT(future).analyze(AnalyzeRequest(text="hi"))
