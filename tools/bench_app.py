@@ -81,11 +81,16 @@ def typed_turn(page, i: int) -> float:
 
 def spoken_turn(page, record_s: float) -> float:
     mic = page.locator("#student-mic")
-    mic.get_by_role("button", name="Record").click()
+    record = mic.get_by_role("button", name="Record")
+    if not record.is_visible():  # the last recording is still in the player
+        mic.get_by_role("button", name="Clear").click()
+    record.click()
     page.wait_for_timeout(record_s * 1000)
     before = bot_count(page)
     mic.get_by_role("button", name="Stop").click()
-    return wait_reply(page, before)
+    waited = wait_reply(page, before)
+    mic.get_by_role("button", name="Clear").click()  # ready for the next one
+    return waited
 
 
 def db_figures(db: Path, since_turn: int, source: str) -> tuple[list[float], list[float], int]:
@@ -147,7 +152,7 @@ def drive(args, db: Path) -> None:
         page.goto(f"http://127.0.0.1:{args.port}/")
         page.locator("#student-name textarea, #student-name input").first.fill("Bench")
         page.locator("#consent-microphone input[type=checkbox]").check()
-        page.locator("#student-mic").wait_for(state="visible")
+        page.locator("#student-mic").get_by_role("button", name="Record").wait_for()
         typed_turn(page, 0)  # the first turn starts the session: not counted
         print(f"{'phase':>10s} {'turn':>6s} {'n':>3s} {'page p50':>8s} {'page p95':>8s} "
               f"{'app p50':>7s} {'app p95':>7s} {'model p50':>9s} {'model p95':>9s} "
@@ -156,8 +161,8 @@ def drive(args, db: Path) -> None:
             phase = f"load {args.load}" if loaded else "no load"
             load = BusyLoad(args.load if loaded else 0)
             with load:
-                for source, run in (("typed", lambda i: typed_turn(page, i)),
-                                    ("spoken", lambda i: spoken_turn(page, args.record_s))):
+                for source, run in (("spoken", lambda i: spoken_turn(page, args.record_s)),
+                                    ("typed", lambda i: typed_turn(page, i))):
                     since = last_turn(db)
                     waits = [run(i) * 1e3 for i in range(args.turns)]
                     app_ms, model_ms, degraded = db_figures(db, since, source)
