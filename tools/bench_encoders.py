@@ -47,7 +47,8 @@ def main() -> None:
     from cmt.encoders.text import TextEncoder
 
     torch.set_num_threads(1)  # as the service runs (Settings.serve_threads)
-    faces = [decode_image(p.read_bytes()) for p in sorted((REPO / "tests/fixtures/faces").glob("*.jpg"))]
+    faces = [decode_image(p.read_bytes())
+             for p in sorted((REPO / "tests" / "fixtures" / "faces").glob("*.jpg"))]
     face = {r: FaceEncoder("attune-face-emotion", runtime=r) for r in ("torch", "onnx")}
     crops = [c if c is not None else f for f in faces for c in [face["torch"].crop(f)[0]]]
     text = {r: TextEncoder("attune-minilm-emotion", runtime=r) for r in ("torch", "onnx")}

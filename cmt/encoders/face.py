@@ -524,8 +524,8 @@ class FaceEncoder:
             from cmt.encoders.onnx import prepared
 
             axes = {n: {0: "batch"} for n in ("x", "tokens", "pooled", "logits")}
-            self._onnx = prepared("face-" + Path(self.name).stem, _FaceGraph(self.model, self.mirror),
-                                  (x,), input_names=["x"],
+            graph = _FaceGraph(self.model, self.mirror)
+            self._onnx = prepared("face-" + Path(self.name).stem, graph, (x,), input_names=["x"],
                                   output_names=["tokens", "pooled", "logits"],
                                   dynamic_axes=axes, extra=(f"mirror={self.mirror}",)) or False
         return self._onnx or None

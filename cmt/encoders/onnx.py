@@ -90,7 +90,8 @@ def wanted(runtime: str, device: torch.device | str) -> bool:
 
 def prepared(name: str, module: torch.nn.Module, args: tuple, *, input_names: list[str],
              output_names: list[str], dynamic_axes: dict, extra: tuple[str, ...] = (),
-             folder: Path | None = None) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]] | None:
+             folder: Path | None = None
+             ) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]] | None:
     """A function feeds -> outputs running `module` on ONNX Runtime, exported now unless an
     export of these very weights is cached; None (torch serves) when the export fails."""
     digest = weights_digest(module, name, *input_names, *output_names, *extra)

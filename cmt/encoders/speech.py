@@ -4,9 +4,9 @@ The default encoder is Whisper tiny.en, and one encoder pass serves both: its ou
 frames are the CMT's speech tokens, and the same frames feed Whisper's decoder for the
 transcript. The encoder runs on the speech actually present (with MIN_PAD_S of silence,
 padded up to a whole multiple of PAD_MULTIPLE_S) instead of Whisper's fixed 30-second window:
-about 5x less encoder work for a short utterance, and a shorter memory for every decoding step. A short window tempts Whisper's decoder to say the
-utterance again; decoding stops at the first verbatim repeat, which is cut off. With that
-guard the transcripts of RAVDESS clips are as close to the script as with the 30 s window.
+about 5x less encoder work for a short utterance, and less for every decoding step to attend
+to. A short window tempts Whisper's decoder to say the utterance again; decoding stops at the
+first verbatim repeat, which is cut off. With that guard the transcripts of RAVDESS clips are as close to the script as with the 30 s window.
 
 Token-by-token decoding is latency-bound: on a 2-core machine shared with other work,
 one thread in the serving process (Settings.serve_threads) is several times faster than 2.
