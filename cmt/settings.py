@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     serve_batch_wait_ms: float = Field(default=2.0, ge=0, description="linger for company, ms")
     serve_max_queue: int = Field(default=256, ge=1, description="per lane (text, face, speech); "
                                  "beyond it: 503 + Retry-After")
+    # Threads per model pass (torch and ONNX Runtime) in a process that serves the model. One:
+    # on a 2-core machine shared with other work, two threads made a spoken turn 6-8x slower
+    # (tools/bench_threads.py). 0: torch's default, one per core (a dedicated machine).
+    serve_threads: int = Field(default=1, ge=0,
+                               description="threads per model pass; 0: one per core")
     # Per client (API key, or IP without one); beyond it: 429 + Retry-After. A tutor app is
     # one client for a whole class (two camera frames a second per student), hence the size.
     serve_rate_limit: str = Field(default="6000/minute", description='e.g. "120/minute" or '

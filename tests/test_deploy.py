@@ -12,7 +12,6 @@ import copy
 import fnmatch
 import json
 import re
-import shlex
 from pathlib import Path
 
 import pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -102,11 +103,8 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
     Beyond localhost (--host 0.0.0.0) students sign in with codes unless
     ATTUNE_STUDENT_SIGN_IN says otherwise."""
     from cmt.settings import LOOPBACK_HOSTS, Settings
-    from tutor.client import make_client
     from tutor.db import init_db, shown_url
     from tutor.llm import LLMConfigError, phraser_from_settings
-    from ui.app import build_app, launch
-    from ui.deps import Deps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"host": host, "port": port, "cmt_url": cmt_url}.items() if v}
@@ -131,8 +129,11 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
                    f"{settings.llm_timeout_s:g} s or on any error)")
     db = init_db(settings.database_url)
     typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    deps = Deps(settings=settings, db=db, cmt=make_client(settings),
-                similarity=_similarity(settings), phraser=phraser)
+    cmt, similarity = _load_in_background(settings)  # while the page is built and served
+    from ui.app import build_app, launch
+    from ui.deps import Deps
+
+    deps = Deps(settings=settings, db=db, cmt=cmt, similarity=similarity, phraser=phraser)
     try:
         launch(build_app(deps), settings)
     except OSError as e:  # the port was taken while the model loaded, say
@@ -156,6 +157,38 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _load_in_background(settings):
+    """The CMT client and the answer-similarity encoder, loaded in threads: the page answers
+    meanwhile, and a turn sent before they are ready waits for them. A model that cannot
+    load ends the app with its reason, as it did when it loaded first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tutor.answers import lexical_similarity
+    from tutor.client import PendingCMT, make_client
+
+    def fatal(future):
+        if future.exception() is not None:
+            typer.echo(f"Error: the emotion model could not load: {future.exception()}", err=True)
+            os._exit(1)  # the page is up in other threads: end them all
+
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="load")
+    cmt = pool.submit(make_client, settings)
+    cmt.add_done_callback(fatal)
+    cosine = pool.submit(_similarity, settings)
+    pool.shutdown(wait=False)
+
+    def similarity(a: str, b: str) -> float:
+        if cosine.exception() is not None:  # waits for the load; its failure was logged
+            return lexical_similarity(a, b)
+        return (cosine.result() or lexical_similarity)(a, b)
+
+    cosine.add_done_callback(lambda f: f.exception() and logging.getLogger("tutor.cli").warning(
+        "free-text answers by word overlap only: the text encoder did not load (%s)",
+        f.exception()))
+
+    return PendingCMT(cmt), similarity
 
 
 def _similarity(settings):

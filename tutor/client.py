@@ -2,6 +2,13 @@
 
 `make_client(settings)` picks one from `settings.cmt_url`. Importing this module needs
 no torch: the embedded engine is imported only when asked for.
+
+One turn is analysed once. The wait for an answer grows with the work (the seconds of audio
+sent); a request is sent again only when it provably never reached the engine (no connection,
+or a full queue that asked to be retried); and a turn falls back only to an engine that is
+independent of what failed. In `local` mode the in-process engine is the one behind the
+loopback service, so it stands in only when the service is not listening at all: after a
+timeout it is still busy with the same turn, and the turn goes on without a reading.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from typing import Protocol
 
 import httpx
@@ -34,6 +42,39 @@ class CMTUnavailable(CMTError):
 
 class CMTBusy(CMTUnavailable):
     """The service is up but shedding load (429/503 with Retry-After): not a sign it is down."""
+
+
+class CMTUnreachable(CMTUnavailable):
+    """No connection to the service: the request never reached its engine."""
+
+
+AUDIO_WAIT_FACTOR = 2.0  # s of waiting per s of audio, beyond the base timeout
+WAV_FALLBACK_BYTES_PER_S = 4000  # a lower bound for compressed audio (32 kbit/s), to be generous
+
+
+def audio_seconds(req: AnalyzeRequest) -> float:
+    """How long the request's recording is (0 without one): from a WAV header, else a generous
+    estimate from its size; at most MAX_AUDIO_SECONDS (the engine refuses longer)."""
+    import io
+    import wave
+
+    from cmt.contract import MAX_AUDIO_SECONDS
+
+    if req.audio_b64 is None:
+        return 0.0
+    data = req.audio_bytes()
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            seconds = w.getnframes() / max(1, w.getframerate())
+    except (wave.Error, EOFError):
+        seconds = len(data) / WAV_FALLBACK_BYTES_PER_S
+    return min(seconds, MAX_AUDIO_SECONDS)
+
+
+def wait_for(req: AnalyzeRequest, base_s: float) -> float:
+    """The seconds a client waits for this request: the base, plus AUDIO_WAIT_FACTOR per
+    second of audio (a 6 s recording on a busy 2-core machine takes seconds to read)."""
+    return base_s + AUDIO_WAIT_FACTOR * audio_seconds(req)
 
 
 class CMTClient(Protocol):
@@ -98,26 +139,30 @@ class CircuitBreaker:
 
 
 class RemoteCMT:
-    """The service over HTTP: timeouts, bounded retries with backoff, a circuit breaker."""
+    """The service over HTTP: a timeout that grows with the audio sent (`wait_for`), retries
+    (with backoff) only of requests the engine never saw, a circuit breaker."""
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout_s: float = 5.0,
                  retries: int = 1, breaker: CircuitBreaker | None = None,
                  transport: httpx.BaseTransport | None = None):
         headers = {"X-API-Key": api_key} if api_key else {}
+        self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
                                  timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
                                  transport=transport)
         self.retries = retries
         self.breaker = breaker or CircuitBreaker()
+        self._open_error: type[CMTUnavailable] = CMTUnavailable  # what opened the circuit
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         if not self.breaker.allow():
-            raise CMTUnavailable("emotion service is down (circuit open); retrying shortly")
+            raise self._open_error("emotion service is down (circuit open); retrying shortly")
         try:
             result = self._post(req)
         except CMTBusy:
             raise  # up but busy: the circuit stays as it is
-        except CMTUnavailable:
+        except CMTUnavailable as e:
+            self._open_error = type(e)
             self.breaker.failure()
             raise
         self.breaker.success()
@@ -125,16 +170,24 @@ class RemoteCMT:
 
     def _post(self, req: AnalyzeRequest) -> AnalyzeResponse:
         body = req.model_dump_json(exclude_none=True)
+        wait = wait_for(req, self.timeout_s)
+        timeout = httpx.Timeout(wait, connect=min(self.timeout_s, 2.0))
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(0.1 * 2 ** (attempt - 1))
             try:
-                r = self.http.post("/v1/analyze", content=body,
+                r = self.http.post("/v1/analyze", content=body, timeout=timeout,
                                    headers={"Content-Type": "application/json"})
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                last = CMTUnreachable(f"emotion service unreachable: {e}")
+                continue  # never sent: trying again does no work twice
+            except httpx.TimeoutException as e:
+                # Sent: the engine may be reading it still. Asking again would queue the same
+                # work behind itself.
+                raise CMTUnavailable(f"the emotion service took longer than {wait:.0f} s") from e
             except httpx.TransportError as e:
-                last = e
-                continue
+                raise CMTUnavailable(f"emotion service connection failed: {e}") from e
             if r.status_code == 200:
                 try:
                     return AnalyzeResponse.model_validate_json(r.content)
@@ -144,14 +197,14 @@ class RemoteCMT:
             if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
                 self.breaker.success()  # the service is fine; the input was not
                 raise CMTRejected(detail)
-            busy = r.status_code in (429, 503) and "retry-after" in r.headers
-            last = (CMTBusy if busy else CMTUnavailable)(
-                f"emotion service answered {r.status_code}: {detail}")
-            if busy and _retry_after(r) > 2:
+            if not (r.status_code in (429, 503) and "retry-after" in r.headers):
+                raise CMTUnavailable(f"emotion service answered {r.status_code}: {detail}")
+            # shed before it was read (queue full, rate limit): asking again does no work twice
+            last = CMTBusy(f"emotion service answered {r.status_code}: {detail}")
+            if _retry_after(r) > 2:
                 break  # the service asked for more patience than a chat turn has
-        if isinstance(last, CMTBusy):
-            raise last
-        raise CMTUnavailable(f"emotion service unreachable: {last}") from last
+        assert last is not None
+        raise last
 
     def close(self) -> None:
         self.http.close()
@@ -175,19 +228,43 @@ class LazyEmbeddedCMT:
         return self._client.analyze(req)
 
 
-class FallbackCMT:
-    """The remote service first; when it is unavailable, the embedded engine, marked degraded."""
+class PendingCMT:
+    """A client still being made (the app serves its page while the model loads): a turn waits
+    for it; a camera frame is skipped meanwhile (CMTBusy), as a busy service skips frames."""
 
-    def __init__(self, primary: CMTClient, fallback: CMTClient):
-        self.primary, self.fallback = primary, fallback
+    def __init__(self, future: Future):
+        self.future = future
+
+    def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
+        if not self.future.done() and req.text is None and req.audio_b64 is None:
+            raise CMTBusy("the emotion model is still loading")
+        try:
+            client = self.future.result()
+        except Exception as e:  # noqa: BLE001 - the load's own failure, said once per turn
+            raise CMTUnavailable(f"the emotion model did not load: {e}") from e
+        return client.analyze(req)
+
+
+class FallbackCMT:
+    """The remote service first; when it fails with one of `on`, the fallback, marked degraded.
+
+    `on` says which failures the fallback is independent of: any unavailability for an engine
+    of its own (the default), only CMTUnreachable for the engine behind the service itself
+    (`local` mode), which is busy with the very request that timed out."""
+
+    def __init__(self, primary: CMTClient, fallback: CMTClient,
+                 on: type[CMTUnavailable] = CMTUnavailable):
+        self.primary, self.fallback, self.on = primary, fallback, on
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         try:
             return self.primary.analyze(req)
         except CMTUnavailable as e:
+            if not isinstance(e, self.on):
+                raise
             if isinstance(e, CMTBusy) and req.text is None and req.audio_b64 is None:
                 raise  # a busy service skips camera frames; turns get the fallback
-            log.warning("CMT unavailable, answering from the embedded model: %s", e)
+            log.warning("CMT unavailable, answering from the fallback model: %s", e)
             return self.fallback.analyze(req).model_copy(update={"degraded": True})
 
 
@@ -217,6 +294,8 @@ def make_client(settings: Settings) -> CMTClient:
 
         embedded = EmbeddedCMT.load(settings)
         _server, url = serve_in_thread(create_app(settings, engine_factory=lambda: embedded.engine))
-        return FallbackCMT(RemoteCMT(url, api_key=key, timeout_s=settings.cmt_timeout_s), embedded)
+        # The same engine answers directly only when the loopback server itself is gone.
+        return FallbackCMT(RemoteCMT(url, api_key=key, timeout_s=settings.cmt_timeout_s),
+                           embedded, on=CMTUnreachable)
     remote = RemoteCMT(settings.cmt_url, api_key=key, timeout_s=settings.cmt_timeout_s)
     return FallbackCMT(remote, LazyEmbeddedCMT(settings))

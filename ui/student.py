@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 
 import gradio as gr
 import numpy as np
@@ -35,7 +34,6 @@ log = logging.getLogger("ui.student")
 HANDLE_RE = re.compile(r"^[\w .'-]{1,60}$")
 MAX_RECORDING_BYTES = 16 * 1024 * 1024
 FRAME_EVERY_S = 0.5  # two camera frames a second are plenty
-STREAM_PAUSE_S = 0.03  # s between chunks of a streamed reply
 OOPS = "Something went wrong on our side; your message is still in the box."
 SIGN_IN_FIRST = "Please sign in with your handle and code first."
 SIGN_IN_FAILED = "That handle and code do not match. Check them, or ask your teacher for a new code."
@@ -223,9 +221,10 @@ def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
 # ---------------------------------------------------------------- chat
 def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
             history: list, conv: Conversation | None, frame: np.ndarray | None = None):
-    """A typed message; yields (history, textbox, conversation, indicator) as the reply streams in.
+    """A typed message; yields (history, textbox, conversation, indicator) as each part is ready.
 
-    The student's message shows at once; the reply follows, a few words at a time. On bad
+    The student's message shows at once; the reply follows, whole, the moment it exists (it is
+    written in one piece: pausing to reveal it word by word would only delay it). On bad
     input the message stays in the box and a warning says why; nothing is lost.
     """
     history = list(history or [])
@@ -249,17 +248,7 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
         gr.Warning(OOPS)
         yield history, message, conv, gr.skip()
         return
-    for partial in stream_words(result.reply):
-        yield history + [mine, {"role": "assistant", "content": partial}], "", conv, gr.skip()
     yield history + [mine, {"role": "assistant", "content": result.reply}], "", conv, noticed(result)
-
-
-def stream_words(reply: str, words_per_step: int = 4, pause_s: float = STREAM_PAUSE_S):
-    """The reply's growing prefix, a few words at a time (line breaks kept)."""
-    parts = reply.split(" ")
-    for k in range(words_per_step, len(parts), words_per_step):
-        time.sleep(pause_s)
-        yield " ".join(parts[:k])
 
 
 def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,

@@ -307,8 +307,9 @@ class EffNetFace(nn.Module):
         mirror: the mean of the feature maps of each face and of its mirror image (that one
         flipped back, so the tokens keep their places), in one pass of 2B."""
         if mirror:
-            both = self.body.extract_features(torch.cat([x, x.flip(-1)]))
-            fmap = (both[:len(x)] + both[len(x):].flip(-1)) / 2
+            both = self.body.extract_features(torch.cat([x, x.flip(-1)]))  # (2B, d, s, s)
+            pair = both.reshape(2, -1, *both.shape[1:])  # not both[:len(x)]: B stays symbolic
+            fmap = (pair[0] + pair[1].flip(-1)) / 2  # in an ONNX export
         else:
             fmap = self.body.extract_features(x)  # (B, d, S/32, S/32)
         return fmap.flatten(2).transpose(1, 2), fmap.mean((2, 3))
@@ -332,6 +333,18 @@ class EffNetFace(nn.Module):
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         self.body.load_state_dict(state)
         return self
+
+
+class _FaceGraph(nn.Module):
+    """A tuned encoder as one graph: x (B, 3, S, S) -> tokens, pooled, logits (the export)."""
+
+    def __init__(self, model: EffNetFace, mirror: bool):
+        super().__init__()
+        self.model, self.mirror = model, mirror
+
+    def forward(self, x: torch.Tensor):
+        tokens, pooled = self.model.features(x, self.mirror)  # (B, T, d), (B, d)
+        return tokens, pooled, self.model.out(pooled)  # ..., (B, K)
 
 
 def face_tuned_file(name_or_path: str | None) -> Path | None:
@@ -382,9 +395,14 @@ class FaceEncoding:
 class FaceEncoder:
     """Face crops -> token sequences (and expression probabilities where the model has them)."""
 
-    def __init__(self, name_or_path: str | Path | None = None, device: str = "cpu"):
+    def __init__(self, name_or_path: str | Path | None = None, device: str = "cpu",
+                 runtime: str = "auto"):
+        from cmt.encoders.onnx import wanted
+
         self.name = "fer-cnn" if name_or_path is None else str(name_or_path)
         self.device = torch.device(device)
+        self._onnx = None  # the tuned encoder on ONNX Runtime, made at the first call
+        self._use_onnx = False
         self._processor = None
         self._labels: tuple[str, ...] | None = None
         tuned = face_tuned_file(name_or_path)
@@ -400,6 +418,7 @@ class FaceEncoder:
             self.mirror = bool(blob.get("mirror", False))  # files before it: one pass
             self.kind = "tuned"
             self.d_model = self.model.d_model
+            self._use_onnx = wanted(runtime, device)
         else:
             self._load_hf(str(name_or_path))
             self.kind = "hf"
@@ -469,8 +488,13 @@ class FaceEncoder:
             probs = probs_onto_emotions(
                 (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
         elif self.kind == "tuned":
-            tokens, pooled = self.model.features(self._rgb_inputs(faces), self.mirror)  # (B, 16, 1280), (B, 1280)
-            logits = self.model.out(pooled)  # (B, 7) in the file's label order
+            x = self._rgb_inputs(faces)  # (B, 3, S, S)
+            run = self._onnx_run(x) if self._use_onnx else None
+            if run is not None:
+                tokens, pooled, logits = map(torch.from_numpy, run({"x": x.numpy()}))
+            else:
+                tokens, pooled = self.model.features(x, self.mirror)  # (B, 16, 1280), (B, 1280)
+                logits = self.model.out(pooled)  # (B, 7) in the file's label order
             probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels)
         else:
             pixel = self._processor(images=faces, return_tensors="pt")["pixel_values"]
@@ -496,6 +520,18 @@ class FaceEncoder:
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
         return FaceEncoding(tokens=tokens.float(), mask=mask, pooled=pooled.float(), probs=probs,
                             logits=None if logits is None else logits.float())
+
+    def _onnx_run(self, x: torch.Tensor):
+        """The tuned encoder on ONNX Runtime (None: torch serves), exported at the first call."""
+        if self._onnx is None:
+            from cmt.encoders.onnx import prepared
+
+            axes = {n: {0: "batch"} for n in ("x", "tokens", "pooled", "logits")}
+            graph = _FaceGraph(self.model, self.mirror)
+            self._onnx = prepared("face-" + Path(self.name).stem, graph, (x,), input_names=["x"],
+                                  output_names=["tokens", "pooled", "logits"],
+                                  dynamic_axes=axes, extra=(f"mirror={self.mirror}",)) or False
+        return self._onnx or None
 
     def tokens(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """Face crops -> hidden (B, T, d), mask (B, T) bool (True = real token)."""

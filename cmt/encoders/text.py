@@ -7,6 +7,10 @@ Face hub id or a local folder loaded with transformers' AutoTokenizer/AutoModel.
 "attune-minilm-emotion" (or any `.pt` file cmt.text_tune wrote) is a base encoder whose top
 layers were fine-tuned for emotion: the base loads as above and the file's layers replace
 its own. The file carries only those layers (a few MB), not the whole encoder.
+
+On a CPU the encoder runs on ONNX Runtime (`runtime="auto"`, cmt.encoders.onnx), exported
+from the weights as loaded, at the first call; `runtime="torch"` keeps torch throughout (for
+a model whose weights you change after that).
 """
 
 from __future__ import annotations
@@ -77,8 +81,11 @@ class TextEncoder:
         name_or_path: str = DEFAULT_TEXT_ENCODER,
         device: str = "cpu",
         max_length: int = MAX_LENGTH,
+        runtime: str = "auto",
     ):
         from transformers import AutoModel, AutoTokenizer
+
+        from cmt.encoders.onnx import wanted
 
         tuned_path = tuned_file(str(name_or_path))
         tuned = load_tuned(tuned_path) if tuned_path else None
@@ -100,6 +107,21 @@ class TextEncoder:
         self.device = device
         self.max_length = max_length
         self.dim: int = int(self.model.config.hidden_size)
+        self._use_onnx = wanted(runtime, device)
+        self._onnx = None  # feeds -> [hidden], made at the first call
+
+    def _onnx_run(self, batch: dict[str, torch.Tensor]):
+        """The ONNX Runtime copy of the model for these input names (None: torch serves)."""
+        if self._onnx is None:
+            from cmt.encoders.onnx import prepared
+
+            names = list(batch)
+            axes = {n: {0: "batch", 1: "tokens"} for n in names}
+            axes["hidden"] = {0: "batch", 1: "tokens"}
+            self._onnx = prepared("text-" + Path(self.name).name, _Hidden(self.model, names),
+                                  tuple(batch[n] for n in names), input_names=names,
+                                  output_names=["hidden"], dynamic_axes=axes) or False
+        return self._onnx or None
 
     def _check(self, texts: list[str]) -> list[str]:
         if isinstance(texts, str):
@@ -117,6 +139,10 @@ class TextEncoder:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
+        run = self._onnx_run(dict(batch)) if self._use_onnx else None
+        if run is not None:
+            (hidden,) = run({k: v.numpy() for k, v in batch.items()})
+            return torch.from_numpy(hidden), batch["attention_mask"].bool()  # (B, T, d), (B, T)
         hidden = self.model(**batch).last_hidden_state  # (B, T, d)
         return hidden.float().cpu(), batch["attention_mask"].bool().cpu()
 
@@ -132,6 +158,17 @@ class TextEncoder:
             hidden, mask = self.tokens([texts[i] for i in idx])  # (b, T, d), (b, T)
             out[idx] = mean_pool(hidden, mask)
         return out
+
+
+class _Hidden(torch.nn.Module):
+    """The model as a graph of named tensor inputs -> last hidden state (for the export)."""
+
+    def __init__(self, model, names: list[str]):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.names, inputs))).last_hidden_state  # (B, T, d)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

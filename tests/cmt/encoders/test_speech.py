@@ -161,14 +161,14 @@ def test_whisper_fixture_transcript_and_tokens(whisper_encoder):
     out = whisper_encoder.encode(audio, sr)
     words = out.transcript.lower()
     assert "so frustrating" in words, out.transcript  # what the clip says: "This is so frustrating."
-    assert out.tokens.shape == (1, 250, 384)  # 1.8 s clip -> a 5 s window, 50 frames/s
-    assert out.mask.shape == (1, 250) and int(out.mask.sum()) == 89  # 1.78 s of real audio
+    assert out.tokens.shape == (1, 150, 384)  # 1.78 s + 0.5 s of silence -> 3 s, 50 frames/s
+    assert out.mask.shape == (1, 150) and int(out.mask.sum()) == 89  # 1.78 s of real audio
     assert len(out.hidden_states) == 5  # embedding + 4 blocks
 
 
 def test_whisper_silence_gives_empty_transcript(whisper_encoder):
     out = whisper_encoder.encode(np.zeros(SAMPLE_RATE, np.float32))
-    assert out.transcript == "" and out.tokens.shape == (1, 250, 384)
+    assert out.transcript == "" and out.tokens.shape == (1, 100, 384)  # 1 s + 0.5 s -> 2 s
 
 
 def test_whisper_batch_matches_single(whisper_encoder):
@@ -224,3 +224,14 @@ def test_whisper_latency_5s_clip(whisper_encoder, shared_dir):
         torch.set_num_threads(threads)
     assert "frustrating" in out.transcript.lower()
     assert sorted(times)[2] < 0.8, times
+
+
+def test_the_window_follows_the_speech_in_1_s_steps():
+    from types import SimpleNamespace
+
+    from cmt.encoders.speech import MIN_PAD_S, PAD_MULTIPLE_S, SpeechEncoder
+
+    enc = SimpleNamespace(pad_multiple_s=PAD_MULTIPLE_S, min_pad_s=MIN_PAD_S)
+    seconds = {s: SpeechEncoder.window_samples(enc, int(s * SAMPLE_RATE)) / SAMPLE_RATE
+               for s in (1.0, 5.2, 6.6, 29.9)}
+    assert seconds == {1.0: 2.0, 5.2: 6.0, 6.6: 8.0, 29.9: 30.0}  # 5.2 s took 10 s before

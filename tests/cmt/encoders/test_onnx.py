@@ -1,0 +1,104 @@
+"""ONNX Runtime against torch on real fixtures: the same labels, probabilities within 1e-4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmt.encoders.onnx import prepared, wanted
+
+FACES = Path(__file__).resolve().parents[2] / "fixtures" / "faces"
+SENTENCES = ["I keep getting these fractions wrong and it is so annoying.",
+             "Yes!! I finally got it right, this is great!",
+             "I'm scared I'll fail the test tomorrow.", "ok", "What is the next question?"]
+PROB_TOL = 1e-4  # probabilities, absolute (measured: under 1e-6)
+STATE_TOL = 1e-3  # encoder states, absolute (measured: under 4e-5)
+
+pytestmark = pytest.mark.skipif(not wanted("auto", "cpu"), reason="onnx/onnxruntime not installed")
+
+
+@pytest.fixture(scope="module")
+def crops():
+    from cmt.encoders.face import FaceEncoder, decode_image
+
+    finder = FaceEncoder("attune-face-emotion", runtime="torch")
+    out = []
+    for path in sorted(FACES.glob("*.jpg")):
+        rgb = decode_image(path.read_bytes())
+        out.append(finder.crop(rgb)[0] if finder.crop(rgb)[0] is not None else rgb)
+    return out
+
+
+def test_the_face_encoder_on_onnx_reads_real_faces_as_torch_does(crops):
+    from cmt.encoders.face import FaceEncoder
+
+    ref = FaceEncoder("attune-face-emotion", runtime="torch")
+    ort = FaceEncoder("attune-face-emotion", runtime="onnx")
+    for batch in (crops[:1], crops, crops[1:]):  # the batch size is not fixed by the export
+        a, b = ref.encode(batch), ort.encode(batch)
+        assert ort._onnx, "ONNX Runtime did not serve"
+        assert (a.probs.argmax(1) == b.probs.argmax(1)).all()
+        assert np.abs(a.probs - b.probs).max() < PROB_TOL
+        assert (a.tokens - b.tokens).abs().max() < STATE_TOL
+        assert a.tokens.shape == b.tokens.shape and b.tokens.dtype == torch.float32
+
+
+def test_the_text_reading_on_onnx_is_the_torch_reading():
+    from cmt import load_model
+    from cmt.encoders.text import TextEncoder
+
+    model = load_model()
+    name = model.encoders.names["text"]
+    readings = {}
+    for runtime in ("torch", "onnx"):
+        model.encoders.__dict__["text"] = TextEncoder(name, runtime=runtime)  # the cached encoder
+        readings[runtime] = [model.predict(text=s) for s in SENTENCES]
+        readings[runtime].append(model.predict_batch([{"text": s} for s in SENTENCES[:3]]))
+    assert model.encoders.text._onnx, "ONNX Runtime did not serve"
+    for a, b in zip(readings["torch"][:-1], readings["onnx"][:-1]):
+        assert a.label == b.label
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < PROB_TOL
+    for a, b in zip(readings["torch"][-1], readings["onnx"][-1]):  # a padded batch
+        assert a.label == b.label
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < PROB_TOL
+
+
+def test_changed_weights_get_a_new_export_never_the_stale_one(tmp_path):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 3)
+    x = torch.randn(2, 4)
+    kw = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
+              folder=tmp_path)
+    run = prepared("tiny", layer, (x,), **kw)
+    (y,) = run({"x": x.numpy()})
+    assert np.allclose(y, layer(x).detach().numpy(), atol=1e-6)
+    with torch.no_grad():
+        layer.weight.mul_(-1)  # as if retrained
+    run = prepared("tiny", layer, (x,), **kw)
+    (y,) = run({"x": x[:1].numpy()})
+    assert np.allclose(y, layer(x[:1]).detach().numpy(), atol=1e-6)
+    assert len(list(tmp_path.glob("tiny-*.onnx"))) == 2  # one per set of weights
+    run = prepared("tiny", layer, (x,), **kw)  # the same weights again: the cached export
+    assert len(list(tmp_path.glob("tiny-*.onnx"))) == 2
+
+
+def test_a_failed_export_leaves_torch_serving(tmp_path):
+    class NotExportable(torch.nn.Module):
+        def forward(self, x):
+            if torch.jit.is_tracing():
+                raise RuntimeError("an operator the exporter does not know")
+            return x * 2
+
+    x = torch.ones(1, 2)
+    assert prepared("broken", NotExportable(), (x,), input_names=["x"], output_names=["y"],
+                    dynamic_axes={}, folder=tmp_path) is None
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_runtime_names_are_checked():
+    assert not wanted("torch", "cpu")
+    with pytest.raises(ValueError, match="runtime must be"):
+        wanted("tensorrt", "cpu")
