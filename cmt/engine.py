@@ -71,7 +71,8 @@ class Engine:
                 stage_ms["model"] = model_ms
                 results[i] = AnalyzeResponse.from_probs(
                     pred.probs,
-                    modalities={m: reading_from_probs(p) for m, p in pred.modalities.items()},
+                    modalities={m: reading_from_probs(p, getattr(pred, "reliability", {}).get(m))
+                                for m, p in pred.modalities.items()},
                     transcript=pred.transcript,
                     model_version=self.version,
                     latency_ms=(time.perf_counter() - t0) * 1e3,
