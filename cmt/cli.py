@@ -75,6 +75,25 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
     typer.echo(json.dumps(report, indent=2))
 
 
+@app.command()
+def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), help="the trained checkpoint"),
+              config: Path = typer.Option(Path("configs/cmt.yaml"), help="the config it was trained by "
+                                          "(its reliability: section says what to measure)"),
+              data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
+              out: Path = typer.Option(None, help="where to write (default: over the checkpoint)")):
+    """Fit each modality's reliability (distance to its expert's training data) onto a trained
+    checkpoint; its answers keep their top labels, only their confidence changes."""
+    import json
+
+    from cmt.train import calibrate as run_calibrate
+    from cmt.train import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with input_errors():
+        report = run_calibrate(load_config(config, datasets_dir=data_dir), checkpoint, out or checkpoint)
+    typer.echo(json.dumps(report, indent=2))
+
+
 @app.command("tune-text")
 def tune_text(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
               layers: int = typer.Option(None, min=1, help="top encoder layers to tune"),

@@ -55,9 +55,10 @@ class ReliabilitySpec(BaseModel):
     """How a modality's reliability mapping is fitted (`reliability:` in a training config)."""
 
     model_config = ConfigDict(extra="forbid")
-    held_out: str | None = Field(None, description="a corpus of the modality's expert corpora "
-                                 "that the fusion does not train on: probe experts trained "
-                                 "without it and on it alone fit the mapping across corpora")
+    held_out: str | None = Field(None, description="a corpus the fusion does not train on. If "
+                                 "the expert does not either, the mapping is fitted on it and the "
+                                 "calibration split; if it does, probe experts trained without it "
+                                 "and on it alone fit the mapping across corpora")
 
 
 class TrainConfig(BaseModel):
@@ -128,10 +129,9 @@ class TrainConfig(BaseModel):
         for m, spec in self.reliability.items():
             if m not in self.experts:
                 raise ValueError(f"reliability: {m!r} has no expert to measure distances with")
-            if spec.held_out and (spec.held_out not in self.expert_corpora.get(m, [])
-                                  or spec.held_out in self.corpora.get(m, [])):
-                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} must be one of "
-                                 "its expert_corpora that the fusion does not train on")
+            if spec.held_out in self.corpora.get(m, []):
+                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} must be a corpus "
+                                 "the fusion does not train on")
         for m, k in self.augment.items():
             if m != "speech" or k < 0:
                 raise ValueError(f"augment: only speech is augmented, with copies >= 0 (got {m}: {k})")
@@ -612,12 +612,12 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
               "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False, stack=stack,
                                                experts=experts)["single"][m]
                              for m, by in dev_by_corpus.items() for c, fs in by.items()},
-              "tuples": evaluate_pools(model, dev, stack=stack, experts=experts)["tuples"]}
+              "tuples": evaluate_pools(model, dev, stack=stack, experts=experts).get("tuples")}
     if stack:
         report["calibration_per_corpus"] = {
             c: evaluate_pools(model, {m: fs}, triples=False, stack=stack, experts=experts)["single"][m]
             for m, by in calib_by_corpus.items() for c, fs in by.items()}
-        report["tuples_without_stack"] = evaluate_pools(model, dev)["tuples"]
+        report["tuples_without_stack"] = evaluate_pools(model, dev).get("tuples")
         ckpt["stack"] = stack.to_dict()
         ckpt["experts"] = experts_to_dict(experts)
         if config.reliability:
@@ -631,6 +631,34 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
     ckpt["report"] = report
     if int(os.environ.get("RANK", "0")) == 0:
         _save_checkpoint(ckpt, config.out)
+    return report
+
+
+def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
+    """Fit reliability (config.reliability) onto a trained checkpoint: its fusion, experts and
+    stack are kept as they are, so every answer's top label stays; only confidence changes.
+    Needs the features of the corpora each measured modality's expert trained on (split as the
+    config splits them) and of each held-out corpus. Writes `out`; returns the report."""
+    ckpt = read_checkpoint(checkpoint)
+    model = fusion_from_checkpoint(ckpt, checkpoint)
+    stack, experts = Stack.from_dict(ckpt.get("stack")), experts_from_dict(ckpt.get("experts"))
+    if stack is None or set(config.reliability) - set(experts):
+        raise ValueError(f"{checkpoint} has no stack or no expert for {sorted(config.reliability)}")
+    mods = list(config.reliability)
+    sub = config.model_copy(update={"corpora": {m: config.corpora[m] for m in mods if m in config.corpora},
+                                    "expert_corpora": {m: config.expert_corpora_of(m) for m in mods}})
+    fit, calib = split_pools(sub)
+    dev = build_pools(sub, "dev")
+    aug = augmented_pools(sub, fit) if config.augment else {}
+    rels, rep, cross = fit_reliability(sub, model, stack, experts, fit, aug, calib, dev, ckpt)
+    ckpt["reliability"] = {m: r.to_dict() for m, r in rels.items()}
+    report = {"calibrated_from": str(checkpoint), "reliability": rep, "cross_corpus": cross,
+              "per_corpus_calibrated": {
+                  c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
+                                   predict_pool(model, fs, stack=stack, experts=experts, reliability=rels)))
+                  for m, by in dev.items() for c, fs in by.items()}}
+    ckpt["report"] = {**(ckpt.get("report") or {}), **report}
+    _save_checkpoint(ckpt, Path(out))
     return report
 
 
@@ -689,6 +717,22 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
                                            pool_read(experts[m], calib)[1]).mean())}
             continue
         held = spec.held_out
+        if held not in config.expert_corpora_of(m):  # the expert never saw it: score it there
+            unseen = unseen_corpus(config, held)
+            parts = [_tempering_data(model, stack, m, experts[m], rel, fs) for fs in (calib, unseen)]
+            rel.a, rel.b = fit_mapping(*_halves(parts))
+            rels[m] = rel
+            report[m] = {"a": rel.a, "b": rel.b, "median": rel.median, "held_out": held,
+                         "two_fold_on_held_out": _two_fold(parts, unseen.groups)}
+            y = [EMOTIONS[i] for i in unseen.labels.tolist()]
+            kw = {"stack": stack, "experts": {m: experts[m]}}
+            tempered = scores(y, predict_pool(model, unseen, **kw, reliability={m: rel}))
+            cross[f"{m}:{held}"] = {"scored_on": [held],
+                                    "untempered": _brief(scores(y, predict_pool(model, unseen, **kw))),
+                                    "tempered": _brief(tempered), "per_class": tempered["per_class"],
+                                    "mapping_from": "this corpus and the calibration split (in sample: "
+                                                    "see two_fold_on_held_out)"}
+            continue
         others = [c for c in config.expert_corpora_of(m) if c != held]
         unseen = {held: whole(m, held)}
         everything_else = FeatureSet.concat([whole(m, c) for c in others])
@@ -705,10 +749,9 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
                                                      cal.labels.numpy(), balanced=False)
             prel = fit_density(pool_read(expert, pool)[1], pool.labels.numpy(), pool_read(expert, cal)[1])
             parts = [_tempering_data(model, probe_stack, m, expert, prel, fs, fused) for fs in (cal, scored)]
-            w = np.concatenate([np.full(len(p[0]), 0.5 / len(p[0])) for p in parts])
-            s, z, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
+            data = _halves(parts)
             probes[name] = {"expert": expert, "stack": probe_stack, "rel": prel, "scored": scored,
-                            "fused": fused, "data": (s, z, y, w), "own": fit_mapping(s, z, y, weights=w)}
+                            "fused": fused, "data": data, "own": fit_mapping(*data)}
         s, z, y, w = (np.concatenate([p["data"][k] for p in probes.values()]) for k in range(4))
         rel.a, rel.b = fit_mapping(s, z, y, weights=w)
         rels[m] = rel
@@ -730,6 +773,52 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
             if config.probe_dir:
                 _save_probe(config, ckpt, m, name, p)
     return rels, report, cross
+
+
+def unseen_corpus(config: TrainConfig, corpus: str) -> FeatureSet:
+    """A corpus no expert trained on, whole (its train split, cut by corpus_limit, and dev)."""
+    from cmt.pipeline import MODALITY, SUBDIR, Encoders, features
+
+    enc = Encoders(config.encoders, speech_summary=config.speech_summary)
+    path = Path(config.datasets_dir) / SUBDIR[corpus]
+    fs = FeatureSet.concat([features(corpus, path, "train", enc, limit=config.corpus_limit.get(corpus)),
+                            features(corpus, path, "dev", enc)])
+    if fs.modality != MODALITY[corpus]:
+        raise ValueError(f"{corpus} is not a {fs.modality} corpus")
+    return fs
+
+
+def _halves(parts: list[tuple]) -> tuple:
+    """(s, z, y, weights) of several (s, z, y) parts, each part weighing the same in all."""
+    w = np.concatenate([np.full(len(p[0]), 1.0 / (len(parts) * len(p[0]))) for p in parts])
+    return (*(np.concatenate([p[k] for p in parts]) for k in range(3)), w)
+
+
+def _two_fold(parts: list[tuple], groups: list[str]) -> dict:
+    """The held-out corpus's groups (speakers, images) dealt into two folds: the mapping fitted on
+    the calibration split and one fold, the ECE measured on the other; both ways, pooled."""
+    from cmt.metrics import calibration
+
+    calib, unseen = parts
+    names = sorted(set(groups))
+    fold = np.array([names.index(g) % 2 for g in groups])
+    t, p_raw, p_cal = [], [], []
+    for k in (0, 1):
+        train = tuple(x[fold != k] for x in unseen)
+        a, b = fit_mapping(*_halves([calib, train]))
+        s, z, y = (x[fold == k] for x in unseen)
+        r = 1.0 / (1.0 + np.exp(-(a - b * s)))
+        t.append(y)
+        p_raw.append(_softmax_rows(z))
+        p_cal.append(_softmax_rows(r[:, None] * z))
+    t = np.concatenate(t)
+    return {"ece_untempered": calibration(t, np.concatenate(p_raw))[0],
+            "ece_tempered": calibration(t, np.concatenate(p_cal))[0], "n": int(len(t))}
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
 def _metas(meta: dict) -> list[dict]:

@@ -225,4 +225,24 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
         "cmt-speech-only-emodb.pt", "cmt-speech-without-emodb.pt"]
     with pytest.raises(ValueError, match="held_out"):
         TrainConfig(corpora={"speech": ["ravdess"]}, calibration=0.2,
-                    experts={"speech": ExpertSpec()}, reliability={"speech": {"held_out": "emodb"}})
+                    experts={"speech": ExpertSpec()}, reliability={"speech": {"held_out": "ravdess"}})
+    # a trained checkpoint calibrated afterwards: the expert never saw EmoDB; top labels stay
+    monkeypatch.setattr(ct, "unseen_corpus", lambda config, corpus: FeatureSet.concat(
+        [pools["train"]["speech"]["emodb"], pools["dev"]["speech"]["emodb"]]))
+    only = {s: {m: {c: fs for c, fs in by.items() if c != "emodb"} for m, by in p.items()}
+            for s, p in pools.items()}
+    monkeypatch.setattr(ct, "build_pools", lambda config, split, encoders=None: {
+        m: only[split][m] for m in config.all_corpora()})
+    later = config.model_copy(update={"expert_corpora": {}, "probe_dir": None})
+    report = ct.calibrate(later, config.out, tmp_path / "calibrated.pt")
+    assert set(report["cross_corpus"]) == {"speech:emodb"}
+    assert report["reliability"]["speech"]["two_fold_on_held_out"]["n"] == 175
+    calibrated = read_checkpoint(tmp_path / "calibrated.pt")
+    model, stack = ct.load_fusion(tmp_path / "calibrated.pt"), ct.Stack.from_dict(calibrated["stack"])
+    experts = ct.experts_from_dict(calibrated["experts"])
+    rel = {m: ct.Reliability.from_dict(b) for m, b in calibrated["reliability"].items()}
+    fs = pools["dev"]["speech"]["emodb"]
+    plain = ct.predict_pool(model, fs, stack=stack, experts=experts)
+    tempered = ct.predict_pool(model, fs, stack=stack, experts=experts, reliability=rel)
+    assert (plain.argmax(1) == tempered.argmax(1)).all()
+    assert tempered.max(1).mean() <= plain.max(1).mean() + 1e-9
