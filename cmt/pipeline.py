@@ -40,6 +40,8 @@ SPEECH_SUMMARY_LAYERS = 5
 # piece the encoder gives (its max_length, 128): the cached text features were built that way.
 MAX_TOKENS = {"text": 128, "face": 64, "speech": 80}
 SPLIT_SEED = 0
+# corpora whose train and dev parts are split here and together make the whole corpus
+HELD_OUT_SPLIT = ("facial_expressions", "ravdess", "emodb")
 AUGMENT_VERSION = 1  # bump when cmt.datasets.augment changes: cached augmented features go stale
 
 
@@ -274,6 +276,10 @@ def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
     """Cached token features of one corpus split; with augment=k (speech), of k augmented
     copies of each of its clips instead (AUGMENT_VERSION names the recipe in the cache key);
     with limit, of at most that many of its examples (limited())."""
+    if split == "all" and corpus in HELD_OUT_SPLIT and not (augment or limit):
+        # the whole corpus is its two parts: their caches serve, nothing is encoded twice
+        parts = [features(corpus, data_dir, s, enc, home=home) for s in ("train", "dev")]
+        return FeatureSet.concat(parts)
     items = examples(corpus, data_dir, split, modality=modality)  # refuses unknown corpora
     if limit:
         items = limited(items, limit)

@@ -122,7 +122,7 @@ def test_fer2013_folders_are_face_crops(tmp_path):
     for split, label, n in (("train", "happy", 3), ("train", "angry", 2), ("val", "sad", 1)):
         (tmp_path / split / label).mkdir(parents=True)
         for i in range(n):
-            cv2.imwrite(str(tmp_path / split / label / f"Training_{i}.png"), np.zeros((48, 48), np.uint8))
+            cv2.imwrite(str(tmp_path / split / label / f"Training_{label}{i}.png"), np.zeros((48, 48), np.uint8))
     train = load_fer2013(tmp_path, "train")
     assert sorted(e.label for e in train) == ["anger"] * 2 + ["joy"] * 3
     assert all(e.meta["crop"] for e in train) and len({e.group for e in train}) == 5
