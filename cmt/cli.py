@@ -156,7 +156,7 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
 
 @app.command()
 def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, "
-                                                   "iemocap, affectnet, meld_clips, folder"),
+                                                   "iemocap, affectnet, fer2013, meld_clips, folder"),
              data_dir: Path = typer.Option(..., help="the corpus folder"),
              split: str = typer.Option("dev", help="train | dev | test | all"),
              checkpoint: Path = typer.Option(None, help="fusion checkpoint (default: shipped)"),
