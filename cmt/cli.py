@@ -58,7 +58,12 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
           epochs: int = typer.Option(None, help="overrides the config"),
           out: Path = typer.Option(None, help="checkpoint path (overrides the config)"),
           resume: bool = typer.Option(False, help="go on from the state the last run left after its "
-                                      "last finished epoch (same config)")):
+                                      "last finished epoch (same config)"),
+          fusion_from: Path = typer.Option(None, help="take the fusion weights from this checkpoint "
+                                           "(trained by the same config) and fit only the experts, "
+                                           "the stack and reliability"),
+          probe_dir: Path = typer.Option(None, help="write the cross-corpus probes' checkpoints "
+                                         "here (for cmt evaluate)")):
     """Train the fusion model on cached encoder features; torchrun runs it data-parallel."""
     import json
 
@@ -66,8 +71,28 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
-        report = run(load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out),
+        report = run(load_config(config, datasets_dir=data_dir, fusion=fusion, epochs=epochs, out=out,
+                                 fusion_from=fusion_from, probe_dir=probe_dir),
                      resume=resume)
+    typer.echo(json.dumps(report, indent=2))
+
+
+@app.command()
+def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), help="the trained checkpoint"),
+              config: Path = typer.Option(Path("configs/cmt.yaml"), help="the config it was trained by "
+                                          "(its reliability: section says what to measure)"),
+              data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
+              out: Path = typer.Option(None, help="where to write (default: over the checkpoint)")):
+    """Fit each modality's reliability (distance to its expert's training data) onto a trained
+    checkpoint; its answers keep their top labels, only their confidence changes."""
+    import json
+
+    from cmt.train import calibrate as run_calibrate
+    from cmt.train import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with input_errors():
+        report = run_calibrate(load_config(config, datasets_dir=data_dir), checkpoint, out or checkpoint)
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -133,13 +158,14 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
 
 @app.command()
 def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_expressions, ravdess, emodb, "
-                                                   "iemocap, affectnet, meld_clips, folder"),
+                                                   "iemocap, affectnet, fer2013, meld_clips, folder"),
              data_dir: Path = typer.Option(..., help="the corpus folder"),
              split: str = typer.Option("dev", help="train | dev | test | all"),
              checkpoint: Path = typer.Option(None, help="fusion checkpoint (default: shipped)"),
              modality: str = typer.Option(None, help="folder layout only: image or audio"),
              as_json: bool = typer.Option(False, "--json", help="print JSON"),
-             plot: Path = typer.Option(None, help="write the confusion matrix as a PNG")):
+             plot: Path = typer.Option(None, help="write the confusion matrix and the reliability "
+                                       "diagram as a PNG")):
     """Score a checkpoint on a corpus, through the modality it carries."""
     import json
 
@@ -159,7 +185,8 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
     else:
         typer.echo(f"{dataset} {split} ({res['modality']}): n={res['n']} accuracy={res['accuracy']:.3f} "
                    f"weighted_f1={res['weighted_f1']:.3f} macro_f1={res['macro_f1']:.3f} "
-                   f"cross_entropy={res['cross_entropy']:.3f}")
+                   f"cross_entropy={res['cross_entropy']:.3f} ece={res['ece']:.3f}"
+                   + (f" mean_reliability={res['mean_reliability']:.3f}" if "mean_reliability" in res else ""))
         for e, c in res["per_class"].items():
             typer.echo(f"  {e:9s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} n={c['support']}")
         if "note" in res:

@@ -108,6 +108,10 @@ class ModalityReading(BaseModel):
     label: Emotion
     confidence: float = Field(ge=0, le=1)
     probs: dict[str, float]
+    reliability: float | None = Field(
+        default=None, ge=0, le=1, description="how much this modality's reading is worth for "
+        "this input: near 1 for inputs like the training data, near 0 for unlike ones (whose "
+        "probabilities are then near uniform); None when the model does not measure it")
 
     @field_validator("probs")
     @classmethod
@@ -149,6 +153,6 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-def reading_from_probs(probs: dict[str, float]) -> ModalityReading:
+def reading_from_probs(probs: dict[str, float], reliability: float | None = None) -> ModalityReading:
     label = max(probs, key=probs.get)
-    return ModalityReading(label=label, confidence=probs[label], probs=probs)
+    return ModalityReading(label=label, confidence=probs[label], probs=probs, reliability=reliability)

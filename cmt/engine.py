@@ -109,9 +109,11 @@ class Engine:
         if not all(math.isfinite(p) for probs in readings for p in probs.values()):
             raise InputError("this input could not be read: the model's reading of it is not a "
                              "number (is the audio or image extreme?)")
+        reliability = getattr(pred, "reliability", None) or {}  # per modality, where measured
         return AnalyzeResponse.from_probs(
             pred.probs,
-            modalities={m: reading_from_probs(p) for m, p in pred.modalities.items()},
+            modalities={m: reading_from_probs(p, reliability.get(m))
+                        for m, p in pred.modalities.items()},
             transcript=pred.transcript,
             model_version=self.version,
             latency_ms=(time.perf_counter() - t0) * 1e3,

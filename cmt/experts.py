@@ -86,12 +86,16 @@ class Expert(nn.Module):
                                  nn.Linear(2 * c.d_model, c.n_hidden), nn.GELU(),
                                  nn.Dropout(c.dropout), nn.Linear(c.n_hidden, c.n_classes))
 
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        """x: (B, L, 2d) pooled features; targets: (B,) class ids -> (logits (B, C), loss)."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, L, 2d) pooled features -> (B, n_hidden), what the last layer reads."""
         x = (x - self.feat_mean) / self.feat_std  # (B, L, 2d)
         w = self.layer_logits.softmax(0)  # (L,)
         x = torch.einsum("l,bld->bd", w, x)  # (B, 2d)
-        logits = self.mlp(x)  # (B, C)
+        return self.mlp[:4](x)  # LayerNorm, dropout, linear, GELU: (B, n_hidden)
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
+        """x: (B, L, 2d) pooled features; targets: (B,) class ids -> (logits (B, C), loss)."""
+        logits = self.mlp[4:](self.embed(x))  # (B, C)
         loss = None if targets is None else F.cross_entropy(logits, targets, label_smoothing=0.1)
         return logits, loss
 
@@ -104,8 +108,14 @@ class Expert(nn.Module):
     @torch.inference_mode()
     def probs_of(self, tokens: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         """The fusion's tokens (B, T, d), mask (B, T) -> probabilities (B, C)."""
-        logits, _ = self(expert_input(tokens, mask, self.config.n_layers))
-        return logits.double().softmax(-1).numpy()
+        return self.read(tokens, mask)[0]
+
+    @torch.inference_mode()
+    def read(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The fusion's tokens (B, T, d), mask (B, T) -> probabilities (B, C) and the
+        penultimate features (B, n_hidden) that cmt.reliability measures distances on."""
+        h = self.embed(expert_input(tokens, mask, self.config.n_layers))
+        return self.mlp[4:](h).double().softmax(-1).numpy(), h.double().numpy()
 
 
 def train_expert(x: np.ndarray, y: np.ndarray, config: ExpertConfig, epochs: int = 300,
@@ -167,8 +177,14 @@ def fit_experts(pools: dict[str, FeatureSet], specs: dict[str, ExpertSpec], seed
 
 def pool_probs(expert: Expert, fs: FeatureSet, batch_size: int = 1024) -> np.ndarray:
     """An expert's probabilities (N, C) for every example of a feature set."""
-    return np.concatenate([expert.probs_of(*fs.rows(torch.arange(s, min(s + batch_size, len(fs)))))
-                           for s in range(0, len(fs), batch_size)])
+    return pool_read(expert, fs, batch_size)[0]
+
+
+def pool_read(expert: Expert, fs: FeatureSet, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """An expert's probabilities (N, C) and penultimate features (N, h) over a feature set."""
+    parts = [expert.read(*fs.rows(torch.arange(s, min(s + batch_size, len(fs)))))
+             for s in range(0, len(fs), batch_size)]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([h for _, h in parts])
 
 
 def experts_to_dict(experts: dict[str, Expert]) -> dict:

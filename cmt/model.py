@@ -22,11 +22,16 @@ from cmt.datasets.text import clean_text
 from cmt.experts import Expert, experts_from_dict
 from cmt.fusion import FusionModel, fusion_from_checkpoint, read_checkpoint
 from cmt.pipeline import MAX_TOKENS, Encoders
+from cmt.reliability import Reliability
 from cmt.stack import Stack, log_probs, subset_key
 
 SAMPLE_RATE = 16000  # Hz
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "cmt.pt"
+# An image whose shorter side is at most this is read as a face crop (no detection): the
+# detector looks for faces of at least a fifth of the frame, which a frame this small cannot
+# show, and face-crop corpora (FER2013: 48x48) and thumbnails are this small.
+CROP_MAX_SIDE = 64  # px
 
 
 @dataclass
@@ -37,6 +42,9 @@ class Prediction:
     transcript: str | None = None
     attention: dict[str, dict[str, float]] | None = None  # cross-modal attention shares
     face_box: tuple[int, int, int, int] | None = None
+    # per present modality: how much its answer is worth for this input, 0..1 (cmt.reliability);
+    # absent for a modality the checkpoint has no reliability model for
+    reliability: dict[str, float] = field(default_factory=dict)
 
 
 # checkpoints that are parts of encoders or standalone heads, not fusion models
@@ -64,15 +72,19 @@ def load_model(name_or_path: str | None = None, device: str | None = None) -> Em
     version = f"cmt-{ckpt['dims']['fusion']}-{hashlib.sha256(blob).hexdigest()[:8]}"
     return EmotionModel(fusion.to(device).eval(), encoders, version,
                         stack=Stack.from_dict(ckpt.get("stack")),
-                        experts=experts_from_dict(ckpt.get("experts")))
+                        experts=experts_from_dict(ckpt.get("experts")),
+                        reliability={m: Reliability.from_dict(b)
+                                     for m, b in (ckpt.get("reliability") or {}).items()})
 
 
 class EmotionModel:
     def __init__(self, fusion: FusionModel, encoders: Encoders, version: str,
-                 stack: Stack | None = None, experts: dict[str, Expert] | None = None):
+                 stack: Stack | None = None, experts: dict[str, Expert] | None = None,
+                 reliability: dict[str, Reliability] | None = None):
         self.fusion, self.encoders, self.version = fusion, encoders, version
         self.stack = stack  # calibrated weighing of fused, single-modality and expert answers
         self.experts = experts or {}  # modality -> its own classifier (cmt.experts)
+        self.reliability = reliability or {}  # modality -> distance to its training data
         self.modalities = tuple(m for m in MODALITIES if m in fusion.modalities)
         self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                         thread_name_prefix="face-detect")
@@ -97,10 +109,12 @@ class EmotionModel:
 
     def predict(self, text: str | None = None, face: np.ndarray | None = None,
                 audio: np.ndarray | None = None, sample_rate: int = SAMPLE_RATE,
-                modalities: list[str] | None = None) -> Prediction:
-        """text: str; face: RGB uint8 (H, W, 3); audio: float32 mono at sample_rate."""
+                modalities: list[str] | None = None, face_is_crop: bool = False) -> Prediction:
+        """text: str; face: RGB uint8 (H, W, 3); audio: float32 mono at sample_rate.
+        face_is_crop: the image is already a face crop (read whole, no detection); images
+        no larger than CROP_MAX_SIDE are read so anyway."""
         return self.predict_batch([dict(text=text, face=face, audio=audio, sample_rate=sample_rate,
-                                        modalities=modalities)])[0]
+                                        modalities=modalities, face_is_crop=face_is_crop)])[0]
 
     @torch.inference_mode()
     def predict_batch(self, items: list[dict]) -> list[Prediction]:
@@ -127,41 +141,52 @@ class EmotionModel:
         probs = logits.softmax(-1).double().numpy()
         out = []
         singles = {(i, mods[0]): probs[j] for j, (i, mods) in enumerate(rows) if len(mods) == 1}
-        own = self._experts(tokens) if self.stack is not None else {}
+        own, rel = self._experts(tokens) if self.stack is not None else ({}, {})
         for i, mods in enumerate(present):
-            fused = _as_dict(self._stacked(probs[i], mods, singles, own, i))
+            fused = _as_dict(self._stacked(probs[i], mods, singles, own, i, rel))
             att = None
             if "attention" in extras and len(mods) > 1:
                 att = {m: {o: float(v[i]) for o, v in row.items()}
                        for m, row in extras["attention"].items() if m in mods}
             out.append(Prediction(label=max(fused, key=fused.get), probs=fused,
                                   modalities={m: _as_dict(self._stacked(singles[(i, m)], [m], singles,
-                                                                                        own, i))
+                                                                                        own, i, rel))
                                               for m in mods},
-                                  transcript=transcripts.get(i), attention=att, face_box=boxes.get(i)))
+                                  transcript=transcripts.get(i), attention=att, face_box=boxes.get(i),
+                                  reliability={m: float(rel[(i, m)]) for m in mods if (i, m) in rel}))
         return out
 
     def _stacked(self, fused: np.ndarray, mods: list[str], singles: dict, own: dict,
-                 i: int) -> np.ndarray:
-        """The stack's answer for item i with modalities mods (cmt.stack.source_names' order)."""
+                 i: int, rel: dict) -> np.ndarray:
+        """The stack's answer for item i with modalities mods (cmt.stack.source_names' order),
+        each source tempered by the reliability of what it reads (the fused answer: by the
+        least reliable of mods)."""
         if self.stack is None:
             return fused
+        r = {m: rel.get((i, m), 1.0) for m in mods}
         parts = [fused] + ([singles[(i, m)] for m in sorted(mods)] if len(mods) > 1 else [])
+        scales = [min(r.values())] + ([r[m] for m in sorted(mods)] if len(mods) > 1 else [])
         parts += [own[(i, m)] for m in sorted(mods) if (i, m) in own]
+        scales += [r[m] for m in sorted(mods) if (i, m) in own]
         logps = [log_probs(p)[None] for p in parts]
-        return self.stack.combine(subset_key(mods), logps)[0]
+        return self.stack.combine(subset_key(mods), logps, [np.array([s]) for s in scales])[0]
 
-    def _experts(self, tokens) -> dict[tuple[int, str], np.ndarray]:
-        """(item, modality) -> that modality's expert probabilities (C,), from the same tokens."""
-        out = {}
+    def _experts(self, tokens) -> tuple[dict[tuple[int, str], np.ndarray], dict[tuple[int, str], float]]:
+        """(item, modality) -> that modality's expert probabilities (C,), from the same tokens;
+        and -> the modality's reliability for that item, where the checkpoint has a model of it."""
+        out, rel = {}, {}
         for m, expert in self.experts.items():
             have = tokens.get(m) or {}
             if not have:
                 continue
             batch = self._batch([(i, (m,)) for i in have], {m: have})[m]
-            for i, p in zip(have, expert.probs_of(*batch), strict=True):
-                out[(i, m)] = p
-        return out
+            probs, feats = expert.read(*batch)
+            r = self.reliability[m].score(feats) if m in self.reliability else None
+            for row, i in enumerate(have):
+                out[(i, m)] = probs[row]
+                if r is not None:
+                    rel[(i, m)] = r[row]
+        return out, rel
 
     # -- per modality
     def _speech(self, items, tokens, transcripts) -> None:
@@ -184,9 +209,13 @@ class EmotionModel:
         idx = [i for i, it in enumerate(items) if it["face"] is not None and _allowed(it, "face")]
         crops = {}
         # the detector is the costly part of a frame and cannot be batched: a batch's frames
-        # are searched in parallel (OpenCV releases the GIL)
-        found = (self._pool.map(self.encoders.face.crop, [items[i]["face"] for i in idx])
-                 if len(idx) > 1 else [self.encoders.face.crop(items[i]["face"]) for i in idx])
+        # are searched in parallel (OpenCV releases the GIL); a face crop is read whole
+        search = [i for i in idx if not _is_crop(items[i])]
+        boxes_of = dict(zip(search, self._pool.map(self.encoders.face.crop, [items[i]["face"] for i in search])
+                            if len(search) > 1 else
+                            [self.encoders.face.crop(items[i]["face"]) for i in search], strict=True))
+        found = [boxes_of[i] if i in boxes_of else (items[i]["face"], _whole(items[i]["face"]))
+                 for i in idx]
         for i, (crop, box) in zip(idx, found, strict=True):
             if crop is not None:
                 crops[i], boxes[i] = crop, box
@@ -231,6 +260,14 @@ def _trim(t: torch.Tensor, mask: torch.Tensor, limit: int):
     return real, torch.ones(real.shape[0], dtype=torch.bool)
 
 
+def _is_crop(item: dict) -> bool:
+    return bool(item.get("face_is_crop")) or min(item["face"].shape[:2]) <= CROP_MAX_SIDE
+
+
+def _whole(image: np.ndarray) -> tuple[int, int, int, int]:
+    return 0, 0, int(image.shape[1]), int(image.shape[0])
+
+
 def _allowed(item: dict, modality: str) -> bool:
     return item.get("modalities") is None or modality in item["modalities"]
 
@@ -253,7 +290,7 @@ def _nothing_message(item: dict, transcript: str | None) -> str:
 
 def _check(i: int, item: dict) -> dict:
     """Validate one predict() input; errors say which input is wrong and how."""
-    unknown = set(item) - {"text", "face", "audio", "sample_rate", "modalities"}
+    unknown = set(item) - {"text", "face", "audio", "sample_rate", "modalities", "face_is_crop"}
     if unknown:
         raise ValueError(f"item {i}: unknown keys {sorted(unknown)}")
     text, face, audio = item.get("text"), item.get("face"), item.get("audio")
@@ -274,4 +311,4 @@ def _check(i: int, item: dict) -> dict:
     if sr <= 0:
         raise ValueError(f"item {i}: sample_rate must be positive")
     return {"text": text, "face": face, "audio": audio, "sample_rate": sr,
-            "modalities": item.get("modalities")}
+            "modalities": item.get("modalities"), "face_is_crop": bool(item.get("face_is_crop"))}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,11 @@ from cmt.settings import Settings
 log = logging.getLogger("cmt.pipeline")
 
 MODALITY = {"meld": "text", "goemotions": "text", "facial_expressions": "face",
-            "affectnet": "face", "ravdess": "speech", "emodb": "speech", "iemocap": "speech",
+            "affectnet": "face", "fer2013": "face", "ravdess": "speech", "emodb": "speech", "iemocap": "speech",
             "meld_clips": "speech"}
 # where each corpus sits under ../shared/datasets (or a user's datasets folder)
 SUBDIR = {"meld": "meld", "goemotions": "goemotions/ekman", "facial_expressions": "facial_expressions",
-          "ravdess": "ravdess", "emodb": "emodb", "iemocap": "iemocap", "affectnet": "affectnet",
+          "ravdess": "ravdess", "emodb": "emodb", "fer2013": "fer2013", "iemocap": "iemocap", "affectnet": "affectnet",
           "meld_clips": "MELD.Raw"}
 SPLITS = ("train", "dev", "test", "all")
 SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
@@ -39,14 +40,18 @@ SPEECH_SUMMARY_LAYERS = 5
 # piece the encoder gives (its max_length, 128): the cached text features were built that way.
 MAX_TOKENS = {"text": 128, "face": 64, "speech": 80}
 SPLIT_SEED = 0
+# corpora whose train and dev parts are split here and together make the whole corpus
+HELD_OUT_SPLIT = ("facial_expressions", "ravdess", "emodb")
+AUGMENT_VERSION = 1  # bump when cmt.datasets.augment changes: cached augmented features go stale
 
 
 def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | None = None) -> list[Example]:
     """A corpus split. MELD (its text, or its raw clips' speech as "meld_clips") and GoEmotions
-    have their own files (train, dev, test). The corpora
-    Attune trains on without official splits get a held-out one, used for dev and test: by
-    identity (facial_expressions), by actor (RAVDESS). Corpora it never trains on (EmoDB,
-    IEMOCAP, a label folder) are read whole; "all" reads everything."""
+    have their own files (train, dev, test); FER2013 has train and val (dev and test: val).
+    The corpora Attune trains on without official splits get a held-out one, used for dev and
+    test: by identity (facial_expressions), by actor (RAVDESS, EmoDB: 2 of its 10 speakers).
+    Corpora it never trains on (IEMOCAP, a label folder) are read whole; "all" reads
+    everything (the whole corpus, to score a model that was not trained on it)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     data_dir = Path(data_dir)
@@ -69,6 +74,12 @@ def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | No
 
         items = load_facial_expressions(data_dir)
         return _split(items, split, lambda xs: identity_split(xs, dev_fraction=0.2, seed=SPLIT_SEED))
+    if corpus == "fer2013":
+        from cmt.datasets.face import load_fer2013
+
+        if split == "all":
+            return load_fer2013(data_dir, "train") + load_fer2013(data_dir, "val")
+        return load_fer2013(data_dir, "train" if split == "train" else "val")
     if corpus == "affectnet":
         from cmt.datasets.face import load_affectnet
 
@@ -79,6 +90,8 @@ def examples(corpus: str, data_dir: Path, split: str = "dev", modality: str | No
         items = getattr(speech, f"load_{corpus}")(data_dir)
         if corpus == "ravdess":  # trained on: its held-out actors are dev (and test)
             return _split(items, split, speech.actor_split)
+        if corpus == "emodb":  # trained on: its held-out speakers are dev (and test)
+            return _split(items, split, _group_split)
         return _split(items, split, _group_split) if split == "train" else items  # unseen: whole
     raise ValueError(f"unknown corpus {corpus!r}; known: {sorted(MODALITY) + ['folder']}")
 
@@ -181,8 +194,11 @@ class Encoders:
         return tokens, mask, out.transcripts
 
 
-def face_crop(encoders: Encoders, rgb: np.ndarray) -> np.ndarray:
-    """The detected face, or the whole image when no face is found (corpus photos are framed)."""
+def face_crop(encoders: Encoders, rgb: np.ndarray, is_crop: bool = False) -> np.ndarray:
+    """The detected face, or the whole image when no face is found (corpus photos are framed)
+    or when the image is already a face crop (FER2013's 48x48 faces: no detection)."""
+    if is_crop:
+        return rgb
     crop, _box = encoders.face.crop(rgb)
     return rgb if crop is None else crop
 
@@ -220,19 +236,61 @@ def _read_media(modality: str, e: Example, enc: Encoders):
     if modality == "face":
         from cmt.encoders.face import decode_image
 
-        return face_crop(enc, decode_image(Path(e.image_path).read_bytes()))
+        return face_crop(enc, decode_image(Path(e.image_path).read_bytes()), e.meta.get("crop", False))
     from cmt.encoders.speech import load_audio
 
-    return load_audio(e.audio_path)[0]
+    clip = load_audio(e.audio_path)[0]
+    if e.meta.get("augment_seed") is not None:
+        from cmt.datasets.augment import augment_clip
+
+        clip = augment_clip(clip, seed=e.meta["augment_seed"])
+    return clip
+
+
+def augmented(items: list[Example], copies: int) -> list[Example]:
+    """`copies` augmented versions of each speech example (cmt.datasets.augment), each with its
+    own seed, derived from the file's name so that a cache can be rebuilt identically."""
+    import zlib
+
+    return [replace(e, meta={**e.meta, "augment_seed": zlib.crc32(f"{Path(e.audio_path).name}:{k}".encode())})
+            for k in range(copies) for e in items]
+
+
+def limited(items: list[Example], limit: int, seed: int = SPLIT_SEED) -> list[Example]:
+    """At most `limit` examples, drawn at random within each label in proportion to its count
+    (a large corpus cut to a CPU's budget keeps its label mix), in their original order."""
+    if len(items) <= limit:
+        return items
+    rng = np.random.default_rng(seed)
+    labels = np.array([e.label for e in items])
+    keep = []
+    for y in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == y)
+        keep += rng.choice(idx, max(1, round(limit * len(idx) / len(items))), replace=False).tolist()
+    return [items[i] for i in sorted(keep)]
 
 
 def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
-             home: Path | None = None, modality: str | None = None) -> FeatureSet:
-    """Cached token features of one corpus split."""
+             home: Path | None = None, modality: str | None = None, augment: int = 0,
+             limit: int | None = None) -> FeatureSet:
+    """Cached token features of one corpus split; with augment=k (speech), of k augmented
+    copies of each of its clips instead (AUGMENT_VERSION names the recipe in the cache key);
+    with limit, of at most that many of its examples (limited())."""
+    if split == "all" and corpus in HELD_OUT_SPLIT and not (augment or limit):
+        # the whole corpus is its two parts: their caches serve, nothing is encoded twice
+        parts = [features(corpus, data_dir, s, enc, home=home) for s in ("train", "dev")]
+        return FeatureSet.concat(parts)
     items = examples(corpus, data_dir, split, modality=modality)  # refuses unknown corpora
+    if limit:
+        items = limited(items, limit)
     mod = MODALITY.get(corpus) or {"image": "face", "audio": "speech"}[modality]
     if not items:
         raise ValueError(f"{corpus} {split} at {data_dir}: no examples")
+    if augment:
+        if mod != "speech":
+            raise ValueError(f"augmentation is for speech corpora, not {corpus} ({mod})")
+        items = augmented(items, augment)
+        split = f"{split}+aug{augment}-v{AUGMENT_VERSION}"
     if mod == "text":  # one cache for text features, shared with the text head
         from cmt.text_head import cached_features
 

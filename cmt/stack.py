@@ -50,15 +50,23 @@ def source_names(mods, experts=()) -> list[str]:
 class Stack:
     weights: dict[str, list[float]] = field(default_factory=dict)  # key -> one per source
 
-    def combine(self, key: str, logps: list[np.ndarray]) -> np.ndarray:
+    def combine(self, key: str, logps: list[np.ndarray],
+                scales: list[np.ndarray] | None = None) -> np.ndarray:
         """logps: (N,C) log-probabilities of the sources, in source_names' order -> (N,C).
 
-        Without weights for this subset the fused probabilities are returned unchanged."""
-        w = self.weights.get(key)
-        if w is None:
-            return _softmax(logps[0])
-        z = sum(wk * lp for wk, lp in zip(w, logps, strict=True))
+        scales: per source (N,) factors in [0, 1] (cmt.reliability: how far the input is from
+        what that source learned from); a source scaled to 0 says nothing. Without weights for
+        this subset the fused probabilities are returned (scaled, if scales are given)."""
+        w = self.weights.get(key) or [1.0] + [0.0] * (len(logps) - 1)
+        scales = scales or [np.ones(len(lp)) for lp in logps]
+        z = sum(wk * np.asarray(sk)[:, None] * lp
+                for wk, sk, lp in zip(w, scales, logps, strict=True))
         return _softmax(z)
+
+    def logits(self, key: str, logps: list[np.ndarray]) -> np.ndarray:
+        """The weighted sum of the sources' log-probabilities (N, C), before any scaling."""
+        w = self.weights.get(key) or [1.0] + [0.0] * (len(logps) - 1)
+        return sum(wk * lp for wk, lp in zip(w, logps, strict=True))
 
     def to_dict(self) -> dict:
         return {"weights": self.weights}

@@ -30,6 +30,7 @@ from cmt.experts import (
     experts_to_dict,
     fit_experts,
     pool_probs,
+    pool_read,
 )
 from cmt.features import FeatureSet
 from cmt.fusion import (
@@ -41,12 +42,23 @@ from cmt.fusion import (
     read_checkpoint,
 )
 from cmt.metrics import scores
-from cmt.stack import Stack, fit_stack, log_probs, subset_key
+from cmt.reliability import Reliability, fit_density, fit_mapping
+from cmt.stack import Stack, fit_stack, fit_weights, log_probs, subset_key
 
 log = logging.getLogger("cmt.train")
 Pools = dict[str, FeatureSet]  # modality -> features of one split
 Experts = dict[str, Expert]  # modality -> its expert (cmt.experts)
 ExpertProbs = dict[str, np.ndarray]  # modality -> an expert's probabilities (N, C) over a pool
+
+
+class ReliabilitySpec(BaseModel):
+    """How a modality's reliability mapping is fitted (`reliability:` in a training config)."""
+
+    model_config = ConfigDict(extra="forbid")
+    held_out: str | None = Field(None, description="a corpus the fusion does not train on. If "
+                                 "the expert does not either, the mapping is fitted on it and the "
+                                 "calibration split; if it does, probe experts trained without it "
+                                 "and on it alone fit the mapping across corpora")
 
 
 class TrainConfig(BaseModel):
@@ -84,6 +96,24 @@ class TrainConfig(BaseModel):
     experts: dict[str, ExpertSpec] = Field(default_factory=dict, description="a classifier per "
                                            "modality, trained beside the fusion and stacked with it "
                                            "(cmt.experts); needs a calibration split")
+    expert_corpora: dict[str, list[str]] = Field(default_factory=dict, description="the corpora "
+                                                 "a modality's expert trains on, where they are "
+                                                 "not the fusion's (absent: the fusion's)")
+    corpus_limit: dict[str, int] = Field(default_factory=dict, description="at most this many "
+                                         "training examples of a corpus, drawn per label "
+                                         "(cmt.pipeline.limited): a large corpus cut to a CPU's "
+                                         "budget")
+    augment: dict[str, int] = Field(default_factory=dict, description="augmented copies of each "
+                                    "training clip the experts also learn from (speech only: "
+                                    "cmt.datasets.augment)")
+    reliability: dict[str, ReliabilitySpec] = Field(default_factory=dict, description="per "
+                                                    "modality, how far an input is from the "
+                                                    "expert's training data (cmt.reliability)")
+    fusion_from: Path | None = Field(None, description="take the fusion weights from this "
+                                     "checkpoint (trained by the same config) instead of training "
+                                     "them; the experts, the stack and reliability are fitted")
+    probe_dir: Path | None = Field(None, description="where to write the cross-corpus probes' "
+                                   "checkpoints (cmt evaluate reads them); absent: not written")
     datasets_dir: Path | None = None
     out: Path = Path("cmt/checkpoints/cmt.pt")
 
@@ -96,11 +126,29 @@ class TrainConfig(BaseModel):
                                  f"repeated at least once (got {times})")
         if self.experts and not self.calibration:
             raise ValueError("experts are weighed by the stack: set calibration > 0")
+        for m, spec in self.reliability.items():
+            if m not in self.experts:
+                raise ValueError(f"reliability: {m!r} has no expert to measure distances with")
+            if spec.held_out in self.corpora.get(m, []):
+                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} must be a corpus "
+                                 "the fusion does not train on")
+        for m, k in self.augment.items():
+            if m != "speech" or k < 0:
+                raise ValueError(f"augment: only speech is augmented, with copies >= 0 (got {m}: {k})")
         for m, spec in self.experts.items():
             if spec.summary_layers > 1 and not (m == "speech" and self.speech_summary):
                 raise ValueError(f"the {m} expert reads summary tokens: only speech has them, "
                                  "with speech_summary: true")
         return self
+
+    def expert_corpora_of(self, m: str) -> list[str]:
+        return self.expert_corpora.get(m) or self.corpora.get(m, [])
+
+    def all_corpora(self) -> dict[str, list[str]]:
+        """Per modality: the fusion's corpora, then those only its expert trains on."""
+        mods = list(self.corpora) + [m for m in self.expert_corpora if m not in self.corpora]
+        return {m: list(dict.fromkeys(self.corpora.get(m, []) + self.expert_corpora.get(m, [])))
+                for m in mods}
 
     def dims(self, d_in: dict[str, int]) -> FusionDims:
         return FusionDims(d_in=d_in, d_model=self.d_model, n_head=self.n_head,
@@ -302,9 +350,18 @@ def _bar(total: int, desc: str, enabled: bool):
 @torch.inference_mode()
 def predict_pool(model: FusionModel, fs: FeatureSet, batch_size: int = 256,
                  head: str = "fused", stack: Stack | None = None,
-                 experts: Experts | None = None) -> np.ndarray:
+                 experts: Experts | None = None, reliability: dict | None = None,
+                 fused_source: bool = True) -> np.ndarray:
     """Probabilities (N, 7) for one modality alone: the fused head (through the stack when
-    given, with the modality's expert when there is one), or its unimodal head."""
+    given, with the modality's expert when there is one, tempered by the modality's
+    reliability when given), or its unimodal head. fused_source=False: the expert alone
+    through the stack (a cross-corpus probe whose corpus the fusion trained on)."""
+    m = fs.modality
+    if stack is not None and head == "fused" and m in (experts or {}):
+        probs, feats = pool_read(experts[m], fs)
+        parts = ([predict_pool(model, fs, batch_size)] if fused_source else []) + [probs]
+        r = (reliability[m].score(feats) if m in (reliability or {}) else np.ones(len(fs)))
+        return stack.combine(m, [log_probs(p) for p in parts], [r] * len(parts))
     model.eval()
     out = []
     for s in range(0, len(fs), batch_size):
@@ -448,7 +505,7 @@ def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500,
 
 
 def _brief(s: dict) -> dict:
-    return {k: s[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "cross_entropy")}
+    return {k: s[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "cross_entropy", "ece")}
 
 
 def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dict[str, FeatureSet]]:
@@ -458,8 +515,43 @@ def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dic
     if config.datasets_dir is None:
         raise ValueError("datasets_dir is not set: give --data-dir or set it in the config")
     enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary)
-    return {m: {c: features(c, Path(config.datasets_dir) / SUBDIR[c], split, enc) for c in corpora}
-            for m, corpora in config.corpora.items()}
+    return {m: {c: features(c, Path(config.datasets_dir) / SUBDIR[c], split, enc,
+                            limit=config.corpus_limit.get(c) if split == "train" else None)
+                for c in corpora}
+            for m, corpora in config.all_corpora().items()}
+
+
+def augmented_pools(config: TrainConfig, fit: dict[str, dict[str, FeatureSet]],
+                    encoders=None) -> dict[str, dict[str, FeatureSet]]:
+    """Per augmented modality and corpus: the augmented copies of its fit part's clips (the
+    calibration part's speakers are left out, as their clean clips are)."""
+    from cmt.pipeline import SUBDIR, Encoders, features
+
+    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary)
+    out: dict[str, dict[str, FeatureSet]] = {}
+    for m, copies in config.augment.items():
+        if not copies:
+            continue
+        for c in config.expert_corpora_of(m):
+            aug = features(c, Path(config.datasets_dir) / SUBDIR[c], "train", enc, augment=copies)
+            keep = set(fit[m][c].groups)
+            out.setdefault(m, {})[c] = aug.subset([i for i, g in enumerate(aug.groups) if g in keep])
+    return out
+
+
+def expert_pools(config: TrainConfig, fit: dict[str, dict[str, FeatureSet]],
+                 aug: dict[str, dict[str, FeatureSet]], leave_out: str | None = None,
+                 only: str | None = None) -> Pools:
+    """What the experts train on: each modality's expert corpora's fit parts and their augmented
+    copies (less the corpus `leave_out`, or only the corpus `only`: the cross-corpus probes)."""
+    out = {}
+    for m in config.experts:
+        names = [c for c in config.expert_corpora_of(m) if c != leave_out and (only is None or c == only)]
+        parts = [fs for c in names for fs in [fit[m][c]] + ([aug[m][c]] if c in aug.get(m, {}) else [])
+                 for _ in range(config.corpus_times.get(c, 1))]
+        if parts:
+            out[m] = FeatureSet.concat(parts)
+    return out
 
 
 def merged(pools: dict[str, dict[str, FeatureSet]], times: dict[str, int] | None = None) -> Pools:
@@ -481,10 +573,15 @@ def split_pools(config: TrainConfig) -> tuple[dict[str, dict[str, FeatureSet]], 
             {m: {c: h[1] for c, h in d.items()} for m, d in halves.items()})
 
 
+def fusion_part(config: TrainConfig, by_corpus: dict[str, dict[str, FeatureSet]]) -> dict:
+    """Only the corpora the fusion trains on, of pools over all the config's corpora."""
+    return {m: {c: by_corpus[m][c] for c in corpora} for m, corpora in config.corpora.items()}
+
+
 def training_pools(config: TrainConfig) -> tuple[Pools, Pools | None]:
     """(the pools the fusion trains on, the calibration pools held out of them, or None)."""
     fit, calib = split_pools(config)
-    return merged(fit, config.corpus_times), (merged(calib) if calib else None)
+    return merged(fusion_part(config, fit), config.corpus_times), (merged(calib) if calib else None)
 
 
 def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
@@ -493,34 +590,252 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
     (unseen by the fusion and the experts; only the stack's few weights were fitted there:
     choose between configs on it, never on dev), and on dev tuples, with the stack."""
     fit, calib_by_corpus = split_pools(config)
-    train_pools = merged(fit, config.corpus_times)
+    train_pools = merged(fusion_part(config, fit), config.corpus_times)
     calib = merged(calib_by_corpus) if calib_by_corpus else None
     dev_by_corpus = build_pools(config, "dev")
     dev = merged(dev_by_corpus)
     t0 = time.perf_counter()
-    ckpt = train(config, train_pools, dev, progress=progress, resume=resume)
+    if config.fusion_from:
+        ckpt = reuse_fusion(config)
+    else:
+        ckpt = train(config, train_pools, merged(fusion_part(config, dev_by_corpus)),
+                     progress=progress, resume=resume)
     model = fusion_from_checkpoint(ckpt)
-    experts = fit_experts(train_pools, config.experts, seed=config.seed) if calib else {}
+    aug = augmented_pools(config, fit) if calib else {}
+    experts = fit_experts(expert_pools(config, fit, aug), config.experts, seed=config.seed) if calib else {}
     stack = fit_calibration(model, calib, experts=experts) if calib else None
     report = {"name": config.name, "fusion": config.fusion, "train_seconds": time.perf_counter() - t0,
               "train_sizes": {m: len(fs) for m, fs in train_pools.items()},
+              "expert_train_sizes": {m: len(fs) for m, fs in expert_pools(config, fit, aug).items()},
               "calibration_sizes": {m: len(fs) for m, fs in (calib or {}).items()},
               "stack": stack.to_dict() if stack else None,
               "per_corpus": {c: evaluate_pools(model, {m: fs}, triples=False, stack=stack,
                                                experts=experts)["single"][m]
                              for m, by in dev_by_corpus.items() for c, fs in by.items()},
-              "tuples": evaluate_pools(model, dev, stack=stack, experts=experts)["tuples"]}
+              "tuples": evaluate_pools(model, dev, stack=stack, experts=experts).get("tuples")}
     if stack:
         report["calibration_per_corpus"] = {
             c: evaluate_pools(model, {m: fs}, triples=False, stack=stack, experts=experts)["single"][m]
             for m, by in calib_by_corpus.items() for c, fs in by.items()}
-        report["tuples_without_stack"] = evaluate_pools(model, dev)["tuples"]
+        report["tuples_without_stack"] = evaluate_pools(model, dev).get("tuples")
         ckpt["stack"] = stack.to_dict()
         ckpt["experts"] = experts_to_dict(experts)
+        if config.reliability:
+            rel, report["reliability"], report["cross_corpus"] = fit_reliability(
+                config, model, stack, experts, fit, aug, calib_by_corpus, dev_by_corpus, ckpt)
+            ckpt["reliability"] = {m: r.to_dict() for m, r in rel.items()}
+            report["per_corpus_calibrated"] = {
+                c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
+                                 predict_pool(model, fs, stack=stack, experts=experts, reliability=rel)))
+                for m, by in dev_by_corpus.items() for c, fs in by.items()}
     ckpt["report"] = report
     if int(os.environ.get("RANK", "0")) == 0:
         _save_checkpoint(ckpt, config.out)
     return report
+
+
+def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
+    """Fit reliability (config.reliability) onto a trained checkpoint: its fusion, experts and
+    stack are kept as they are, so every answer's top label stays; only confidence changes.
+    Needs the features of the corpora each measured modality's expert trained on (split as the
+    config splits them) and of each held-out corpus. Writes `out`; returns the report."""
+    ckpt = read_checkpoint(checkpoint)
+    model = fusion_from_checkpoint(ckpt, checkpoint)
+    stack, experts = Stack.from_dict(ckpt.get("stack")), experts_from_dict(ckpt.get("experts"))
+    if stack is None or set(config.reliability) - set(experts):
+        raise ValueError(f"{checkpoint} has no stack or no expert for {sorted(config.reliability)}")
+    mods = list(config.reliability)
+    sub = config.model_copy(update={"corpora": {m: config.corpora[m] for m in mods if m in config.corpora},
+                                    "expert_corpora": {m: config.expert_corpora_of(m) for m in mods}})
+    fit, calib = split_pools(sub)
+    dev = build_pools(sub, "dev")
+    aug = augmented_pools(sub, fit) if config.augment else {}
+    rels, rep, cross = fit_reliability(sub, model, stack, experts, fit, aug, calib, dev, ckpt)
+    ckpt["reliability"] = {m: r.to_dict() for m, r in rels.items()}
+    report = {"calibrated_from": str(checkpoint), "reliability": rep, "cross_corpus": cross,
+              "per_corpus_calibrated": {
+                  c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
+                                   predict_pool(model, fs, stack=stack, experts=experts, reliability=rels)))
+                  for m, by in dev.items() for c, fs in by.items()}}
+    ckpt["report"] = {**(ckpt.get("report") or {}), **report}
+    _save_checkpoint(ckpt, Path(out))
+    return report
+
+
+def reuse_fusion(config: TrainConfig) -> dict:
+    """A checkpoint dict holding the fusion weights of config.fusion_from (and its training
+    history), under this config."""
+    old = read_checkpoint(config.fusion_from)
+    if old["dims"]["fusion"] != config.fusion:
+        raise ValueError(f"{config.fusion_from} holds a {old['dims']['fusion']} fusion, the config "
+                         f"asks for {config.fusion}")
+    return {"dims": old["dims"], "state_dict": old["state_dict"],
+            "config": config.model_dump(mode="json"), "history": old.get("history", []),
+            "world_size": old.get("world_size", 1), "labels": list(EMOTIONS),
+            "fusion_from": str(config.fusion_from)}
+
+
+def _tempering_data(model: FusionModel, stack: Stack, m: str, expert: Expert, rel: Reliability,
+                    fs: FeatureSet, fused: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(log distance ratios (N,), the stack's logits before tempering (N, C), labels (N,)) for
+    modality m over a pool; fused=False: the expert alone (a probe whose corpus the fusion saw)."""
+    probs, feats = pool_read(expert, fs)
+    if fused:
+        z = stack.logits(m, [log_probs(predict_pool(model, fs)), log_probs(probs)])
+    else:
+        z = stack.logits(m, [log_probs(probs)])
+    return rel.log_ratio(feats), z, fs.labels.numpy()
+
+
+def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, experts: Experts,
+                    fit: dict, aug: dict, calib_by_corpus: dict, dev_by_corpus: dict, ckpt: dict):
+    """Per modality in config.reliability: the shipped expert's density (cmt.reliability) and
+    the mapping from distance to reliability. With a held-out corpus H, two probes are trained
+    as the shipped expert is: one without H (scored on all of H), one on H alone (scored on
+    all of the other corpora). Each probe's mapping is fitted on its own calibration part and
+    the corpus it did not see; the shipped expert takes the mapping fitted on both probes' data.
+    Each probe is also scored on its unseen corpus with the *other* probe's mapping (out of
+    sample) and written to config.probe_dir, if set, for cmt evaluate.
+
+    Returns ({modality: Reliability}, a report per modality, the cross-corpus scores)."""
+    rels, report, cross = {}, {}, {}
+
+    def whole(m: str, c: str) -> FeatureSet:  # a corpus's every example the run has read
+        parts = [fit[m][c], calib_by_corpus[m][c], dev_by_corpus[m][c]]
+        return FeatureSet.concat(parts)
+
+    for m, spec in config.reliability.items():
+        calib = merged({m: calib_by_corpus[m]})[m]
+        mine = expert_pools(config, fit, aug)[m]
+        rel = fit_density(pool_read(experts[m], mine)[1], mine.labels.numpy(),
+                          pool_read(experts[m], calib)[1])
+        if not spec.held_out:
+            s, z, y = _tempering_data(model, stack, m, experts[m], rel, calib)
+            rel.a, rel.b = fit_mapping(s, z, y)
+            rels[m], report[m] = rel, {"a": rel.a, "b": rel.b, "median": rel.median,
+                                       "calibration_mean_reliability": float(rel.score(
+                                           pool_read(experts[m], calib)[1]).mean())}
+            continue
+        held = spec.held_out
+        if held not in config.expert_corpora_of(m):  # the expert never saw it: score it there
+            unseen = unseen_corpus(config, held)
+            parts = [_tempering_data(model, stack, m, experts[m], rel, fs) for fs in (calib, unseen)]
+            rel.a, rel.b = fit_mapping(*_halves(parts))
+            rels[m] = rel
+            report[m] = {"a": rel.a, "b": rel.b, "median": rel.median, "held_out": held,
+                         "two_fold_on_held_out": _two_fold(parts, unseen.groups)}
+            y = [EMOTIONS[i] for i in unseen.labels.tolist()]
+            kw = {"stack": stack, "experts": {m: experts[m]}}
+            tempered = scores(y, predict_pool(model, unseen, **kw, reliability={m: rel}))
+            cross[f"{m}:{held}"] = {"scored_on": [held],
+                                    "untempered": _brief(scores(y, predict_pool(model, unseen, **kw))),
+                                    "tempered": _brief(tempered), "per_class": tempered["per_class"],
+                                    "mapping_from": "this corpus and the calibration split (in sample: "
+                                                    "see two_fold_on_held_out)"}
+            continue
+        others = [c for c in config.expert_corpora_of(m) if c != held]
+        unseen = {held: whole(m, held)}
+        everything_else = FeatureSet.concat([whole(m, c) for c in others])
+        probes = {}
+        for name, kw, own_calib, scored, fused in (
+                (f"without-{held}", {"leave_out": held}, others, unseen[held], True),
+                (f"only-{held}", {"only": held}, [held], everything_else, False)):
+            pool = expert_pools(config, fit, aug, **kw)[m]
+            expert = fit_experts({m: pool}, {m: config.experts[m]}, seed=config.seed)[m]
+            cal = FeatureSet.concat([calib_by_corpus[m][c] for c in own_calib])
+            probe_stack = Stack(dict(stack.weights))
+            if not fused:  # the fusion trained on the corpora this probe is scored on
+                probe_stack.weights[m] = fit_weights(log_probs(pool_probs(expert, cal))[:, None],
+                                                     cal.labels.numpy(), balanced=False)
+            prel = fit_density(pool_read(expert, pool)[1], pool.labels.numpy(), pool_read(expert, cal)[1])
+            parts = [_tempering_data(model, probe_stack, m, expert, prel, fs, fused) for fs in (cal, scored)]
+            data = _halves(parts)
+            probes[name] = {"expert": expert, "stack": probe_stack, "rel": prel, "scored": scored,
+                            "fused": fused, "data": data, "own": fit_mapping(*data)}
+        s, z, y, w = (np.concatenate([p["data"][k] for p in probes.values()]) for k in range(4))
+        rel.a, rel.b = fit_mapping(s, z, y, weights=w)
+        rels[m] = rel
+        report[m] = {"a": rel.a, "b": rel.b, "median": rel.median, "held_out": held}
+        names = list(probes)
+        for name, other in zip(names, names[::-1], strict=True):
+            p = probes[name]
+            p["rel"].a, p["rel"].b = probes[other]["own"]  # the other direction's mapping
+            fs = p["scored"]
+            y = [EMOTIONS[i] for i in fs.labels.tolist()]
+            kw = {"stack": p["stack"], "experts": {m: p["expert"]}}
+            raw = scores(y, predict_pool(model, fs, **kw, fused_source=p["fused"]))
+            tempered = scores(y, predict_pool(model, fs, **kw, fused_source=p["fused"],
+                                              reliability={m: p["rel"]}))
+            cross[f"{m}:{name}"] = {"scored_on": sorted({str(q.get("corpus")) for q in _metas(fs.meta)}),
+                                    "untempered": _brief(raw), "tempered": _brief(tempered),
+                                    "per_class": tempered["per_class"],
+                                    "mapping_from": other, "mapping": list(probes[other]["own"])}
+            if config.probe_dir:
+                _save_probe(config, ckpt, m, name, p)
+    return rels, report, cross
+
+
+def unseen_corpus(config: TrainConfig, corpus: str) -> FeatureSet:
+    """A corpus no expert trained on, whole (its train split, cut by corpus_limit, and dev)."""
+    from cmt.pipeline import MODALITY, SUBDIR, Encoders, features
+
+    enc = Encoders(config.encoders, speech_summary=config.speech_summary)
+    path = Path(config.datasets_dir) / SUBDIR[corpus]
+    fs = FeatureSet.concat([features(corpus, path, "train", enc, limit=config.corpus_limit.get(corpus)),
+                            features(corpus, path, "dev", enc)])
+    if fs.modality != MODALITY[corpus]:
+        raise ValueError(f"{corpus} is not a {fs.modality} corpus")
+    return fs
+
+
+def _halves(parts: list[tuple]) -> tuple:
+    """(s, z, y, weights) of several (s, z, y) parts, each part weighing the same in all."""
+    w = np.concatenate([np.full(len(p[0]), 1.0 / (len(parts) * len(p[0]))) for p in parts])
+    return (*(np.concatenate([p[k] for p in parts]) for k in range(3)), w)
+
+
+def _two_fold(parts: list[tuple], groups: list[str]) -> dict:
+    """The held-out corpus's groups (speakers, images) dealt into two folds: the mapping fitted on
+    the calibration split and one fold, the ECE measured on the other; both ways, pooled."""
+    from cmt.metrics import calibration
+
+    calib, unseen = parts
+    names = sorted(set(groups))
+    fold = np.array([names.index(g) % 2 for g in groups])
+    t, p_raw, p_cal = [], [], []
+    for k in (0, 1):
+        train = tuple(x[fold != k] for x in unseen)
+        a, b = fit_mapping(*_halves([calib, train]))
+        s, z, y = (x[fold == k] for x in unseen)
+        r = 1.0 / (1.0 + np.exp(-(a - b * s)))
+        t.append(y)
+        p_raw.append(_softmax_rows(z))
+        p_cal.append(_softmax_rows(r[:, None] * z))
+    t = np.concatenate(t)
+    return {"ece_untempered": calibration(t, np.concatenate(p_raw))[0],
+            "ece_tempered": calibration(t, np.concatenate(p_cal))[0], "n": int(len(t))}
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _metas(meta: dict) -> list[dict]:
+    """The metadata of a feature set's parts, however deeply concatenated."""
+    return [x for part in meta["parts"] for x in _metas(part)] if "parts" in meta else [meta]
+
+
+def _save_probe(config: TrainConfig, ckpt: dict, m: str, name: str, probe: dict) -> None:
+    """A checkpoint like the shipped one, with the probe's expert, stack and reliability for m."""
+    blob = {k: v for k, v in ckpt.items() if k not in ("report", "reliability")}
+    experts = experts_from_dict(ckpt["experts"])
+    experts[m] = probe["expert"]
+    blob.update(experts=experts_to_dict(experts), stack=probe["stack"].to_dict(),
+                reliability={m: probe["rel"].to_dict()}, probe={"modality": m, "name": name,
+                                                               "fused_source": probe["fused"]})
+    Path(config.probe_dir).mkdir(parents=True, exist_ok=True)
+    _save_checkpoint(blob, Path(config.probe_dir) / f"{config.name}-{m}-{name}.pt")
 
 
 def load_fusion(path: Path | str, device: str = "cpu") -> FusionModel:

@@ -4,6 +4,8 @@
   The identity is the file name without its trailing `_NNNN` (LFW style: `AJ_Cook_0001.jpg`).
 - AffectNet: `<split>/images/N.jpg` with `<split>/annotations/N_exp.npy` holding the
   expression code 0..10 (codes 8-10 are dropped; see data/labels/affectnet.yaml).
+- FER2013 in the Kaggle folder layout: `train/<emotion>/*.png` and `val/<emotion>/*.png`,
+  48x48 grey images that are already face crops (`meta["crop"]`: read without detection).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import csv
 import random
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from cmt.datasets.folder import load_folder
 from cmt.datasets.labels import CorpusError, Example, load_label_map
 from cmt.settings import REPO_DATA_DIR
 
@@ -83,6 +87,20 @@ def load_affectnet(data_dir: str | Path, split: str = "train_set",
     if not examples:
         raise CorpusError(f"no labelled images found under {root}")
     return examples
+
+
+def load_fer2013(data_dir: str | Path, split: str = "train") -> list[Example]:
+    """FER2013's `train/` (Training) or `val/` (PublicTest) part; its PrivateTest is not read.
+
+    The images are face crops: each Example's meta says so (`crop`), and readers take the whole
+    image as the face. The corpus has no identities: each image is its own group."""
+    if split not in ("train", "val"):
+        raise ValueError(f"FER2013 split must be train or val, got {split!r}")
+    root = Path(data_dir) / split
+    if not root.is_dir():
+        raise CorpusError(f"{data_dir} is not a FER2013 folder: expected {split}/<emotion>/*.png")
+    return [replace(e, group=f"fer2013/{e.image_path.stem}", meta={**e.meta, "crop": True})
+            for e in load_folder(root, "image")]
 
 
 def identity_split(examples: list[Example], dev_fraction: float = 0.2,

@@ -190,3 +190,27 @@ def test_the_shipped_text_encoder_is_minilm_with_its_top_layers_tuned(shipped):
     for key, value in enc.model.state_dict().items():
         tuned = key.startswith(("encoder.layer.4.", "encoder.layer.5."))
         assert torch.equal(value, base[key]) != tuned, key  # tuned layers differ, the rest is equal
+
+
+def test_a_face_crop_is_read_whole_and_an_unreliable_reading_says_little(tiny):
+    import cv2
+
+    from cmt.experts import Expert, ExpertConfig
+    from cmt.model import EmotionModel
+    from cmt.reliability import Reliability
+    from cmt.stack import Stack
+
+    face = cv2.resize(_rgb("Dan_Monson_0001.jpg")[40:200, 60:190], (48, 48))  # a FER2013-size crop
+    p = tiny.predict(face=face)
+    assert "face" in p.modalities and p.face_box == (0, 0, 48, 48) and p.reliability == {}
+    big = _rgb("Dan_Monson_0001.jpg")
+    assert tiny.predict(face=big, face_is_crop=True).face_box == (0, 0, big.shape[1], big.shape[0])
+    torch.manual_seed(0)
+    expert = Expert(ExpertConfig(d_model=256)).eval()
+    # every input counts as far from the training data: reliability near 0
+    far = Reliability(means=np.zeros((1, 128)), precision=np.eye(128), median=1e-6, a=0.0, b=5.0)
+    model = EmotionModel(tiny.fusion, tiny.encoders, "t", stack=Stack({"face": [1.0, 2.0]}),
+                         experts={"face": expert}, reliability={"face": far})
+    p = model.predict(face=face, text="fine")
+    assert 0.0 <= p.reliability["face"] < 0.01 and set(p.reliability) == {"face"}
+    assert max(p.modalities["face"].values()) < 1 / 7 + 0.01  # near uniform

@@ -178,3 +178,71 @@ def test_a_checkpoint_write_that_fails_leaves_the_one_that_was_there(tmp_path, m
         train(config, synthetic_pools(), progress=False)
     assert config.out.read_bytes() == b"the shipped checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmt.pt"]  # no half-written file left
+
+
+def _corpus(modality: str, d: int, n: int, seed: int, shift: float = 0.0, groups: int = 10) -> FeatureSet:
+    """A corpus whose tokens carry the label (shared centres), moved by `shift` (another studio)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 7
+    centers = torch.randn(7, d, generator=torch.Generator().manual_seed(100 + d))
+    lengths = torch.full((n,), 3)
+    tokens = (torch.randn(3 * n, d, generator=g) + 1.5 * centers[labels.repeat_interleave(lengths)]
+              + shift)
+    return FeatureSet(modality, tokens.half(), lengths, labels,
+                      [f"{seed}-{i % groups}" for i in range(n)], {"corpus": f"c{seed}"})
+
+
+def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(tmp_path, monkeypatch):
+    """The speech expert trains on two corpora, the fusion on one; probes without the held-out
+    corpus and on it alone score each other's corpus, and the shipped checkpoint carries the
+    reliability model that cmt evaluate and the front door read."""
+    import cmt.train as ct
+    from cmt.experts import ExpertSpec
+    from cmt.fusion import read_checkpoint
+
+    pools = {"train": {"text": {"meld": _corpus("text", 12, 210, 1)},
+                       "speech": {"ravdess": _corpus("speech", 8, 210, 2),
+                                  "emodb": _corpus("speech", 8, 140, 3, shift=2.5)}},
+             "dev": {"text": {"meld": _corpus("text", 12, 70, 4)},
+                     "speech": {"ravdess": _corpus("speech", 8, 70, 5),
+                                "emodb": _corpus("speech", 8, 35, 6, shift=2.5)}}}
+    monkeypatch.setattr(ct, "build_pools", lambda config, split, encoders=None: pools[split])
+    config = tiny_config(tmp_path, epochs=2, calibration=0.2, datasets_dir=tmp_path,
+                         corpora={"text": ["meld"], "speech": ["ravdess"]},
+                         expert_corpora={"speech": ["ravdess", "emodb"]},
+                         experts={"text": ExpertSpec(epochs=5), "speech": ExpertSpec(epochs=5)},
+                         reliability={"text": {}, "speech": {"held_out": "emodb"}},
+                         probe_dir=tmp_path / "probes")
+    report = ct.run(config, progress=False)
+    assert report["train_sizes"]["speech"] < report["expert_train_sizes"]["speech"]
+    assert set(report["cross_corpus"]) == {"speech:without-emodb", "speech:only-emodb"}
+    for row in report["cross_corpus"].values():
+        assert {"ece", "macro_f1"} <= set(row["tempered"]) and row["mapping"][1] >= 0
+    assert set(report["per_corpus_calibrated"]) == {"meld", "ravdess", "emodb"}
+    ckpt = read_checkpoint(config.out)
+    assert set(ckpt["reliability"]) == {"text", "speech"}
+    assert sorted(p.name for p in (tmp_path / "probes").iterdir()) == [
+        "cmt-speech-only-emodb.pt", "cmt-speech-without-emodb.pt"]
+    with pytest.raises(ValueError, match="held_out"):
+        TrainConfig(corpora={"speech": ["ravdess"]}, calibration=0.2,
+                    experts={"speech": ExpertSpec()}, reliability={"speech": {"held_out": "ravdess"}})
+    # a trained checkpoint calibrated afterwards: the expert never saw EmoDB; top labels stay
+    monkeypatch.setattr(ct, "unseen_corpus", lambda config, corpus: FeatureSet.concat(
+        [pools["train"]["speech"]["emodb"], pools["dev"]["speech"]["emodb"]]))
+    only = {s: {m: {c: fs for c, fs in by.items() if c != "emodb"} for m, by in p.items()}
+            for s, p in pools.items()}
+    monkeypatch.setattr(ct, "build_pools", lambda config, split, encoders=None: {
+        m: only[split][m] for m in config.all_corpora()})
+    later = config.model_copy(update={"expert_corpora": {}, "probe_dir": None})
+    report = ct.calibrate(later, config.out, tmp_path / "calibrated.pt")
+    assert set(report["cross_corpus"]) == {"speech:emodb"}
+    assert report["reliability"]["speech"]["two_fold_on_held_out"]["n"] == 175
+    calibrated = read_checkpoint(tmp_path / "calibrated.pt")
+    model, stack = ct.load_fusion(tmp_path / "calibrated.pt"), ct.Stack.from_dict(calibrated["stack"])
+    experts = ct.experts_from_dict(calibrated["experts"])
+    rel = {m: ct.Reliability.from_dict(b) for m, b in calibrated["reliability"].items()}
+    fs = pools["dev"]["speech"]["emodb"]
+    plain = ct.predict_pool(model, fs, stack=stack, experts=experts)
+    tempered = ct.predict_pool(model, fs, stack=stack, experts=experts, reliability=rel)
+    assert (plain.argmax(1) == tempered.argmax(1)).all()
+    assert tempered.max(1).mean() <= plain.max(1).mean() + 1e-9

@@ -111,3 +111,20 @@ def test_real_facial_expressions(datasets_dir):
     train, dev = identity_split(examples)
     assert not {e.group for e in train} & {e.group for e in dev}
     assert 0.15 < len(dev) / len(examples) < 0.3
+
+
+def test_fer2013_folders_are_face_crops(tmp_path):
+    import cv2
+
+    from cmt.datasets.face import load_fer2013
+    from cmt.pipeline import limited
+
+    for split, label, n in (("train", "happy", 3), ("train", "angry", 2), ("val", "sad", 1)):
+        (tmp_path / split / label).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / split / label / f"Training_{label}{i}.png"), np.zeros((48, 48), np.uint8))
+    train = load_fer2013(tmp_path, "train")
+    assert sorted(e.label for e in train) == ["anger"] * 2 + ["joy"] * 3
+    assert all(e.meta["crop"] for e in train) and len({e.group for e in train}) == 5
+    assert [e.label for e in load_fer2013(tmp_path, "val")] == ["sadness"]
+    assert sorted(e.label for e in limited(train, 3)) == ["anger", "joy", "joy"]  # the mix kept

@@ -93,3 +93,22 @@ def test_real_ravdess(datasets_dir):
     assert {e.label for e in ex} == set(EMOTIONS)  # calm merged, all seven present
     train, dev = actor_split(ex, dev_actors=(17, 18, 19, 20))
     assert len(dev) == 240 and len(train) == 960
+
+
+def test_an_augmented_clip_is_a_degraded_copy_the_same_for_a_seed():
+    from pathlib import Path
+
+    from cmt.datasets.augment import augment_clip
+    from cmt.pipeline import augmented
+
+    t = np.arange(32000) / 16000
+    clip = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    a, b = augment_clip(clip, seed=3), augment_clip(clip, seed=3)
+    assert np.array_equal(a, b) and a.dtype == np.float32 and np.abs(a).max() <= 1.0
+    assert 0.85 * clip.size < a.size < 1.15 * clip.size  # a speed change of at most 10 %
+    assert not np.array_equal(augment_clip(clip, seed=4), a)
+    from cmt.datasets.labels import Example
+
+    items = [Example(label="joy", audio_path=Path(f"/x/{i}.wav"), group="1") for i in range(3)]
+    copies = augmented(items, 2)
+    assert len(copies) == 6 and len({e.meta["augment_seed"] for e in copies}) == 6
