@@ -234,7 +234,9 @@ def test_the_live_demo_reads_the_camera_after_one_tick_without_flashing(app, pag
 def test_demo_plays_a_scripted_scenario_with_the_tutors_replies(app, page):
     from playwright.sync_api import expect
 
+    page.get_by_role("tab", name="Demo").click()
     page.get_by_role("tab", name="Scripted scenario").click()
+    _pick(page, "Scenario", "bored fast student")  # not the first in the list
     page.locator("#demo-play").click()
     table = page.locator("#demo-table")
     expect(table).to_contain_text("a harder problem")  # the bored student

@@ -22,11 +22,9 @@ def test_wrong_answers_and_frustration_calm_the_tutor_with_the_camera_on(app, pa
 
     _, db, _ = app
     page.locator("#student-name textarea, #student-name input").first.fill("Kai")
+    # the tick alone starts the camera (the page presses the webcam's buttons itself;
+    # pressing them here as well would stop it again)
     page.locator("#consent-camera input[type=checkbox]").check()
-    webcam = page.locator("#student-camera")
-    webcam.wait_for(state="visible")
-    webcam.get_by_text("Click to Access Webcam").click()
-    webcam.get_by_role("button", name="capture photo").click()
     page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=90_000)
     box = page.locator("#student-message textarea")
     with db() as s:
