@@ -1,7 +1,8 @@
 """No picture or recording stays on disk: `attune run` in its own folders, a student in
 headless Chromium (../shared/media as the fake camera and microphone) takes a camera turn and
-a spoken turn, and then every file under Gradio's cache (GRADIO_TEMP_DIR), the app's home
-(ATTUNE_HOME) and the app's system temp folder (TMPDIR) is read for image and audio data.
+a spoken turn, then the demo frames their face and reads a recording, and each time every
+file under Gradio's cache (GRADIO_TEMP_DIR), the app's home (ATTUNE_HOME) and the app's
+system temp folder (TMPDIR) is read for image and audio data.
 """
 
 from __future__ import annotations
@@ -111,12 +112,9 @@ def test_after_a_camera_turn_and_a_spoken_turn_no_picture_or_recording_is_on_dis
     page.on("response", lambda r: uploads.extend(r.json()) if r.url.endswith("/gradio_api/upload")
             and r.ok else None)
     page.locator("#student-name textarea, #student-name input").first.fill("Sam")
-    # a camera turn: frames stream, and a typed answer goes with the current frame
+    # a camera turn: ticking the box starts the webcam (the page presses its buttons; a
+    # second press here would stop it), frames stream, and a typed answer goes with a frame
     page.locator("#consent-camera input[type=checkbox]").check()
-    webcam = page.locator("#student-camera")
-    webcam.wait_for(state="visible")
-    webcam.get_by_text("Click to Access Webcam").click()
-    webcam.get_by_role("button", name="capture photo").click()  # starts streaming
     page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=120_000)
     box = page.locator("#student-message textarea")
     box.fill("I think it's 3/4")
@@ -140,14 +138,26 @@ def test_after_a_camera_turn_and_a_spoken_turn_no_picture_or_recording_is_on_dis
 
 
 def test_the_demos_framed_face_is_shown_inline_and_never_written(app, page):
-    _, folders = app
+    url, folders = app
+    uploads: list[str] = []
+    page.on("response", lambda r: uploads.extend(r.json()) if r.url.endswith("/gradio_api/upload")
+            and r.ok else None)
     page.get_by_role("tab", name="Demo").click()
-    page.locator("#demo-consent input[type=checkbox]").check()
-    webcam = page.locator("#demo-camera")
-    webcam.get_by_text("Click to Access Webcam").click()
-    webcam.get_by_role("button", name="capture photo").click()
+    page.locator("#demo-consent input[type=checkbox]").check()  # starts the webcam too
     framed = page.locator("#demo-boxed img")
     framed.wait_for(timeout=120_000)
     assert framed.get_attribute("src").startswith("data:image/jpeg;base64,")
+    # a spoken demo turn: the recording is uploaded, read with the current frame, deleted
+    mic = page.locator("#demo-mic")
+    mic.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(4_000)
+    mic.get_by_role("button", name="Stop").click()
+    for _ in range(120):  # until the handler has read the recording (and so deleted it)
+        if uploads and not any(Path(p).exists() for p in uploads):
+            break
+        page.wait_for_timeout(1_000)
+    assert uploads, "the demo's recording was never uploaded (the test saw no spoken turn)"
+    for path in uploads:
+        assert page.request.get(f"{url}/gradio_api/file={quote(path)}").status in (403, 404)
     page.wait_for_timeout(2_000)  # a few more frames
     assert media_files(*folders.values()) == []
