@@ -147,7 +147,11 @@ def analyze_live(deps: Deps, principal: Principal | None, frame: np.ndarray | No
     except (CMTError, ValueError) as e:
         return (gr.skip(),) * 6 + (f"*{e}*", gr.skip(), policy)
     boxed = inline_image(draw_box(image, r.face_box, r.label)) if image is not None else gr.skip()
-    return (boxed, *describe(r, policy), policy)
+    fused, *per, attention, latency, style = describe(r, policy)
+    # a modality this reading did not have keeps its last bars: two camera frames a second
+    # must not wipe the voice's reading a moment after the recording was read
+    per = [p if m in r.modalities else gr.skip() for m, p in zip(("text", "face", "speech"), per)]
+    return (boxed, fused, *per, attention, latency, style, policy)
 
 
 def analyze_recording(deps: Deps, principal: Principal | None, recording: str | None,
