@@ -10,6 +10,7 @@ probabilities on real fixtures.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -21,7 +22,7 @@ import torch
 
 log = logging.getLogger("cmt.encoders.onnx")
 
-EXPORT_FORMAT = 1  # bump when the export itself changes (opset, graph wrapper)
+EXPORT_FORMAT = 2  # bump when the export itself changes (opset, graph wrapper, example inputs)
 OPSET = 17
 RUNTIMES = ("auto", "torch", "onnx")
 
@@ -53,7 +54,9 @@ def export(module: torch.nn.Module, args: tuple, path: Path, *, input_names: lis
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
-        torch.onnx.export(module, args, str(tmp), input_names=input_names,
+        # a copy is traced: tracing a transformers model changed the live one (its lower layers'
+        # states for a partial forward, as cmt.text_tune reads them, moved by up to 2.7)
+        torch.onnx.export(copy.deepcopy(module), args, str(tmp), input_names=input_names,
                           output_names=output_names, dynamic_axes=dynamic_axes,
                           opset_version=OPSET, dynamo=False)
     os.replace(tmp, path)

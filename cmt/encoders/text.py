@@ -115,12 +115,17 @@ class TextEncoder:
         if self._onnx is None:
             from cmt.encoders.onnx import prepared
 
+            # Traced on a fixed padded batch, not on the first request's: the export does not
+            # depend on what that request looked like (transformers may take another path for
+            # a batch with no padding).
+            example = self.tokenizer(EXPORT_EXAMPLE, padding=True, return_tensors="pt")
             names = list(batch)
             axes = {n: {0: "batch", 1: "tokens"} for n in names}
             axes["hidden"] = {0: "batch", 1: "tokens"}
             self._onnx = prepared("text-" + Path(self.name).name, _Hidden(self.model, names),
-                                  tuple(batch[n] for n in names), input_names=names,
-                                  output_names=["hidden"], dynamic_axes=axes) or False
+                                  tuple(example[n].to(self.device) for n in names),
+                                  input_names=names, output_names=["hidden"],
+                                  dynamic_axes=axes) or False
         return self._onnx or None
 
     def _check(self, texts: list[str]) -> list[str]:
@@ -158,6 +163,9 @@ class TextEncoder:
             hidden, mask = self.tokens([texts[i] for i in idx])  # (b, T, d), (b, T)
             out[idx] = mean_pool(hidden, mask)
         return out
+
+
+EXPORT_EXAMPLE = ["a longer sentence than the other one", "short"]  # padded: the mask is traced
 
 
 class _Hidden(torch.nn.Module):

@@ -102,3 +102,30 @@ def test_runtime_names_are_checked():
     assert not wanted("torch", "cpu")
     with pytest.raises(ValueError, match="runtime must be"):
         wanted("tensorrt", "cpu")
+
+
+
+def test_exporting_leaves_the_live_torch_model_as_it_was(tmp_path, monkeypatch):
+    """Tracing the text model for ONNX once changed the live torch model: the top layers run on
+    its lower layers' states (cmt.text_tune) then moved by up to 2.7 from the encoder's output."""
+    from cmt.encoders.text import TextEncoder
+    from cmt.settings import get_settings
+    from cmt.text_tune import TopLayers, lower_states
+    from tests.cmt.encoders.test_text import make_tiny_bert
+
+    monkeypatch.setenv("ATTUNE_HOME", str(tmp_path / "home"))  # no cached export: export now
+    get_settings.cache_clear()
+    try:
+        model = make_tiny_bert(tmp_path / "tiny-bert")
+        enc = TextEncoder(str(model), max_length=16)
+        texts = ["i am so happy !", "the cat"]
+        enc.tokens(["i am so happy !"])  # the export happens here, in this process
+        assert enc._onnx  # ONNX Runtime serves the encoder
+        top = TopLayers(enc.model.encoder.layer[1:], enc.dim, 0.0).eval()
+        with torch.no_grad():
+            x, mask = top.hidden(lower_states(enc, texts, 1))
+        want, want_mask = TextEncoder(str(model), max_length=16, runtime="torch").tokens(texts)
+        assert torch.equal(mask.bool(), want_mask)
+        assert torch.allclose(x[mask.bool()], want[want_mask], atol=2e-2)  # float16 in between
+    finally:
+        get_settings.cache_clear()
