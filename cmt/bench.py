@@ -81,7 +81,7 @@ async def drive(url: str, mix: str, clients: int, requests: int, m: dict[str, st
 
 def asr_comparison(clip: Path, repeats: int = 3) -> dict:
     """Ours (transcript + emotion tokens, one encoder pass) vs faster-whisper (transcript only)."""
-    from cmt.encoders.speech import SpeechEncoder, load_audio
+    from cmt.model.encoders.speech import SpeechEncoder, load_audio
 
     audio, sr = load_audio(clip)
     ours = SpeechEncoder()

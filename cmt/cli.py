@@ -67,7 +67,7 @@ def train(config: Path = typer.Option(Path("configs/cmt.yaml"), help="training c
     """Train the fusion model on cached encoder features; torchrun runs it data-parallel."""
     import json
 
-    from cmt.train import load_config, run
+    from cmt.training.train import load_config, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
@@ -87,8 +87,8 @@ def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), he
     checkpoint; its answers keep their top labels, only their confidence changes."""
     import json
 
-    from cmt.train import calibrate as run_calibrate
-    from cmt.train import load_config
+    from cmt.training.train import calibrate as run_calibrate
+    from cmt.training.train import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
@@ -105,11 +105,11 @@ def tune_text(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
               out: Path = typer.Option(None, help="default: cmt/checkpoints/text_tuned.pt")):
     """Fine-tune the text encoder's top layers for emotion ("attune-minilm-emotion").
 
-    Options left out keep the shipped recipe (cmt.text_tune.TuneConfig's defaults)."""
+    Options left out keep the shipped recipe (cmt.training.text_tune.TuneConfig's defaults)."""
     from dataclasses import replace
 
-    from cmt.encoders.text import TUNED_PATH
-    from cmt.text_tune import TuneConfig, run
+    from cmt.model.encoders.text import TUNED_PATH
+    from cmt.training.text_tune import TuneConfig, run
 
     given = {"layers": layers, "epochs": epochs}
     if meld_times is not None:
@@ -130,8 +130,8 @@ def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="traini
     """The results table: unimodal, late, early concat, joint transformer and the CMT, same data."""
     import json
 
-    from cmt.baselines import render, run
-    from cmt.train import load_config
+    from cmt.training.baselines import render, run
+    from cmt.training.train import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
@@ -145,9 +145,9 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
               mirror: bool = typer.Option(True, help="read each face with its mirror image"),
               out: Path = typer.Option(None, help="default: cmt/checkpoints/face_tuned.pt")):
     """Fine-tune EfficientNet-Lite0 on face crops for expression ("attune-face-emotion")."""
-    from cmt.encoders.face import FACE_TUNED_PATH
-    from cmt.face_tune import FaceTuneConfig, run
-    from cmt.pipeline import SUBDIR
+    from cmt.model.encoders.face import FACE_TUNED_PATH
+    from cmt.training.face_tune import FaceTuneConfig, run
+    from cmt.training.corpora import SUBDIR
 
     with input_errors():
         blob = run(FaceTuneConfig(epochs=epochs, mirror=mirror), data_dir / SUBDIR["facial_expressions"],
@@ -169,8 +169,8 @@ def evaluate(dataset: str = typer.Option(..., help="meld, goemotions, facial_exp
     """Score a checkpoint on a corpus, through the modality it carries."""
     import json
 
-    from cmt.evaluate import evaluate as run_eval
-    from cmt.evaluate import plot_confusion
+    from cmt.training.evaluate import evaluate as run_eval
+    from cmt.training.evaluate import plot_confusion
 
     if plot:  # before the run, not after it
         try:

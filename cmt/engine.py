@@ -49,7 +49,7 @@ class Engine:
     def load(cls, checkpoint: str | None = None, device: str | None = None, *,
              biometrics: bool = True) -> Engine:
         from cmt import load_model
-        from cmt.runtime import ready_to_serve
+        from cmt.model.runtime import ready_to_serve
 
         model = load_model(checkpoint, device=device)
         ready_to_serve(model)  # threads, and the decoders' lazy imports (cmt.runtime)

@@ -3,7 +3,7 @@
     python -m cmt.face_head train --data-dir ../shared/datasets/facial_expressions
     python -m cmt.face_head evaluate --data-dir ../shared/datasets/facial_expressions
 
-Both split the corpus by identity (cmt.datasets.face.identity_split) and read cached
+Both split the corpus by identity (cmt.training.datasets.face.identity_split) and read cached
 features (one pass of detector + CNN per image, kept under Settings().home/cache/face).
 `train` fits the head on the train part and saves cmt/checkpoints/face_head.pt;
 `evaluate` scores the CNN zero-shot and the head on the held-out identities.
@@ -100,7 +100,7 @@ def _digest(paths: list[Path]) -> str:
 def corpus_boxes(paths: list[Path], log_every: int = 500) -> dict[str, np.ndarray]:
     """The detector over every image once (the slow part), cached: boxes (N, 4), -1 = no
     face found, -2 = the file is not a readable JPEG/PNG (it is then left out)."""
-    from cmt.encoders.face import ImageError, decode_image, detect_face
+    from cmt.model.encoders.face import ImageError, decode_image, detect_face
 
     cache = _cache_dir() / f"haar-boxes-{_digest(paths)}.npz"
     if cache.is_file():
@@ -134,7 +134,7 @@ def corpus_features(examples, batch_size: int = 64) -> dict[str, np.ndarray]:
     `detected` records which ones had a face; `readable` is False for files that are not
     JPEG/PNG images (their feature rows are zeros: leave them out).
     """
-    from cmt.encoders.face import FaceEncoder, decode_image
+    from cmt.model.encoders.face import FaceEncoder, decode_image
 
     paths = [ex.image_path for ex in examples]
     cache = _cache_dir() / f"fer-cnn-{_digest(paths)}.npz"
@@ -172,7 +172,7 @@ def corpus_features(examples, batch_size: int = 64) -> dict[str, np.ndarray]:
 
 def zero_shot_probs(features: np.ndarray, temperature: float | None = None) -> np.ndarray:
     """The FER CNN's own reading from cached head features: (N, 519) -> (N, 7) over EMOTIONS."""
-    from cmt.encoders.face import FER2013_LABELS, FER_TEMPERATURE, probs_onto_emotions
+    from cmt.model.encoders.face import FER2013_LABELS, FER_TEMPERATURE, probs_onto_emotions
 
     logits = torch.as_tensor(features[:, -len(FER2013_LABELS):], dtype=torch.float64)
     t = FER_TEMPERATURE if temperature is None else temperature
@@ -190,7 +190,7 @@ def fit_temperature(features: np.ndarray, labels: list[str]) -> float:
 
 
 def _split(data_dir: str, dev_fraction: float, seed: int):
-    from cmt.datasets.face import identity_split, load_facial_expressions
+    from cmt.training.datasets.face import identity_split, load_facial_expressions
 
     examples = load_facial_expressions(data_dir)
     train, dev = identity_split(examples, dev_fraction=dev_fraction, seed=seed)
@@ -246,7 +246,7 @@ def train(data_dir: str = typer.Option(..., help="facial_expressions corpus dire
     temperature = fit_temperature(feats["features"][train_idx],
                                   [examples[i].label for i in train_idx])
     typer.echo(f"zero-shot temperature fitted on train: {temperature:.2f} "
-               "(cmt.encoders.face.FER_TEMPERATURE)")
+               "(cmt.model.encoders.face.FER_TEMPERATURE)")
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.half() for k, v in head.state_dict().items()}
     torch.save({"config": asdict(head.config), "state_dict": state,
@@ -262,7 +262,7 @@ def evaluate(data_dir: str = typer.Option(..., help="facial_expressions corpus d
              report: Path | None = typer.Option(None, help="also write the scores as JSON"),
              ) -> None:
     """Score the CNN zero-shot and the head on the held-out identities."""
-    from cmt.metrics import scores
+    from cmt.training.metrics import scores
 
     feats, _, dev_idx, examples = _split(data_dir, dev_fraction, seed)
     y = [examples[i].label for i in dev_idx]

@@ -1,7 +1,7 @@
 """Speech emotion from the Whisper encoder: a small head over pooled encoder features.
 
 The features come from the same encoder pass that gives the transcript
-(cmt.encoders.speech.SpeechEncoder): every layer's frames are mean+std pooled over the
+(cmt.model.encoders.speech.SpeechEncoder): every layer's frames are mean+std pooled over the
 real (unpadded) frames, the layers are mixed with learned softmax weights (as SUPERB
 does), and a two-layer MLP gives logits over EMOTIONS.
 
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from cmt.contract import EMOTIONS
-from cmt.experts import Expert, ExpertConfig, pool, train_expert
+from cmt.model.experts import Expert, ExpertConfig, pool
+from cmt.training.experts import train_expert
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "speech_head.pt"
 DEV_ACTORS = (17, 18, 19, 20)  # 2 male, 2 female RAVDESS actors held out
@@ -36,7 +37,7 @@ class SpeechHeadConfig(ExpertConfig):
     d_model: int = 384  # encoder width
 
 
-SpeechEmotionHead = Expert  # the speech expert over pooled Whisper layers (cmt.experts)
+SpeechEmotionHead = Expert  # the speech expert over pooled Whisper layers (cmt.model.experts)
 
 
 def load_head(path: str | Path = CHECKPOINT, device: str = "cpu") -> SpeechEmotionHead:
@@ -56,7 +57,7 @@ def load_head(path: str | Path = CHECKPOINT, device: str = "cpu") -> SpeechEmoti
 def extract_features(encoder, paths: list[Path], cache_dir: Path | None = None,
                      batch_size: int = 8) -> np.ndarray:
     """Audio files -> (N, L, 2d) float32 pooled encoder features, cached on disk per file."""
-    from cmt.encoders.speech import load_audio
+    from cmt.model.encoders.speech import load_audio
 
     known: dict[str, np.ndarray] = {}
     cache = None
@@ -92,8 +93,8 @@ def train_head(x: np.ndarray, y: np.ndarray, config: SpeechHeadConfig, epochs: i
 
 def _ravdess_features(data_dir: Path, encoder_name: str | None):
     """All RAVDESS examples and their (N, L, 2d) features (cached under Settings().home)."""
-    from cmt.datasets.speech import load_ravdess
-    from cmt.encoders.speech import SpeechEncoder
+    from cmt.training.datasets.speech import load_ravdess
+    from cmt.model.encoders.speech import SpeechEncoder
     from cmt.settings import get_settings
 
     examples = load_ravdess(data_dir)
@@ -105,7 +106,7 @@ def _ravdess_features(data_dir: Path, encoder_name: str | None):
 
 
 def _evaluate(head: SpeechEmotionHead, x: np.ndarray, labels: list[str]) -> dict:
-    from cmt.metrics import scores
+    from cmt.training.metrics import scores
 
     with torch.inference_mode():
         logits, _ = head(torch.from_numpy(x))
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from cmt.datasets.speech import actor_split
+    from cmt.training.datasets.speech import actor_split
 
     encoder, examples, x = _ravdess_features(args.data_dir, args.encoder)
     index = {id(e): i for i, e in enumerate(examples)}

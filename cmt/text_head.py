@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS
-from cmt.datasets.labels import Example
-from cmt.datasets.text import load_text_corpus
-from cmt.encoders.text import DEFAULT_TEXT_ENCODER, TextEncoder
-from cmt.metrics import scores
+from cmt.model.labels import Example
+from cmt.training.datasets.text import load_text_corpus
+from cmt.model.encoders.text import DEFAULT_TEXT_ENCODER, TextEncoder
+from cmt.training.metrics import scores
 from cmt.settings import Settings
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "text_head.pt"
@@ -373,7 +373,7 @@ def load_head(checkpoint: Path | None = None) -> tuple[TextHead, dict]:
 
 def evaluate_text(*, corpus: str, data_dir: Path, split: str = "dev",
                   checkpoint: Path | None = None, encoder: TextEncoder | None = None) -> dict:
-    """cmt.metrics.scores of the text head on one corpus split."""
+    """cmt.training.metrics.scores of the text head on one corpus split."""
     head, ckpt = load_head(checkpoint)
     enc = encoder or TextEncoder(ckpt["encoder"], max_length=ckpt.get("max_length", 128))
     ex = load_text_corpus(corpus, Path(data_dir), split)

@@ -478,7 +478,7 @@ def test_every_runtime_dependency_is_imported(project):
 
 
 def test_weight_packages_are_pinned_exactly(project):
-    from cmt.weights import PINS
+    from cmt.model.weights import PINS
 
     cmt = project["optional-dependencies"]["cmt"]
     for package, pin in PINS.items():

@@ -30,7 +30,7 @@ WINDOWS = ((5.0, 0.0), (1.0, 0.5), (0.5, 0.0))  # (pad_multiple_s, min_pad_s); t
 
 
 def clips(ravdess: Path, n: int, extra: list[Path]) -> dict[str, np.ndarray]:
-    from cmt.encoders.speech import SAMPLE_RATE, load_audio
+    from cmt.model.encoders.speech import SAMPLE_RATE, load_audio
 
     files = sorted(ravdess.glob("Actor_*/03-01-*.flac"))[:: 37][: 2 * n]
     gap = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)

@@ -43,8 +43,8 @@ def main() -> None:
 
     import torch
 
-    from cmt.encoders.face import FaceEncoder, decode_image
-    from cmt.encoders.text import TextEncoder
+    from cmt.model.encoders.face import FaceEncoder, decode_image
+    from cmt.model.encoders.text import TextEncoder
 
     torch.set_num_threads(1)  # as the service runs (Settings.serve_threads)
     faces = [decode_image(p.read_bytes())

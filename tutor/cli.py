@@ -195,7 +195,7 @@ def _similarity(settings):
     """Free-text answers: the better of word overlap and the text encoder's (shifted) cosine,
     where torch is installed; word overlap alone in a tutor-only install."""
     try:
-        from cmt.encoders.text import TextEncoder, similarity_fn
+        from cmt.model.encoders.text import TextEncoder, similarity_fn
     except ImportError:
         return None
     from tutor.answers import lexical_similarity

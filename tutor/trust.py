@@ -76,8 +76,8 @@ class StandInModel:
                                        "confus": "fear"}
 
     def __init__(self, delay_s: float = 0.0):
-        from cmt.encoders.face import decode_image
-        from cmt.encoders.speech import decode_audio
+        from cmt.model.encoders.face import decode_image
+        from cmt.model.encoders.speech import decode_audio
 
         self.delay_s = delay_s
         self.decoders = {"image": decode_image, "audio": lambda data: decode_audio(data)[0]}
@@ -91,7 +91,7 @@ class StandInModel:
         import numpy as np
 
         from cmt.contract import EMOTIONS
-        from cmt.encoders.speech import is_silent
+        from cmt.model.encoders.speech import is_silent
 
         def peaked(label: str, p: float = 0.7) -> dict[str, float]:
             rest = (1 - p) / (len(EMOTIONS) - 1)
@@ -722,7 +722,7 @@ def decode_cost_child(path: str) -> None:
     what happened, the seconds it took and how far the process's peak RSS rose (JSON)."""
     import soundfile  # noqa: F401  imported before the baseline, as in the service
 
-    from cmt.encoders.speech import decode_audio
+    from cmt.model.encoders.speech import decode_audio
 
     def status_mb(field: str) -> float:  # Linux: VmRSS now, VmHWM its peak
         for line in Path("/proc/self/status").read_text().splitlines():

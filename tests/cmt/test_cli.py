@@ -24,8 +24,8 @@ def test_missing_corpus_is_a_usage_error(tmp_path, args, says):
 
 
 def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
-    import cmt.text_tune
-    from cmt.text_tune import TuneConfig
+    import cmt.training.text_tune
+    from cmt.training.text_tune import TuneConfig
 
     seen = []
 
@@ -33,7 +33,7 @@ def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
         seen.append(config)
         return {"epoch": 1, "seconds": 0.0}
 
-    monkeypatch.setattr(cmt.text_tune, "run", run)
+    monkeypatch.setattr(cmt.training.text_tune, "run", run)
     runner = CliRunner()
     assert runner.invoke(app, ["tune-text", "--data-dir", str(tmp_path)]).exit_code == 0
     assert runner.invoke(app, ["tune-text", "--data-dir", str(tmp_path), "--layers", "4",
@@ -132,7 +132,7 @@ def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
 
     import torch
 
-    from cmt.fusion import read_checkpoint
+    from cmt.model.fusion import read_checkpoint
 
     class Payload:  # what a malicious file carries: unpickling it would call os.system
         def __reduce__(self):
@@ -169,12 +169,12 @@ def test_evaluate_hears_melds_raw_clips(tmp_path, monkeypatch):
 def test_a_full_disk_ends_training_with_a_message(tmp_path, monkeypatch):
     import errno
 
-    import cmt.train
+    import cmt.training.train
 
     def run(config, resume=False):
         raise OSError(errno.ENOSPC, "No space left on device", str(config.out))
 
-    monkeypatch.setattr(cmt.train, "run", run)
+    monkeypatch.setattr(cmt.training.train, "run", run)
     result = CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.pt")])
     assert result.exit_code == 1
     assert f"Error: No space left on device: {tmp_path / 'm.pt'}" in result.stderr

@@ -53,7 +53,7 @@ def test_temperature_softens_the_cnn_scores():
 
 
 def test_head_features_from_a_real_face():
-    from cmt.encoders.face import FaceEncoder, decode_image
+    from cmt.model.encoders.face import FaceEncoder, decode_image
 
     enc = FaceEncoder()
     rgb = decode_image((FACES / "Tiger_Woods_0020.jpg").read_bytes())

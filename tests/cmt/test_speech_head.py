@@ -87,8 +87,8 @@ def test_cli_train_then_evaluate_with_tiny_encoder(tmp_path, monkeypatch, capsys
 @pytest.mark.shared
 def test_shipped_head_on_held_out_actor(datasets_dir):
     """The shipped head on strong-intensity clips of held-out actor 20 (never trained on)."""
-    from cmt.datasets.speech import load_ravdess
-    from cmt.encoders.speech import SpeechEncoder, load_audio
+    from cmt.training.datasets.speech import load_ravdess
+    from cmt.model.encoders.speech import SpeechEncoder, load_audio
 
     if not CHECKPOINT.is_file():
         pytest.fail(f"no shipped head at {CHECKPOINT}")

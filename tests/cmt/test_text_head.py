@@ -14,8 +14,8 @@ from cmt.text_head import (
     main,
     train_text_head,
 )
-from tests.cmt.datasets.test_text import write_goemotions, write_meld
-from tests.cmt.encoders.test_text import make_tiny_bert
+from tests.cmt.training.datasets.test_text import write_goemotions, write_meld
+from tests.cmt.model.encoders.test_text import make_tiny_bert
 
 
 @pytest.mark.parametrize("pool", ["mean", "attention"])

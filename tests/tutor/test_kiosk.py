@@ -35,7 +35,7 @@ class HearingModel:
     version = "test-hearing-0"
 
     def __init__(self):
-        from cmt.encoders.speech import decode_audio
+        from cmt.model.encoders.speech import decode_audio
 
         self.decoders = {"audio": lambda b: decode_audio(b)[0]}
 
