@@ -25,7 +25,7 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     import uvicorn
 
     from cmt.serve import create_app
-    from cmt.serve.app import H11WithHeadTimeout
+    from cmt.serve.limits import H11WithHeadTimeout
     from cmt.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -129,7 +129,7 @@ class KeywordModel:
 
 @pytest.fixture
 def keyword_engine():
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     return Engine(KeywordModel())
 

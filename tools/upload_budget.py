@@ -32,7 +32,7 @@ def main() -> None:
 
     import httpx
 
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
     from cmt.settings import Settings
     from tests.conftest import KeywordModel
     from tutor.client import EmbeddedCMT

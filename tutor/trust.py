@@ -124,7 +124,7 @@ def real_checkpoint() -> Path:
 
 def make_engine(model: str = "auto", *, delay_s: float = 0.0):
     """`auto`: the shipped checkpoint when it exists, else the stand-in."""
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     if model == "auto":
         model = "real" if real_checkpoint().is_file() else "stand-in"
@@ -418,7 +418,7 @@ def fuzz(*, examples: int = 200, seed: int = 0, model: str = "auto", huge: bool 
     from pydantic import ValidationError
 
     from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
-    from cmt.engine import InputError
+    from cmt.serve.engine import InputError
     from tutor.client import EmbeddedCMT
     from tutor.db import init_db
     from tutor.session import Conversation, MessageError, TurnResult, clean_message
@@ -692,7 +692,7 @@ def _slow_clients(url: str, figures: dict, *, n: int = 50) -> None:
     that sends nothing: the service must close them all (HEADER_TIMEOUT_S) and keep serving."""
     import httpx
 
-    from cmt.serve.app import HEADER_TIMEOUT_S
+    from cmt.serve.limits import HEADER_TIMEOUT_S
 
     host, port = url.removeprefix("http://").split(":")
     socks = [socket.create_connection((host, int(port)), timeout=5) for _ in range(n + 1)]
@@ -1120,7 +1120,8 @@ def serve_child(port: int, model: str) -> None:
     """Entry point of the service child process (service_restart)."""
     import uvicorn
 
-    from cmt.serve.app import H11WithHeadTimeout, create_app
+    from cmt.serve.app import create_app
+    from cmt.serve.limits import H11WithHeadTimeout
     from cmt.settings import Settings
 
     engine = make_engine(model)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cmt.engine import Engine
+from cmt.serve.engine import Engine
 from cmt.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from cmt.contract import EMOTIONS, AnalyzeRequest, AnalyzeResponse
-from cmt.engine import Engine, InputError
+from cmt.serve.engine import Engine, InputError
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.serve.batching import MicroBatcher
 from cmt.settings import Settings
@@ -156,6 +156,6 @@ def test_a_text_request_does_not_wait_behind_speech_in_the_service():
                                        ({"text": "hi", "image_b64": "AAAA"}, "face"),
                                        ({"image_b64": "AAAA", "audio_b64": "AAAA"}, "speech")])
 def test_a_request_runs_in_the_lane_of_its_costliest_input(req, lane):
-    from cmt.engine import lane as lane_of
+    from cmt.serve.engine import lane as lane_of
 
     assert lane_of(AnalyzeRequest(**req)) == lane

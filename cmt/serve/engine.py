@@ -15,7 +15,7 @@ import time
 from cmt.contract import AnalyzeRequest, AnalyzeResponse, reading_from_probs
 
 
-log = logging.getLogger("cmt.engine")
+log = logging.getLogger("cmt.serve.engine")
 
 
 class InputError(ValueError):
