@@ -34,7 +34,7 @@ def main() -> None:
 
     from cmt.serve.engine import Engine
     from cmt.settings import Settings
-    from tests.conftest import KeywordModel
+    from tests.fakes import KeywordModel
     from tutor.client import EmbeddedCMT
     from tutor.db import init_db
     from ui.app import build_app, launch

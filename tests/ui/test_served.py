@@ -18,7 +18,7 @@ from tests.tutor.test_session import TranscribingModel
 from tutor.auth import create_teacher
 from tutor.client import EmbeddedCMT
 from tutor.db import crud, init_db
-from tutor.trust import free_port
+from tools.trust import free_port
 
 PASSWORD = "correct horse 42"
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from cmt.serve import create_app
 from cmt.settings import Settings
-from tutor.trust import StandInModel, media_strategy, png_header, wav
+from tests.fakes import StandInModel
+from tools.trust import media_strategy, png_header, wav
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))

@@ -14,7 +14,7 @@ from cmt.serve.engine import Engine
 from cmt.serve import limits as serve_limits
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.settings import Settings
-from tutor.trust import StandInModel
+from tests.fakes import StandInModel
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """One bad item fails alone, and lanes keep cheap requests from waiting behind costly ones.
 
-The hostile inputs are made here (tutor.trust's makers): a FLAC whose header claims 2^36-1
+The hostile inputs are made here (tools.trust's makers): a FLAC whose header claims 2^36-1
 samples, float audio of 1e30, a model that answers NaN.
 """
 
@@ -19,7 +19,8 @@ from cmt.serve.engine import Engine, InputError
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.serve.batching import MicroBatcher
 from cmt.settings import Settings
-from tutor.trust import StandInModel, flac_lying_header, wav
+from tests.fakes import StandInModel
+from tools.trust import flac_lying_header, wav
 
 
 def _b64(data: bytes) -> str:
