@@ -25,7 +25,7 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
     import uvicorn
 
     from cmt.serve import create_app
-    from cmt.serve.app import H11WithHeadTimeout
+    from cmt.serve.limits import H11WithHeadTimeout
     from cmt.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -36,6 +36,22 @@ def serve(host: str = typer.Option(None, help="interface (default: settings.serv
         raise typer.BadParameter("set ATTUNE_API_KEYS to serve beyond localhost", param_hint="--host")
     uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port,
                 http=H11WithHeadTimeout)
+
+
+def checkout_tool(name: str):
+    """tools/<name>.py of the clone this package runs from, imported; on an install without the
+    clone's tools/ (a wheel), a one-line message and exit code 1."""
+    import importlib
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "tools" / f"{name}.py").is_file() or not (root / "tests").is_dir():
+        typer.echo(f"this command runs from a clone of the Attune repository (it needs "
+                   f"tools/{name}.py and tests/); there is none at {root}", err=True)
+        raise typer.Exit(1)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"tools.{name}")
 
 
 @contextmanager
@@ -207,10 +223,9 @@ def bench(requests: int = typer.Option(20, help="requests per client at 1 client
           checkpoint: str = typer.Option(None, help="model checkpoint (default: shipped)"),
           as_json: bool = typer.Option(False, "--json", help="print JSON")):
     """Drive the real service over loopback: latency and throughput per modality mix, batching
-    on vs off, and the ASR path against faster-whisper."""
-    from cmt.bench import main as bench_main
-
+    on vs off, and the ASR path against faster-whisper. Runs from a clone (tools/bench.py)."""
     logging.basicConfig(level=logging.WARNING)
+    bench_main = checkout_tool("bench").main
     typer.echo(bench_main(json_out=as_json, mixes=tuple(mixes.split(",")),
                           clients=tuple(int(c) for c in clients.split(",")), requests=requests,
                           checkpoint=checkpoint, speech_clip=speech_clip))

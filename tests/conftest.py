@@ -95,41 +95,10 @@ def redis_url():
 
 
 # ---------------------------------------------------------------- a test double of the model
-class KeywordModel:
-    """A deterministic stand-in for the emotion model, for tests of the plumbing only.
-
-    The real model is tested in tests/cmt; this one lets service, client and session tests
-    run in milliseconds and know the expected label.
-    """
-
-    version = "test-keyword-0"
-    decoders: dict = {}
-    WORDS = {"happy": "joy", "great": "joy", "hate": "anger", "angry": "anger", "sad": "sadness",
-             "scared": "fear", "wow": "surprise", "gross": "disgust"}
-
-    def __init__(self):
-        self.batch_sizes: list[int] = []
-
-    def predict_batch(self, items):
-        self.batch_sizes.append(len(items))
-        return [self.predict(**item) for item in items]
-
-    def predict(self, text=None, face=None, audio=None, sample_rate=16000, modalities=None):
-        from types import SimpleNamespace
-
-        from cmt.contract import EMOTIONS
-
-        if not text:
-            raise ValueError("no text")
-        hit = next((e for w, e in self.WORDS.items() if w in text.lower()), "neutral")
-        probs = {e: (0.7 if e == hit else 0.05) for e in EMOTIONS}
-        return SimpleNamespace(label=hit, probs=probs, modalities={"text": probs},
-                               transcript=None, attention=None)
-
-
 @pytest.fixture
 def keyword_engine():
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
+    from tests.fakes import KeywordModel
 
     return Engine(KeywordModel())
 

@@ -77,7 +77,7 @@ def main() -> None:
 
     import torch
 
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     auto = torch.get_num_threads()
     engine = Engine.load()

@@ -32,9 +32,9 @@ def main() -> None:
 
     import httpx
 
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
     from cmt.settings import Settings
-    from tests.conftest import KeywordModel
+    from tests.fakes import KeywordModel
     from tutor.client import EmbeddedCMT
     from tutor.db import init_db
     from ui.app import build_app, launch

@@ -294,15 +294,29 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
         conv.close()
 
 
+def checkout_tool(name: str):
+    """tools/<name>.py of the clone this package runs from, imported; on an install without the
+    clone's tools/ (a wheel), a one-line message and exit code 1."""
+    import importlib
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "tools" / f"{name}.py").is_file() or not (root / "tests").is_dir():
+        typer.echo(f"this command runs from a clone of the Attune repository (it needs "
+                   f"tools/{name}.py and tests/); there is none at {root}", err=True)
+        raise typer.Exit(1)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"tools.{name}")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def trust(ctx: typer.Context):
     """Reliability checks with figures: fuzzing, a class-sized load, service/database/app faults.
 
     Options pass through: --short, --students N, --seconds S, --only fuzz|load|faults, --json, ...
-    (see `python -m tutor.trust --help`)."""
-    from tutor.trust import main
-
-    raise typer.Exit(main(list(ctx.args)))
+    (see `python -m tools.trust --help`). Runs from a clone (tools/trust.py, the test tools)."""
+    raise typer.Exit(checkout_tool("trust").main(list(ctx.args)))
 
 
 @admin_app.command("create")

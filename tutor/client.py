@@ -89,13 +89,13 @@ class EmbeddedCMT:
 
     @classmethod
     def load(cls, settings: Settings) -> EmbeddedCMT:
-        from cmt.engine import Engine
+        from cmt.serve.engine import Engine
 
         return cls(Engine.load(settings.checkpoint, device=settings.device,
                                biometrics=settings.biometrics))
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
-        from cmt.engine import InputError
+        from cmt.serve.engine import InputError
 
         try:
             return self.engine.analyze(req)

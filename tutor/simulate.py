@@ -238,7 +238,7 @@ def _unreadable(transcript: str | None) -> AnalyzeResponse:
 def model_text_reader() -> Callable[[str], object | None] | None:
     """The shipped model reading the words' emotion, or None where it is not installed."""
     try:
-        from cmt.engine import Engine
+        from cmt.serve.engine import Engine
         from cmt.settings import Settings
 
         engine = Engine.load(Settings().checkpoint, biometrics=False)

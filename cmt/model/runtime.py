@@ -1,7 +1,7 @@
 """Getting a served model ready before its first request: threads, and every lazy import
 and first-call kernel that would otherwise fall on the first student's turn.
 
-`ready_to_serve(model)` is called once where the engine is loaded (cmt.engine.Engine.load),
+`ready_to_serve(model)` is called once where the engine is loaded (cmt.serve.engine.Engine.load),
 before the model's own warm-up, so that the ONNX Runtime sessions made there take the thread
 count set here.
 """

@@ -1,4 +1,4 @@
-"""The CMT inference service ("cloud CMT"): FastAPI around cmt.engine.Engine."""
+"""The CMT inference service ("cloud CMT"): FastAPI around cmt.serve.engine.Engine."""
 
 from cmt.serve.app import create_app
 

@@ -8,7 +8,7 @@ from cmt.contract import AnalyzeRequest
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.settings import Settings
 from tutor.client import CMTRejected, CMTUnavailable, EmbeddedCMT, FallbackCMT, RemoteCMT
-from tutor.trust import free_port
+from tools.trust import free_port
 
 
 @pytest.fixture

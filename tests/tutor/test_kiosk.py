@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmt.engine import Engine
+from cmt.serve.engine import Engine
 from tutor.client import EmbeddedCMT
 from tutor.kiosk import SAMPLE_RATE, run, utterances, wav_bytes
 from tutor.privacy import record_consent

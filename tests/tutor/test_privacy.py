@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from cmt.contract import AnalyzeRequest
-from cmt.engine import Engine, InputError
+from cmt.serve.engine import Engine, InputError
 from tests.conftest import KeywordModel
 from tutor.client import EmbeddedCMT
 from tutor.db import crud

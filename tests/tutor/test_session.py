@@ -141,7 +141,7 @@ def _consent(db, conv, *modalities):
 
 
 def test_a_spoken_turn_uses_its_transcript_as_the_message(db):
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     conv = Conversation(db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())), student_handle="sp")
     with pytest.raises(MessageError, match="allow the microphone"):
@@ -157,7 +157,7 @@ def test_a_spoken_turn_uses_its_transcript_as_the_message(db):
 
 
 def test_camera_frames_between_turns_are_read_and_logged_with_consent_only(db):
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     conv = Conversation(db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())), student_handle="fr")
     assert conv.observe_frame(b"jpeg") is None

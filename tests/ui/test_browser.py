@@ -17,7 +17,7 @@ import shutil
 import pytest
 
 from tests.conftest import REPO, SHARED
-from tutor.trust import free_port
+from tools.trust import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

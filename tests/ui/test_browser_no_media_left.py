@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import REPO, SHARED
-from tutor.trust import free_port, wait_port
+from tools.trust import free_port, wait_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cmt.engine import Engine
+from cmt.serve.engine import Engine
 from cmt.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel
 from tutor.auth import create_teacher
 from tutor.client import EmbeddedCMT
 from tutor.db import crud, init_db
-from tutor.trust import free_port
+from tools.trust import free_port
 
 PASSWORD = "correct horse 42"
 

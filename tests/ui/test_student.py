@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmt.engine import Engine
+from cmt.serve.engine import Engine
 from cmt.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel

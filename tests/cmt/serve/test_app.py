@@ -159,3 +159,30 @@ def test_an_unreachable_redis_lets_requests_through(keyword_engine, caplog):
         codes = [c.post("/v1/analyze", json={"text": "hi"}).status_code for _ in range(2)]
     assert codes == [200, 200]
     assert "rate limit not counted" in caplog.text and "hunter2" not in caplog.text
+
+
+def test_the_openapi_document_declares_the_key_schemes_and_both_body_formats(client):
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["APIKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                 "description": schemes["APIKey"]["description"]}
+    assert schemes["Bearer"]["scheme"] == "bearer"
+    op = spec["paths"]["/v1/analyze"]["post"]
+    assert {"APIKey": []} in op["security"] and {"Bearer": []} in op["security"]
+    assert set(op["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert list(spec["paths"]["/v1/analyze"]) == ["post"]  # one operation for both formats
+
+
+def test_a_bearer_token_is_the_same_key_as_the_header(keyword_engine):
+    with TestClient(create_app(Settings(api_keys=[KEY]), engine_factory=lambda: keyword_engine)) as c:
+        assert c.post("/v1/analyze", data={"text": "hi"}).status_code == 401
+        assert c.post("/v1/analyze", data={"text": "wow"},
+                      headers={"Authorization": "Bearer " + KEY}).json()["label"] == "surprise"
+        r = c.post("/v1/analyze", json={"text": "hi"}, headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+
+
+def test_a_json_body_that_is_not_json_says_where(client):
+    r = client.post("/v1/analyze", content=b'{"text": "hi"', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    assert "not valid JSON" in r.json()["detail"] and "character 13" in r.json()["detail"]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from cmt.serve import create_app
 from cmt.settings import Settings
-from tutor.trust import StandInModel, media_strategy, png_header, wav
+from tests.fakes import StandInModel
+from tools.trust import media_strategy, png_header, wav
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
@@ -20,7 +21,7 @@ SETTINGS = settings(max_examples=40, deadline=None, database=None,
 
 @pytest.fixture(scope="module")
 def client():
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     engine = Engine(StandInModel())
     with TestClient(create_app(Settings(), engine_factory=lambda: engine)) as c:
@@ -83,7 +84,7 @@ def test_bombs_silence_and_oversize_parts_get_a_clear_4xx(client, files, status)
 
 
 def test_a_chunked_body_past_the_limit_is_cut_off_with_413(client):
-    from cmt.serve.app import MAX_BODY_BYTES
+    from cmt.serve.limits import MAX_BODY_BYTES
 
     def body():
         yield b'{"text": "'

@@ -10,11 +10,11 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from cmt.engine import Engine
-from cmt.serve import app as serve_app
+from cmt.serve.engine import Engine
+from cmt.serve import limits as serve_limits
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.settings import Settings
-from tutor.trust import StandInModel
+from tests.fakes import StandInModel
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def test_a_405_says_which_methods_are_allowed(client):
 def test_the_schema_says_what_is_required_and_the_service_agrees(client):
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
-    schema = {**body["application/json"]["schema"], "$defs": spec.get("components", {}).get("schemas", {})}
+    # the body's schema, its "#/components/..." references resolved in the document
+    schema = {**body["application/json"]["schema"], "components": spec.get("components", {})}
     for given in ({}, {"text": ""}, {"text": "  "}, {"text": None}, {"image_b64": "%%"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(given, schema)
@@ -74,7 +75,7 @@ def _wait_closed(sock: socket.socket, seconds: float) -> bool:
 
 
 def test_a_client_that_never_finishes_its_headers_is_cut_off(monkeypatch):
-    monkeypatch.setattr(serve_app, "HEADER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(serve_limits, "HEADER_TIMEOUT_S", 0.5)
     server, url = serve_in_thread(create_app(Settings(), engine_factory=lambda: Engine(StandInModel())))
     host, port = url.removeprefix("http://").split(":")
     try:
@@ -97,7 +98,7 @@ def test_a_client_that_never_finishes_its_headers_is_cut_off(monkeypatch):
 
 
 def test_a_body_that_stalls_gets_408(monkeypatch):
-    monkeypatch.setattr(serve_app, "BODY_IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(serve_limits, "BODY_IDLE_TIMEOUT_S", 0.5)
     server, url = serve_in_thread(create_app(Settings(), engine_factory=lambda: Engine(StandInModel())))
     host, port = url.removeprefix("http://").split(":")
     try:

@@ -1,6 +1,6 @@
 """One bad item fails alone, and lanes keep cheap requests from waiting behind costly ones.
 
-The hostile inputs are made here (tutor.trust's makers): a FLAC whose header claims 2^36-1
+The hostile inputs are made here (tools.trust's makers): a FLAC whose header claims 2^36-1
 samples, float audio of 1e30, a model that answers NaN.
 """
 
@@ -15,11 +15,12 @@ import httpx
 import pytest
 
 from cmt.contract import EMOTIONS, AnalyzeRequest, AnalyzeResponse
-from cmt.engine import Engine, InputError
+from cmt.serve.engine import Engine, InputError
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.serve.batching import MicroBatcher
 from cmt.settings import Settings
-from tutor.trust import StandInModel, flac_lying_header, wav
+from tests.fakes import StandInModel
+from tools.trust import flac_lying_header, wav
 
 
 def _b64(data: bytes) -> str:
@@ -156,6 +157,6 @@ def test_a_text_request_does_not_wait_behind_speech_in_the_service():
                                        ({"text": "hi", "image_b64": "AAAA"}, "face"),
                                        ({"image_b64": "AAAA", "audio_b64": "AAAA"}, "speech")])
 def test_a_request_runs_in_the_lane_of_its_costliest_input(req, lane):
-    from cmt.engine import lane as lane_of
+    from cmt.serve.engine import lane as lane_of
 
     assert lane_of(AnalyzeRequest(**req)) == lane

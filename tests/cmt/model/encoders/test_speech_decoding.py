@@ -1,6 +1,6 @@
 """Decoding audio at a bounded cost: bombs, lying headers, absurd rates, extreme samples.
 
-Each file is made here (tutor.trust's makers); none is a fixture on disk.
+Each file is made here (tools.trust's makers); none is a fixture on disk.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cmt.model.encoders.speech import SAMPLE_RATE, AudioError, decode_audio, prepare_audio
-from tutor.trust import clip, flac_lying_header, wav, webm_silence
+from tools.trust import clip, flac_lying_header, wav, webm_silence
 
 
 def _peak_mb(fn) -> float:

@@ -117,7 +117,7 @@ def asr_comparison(clip: Path, repeats: int = 3) -> dict:
 
 def run_bench(*, mixes=("text", "face", "speech", "all"), clients=(1, 16), requests: int = 20,
               checkpoint: str | None = None, speech_clip: Path | None = None) -> dict:
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
     from cmt.serve.app import create_app, serve_in_thread
     from cmt.settings import Settings
 

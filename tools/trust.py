@@ -2,7 +2,7 @@
 mixed traffic.
 
     attune trust [--short] [--students N] [--seconds S] [--only CHECK] [--json]
-    python -m tutor.trust --short
+    python -m tools.trust --short
 
 Five checks, each a function that returns its figures (a dict whose "ok" says whether it
 passed):
@@ -52,8 +52,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
-from typing import ClassVar
+
+from tests.fakes import StandInModel
 
 REPO = Path(__file__).resolve().parent.parent
 FACES_DIR = REPO / "tests" / "fixtures" / "faces"
@@ -62,60 +62,10 @@ POSTGRES_URL = os.environ.get("ATTUNE_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 GB = 1024**3
 
-log = logging.getLogger("tutor.trust")
+log = logging.getLogger("tools.trust")
 
 
 # ---------------------------------------------------------------- the model
-class StandInModel:
-    """A fast, deterministic stand-in for the emotion model: the real decoders, a keyword
-    reading of text, a brightness reading of faces. `delay_s` per batch simulates a slow model."""
-
-    version = "stand-in-0"
-    WORDS: ClassVar[dict[str, str]] = {"happy": "joy", "great": "joy", "hate": "anger", "angry": "anger", "sad": "sadness",
-                                       "scared": "fear", "wow": "surprise", "gross": "disgust",
-                                       "confus": "fear"}
-
-    def __init__(self, delay_s: float = 0.0):
-        from cmt.model.encoders.face import decode_image
-        from cmt.model.encoders.speech import decode_audio
-
-        self.delay_s = delay_s
-        self.decoders = {"image": decode_image, "audio": lambda data: decode_audio(data)[0]}
-
-    def predict_batch(self, items: list[dict]) -> list:
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        return [self.predict(**item) for item in items]
-
-    def predict(self, text=None, face=None, audio=None, sample_rate=16000, modalities=None):
-        import numpy as np
-
-        from cmt.contract import EMOTIONS
-        from cmt.model.encoders.speech import is_silent
-
-        def peaked(label: str, p: float = 0.7) -> dict[str, float]:
-            rest = (1 - p) / (len(EMOTIONS) - 1)
-            return {e: (p if e == label else rest) for e in EMOTIONS}
-
-        allowed = set(modalities or ("text", "face", "speech"))
-        mods = {}
-        if text and text.strip() and "text" in allowed:
-            hit = next((e for w, e in self.WORDS.items() if w in text.lower()), "neutral")
-            mods["text"] = peaked(hit)
-        if face is not None and "face" in allowed:
-            face = np.asarray(face)
-            if face.ndim != 3 or face.shape[2] != 3 or face.size == 0:
-                raise ValueError("face must be an RGB image")
-            mods["face"] = peaked("joy" if float(face.mean()) > 128 else "neutral", 0.5)
-        if audio is not None and "speech" in allowed and not is_silent(audio, sample_rate):
-            mods["speech"] = peaked("neutral", 0.4)
-        if not mods:
-            raise ValueError("nothing to analyse: no text, no face, no speech was heard")
-        fused = {e: sum(p[e] for p in mods.values()) / len(mods) for e in EMOTIONS}
-        return SimpleNamespace(label=max(fused, key=fused.get), probs=fused, modalities=mods,
-                               transcript=None, attention=None, face_box=None)
-
-
 def real_checkpoint() -> Path:
     from cmt.model import DEFAULT_CHECKPOINT
 
@@ -124,7 +74,7 @@ def real_checkpoint() -> Path:
 
 def make_engine(model: str = "auto", *, delay_s: float = 0.0):
     """`auto`: the shipped checkpoint when it exists, else the stand-in."""
-    from cmt.engine import Engine
+    from cmt.serve.engine import Engine
 
     if model == "auto":
         model = "real" if real_checkpoint().is_file() else "stand-in"
@@ -418,7 +368,7 @@ def fuzz(*, examples: int = 200, seed: int = 0, model: str = "auto", huge: bool 
     from pydantic import ValidationError
 
     from cmt.contract import MAX_TEXT_CHARS, AnalyzeRequest, AnalyzeResponse
-    from cmt.engine import InputError
+    from cmt.serve.engine import InputError
     from tutor.client import EmbeddedCMT
     from tutor.db import init_db
     from tutor.session import Conversation, MessageError, TurnResult, clean_message
@@ -692,7 +642,7 @@ def _slow_clients(url: str, figures: dict, *, n: int = 50) -> None:
     that sends nothing: the service must close them all (HEADER_TIMEOUT_S) and keep serving."""
     import httpx
 
-    from cmt.serve.app import HEADER_TIMEOUT_S
+    from cmt.serve.limits import HEADER_TIMEOUT_S
 
     host, port = url.removeprefix("http://").split(":")
     socks = [socket.create_connection((host, int(port)), timeout=5) for _ in range(n + 1)]
@@ -756,7 +706,7 @@ def audio_bombs(*, names: Sequence[str] | None = None, timeout_s: float = 180.0,
         for i, (name, data) in enumerate(crafted_audio(names).items()):
             path = Path(tmp) / f"{i}.bin"
             path.write_bytes(data)
-            code = f"from tutor.trust import decode_cost_child; decode_cost_child({str(path)!r})"
+            code = f"from tools.trust import decode_cost_child; decode_cost_child({str(path)!r})"
             try:
                 done = subprocess.run([sys.executable, "-c", code], env=_child_env(), text=True,
                                       capture_output=True, timeout=timeout_s)
@@ -1120,7 +1070,8 @@ def serve_child(port: int, model: str) -> None:
     """Entry point of the service child process (service_restart)."""
     import uvicorn
 
-    from cmt.serve.app import H11WithHeadTimeout, create_app
+    from cmt.serve.app import create_app
+    from cmt.serve.limits import H11WithHeadTimeout
     from cmt.settings import Settings
 
     engine = make_engine(model)
@@ -1131,7 +1082,7 @@ def serve_child(port: int, model: str) -> None:
 def _start_service_child(port: int, model: str, timeout_s: float = 180.0) -> subprocess.Popen:
     import httpx
 
-    code = f"from tutor.trust import serve_child; serve_child({port}, {model!r})"
+    code = f"from tools.trust import serve_child; serve_child({port}, {model!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout_s
@@ -1335,7 +1286,7 @@ def sigkill(*, rounds: int = 3, min_acks: int = 20, seed: int = 0) -> dict:
         url = f"sqlite:///{path}"
         init_db(url).kw["bind"].dispose()
         for _ in range(rounds):
-            code = f"from tutor.trust import sigkill_child; sigkill_child({url!r}, {handle!r})"
+            code = f"from tools.trust import sigkill_child; sigkill_child({url!r}, {handle!r})"
             proc = subprocess.Popen(
                 [sys.executable, "-c", code],
                 env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -15,7 +15,7 @@ import time
 from cmt.contract import AnalyzeRequest, AnalyzeResponse, reading_from_probs
 
 
-log = logging.getLogger("cmt.engine")
+log = logging.getLogger("cmt.serve.engine")
 
 
 class InputError(ValueError):
@@ -52,7 +52,7 @@ class Engine:
         from cmt.model.runtime import ready_to_serve
 
         model = load_model(checkpoint, device=device)
-        ready_to_serve(model)  # threads, and the decoders' lazy imports (cmt.runtime)
+        ready_to_serve(model)  # threads, and the decoders' lazy imports (cmt.model.runtime)
         if hasattr(model, "warm_up"):
             model.warm_up()
         return cls(model, biometrics=biometrics)

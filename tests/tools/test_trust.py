@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tutor import trust
+from tools import trust
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +102,17 @@ def test_main_prints_a_table_and_returns_zero(capsys):
 @pytest.mark.slow
 def test_the_full_run_passes():
     assert trust.main(["--students", "30", "--seconds", "180"]) == 0
+
+
+def test_attune_trust_runs_the_checkout_tool_and_an_install_without_it_says_so(capsys):
+    import typer
+    from typer.testing import CliRunner
+
+    from tutor import cli
+
+    r = CliRunner().invoke(cli.app, ["trust", "--help"])
+    assert r.exit_code == 0 and "--short" in r.output, r.output
+    with pytest.raises(typer.Exit) as e:
+        cli.checkout_tool("no_such_tool")
+    assert e.value.exit_code == 1
+    assert "runs from a clone of the Attune repository" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The service's routers: probes and metrics (`probes`), the analysis (`analyze`)."""
