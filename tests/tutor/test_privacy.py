@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from cmt.contract import AnalyzeRequest
 from cmt.serve.engine import Engine, InputError
-from tests.conftest import KeywordModel
+from tests.fakes import KeywordModel
 from tutor.client import EmbeddedCMT
 from tutor.db import crud
 from tutor.db.models import EmotionReading, Student

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from cmt import weights
+from cmt.model import weights
 from cmt.model.weights import PINS, Pin, WeightsMismatch, checked
 
 
