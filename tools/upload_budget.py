@@ -33,10 +33,10 @@ def main() -> None:
     import httpx
 
     from cmt.serve.engine import Engine
-    from cmt.settings import Settings
     from tests.fakes import KeywordModel
     from tutor.client import EmbeddedCMT
     from tutor.db import init_db
+    from tutor.settings import Settings
     from ui.app import build_app, launch
     from ui.deps import Deps
 

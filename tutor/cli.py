@@ -42,7 +42,7 @@ def _scrub(db) -> None:
 @privacy_app.command("purge")
 def privacy_purge(days: int = typer.Option(None, help="keep this many days (default: settings.retention_days)")):
     """Delete emotion readings older than the retention period (run it from cron)."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.db import init_db
     from tutor.privacy import purge_readings
 
@@ -61,7 +61,7 @@ def privacy_export(student: str = typer.Option(..., help="the student's handle")
     """Everything held about a student, as JSON."""
     import json
 
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.db import init_db
     from tutor.privacy import export_student
 
@@ -78,7 +78,7 @@ def privacy_export(student: str = typer.Option(..., help="the student's handle")
 def privacy_erase(student: str = typer.Option(..., help="the student's handle"),
                   yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")):
     """Delete a student and all of their data."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.db import init_db
     from tutor.privacy import count_rows_of, erase_student
 
@@ -102,7 +102,7 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
 
     Beyond localhost (--host 0.0.0.0) students sign in with codes unless
     ATTUNE_STUDENT_SIGN_IN says otherwise."""
-    from cmt.settings import LOOPBACK_HOSTS, Settings
+    from tutor.settings import LOOPBACK_HOSTS, Settings
     from tutor.db import init_db, shown_url
     from tutor.llm import LLMConfigError, phraser_from_settings
 
@@ -160,54 +160,30 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _load_in_background(settings):
-    """The CMT client and the answer-similarity encoder, loaded in threads: the page answers
-    meanwhile, and a turn sent before they are ready waits for them. A model that cannot
-    load ends the app with its reason, as it did when it loaded first."""
+    """The CMT client, loaded in a thread: the page answers meanwhile, and a turn sent before
+    it is ready waits for it. A model that cannot load ends the app with its reason, as it did
+    when it loaded first. Free-text answers are compared by the same engine (answer_similarity),
+    else by word overlap."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tutor.answers import lexical_similarity
-    from tutor.client import PendingCMT, make_client
+    from tutor.client import PendingCMT, answer_similarity, make_client
 
     def fatal(future):
         if future.exception() is not None:
             typer.echo(f"Error: the emotion model could not load: {future.exception()}", err=True)
             os._exit(1)  # the page is up in other threads: end them all
 
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="load")
-    cmt = pool.submit(make_client, settings)
-    cmt.add_done_callback(fatal)
-    cosine = pool.submit(_similarity, settings)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+    cmt = PendingCMT(pool.submit(make_client, settings))
+    cmt.future.add_done_callback(fatal)
     pool.shutdown(wait=False)
-
-    def similarity(a: str, b: str) -> float:
-        if cosine.exception() is not None:  # waits for the load; its failure was logged
-            return lexical_similarity(a, b)
-        return (cosine.result() or lexical_similarity)(a, b)
-
-    cosine.add_done_callback(lambda f: f.exception() and logging.getLogger("tutor.cli").warning(
-        "free-text answers by word overlap only: the text encoder did not load (%s)",
-        f.exception()))
-
-    return PendingCMT(cmt), similarity
-
-
-def _similarity(settings):
-    """Free-text answers: the better of word overlap and the text encoder's (shifted) cosine,
-    where torch is installed; word overlap alone in a tutor-only install."""
-    try:
-        from cmt.model.encoders.text import TextEncoder, similarity_fn
-    except ImportError:
-        return None
-    from tutor.answers import lexical_similarity
-
-    cosine = similarity_fn(TextEncoder(settings.text_encoder, device=settings.device))
-    return lambda a, b: max(lexical_similarity(a, b), cosine(a, b))
+    return cmt, answer_similarity(cmt)
 
 
 @db_app.command("upgrade")
 def db_upgrade(url: str = typer.Option(None, help="database URL (default: settings)")):
     """Create or migrate the database schema to the newest revision."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.db import init_db, shown_url
 
     url = url or Settings().database_url
@@ -256,7 +232,7 @@ def kiosk(name: str = typer.Option(..., help="the student's name"),
     """Local capture mode: talk to the tutor through this computer's microphone (and camera)."""
     import threading
 
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor import kiosk as k
     from tutor.client import make_client
     from tutor.db import init_db
@@ -326,7 +302,7 @@ def admin_create(email: str = typer.Option(..., help="sign-in e-mail"),
                  password: str = typer.Option(..., prompt=True, hide_input=True,
                                               confirmation_prompt=True, help="at least 8 characters")):
     """Create a teacher or administrator account."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.auth import AuthError, create_teacher
     from tutor.db import init_db
 
@@ -349,7 +325,7 @@ def admin_add_class(name: str = typer.Option(..., help="class name"),
     moves to this one, and is named)."""
     from sqlalchemy import select
 
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.auth import normalize_email, normalize_handle
     from tutor.db import crud, init_db
     from tutor.db.models import Student, Teacher
@@ -388,7 +364,7 @@ def admin_add_student(class_id: int = typer.Option(..., "--class", help="the cla
                       handle: str = typer.Option(None, help='what they sign in as (default: from '
                                                  'the name, "sam.lee")')):
     """Create a student in a class and print their sign-in code (shown once, stored hashed)."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.auth import AuthError, create_student
     from tutor.db import init_db
 
@@ -405,7 +381,7 @@ def admin_add_student(class_id: int = typer.Option(..., "--class", help="the cla
 @admin_app.command("reset-code")
 def admin_reset_code(student: str = typer.Option(..., help="the student's handle")):
     """Give a student a new sign-in code (the old one stops working) and print it."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.auth import issue_sign_in_code
     from tutor.db import init_db
     from tutor.db.models import Student

@@ -1,7 +1,9 @@
 """Clients of the CMT: over HTTP (the service) or in-process (embedded). Same contract.
 
 `make_client(settings)` picks one from `settings.cmt_url`. Importing this module needs
-no torch: the embedded engine is imported only when asked for.
+no torch: the engine in this process comes from `tutor.embedded`, imported only when asked
+for. Besides readings, a client compares free-text answers (`similarity`), with the same
+engine the turns use.
 
 One turn is analysed once. The wait for an answer grows with the work (the seconds of audio
 sent); a request is sent again only when it provably never reached the engine (no connection,
@@ -16,14 +18,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
 import httpx
 from pydantic import ValidationError
 
-from cmt.contract import AnalyzeRequest, AnalyzeResponse, ErrorBody
-from cmt.settings import Settings
+from cmt.contract import (AnalyzeRequest, AnalyzeResponse, ErrorBody, SimilarityRequest,
+                          SimilarityResponse)
+from tutor.settings import EMBEDDED, LOCAL, Settings
+
+# AnalyzeRequest and AnalyzeResponse, the wire contract's types the views are handed, are
+# imported from here by ui (which reaches cmt only through tutor).
 
 log = logging.getLogger("tutor.client")
 
@@ -80,6 +87,8 @@ def wait_for(req: AnalyzeRequest, base_s: float) -> float:
 class CMTClient(Protocol):
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse: ...
 
+    def similarity(self, a: str, b: str) -> float: ...
+
 
 class EmbeddedCMT:
     """The engine in this process."""
@@ -89,16 +98,23 @@ class EmbeddedCMT:
 
     @classmethod
     def load(cls, settings: Settings) -> EmbeddedCMT:
-        from cmt.serve.engine import Engine
+        from tutor.embedded import load_engine
 
-        return cls(Engine.load(settings.checkpoint, device=settings.device,
-                               biometrics=settings.biometrics))
+        return cls(load_engine(settings))
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
-        from cmt.serve.engine import InputError
+        from tutor.embedded import InputError
 
         try:
             return self.engine.analyze(req)
+        except InputError as e:
+            raise CMTRejected(str(e)) from e
+
+    def similarity(self, a: str, b: str) -> float:
+        from tutor.embedded import InputError
+
+        try:
+            return self.engine.similarity(a, b)
         except InputError as e:
             raise CMTRejected(str(e)) from e
 
@@ -206,6 +222,23 @@ class RemoteCMT:
         assert last is not None
         raise last
 
+    def similarity(self, a: str, b: str) -> float:
+        """POST /v1/similarity: no retry and no breaker of its own (a failed comparison falls
+        back to word overlap at once; readings keep the circuit)."""
+        body = SimilarityRequest(a=a, b=b).model_dump_json()
+        try:
+            r = self.http.post("/v1/similarity", content=body,
+                               headers={"Content-Type": "application/json"})
+        except httpx.HTTPError as e:
+            raise CMTUnavailable(f"emotion service unreachable for a comparison: {e}") from e
+        if r.status_code != 200:
+            error = CMTRejected if 400 <= r.status_code < 500 else CMTUnavailable
+            raise error(f"emotion service answered {r.status_code}: {_detail(r)}")
+        try:
+            return SimilarityResponse.model_validate_json(r.content).similarity
+        except ValidationError as e:
+            raise CMTUnavailable("the emotion service sent an answer we cannot read") from e
+
     def close(self) -> None:
         self.http.close()
 
@@ -218,14 +251,20 @@ class LazyEmbeddedCMT:
         self._client: EmbeddedCMT | None = None
         self._lock = threading.Lock()
 
-    def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
+    def _loaded(self) -> EmbeddedCMT:
         with self._lock:
             if self._client is None:
                 try:
                     self._client = EmbeddedCMT.load(self.settings)
                 except ImportError as e:
                     raise CMTUnavailable("no embedded model here (install attune[cmt])") from e
-        return self._client.analyze(req)
+        return self._client
+
+    def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
+        return self._loaded().analyze(req)
+
+    def similarity(self, a: str, b: str) -> float:
+        return self._loaded().similarity(a, b)
 
 
 class PendingCMT:
@@ -243,6 +282,13 @@ class PendingCMT:
         except Exception as e:  # noqa: BLE001 - the load's own failure, said once per turn
             raise CMTUnavailable(f"the emotion model did not load: {e}") from e
         return client.analyze(req)
+
+    def similarity(self, a: str, b: str) -> float:
+        try:
+            client = self.future.result()  # a comparison waits for the model, as a turn does
+        except Exception as e:  # noqa: BLE001
+            raise CMTUnavailable(f"the emotion model did not load: {e}") from e
+        return client.similarity(a, b)
 
 
 class FallbackCMT:
@@ -267,6 +313,10 @@ class FallbackCMT:
             log.warning("CMT unavailable, answering from the fallback model: %s", e)
             return self.fallback.analyze(req).model_copy(update={"degraded": True})
 
+    def similarity(self, a: str, b: str) -> float:
+        """The primary's; a failed comparison is not worth loading a fallback model for."""
+        return self.primary.similarity(a, b)
+
 
 def _retry_after(r: httpx.Response) -> float:
     try:
@@ -284,18 +334,36 @@ def _detail(r: httpx.Response) -> str:
 
 def make_client(settings: Settings) -> CMTClient:
     """The client `settings.cmt_url` asks for (see Settings.cmt_url)."""
-    from cmt.settings import EMBEDDED, LOCAL
-
     key = settings.cmt_api_key.get_secret_value() if settings.cmt_api_key else None
     if settings.cmt_url == EMBEDDED:
         return EmbeddedCMT.load(settings)
     if settings.cmt_url == LOCAL:
-        from cmt.serve.app import create_app, serve_in_thread
+        from tutor.embedded import serve_engine
 
         embedded = EmbeddedCMT.load(settings)
-        _server, url = serve_in_thread(create_app(settings, engine_factory=lambda: embedded.engine))
+        url = serve_engine(settings, embedded.engine)
         # The same engine answers directly only when the loopback server itself is gone.
         return FallbackCMT(RemoteCMT(url, api_key=key, timeout_s=settings.cmt_timeout_s),
                            embedded, on=CMTUnreachable)
     remote = RemoteCMT(settings.cmt_url, api_key=key, timeout_s=settings.cmt_timeout_s)
     return FallbackCMT(remote, LazyEmbeddedCMT(settings))
+
+
+def answer_similarity(cmt: CMTClient) -> Callable[[str, str], float]:
+    """Free-text answers: the better of word overlap and the engine's comparison (through the
+    client the turns use); word overlap alone where the engine cannot compare or fails."""
+    from tutor.answers import lexical_similarity
+
+    warned = threading.Event()
+
+    def similarity(a: str, b: str) -> float:
+        lexical = lexical_similarity(a, b)
+        try:
+            return max(lexical, cmt.similarity(a, b))
+        except (CMTError, AttributeError) as e:  # AttributeError: a client that cannot compare
+            if not warned.is_set():
+                warned.set()
+                log.warning("free-text answers by word overlap only: %s", e)
+            return lexical
+
+    return similarity

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from cmt.settings import REPO_DATA_DIR
+from tutor.settings import REPO_DATA_DIR
 
 LESSONS_DIR = REPO_DATA_DIR / "lessons"
 LEVELS = ("brief", "standard", "detailed")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmt.settings import REPO_DATA_DIR
+from tutor.settings import REPO_DATA_DIR
 from tutor.answers import extract_answer, is_only_an_answer
 
 MOVES_DIR = REPO_DATA_DIR / "moves"

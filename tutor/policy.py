@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmt.contract import EMOTIONS, AnalyzeResponse
-from cmt.settings import REPO_DATA_DIR
+from tutor.settings import REPO_DATA_DIR
 
 STATES = ("engaged", "delighted", "frustrated", "anxious", "confused", "bored")
 CHANNELS = ("dialogue", "text", "speech", "face", "fused")

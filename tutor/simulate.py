@@ -238,10 +238,10 @@ def _unreadable(transcript: str | None) -> AnalyzeResponse:
 def model_text_reader() -> Callable[[str], object | None] | None:
     """The shipped model reading the words' emotion, or None where it is not installed."""
     try:
-        from cmt.serve.engine import Engine
-        from cmt.settings import Settings
+        from tutor.embedded import load_engine
+        from tutor.settings import Settings
 
-        engine = Engine.load(Settings().checkpoint, biometrics=False)
+        engine = load_engine(Settings(biometrics=False), similarity=False)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
         print(f"note: the shipped model is not available ({e}); the words are not read",
               file=sys.stderr)
@@ -445,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _phraser():
     """The LLM phraser ATTUNE_LLM asks for, as the app uses it; None when it is not set."""
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.llm import phraser_from_settings
 
     return phraser_from_settings(Settings())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 from starlette.middleware import Middleware
 
-from cmt.settings import Settings
+from tutor.settings import Settings
 from ui.demo import build_demo
 from ui.deps import Deps
 from ui.guard import ClientGuard

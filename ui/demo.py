@@ -21,9 +21,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from cmt.contract import AnalyzeRequest, AnalyzeResponse
 from tutor.auth import AccessDenied, Principal, current_principal
-from tutor.client import CMTError
+from tutor.client import AnalyzeRequest, AnalyzeResponse, CMTError
 from tutor.policy import Evidence, Policy
 from ui.deps import Deps
 from ui.media import take_bytes

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tutor.auth import SignInThrottle
 from tutor.client import CMTClient
 from tutor.dialogue import Phraser

@@ -1,11 +1,12 @@
 """The CMT inference service: `create_app(settings)` -> FastAPI, and `serve_in_thread`.
 
-POST /v1/analyze, GET /healthz, /readyz, /metrics (cmt.serve.routes). The model is loaded once,
-in the lifespan (or handed in by the caller, as the app and the tests do). Every error answers
-with the contract's ErrorBody, never a stack trace (cmt.serve.errors). Each client (its API
-key, or its IP without a valid one) has a rate limit on /v1/ (settings.serve_rate_limit):
-beyond it, 429 with Retry-After; probes and /metrics have none (cmt.serve.deps). Bodies are
-bounded in size and time, request heads in time (cmt.serve.limits).
+POST /v1/analyze, /v1/similarity, GET /healthz, /readyz, /metrics (cmt.serve.routes). The
+model is loaded once, in the lifespan (or handed in by the caller, as the app and the tests
+do). Every error answers with the contract's ErrorBody, never a stack trace (cmt.serve.errors).
+Each client (its API key, or its IP without a valid one) has a rate limit on /v1/
+(settings.serve_rate_limit): beyond it, 429 with Retry-After; probes and /metrics have none
+(cmt.serve.deps). Bodies are bounded in size and time, request heads in time
+(cmt.serve.limits).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     """The service for `settings`; `engine_factory` makes its engine (default: the model
     `settings.checkpoint` names), called once in the lifespan."""
     factory = engine_factory or (lambda: Engine.load(settings.checkpoint, device=settings.device,
-                                                     biometrics=settings.biometrics))
+                                                     biometrics=settings.biometrics,
+                                                     text_encoder=settings.text_encoder))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

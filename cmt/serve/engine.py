@@ -36,10 +36,18 @@ def lane(req: AnalyzeRequest) -> str:
 class Engine:
     """`biometrics=False` refuses images and reads no emotion from voice (text-only affect)."""
 
-    def __init__(self, model, *, biometrics: bool = True):
+    def __init__(self, model, *, biometrics: bool = True, text_encoder: str | None = None,
+                 device: str | None = None, similarity=None):
         self.model = model
         self.biometrics = biometrics
         self.version: str = model.version
+        # Answer similarity: the base sentence encoder `text_encoder` (its cosine is what the
+        # lesson packs' thresholds were set on; the model's own text encoder is tuned for
+        # emotion). Loaded at the first comparison; None: this engine compares nothing unless
+        # given `similarity`, a function (a, b) -> float to use instead (tests).
+        self.text_encoder, self.device = text_encoder, device or "cpu"
+        self._similarity = similarity
+        self._similarity_lock = threading.Lock()
         # One model call at a time per lane: torch modules are not re-entrant across threads
         # for the same work (Whisper's decoder keeps a cache), but lanes share no encoder
         # state that changes (the speech lane alone runs Whisper).
@@ -47,15 +55,37 @@ class Engine:
 
     @classmethod
     def load(cls, checkpoint: str | None = None, device: str | None = None, *,
-             biometrics: bool = True) -> Engine:
+             biometrics: bool = True, text_encoder: str | None = None) -> Engine:
+        """The model `checkpoint` names, warmed up; with `text_encoder`, its answer similarity
+        then loads in a thread (a comparison asked before it is ready waits for it)."""
         from cmt import load_model
         from cmt.model.runtime import ready_to_serve
 
         model = load_model(checkpoint, device=device)
         ready_to_serve(model)  # threads, and the decoders' lazy imports (cmt.model.runtime)
+        engine = cls(model, biometrics=biometrics, text_encoder=text_encoder, device=device)
         if hasattr(model, "warm_up"):
             model.warm_up()
-        return cls(model, biometrics=biometrics)
+        if text_encoder is not None:  # loads the encoder (an empty pair compares nothing);
+            # after the warm-up, which imported transformers: two threads importing it at once
+            # can fail ("cannot import name 'AutoModel'")
+            threading.Thread(target=engine.similarity, args=("", ""), name="similarity-load",
+                             daemon=True).start()
+        return engine
+
+    def similarity(self, a: str, b: str) -> float:
+        """How alike `a` and `b` mean (cmt.contract.SimilarityResponse). Raises InputError where
+        this engine has no text encoder for it."""
+        with self._similarity_lock:
+            if self._similarity is None:
+                if self.text_encoder is None:
+                    raise InputError(f"this model ({self.version}) does not compare texts")
+                from cmt.model.encoders.text import TextEncoder, similarity_fn
+
+                self._similarity = similarity_fn(TextEncoder(self.text_encoder, device=self.device))
+            if not a.strip() or not b.strip():
+                return -1.0  # nothing to compare (the warm-up asks this)
+            return self._similarity(a, b)
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         (result,) = self.analyze_batch([req])

@@ -7,6 +7,7 @@ import pytest
 from cmt.contract import AnalyzeRequest
 from cmt.serve.app import create_app, serve_in_thread
 from cmt.settings import Settings
+from tutor.settings import Settings as AppSettings
 from tutor.client import CMTRejected, CMTUnavailable, EmbeddedCMT, FallbackCMT, RemoteCMT
 from tools.trust import free_port
 
@@ -158,7 +159,7 @@ def local_mode(monkeypatch, tmp_path):
     def build(engine, timeout_s):
         monkeypatch.setattr(EmbeddedCMT, "load", classmethod(lambda cls, s: cls(engine)))
         monkeypatch.setattr(serve_app, "serve_in_thread", serve)
-        return make_client(Settings(cmt_url="local", cmt_timeout_s=timeout_s, home=tmp_path))
+        return make_client(AppSettings(cmt_url="local", cmt_timeout_s=timeout_s, home=tmp_path))
 
     yield build
     for server in servers:
@@ -282,3 +283,25 @@ def test_a_model_that_failed_to_load_is_unavailable_with_its_reason():
     future.set_exception(ValueError("cmt.pt: not a torch file"))
     with pytest.raises(CMTUnavailable, match="did not load: cmt.pt: not a torch file"):
         PendingCMT(future).analyze(AnalyzeRequest(text="hi"))
+
+
+def test_answers_are_compared_by_the_engine_the_turns_use_else_by_word_overlap(keyword_engine):
+    from cmt.serve.engine import Engine
+    from tests.fakes import KeywordModel
+    from tutor.answers import lexical_similarity
+    from tutor.client import answer_similarity
+
+    a, b = "the parts must be the same size", "equal parts"
+    engine = Engine(KeywordModel(), similarity=lambda x, y: 0.93)
+    server, url = serve_in_thread(create_app(Settings(), engine_factory=lambda: engine))
+    try:
+        remote = RemoteCMT(url)
+        assert remote.similarity(a, b) == 0.93
+        assert answer_similarity(FallbackCMT(remote, EmbeddedCMT(keyword_engine)))(a, b) == 0.93
+        assert answer_similarity(EmbeddedCMT(engine))(a, b) == 0.93
+        # an engine that cannot compare, and a service that is gone: word overlap, no error
+        assert answer_similarity(EmbeddedCMT(keyword_engine))(a, b) == lexical_similarity(a, b)
+    finally:
+        server.should_exit = True
+    dead = RemoteCMT(f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
+    assert answer_similarity(dead)(a, b) == lexical_similarity(a, b)

@@ -126,7 +126,7 @@ def test_load_chat_model_names_what_is_wrong():
 # ---------------------------------------------------------------- ATTUNE_LLM, wired in
 
 def test_no_llm_setting_means_template_replies():
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.llm import phraser_from_settings
 
     assert phraser_from_settings(Settings(llm=None)) is None
@@ -188,7 +188,7 @@ class _StubOpenAI:
 def test_attune_llm_reaches_an_openai_compatible_server_and_its_words_reach_the_student(
         monkeypatch, db, keyword_engine):
     pytest.importorskip("langchain_openai")
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.client import EmbeddedCMT
     from tutor.llm import phraser_from_settings
     from ui.deps import Deps

@@ -38,7 +38,7 @@ def app(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from cmt.settings import Settings
+    from tutor.settings import Settings
     from tutor.auth import create_student, create_teacher
     from tutor.client import EmbeddedCMT
     from tutor.db import crud, init_db

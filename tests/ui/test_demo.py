@@ -4,7 +4,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tutor.client import EmbeddedCMT
 from ui.deps import Deps
 from ui.demo import analyze_live, build_demo, draw_box, play_scenario, scenario_choices

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cmt.serve.engine import Engine
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel
 from tutor.auth import create_teacher

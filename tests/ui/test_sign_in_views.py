@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tutor.auth import Principal, create_student, create_teacher
 from tutor.client import EmbeddedCMT

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cmt.serve.engine import Engine
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tests.tutor.test_reports import fast_hashing  # noqa: F401 (fixture)
 from tests.tutor.test_session import TranscribingModel
 from tutor import reports

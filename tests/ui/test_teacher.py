@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from cmt.settings import Settings
+from tutor.settings import Settings
 from tests.tutor.test_reports import T0, fast_hashing, make_world  # noqa: F401 (fixture)
 from tutor import reports
 from ui import teacher

@@ -1,5 +1,6 @@
 """POST /v1/analyze: any of text, a face image and an audio clip, as JSON (base64 media) or
 as a form (multipart files): one route per body format on the one path (`include(app)`).
+POST /v1/similarity: how alike two texts mean (free-text answers), from the same engine.
 
 Both need a client within its rate limit and key (`ClientDep`) and a loaded model
 (`BatcherDep`); requests are batched per lane, and one bad input fails alone (422).
@@ -11,14 +12,15 @@ import base64
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.routing import Match
 
 from cmt.contract import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS, AnalyzeRequest,
-                          AnalyzeResponse, ErrorBody)
+                          AnalyzeResponse, ErrorBody, SimilarityRequest, SimilarityResponse)
 from cmt.serve.batching import Lanes, Overloaded
-from cmt.serve.deps import BatcherDep, ClientDep, MetricsDep
+from cmt.serve.deps import BatcherDep, ClientDep, EngineDep, MetricsDep
 from cmt.serve.engine import InputError
 from cmt.serve.errors import ApiError, first_errors
 from cmt.serve.limits import StrictFormRequest
@@ -114,6 +116,9 @@ def include(app: FastAPI) -> None:
                       route_class_override=FormRoute)
     app.router.add_api_route(PATH, analyze, **common, openapi_extra=FORM_DOC,
                       route_class_override=StrictRoute)
+    app.router.add_api_route("/v1/similarity", compare, methods=["POST"],
+                             response_model=SimilarityResponse, responses=ERRORS,
+                             tags=["analysis"], route_class_override=StrictRoute)
 
 
 async def _analyze(req: AnalyzeRequest, batcher: Lanes, metrics: Metrics) -> AnalyzeResponse:
@@ -133,3 +138,13 @@ def _utf8(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ApiError(400, "bad_encoding", "text is not valid UTF-8") from e
+
+
+async def compare(_client: ClientDep, engine: EngineDep, body: SimilarityRequest,
+                  _json: Annotated[None, Depends(json_only)]) -> SimilarityResponse:
+    """How alike two texts mean (a free-text answer and an expected idea)."""
+    try:
+        value = await run_in_threadpool(engine.similarity, body.a, body.b)
+    except InputError as e:
+        raise ApiError(422, "unprocessable_input", str(e)) from e
+    return SimilarityResponse(similarity=value, model_version=engine.version)

@@ -186,3 +186,21 @@ def test_a_json_body_that_is_not_json_says_where(client):
     r = client.post("/v1/analyze", content=b'{"text": "hi"', headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_request"
     assert "not valid JSON" in r.json()["detail"] and "character 13" in r.json()["detail"]
+
+
+def test_similarity_comes_from_the_engine_behind_the_key(keyword_engine):
+    from cmt.serve.engine import Engine
+    from tests.fakes import KeywordModel
+
+    overlap = Engine(KeywordModel(), similarity=lambda a, b: len(set(a.split()) & set(b.split())) / 4)
+    with TestClient(create_app(Settings(api_keys=[KEY]), engine_factory=lambda: overlap)) as c:
+        body = {"a": "equal parts of a whole", "b": "the parts are equal"}
+        assert c.post("/v1/similarity", json=body).status_code == 401
+        r = c.post("/v1/similarity", json=body, headers={"X-API-Key": KEY})
+        assert r.json() == {"similarity": 0.5, "model_version": "test-keyword-0"}
+        r = c.post("/v1/similarity", json={"a": "x" * (MAX_TEXT_CHARS + 1), "b": "y"},
+                   headers={"X-API-Key": KEY})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    with TestClient(create_app(Settings(), engine_factory=lambda: keyword_engine)) as c:
+        r = c.post("/v1/similarity", json={"a": "one", "b": "two"})  # no text encoder: says so
+        assert r.status_code == 422 and "does not compare texts" in r.json()["detail"]
