@@ -107,7 +107,9 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     train, dev = [], []
     taken = {same_message(text) for text, _ in seen}
     for r in seen.values():
-        split = dev if _h(same_message(r["text"])) % DEV_SHARE == 0 else train
+        group = same_message(r["text"])
+        split = dev if _h(group) % DEV_SHARE == 0 else train
+        r = dict(r, _group=group)
         split.append(r)
         rng = random.Random(SEED + _h(r["text"] + r["move"]))
         if rng.random() < NOISY_COPY:
@@ -118,7 +120,8 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     for name, split in (("train", train), ("dev", dev)):
         with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for r in split:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                row = {k: v for k, v in r.items() if not k.startswith("_")}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return train, dev
 
 
@@ -144,12 +147,33 @@ def fit(train: list[dict], *, c_move: float = 30.0, c_frustration: float = 30.0)
         frustration_bias=float(frustration.intercept_[0]))
 
 
+def cross_validate(train: list[dict], folds: int = 5, **fit_args) -> tuple[float, float]:
+    """Move and frustration accuracy of `fit(**fit_args)` over `folds` folds of train alone;
+    a message and its noisy copy always share a fold."""
+    move_ok = frus_ok = 0
+    for k in range(folds):
+        held = [r for r in train if _h(r["_group"] + "#cv") % folds == k]
+        model = fit([r for r in train if _h(r["_group"] + "#cv") % folds != k], **fit_args)
+        for r in held:
+            p, pf = model.predict(r["text"], r["question_waiting"])
+            move_ok += max(p, key=p.get) == r["move"]
+            frus_ok += (pf >= 0.5) == r["frustrated"]
+    return move_ok / len(train), frus_ok / len(train)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, default=MOVES_DIR / "messages.txt")
     ap.add_argument("--out", type=Path, default=MOVES_DIR)
+    ap.add_argument("--cv", action="store_true",
+                    help="only cross-validate C on train (5 folds); write nothing but the splits")
     args = ap.parse_args()
     train, dev = build(args.source, args.out)
+    if args.cv:
+        for c in (3.0, 10.0, 30.0, 100.0):
+            m, f = cross_validate(train, c_move=c, c_frustration=c)
+            print(f"C {c:g}: cross-validated on train: move {m:.3f}, frustrated {f:.3f}")
+        return
     model = fit(train)
     model.save(args.out / "model.npz")
     kinds = sorted({r["move"] for r in train + dev})
