@@ -1,11 +1,12 @@
 """Build the labelled student messages and fit the move classifier.
 
     PYTHONPATH=. python tools/train_moves.py            # data/moves/{train,dev}.jsonl + model.npz
+    PYTHONPATH=. python tools/train_moves.py --cv       # only cross-validate C on train
 
 1. `data/moves/messages.txt` (hand-written, one message a line under `## <move> [noq]`
    headers; `! ` marks a frustrated message, ` => x` the answer it gives) becomes
    `train.jsonl` and `dev.jsonl`. Each message goes to dev when a hash of its text says so
-   (a fixed fifth), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
+   (a fixed fifth; the hash is of `near_copy_key`, so "stuck stuck!!" and "STUCK" share a split), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
    that stays in its original's split, so dev never holds a near-copy of a train message.
 2. scikit-learn fits a multinomial logistic regression for the move and a binary one for
    frustration over `tutor.moves.features`, and the weights go to `data/moves/model.npz` for
@@ -41,6 +42,13 @@ def _h(text: str) -> int:
 def same_message(text: str) -> str:
     """Messages that differ only in case, punctuation or spacing are one message."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split()) or text.strip()
+
+
+def near_copy_key(text: str) -> str:
+    """One key for a message and its near-copies: case, punctuation, stretched letters and
+    repeated words aside ("stuck stuck stuck!!", "STUCK" and "stuckk" share one)."""
+    words = re.sub(r"(.)\1+", r"\1", same_message(re.sub(r"['’]", "", text))).split()
+    return " ".join(w for i, w in enumerate(words) if i == 0 or w != words[i - 1])
 
 
 def read_messages(path: Path) -> list[dict]:
@@ -107,7 +115,7 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     train, dev = [], []
     taken = {same_message(text) for text, _ in seen}
     for r in seen.values():
-        group = same_message(r["text"])
+        group = near_copy_key(r["text"])
         split = dev if _h(group) % DEV_SHARE == 0 else train
         r = dict(r, _group=group)
         split.append(r)
