@@ -1,11 +1,12 @@
 """Build the labelled student messages and fit the move classifier.
 
     PYTHONPATH=. python tools/train_moves.py            # data/moves/{train,dev}.jsonl + model.npz
+    PYTHONPATH=. python tools/train_moves.py --cv       # only cross-validate C on train
 
 1. `data/moves/messages.txt` (hand-written, one message a line under `## <move> [noq]`
    headers; `! ` marks a frustrated message, ` => x` the answer it gives) becomes
    `train.jsonl` and `dev.jsonl`. Each message goes to dev when a hash of its text says so
-   (a fixed fifth), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
+   (a fixed fifth; the hash is of `near_copy_key`, so "stuck stuck!!" and "STUCK" share a split), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
    that stays in its original's split, so dev never holds a near-copy of a train message.
 2. scikit-learn fits a multinomial logistic regression for the move and a binary one for
    frustration over `tutor.moves.features`, and the weights go to `data/moves/model.npz` for
@@ -41,6 +42,13 @@ def _h(text: str) -> int:
 def same_message(text: str) -> str:
     """Messages that differ only in case, punctuation or spacing are one message."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split()) or text.strip()
+
+
+def near_copy_key(text: str) -> str:
+    """One key for a message and its near-copies: case, punctuation, stretched letters and
+    repeated words aside ("stuck stuck stuck!!", "STUCK" and "stuckk" share one)."""
+    words = re.sub(r"(.)\1+", r"\1", same_message(re.sub(r"['’]", "", text))).split()
+    return " ".join(w for i, w in enumerate(words) if i == 0 or w != words[i - 1])
 
 
 def read_messages(path: Path) -> list[dict]:
@@ -107,7 +115,9 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     train, dev = [], []
     taken = {same_message(text) for text, _ in seen}
     for r in seen.values():
-        split = dev if _h(same_message(r["text"])) % DEV_SHARE == 0 else train
+        group = near_copy_key(r["text"])
+        split = dev if _h(group) % DEV_SHARE == 0 else train
+        r = dict(r, _group=group)
         split.append(r)
         rng = random.Random(SEED + _h(r["text"] + r["move"]))
         if rng.random() < NOISY_COPY:
@@ -118,7 +128,8 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     for name, split in (("train", train), ("dev", dev)):
         with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for r in split:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                row = {k: v for k, v in r.items() if not k.startswith("_")}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return train, dev
 
 
@@ -144,12 +155,33 @@ def fit(train: list[dict], *, c_move: float = 30.0, c_frustration: float = 30.0)
         frustration_bias=float(frustration.intercept_[0]))
 
 
+def cross_validate(train: list[dict], folds: int = 5, **fit_args) -> tuple[float, float]:
+    """Move and frustration accuracy of `fit(**fit_args)` over `folds` folds of train alone;
+    a message and its noisy copy always share a fold."""
+    move_ok = frus_ok = 0
+    for k in range(folds):
+        held = [r for r in train if _h(r["_group"] + "#cv") % folds == k]
+        model = fit([r for r in train if _h(r["_group"] + "#cv") % folds != k], **fit_args)
+        for r in held:
+            p, pf = model.predict(r["text"], r["question_waiting"])
+            move_ok += max(p, key=p.get) == r["move"]
+            frus_ok += (pf >= 0.5) == r["frustrated"]
+    return move_ok / len(train), frus_ok / len(train)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, default=MOVES_DIR / "messages.txt")
     ap.add_argument("--out", type=Path, default=MOVES_DIR)
+    ap.add_argument("--cv", action="store_true",
+                    help="only cross-validate C on train (5 folds); write nothing but the splits")
     args = ap.parse_args()
     train, dev = build(args.source, args.out)
+    if args.cv:
+        for c in (3.0, 10.0, 30.0, 100.0):
+            m, f = cross_validate(train, c_move=c, c_frustration=c)
+            print(f"C {c:g}: cross-validated on train: move {m:.3f}, frustrated {f:.3f}")
+        return
     model = fit(train)
     model.save(args.out / "model.npz")
     kinds = sorted({r["move"] for r in train + dev})

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tutor.answers import extract_answer, is_only_an_answer
-from tutor.moves import load_model
+from tutor.moves import load_model, readable, symbols
 
 MoveKind = Literal["answer", "hint", "confused", "example", "why", "skip", "too_easy", "break",
                    "reveal", "repeat", "greeting", "ack", "off_topic", "vent"]
@@ -62,15 +62,19 @@ def _free_text(text: str) -> str:
 def classify_move(text: str, *, expecting_answer: bool) -> Move:
     """Classify one chat message. `expecting_answer`: a question is waiting for an answer."""
     raw = text if isinstance(text, str) else str(text)
-    if not raw.strip():
+    text_read = readable(raw)
+    if not text_read.strip():  # empty, or only bytes that were not text (U+FFFD), controls
         return Move("off_topic", raw)
-    probs, p_frustrated = load_model().predict(raw, expecting_answer)
+    probs, p_frustrated = load_model().predict(text_read, expecting_answer)
     frustrated = bool(p_frustrated >= FRUSTRATED_AT)
-    if expecting_answer and is_only_an_answer(raw):
+    if not any(c.isalnum() for c in text_read) and not symbols(text_read):
+        # no word, number, emoji or emoticon ("...", "?!"): no feeling was said to acknowledge
+        probs.pop("vent", None)
+    if expecting_answer and is_only_an_answer(text_read):
         kind = "answer"
     else:
         kind = max(probs, key=probs.get)
     answer = None
     if kind == "answer":
-        answer = extract_answer(raw) or _free_text(raw)
+        answer = extract_answer(text_read) or _free_text(text_read)
     return Move(kind, raw, answer, frustrated)

@@ -27,6 +27,31 @@ CHAR_NGRAMS = (2, 5)  # inclusive range of character n-gram lengths, inside word
 MAX_CHARS = 2000  # longer messages are read from their first MAX_CHARS characters
 
 _WORD = re.compile(r"[^\W\d_]+|9|[?!/=%+*^-]")
+# emoticons typed with punctuation: ":(", ":'(", ">:(", ":/", ":P", "-_-", "^^", "<3", "xD"
+_EMOTICON = re.compile(r"(?<![\w:;])(?:>?[:;=]['-]?[()\[\]/\\|pdo3*]+|[-^>t]_+[-^<t]|\^\^|<3|"
+                       r"x[dD]+|-\.-)(?![\w])", re.IGNORECASE)
+_NOT_READ = "\ufffd\ufe0f\ufe0e\u200d"  # replacement char, emoji presentation and joiner
+
+
+def readable(text: str) -> str:
+    """The text without what carries no meaning: U+FFFD (bytes that were not UTF-8),
+    control characters, emoji joiners and skin-tone modifiers."""
+    return "".join(c for c in text[:MAX_CHARS] if c not in _NOT_READ and not (
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n")
+        and not "\U0001f3fb" <= c <= "\U0001f3ff")
+
+
+def symbols(text: str) -> list[str]:
+    """Emoji and other pictographs, and typed emoticons, as tokens; an emoji also gives the
+    words of its Unicode name, so one never seen is read by its kin ("POUTING FACE" ->
+    "pouting", "face")."""
+    out = []
+    for c in text:
+        if unicodedata.category(c) == "So":
+            out.append(c)
+            out += [f"#{w}" for w in unicodedata.name(c, "").lower().split() if len(w) > 2]
+    out += [re.sub(r"^(>?[:;=])-", r"\1", m.lower()) for m in _EMOTICON.findall(text)]
+    return out
 
 
 def normalise(text: str) -> str:
@@ -47,10 +72,10 @@ def _length_bucket(n: int) -> str:
 
 def features(text: str, question_waiting: bool) -> list[str]:
     """The message as feature names (a name repeated counts twice)."""
-    raw = text[:MAX_CHARS]
+    raw = readable(text)
     s = normalise(raw)
     words = _WORD.findall(s)
-    out = [f"w:{w}" for w in words]
+    out = [f"w:{w}" for w in words] + [f"e:{e}" for e in symbols(raw)]
     out += [f"b:{a} {b}" for a, b in zip(["<s>", *words], [*words, "</s>"])]
     for w in words:
         padded = f" {w} "
@@ -69,6 +94,8 @@ def features(text: str, question_waiting: bool) -> list[str]:
         out.append("m:marks")
     if s.endswith("?"):
         out.append("m:ends_q")
+    if any(a == b and a.isalpha() for a, b in zip(words, words[1:])):
+        out.append("m:repeat")  # "stuck stuck stuck", "no no no"
     if not words:
         out.append("m:empty")
     return out

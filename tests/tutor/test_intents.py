@@ -156,3 +156,26 @@ def test_attune_moves_prints_one_json_line_per_message():
     assert rows[4]["frustrated"] is True and rows[0]["frustrated"] is False
     r = CliRunner().invoke(app, ["moves", "--no-question"], input="hi\ncan we start\n")
     assert [json.loads(line)["move"] for line in r.output.splitlines()] == ["greeting", "ack"]
+
+
+def test_a_line_of_bytes_that_are_not_text_is_not_a_feeling():
+    """`attune moves` turns bytes that are not UTF-8 into U+FFFD: nothing was said, so the
+    line is off_topic (a short redirect), not vent, and not frustrated."""
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+
+    r = CliRunner().invoke(app, ["moves"], input=b"\xff\xfe\x80\x81\n\x00\x01\n...\n")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert [row["move"] for row in rows[:2]] == ["off_topic", "off_topic"]
+    assert not any(row["frustrated"] for row in rows[:2])
+    assert rows[2]["move"] != "vent"  # punctuation alone states no feeling
+
+
+def test_emoji_are_read_by_what_they_show():
+    """An emoji is a token with the words of its Unicode name, so faces never seen in
+    training are read by their kin; emoji joiners and skin tones are dropped."""
+    assert "e:#pouting" in features("😡", True) and "e:👍" in features("👍🏽", True)
+    assert classify_move("😡", expecting_answer=True).frustrated is True
+    assert classify_move("👍", expecting_answer=True).kind == "ack"
