@@ -13,8 +13,9 @@ The shipped files are in CHECKPOINT_DIR (cmt/checkpoints), in torch's zip format
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -35,9 +36,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     leaves the old file and no temporary behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # beside the target (os.replace cannot cross file systems), named for this writer alone;
+    # created as any new file is (not mkstemp's owner-only mode: weight files are shared)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -54,6 +55,12 @@ def save(blob: dict, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
+def state_digest(tensors) -> str:
+    """16 hex digits of SHA-1 over the tensors' bytes, in the order given (a tuned file's
+    digest, which cache keys carry)."""
+    return hashlib.sha1(b"".join(t.numpy().tobytes() for t in tensors)).hexdigest()[:16]
+
+
 def load(path: str | os.PathLike, *, what: str, command: str | None = None,
          keys: Iterable[str] = (), fmt: int | None = None) -> dict:
     """A torch file's dict, read without running code; a clear CheckpointError (or
@@ -62,21 +69,22 @@ def load(path: str | os.PathLike, *, what: str, command: str | None = None,
 
     path = Path(path)
     writes = f"; `{command}` writes one" if command else ""
+    a = "an" if what[:1].lower() in "aeiou" else "a"
     if not path.is_file():
         raise CheckpointMissing(f"no {what} at {path}{writes}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch's own words run to pages and some advise
         # loading unsafely: one line says what is wrong instead
-        raise CheckpointError(f"{path} is not a readable {what}: not a torch file, a truncated "
-                              "one, or one holding objects that would run code when loaded "
-                              f"({type(e).__name__})") from e
+        raise CheckpointError(f"{path} is not a readable checkpoint: not a torch file, a "
+                              "truncated one, or one holding objects that would run code when "
+                              f"loaded ({type(e).__name__}); {a} {what} was expected") from e
     if not isinstance(blob, dict):
-        raise CheckpointError(f"{path} is not a {what}{writes}")
+        raise CheckpointError(f"{path} is not {a} {what}{writes}")
     if fmt is not None and blob.get("format") != fmt:
-        raise CheckpointError(f"{path} is not a {what} of format {fmt} "
-                              f"(it has format {blob.get('format')!r}){writes}")
+        raise CheckpointError(f"{path} is not {a} {what} of format {fmt} "
+                              f"(its format: {blob.get('format')!r}){writes}")
     missing = [k for k in keys if k not in blob]
     if missing:
-        raise CheckpointError(f"{path} is not a {what} (it has no {', '.join(missing)}){writes}")
+        raise CheckpointError(f"{path} is not {a} {what} (it has no {', '.join(missing)}){writes}")
     return blob

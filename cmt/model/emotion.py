@@ -1,7 +1,7 @@
 """The front door: `load_model()` and `EmotionModel.predict(text=, face=, audio=)`.
 
 An EmotionModel is the fusion checkpoint plus the frozen encoders it was trained on:
-text (MiniLM by default), face (Haar detector + FER CNN), speech (Whisper tiny.en, whose
+text (MiniLM, top layers tuned), face (Haar detector + tuned EfficientNet-Lite0), speech (Whisper tiny.en, whose
 one encoder pass gives both the speech tokens and the transcript). Any subset of inputs
 is normal; a face that is not found or a silent clip simply leaves that modality out.
 """
@@ -47,8 +47,8 @@ class Prediction:
     reliability: dict[str, float] = field(default_factory=dict)
 
 
-# checkpoints that are parts of encoders or standalone heads, not fusion models
-ENCODER_FILES = ("fer_cnn", "face_head", "face_tuned", "speech_head", "text_head", "text_tuned")
+# checkpoints that are parts of encoders (cmt tune-face, cmt tune-text), not fusion models
+ENCODER_FILES = ("face_tuned", "text_tuned")
 
 
 def available_models() -> list[str]:

@@ -2,7 +2,7 @@
 
 The fusion model's own unimodal heads learn alongside the fusion, from label-matched tuples
 with modality dropout. On its own corpus a plain classifier over well-pooled features reads a
-modality better (RAVDESS: the standalone speech head scored 0.742 where the fused answer on
+modality better (RAVDESS: a standalone speech head, since removed, scored 0.742 where the fused answer on
 speech alone scored 0.646). The calibrated stack (cmt.model.stack) weighs each present modality's
 expert with the fused answer, with weights fitted on data neither was trained on.
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cmt.contract import EMOTIONS, MODALITIES
+from cmt.model.checkpoint import load
 
 FUSIONS = ("cross", "joint", "concat", "late")
 Batch = dict[str, tuple[Tensor, Tensor]]  # modality -> (tokens (B,T,d_m), mask (B,T) bool)
@@ -233,22 +234,10 @@ CHECKPOINT_KEYS = ("dims", "state_dict", "config")  # what `cmt train` writes, a
 
 
 def read_checkpoint(path: Path | str) -> dict:
-    """A fusion checkpoint's contents, unpickled without running code (weights_only). A file
-    that is not one (a tuned encoder, a head, anything else) is a ValueError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `cmt train`")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's own words run to pages, and some advise loading unsafely
-        raise ValueError(f"{path} is not a readable checkpoint: not a torch file, a truncated "
-                         "one, or one holding objects that would run code when loaded "
-                         f"({type(e).__name__})") from e
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not an Attune fusion checkpoint (it has no {', '.join(missing)}); "
-                         "`cmt train` writes one")
-    return ckpt
+    """A fusion checkpoint's contents (cmt.model.checkpoint.load): a missing file is a
+    FileNotFoundError, one that is not a fusion checkpoint (a tuned encoder, anything else)
+    a ValueError naming it."""
+    return load(path, what="Attune fusion checkpoint", command="cmt train", keys=CHECKPOINT_KEYS)
 
 
 def fusion_from_checkpoint(ckpt: dict, path: Path | str = "checkpoint") -> FusionModel:

@@ -14,7 +14,7 @@ SPEECH_POOL = 4  # Whisper frames (50/s) averaged per token: 12.5 tokens/s
 # Speech summary tokens: the mean and the standard deviation over real frames of each of the
 # encoder's last SPEECH_SUMMARY_LAYERS hidden states (for Whisper tiny: its input embedding
 # and four blocks), put before the frame tokens. Emotion lives in the middle layers as much
-# as in the last (SUPERB); the standalone speech head (cmt.speech_head) and the speech expert (cmt.model.experts) read these too.
+# as in the last (SUPERB); the speech expert (cmt.model.experts) reads these too.
 SPEECH_SUMMARY_LAYERS = 5
 # Tokens kept per example, the same in training and in the front door. Text keeps every word
 # piece the encoder gives (its max_length, 128): the cached text features were built that way.
@@ -36,7 +36,7 @@ def layer_summary(hidden_states, last: torch.Tensor, mask: torch.Tensor,
                   layers: int = SPEECH_SUMMARY_LAYERS) -> torch.Tensor:
     """Per hidden state (B,T,d), the final output `last` (B,T,d), frames mask (B,T) ->
     (B, 2*layers, d): the mean and the std over real frames of the last `layers` states
-    (the final one after the encoder's closing layer norm), as the speech head pools them."""
+    (the final one after the encoder's closing layer norm), as the speech expert pools them."""
     from cmt.model.experts import pool
 
     states = list(hidden_states[:-1])[-(layers - 1):] + [last]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -99,17 +100,25 @@ def _group_split(items: list[Example], dev_fraction: float = 0.2) -> tuple[list,
     return ([e for e in items if e.group not in dev_groups], [e for e in items if e.group in dev_groups])
 
 
+def calibration_mask(groups: list[str], fraction: float, seed: int = 0) -> list[bool]:
+    """Which examples the calibration split holds: a `fraction` of the groups, drawn by seed
+    (or of the examples, when there is only one group)."""
+    groups = groups if len(set(groups)) > 1 else [str(i) for i in range(len(groups))]
+    names = sorted(set(groups))
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(names, max(1, round(len(names) * fraction)), replace=False).tolist())
+    return [g in held for g in groups]
+
+
 def _extract(modality: str, items: list[Example], enc: Encoders, batch_size: int):
     """Encoder tokens for items in batches; unreadable files are skipped (and logged).
 
     Returns (chunks [(tokens, mask)], the items kept)."""
+    if modality == "text":
+        return _text_chunks(items, enc, batch_size), list(items)
     chunks, kept = [], []
     for s in range(0, len(items), batch_size):
         part = items[s:s + batch_size]
-        if modality == "text":
-            chunks.append(enc.text_tokens([e.text or "" for e in part]))
-            kept += part
-            continue
         inputs, ok = [], []
         for e in part:
             try:
@@ -126,6 +135,20 @@ def _extract(modality: str, items: list[Example], enc: Encoders, batch_size: int
             chunks.append((tokens, mask))
         kept += ok
     return chunks, kept
+
+
+def _text_chunks(items: list[Example], enc: Encoders, batch_size: int):
+    """Text tokens in batches of texts of similar length (less padding), given back one
+    example a chunk in the items' order."""
+    texts = [e.text or "" for e in items]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    rows: list = [None] * len(texts)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        tokens, mask = enc.text_tokens([texts[i] for i in idx])  # (b, T, d), (b, T)
+        for r, i in enumerate(idx):
+            rows[i] = (tokens[r:r + 1], mask[r:r + 1])
+    return rows
 
 
 def _read_media(modality: str, e: Example, enc: Encoders):
@@ -187,13 +210,9 @@ def features(corpus: str, data_dir: Path, split: str, enc: Encoders, *,
             raise ValueError(f"augmentation is for speech corpora, not {corpus} ({mod})")
         items = augmented(items, augment)
         split = f"{split}+aug{augment}-v{AUGMENT_VERSION}"
-    if mod == "text":  # one cache for text features, shared with the text head
-        from cmt.text_head import cached_features
-
-        f = cached_features(enc.text, corpus, split, items)
-        return FeatureSet("text", f.tokens, f.lengths, f.labels, [e.group or "" for e in items],
-                          {"corpus": corpus, "split": split, "encoder": enc.text.fingerprint})
     ident = f"{len(items)}:{items[0]}:{items[-1]}"
+    if mod == "text":  # every text, not only the ends: a corpus file edited in place
+        ident += ":" + hashlib.sha1("\x00".join(e.text or "" for e in items).encode()).hexdigest()
     path = cache_path(home or Settings().home, mod, corpus, split, enc.key(mod), str(Path(data_dir).resolve()), ident)
     batch = {"text": 64, "face": 64, "speech": 8}[mod]
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cmt.model.experts import Expert, ExpertConfig, expert_input
 from cmt.training.features import FeatureSet
+from cmt.training.fit import OneCycle, fit
 
 
 class ExpertSpec(BaseModel):
@@ -40,19 +41,17 @@ def train_expert(x: np.ndarray, y: np.ndarray, config: ExpertConfig, epochs: int
     head.feat_std.copy_(xt.std(0).clamp(min=1e-4))
     counts = torch.bincount(yt, minlength=config.n_classes).float()
     sample_w = (1.0 / counts.clamp(min=1))[yt] if balanced else torch.ones(len(yt))
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(len(x) / batch_size))
+    opt = OneCycle([(head.parameters(), lr)], weight_decay=weight_decay,
+                   total_steps=epochs * math.ceil(len(x) / batch_size))
     g = torch.Generator().manual_seed(seed)
-    head.train()
-    for _ in range(epochs):
+
+    def batch_losses(_epoch: int):
         idx = torch.multinomial(sample_w, len(x), replacement=True, generator=g)
         for s in range(0, len(x), batch_size):
             b = idx[s:s + batch_size]
-            _, loss = head(xt[b], yt[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            yield head(xt[b], yt[b])[1]
+
+    fit(head, opt, epochs, batch_losses)
     return head.eval()
 
 

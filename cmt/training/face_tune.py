@@ -11,7 +11,7 @@ two feature maps averaged; the file says so, and the encoder follows it). Rare e
 more in the loss (inverse frequency, square-rooted).
 
 It trains on the same fit split as `cmt train`: the corpus's identity-held-out train part less
-the calibration identities (cmt.training.train.calibration_mask), which are left unseen for the stack.
+the calibration identities (cmt.training.corpora.calibration_mask), which are left unseen for the stack.
 It keeps the epoch that scores best (macro F1) on that calibration split, read as the config
 says (the other reading is logged beside it); dev is scored for the report only. The file
 holds the whole tuned network in float16 (about 7 MB).
@@ -20,6 +20,8 @@ holds the whole tuned network in float16 (about 7 MB).
 from __future__ import annotations
 
 import copy
+import hashlib
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,8 +32,12 @@ import torch
 import torch.nn.functional as F
 
 from cmt.contract import EMOTIONS
-from cmt.model.encoders import state_digest
+from cmt.model.checkpoint import state_digest
 from cmt.model.encoders.face import FACE_TUNED_FORMAT, EffNetFace, normalise_rgb
+from cmt.training.fit import OneCycle
+from cmt.training.fit import fit as fit_loop
+
+log_ = logging.getLogger("cmt.training.face_tune")
 
 
 @dataclass(frozen=True)
@@ -79,13 +85,51 @@ def crop_with_margin(rgb: np.ndarray, box, side: int, margin: float) -> np.ndarr
     return resize_square(np.ascontiguousarray(rgb[y0:y0 + n, x0:x0 + n]), side)
 
 
+def corpus_boxes(paths: list[Path], home: Path | None = None) -> np.ndarray:
+    """The detector over every image once (the slow part), kept in the feature cache
+    (cmt.training.features): boxes (N, 4), -1 = no face found, -2 = the file is not a
+    readable JPEG/PNG (it is then left out)."""
+    from cmt.model.encoders.face import CASCADE_WINDOW, MIN_FACE_FRACTION, ImageError
+    from cmt.model.encoders.face import decode_image, detect_face
+    from cmt.settings import get_settings
+    from cmt.training.features import cache_path, cached_tensors
+
+    digest = hashlib.sha1("\n".join(str(p) for p in paths).encode()).hexdigest()[:16]
+    path = cache_path(home or get_settings().home, "face-boxes", f"haar-{MIN_FACE_FRACTION}-{CASCADE_WINDOW}",
+                      digest)
+
+    def build() -> dict[str, torch.Tensor]:
+        boxes = np.full((len(paths), 4), -1, dtype=np.int32)
+        for i, p in enumerate(paths):
+            try:
+                rgb = decode_image(Path(p).read_bytes())
+            except ImageError as e:
+                log_.warning("skipping %s: %s", p, e)
+                boxes[i] = -2
+                continue
+            box = detect_face(rgb)
+            if box is not None:
+                boxes[i] = box
+            if (i + 1) % 500 == 0:
+                log_.info("detected faces in %d/%d images", i + 1, len(paths))
+        return {"boxes": torch.from_numpy(boxes)}
+
+    return cached_tensors(path, build)["boxes"].numpy()
+
+
+def class_weights(labels: torch.Tensor, n_classes: int = len(EMOTIONS)) -> torch.Tensor:
+    """Inverse frequency, square-rooted, mean 1 over the classes present; absent classes 0."""
+    counts = torch.bincount(labels, minlength=n_classes).float()
+    w = torch.where(counts > 0, (counts.sum() / counts.clamp_min(1)).sqrt(), 0.0)
+    return w / w[counts > 0].mean()
+
+
 def load_crops(examples, config: FaceTuneConfig) -> Crops:
-    """Detect (cached, as cmt.face_head does) and crop every readable example."""
+    """Detect (cached: corpus_boxes) and crop every readable example."""
     from cmt.model.encoders.face import decode_image
-    from cmt.face_head import corpus_boxes
 
     side = int(round(config.image_size * config.margin))
-    boxes = corpus_boxes([e.image_path for e in examples])["boxes"]
+    boxes = corpus_boxes([e.image_path for e in examples])
     images, kept = [], []
     for e, box in zip(examples, boxes):
         if box[0] == -2:  # not a readable image: the pipeline leaves it out too
@@ -157,34 +201,31 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
     gen = torch.Generator().manual_seed(config.seed)
     if model is None:
         model = EffNetFace(config.arch, dropout=config.dropout).load_imagenet()
-    from cmt.face_head import class_weights
-
     weights = class_weights(fit.labels)
-    opt = torch.optim.AdamW([{"params": model.body.parameters(), "lr": config.lr},
-                             {"params": model.out.parameters(), "lr": config.head_lr}],
-                            weight_decay=config.weight_decay)
     per_epoch = math.ceil(len(fit.labels) / config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[config.lr, config.head_lr],
-                                                total_steps=config.epochs * per_epoch, pct_start=0.1)
+    opt = OneCycle([(model.body.parameters(), config.lr), (model.out.parameters(), config.head_lr)],
+                   weight_decay=config.weight_decay, total_steps=config.epochs * per_epoch,
+                   pct_start=0.1)
     best, history = None, []
     other = "single" if config.mirror else "mirror"  # the reading logged beside the config's
-    for epoch in range(1, config.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
+    run = {"t0": 0.0, "total": 0.0}
+
+    def batch_losses(_epoch: int):
+        run["t0"], run["total"] = time.perf_counter(), 0.0
         perm = torch.randperm(len(fit.labels), generator=gen)
-        total = 0.0
         for s in range(0, len(perm), config.batch_size):
             b = perm[s:s + config.batch_size]
             logits = model(augment(fit.images[b], config, gen))
             loss = F.cross_entropy(logits, fit.labels[b], weight=weights,
                                    label_smoothing=config.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(b)
-        row = {"epoch": epoch, "loss": round(total / len(perm), 4),
-               "seconds": round(time.perf_counter() - t0, 1),
+            yield loss
+            run["total"] += loss.item() * len(b)
+
+    def end_epoch(epoch: int) -> None:
+        nonlocal best
+        epoch += 1
+        row = {"epoch": epoch, "loss": round(run["total"] / len(fit.labels), 4),
+               "seconds": round(time.perf_counter() - run["t0"], 1),
                "calibration": _brief(score(model, calibration, config)),
                # the other reading, for the record (the epoch is chosen on the config's)
                f"calibration_{other}": _brief(score(model, calibration, config,
@@ -198,6 +239,8 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
             + (f"; dev macro F1 {row['dev']['macro_f1']:.3f}" if dev is not None else ""))
         if best is None or row["calibration"]["macro_f1"] > best[0]:
             best = (row["calibration"]["macro_f1"], epoch, copy.deepcopy(model.state_dict()))
+
+    fit_loop(model, opt, config.epochs, batch_losses, end_epoch=end_epoch)
     _, epoch, state = best
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return {"format": FACE_TUNED_FORMAT, "arch": config.arch, "image_size": config.image_size,
@@ -216,7 +259,7 @@ def _brief(s: dict) -> dict:
 def load_splits(config: FaceTuneConfig, data_dir: Path) -> dict[str, Crops]:
     """{"fit", "calibration", "dev"} crops of facial_expressions (data_dir: the corpus folder)."""
     from cmt.training.corpora import examples
-    from cmt.training.train import calibration_mask
+    from cmt.training.corpora import calibration_mask
 
     train = load_crops(examples("facial_expressions", data_dir, "train"), config)
     held = calibration_mask(train.groups, config.calibration, config.seed)
@@ -225,7 +268,7 @@ def load_splits(config: FaceTuneConfig, data_dir: Path) -> dict[str, Crops]:
 
 
 def run(config: FaceTuneConfig, data_dir: Path, out: Path, log=print) -> dict:
-    from cmt.training.text_tune import save
+    from cmt.model.checkpoint import save
 
     t0 = time.perf_counter()
     splits = load_splits(config, data_dir)

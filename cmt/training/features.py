@@ -1,15 +1,18 @@
-"""Cached token features of frozen encoders, so that CPU training takes minutes.
+"""The one cache of what frozen encoders and detectors make of a corpus, so that CPU
+training takes minutes.
 
 A FeatureSet holds one corpus split of one modality: every example's real fp16 tokens back
 to back (ΣT, d), their lengths, labels (indices into EMOTIONS) and groups
-(speaker/identity/dialogue). It is
-computed once per (modality, corpus, split, encoder) and stored under
-Settings().home / "cache" / "features".
+(speaker/identity/dialogue). It is computed once per (modality, corpus, split, encoder) and
+stored under Settings().home / "cache" / "features" as safetensors (no pickle: a cache file
+cannot run code), written atomically (cmt.model.checkpoint.atomic_write). `cached_tensors`
+keeps any other per-corpus arrays the same way (the face tuner's detected boxes).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +21,10 @@ from pathlib import Path
 import torch
 
 from cmt.contract import EMOTIONS
+from cmt.model.checkpoint import atomic_write
 
 log = logging.getLogger("cmt.training.features")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: safetensors (1: a torch pickle)
 
 
 @dataclass
@@ -67,20 +71,33 @@ class FeatureSet:
                    {"parts": [p.meta for p in parts]})
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"format": FORMAT_VERSION, "modality": self.modality, "tokens": self.tokens,
-                    "lengths": self.lengths, "labels": self.labels, "groups": self.groups,
-                    "meta": self.meta}, tmp)
-        tmp.replace(path)  # never a half-written cache file
+        write_tensors(path, {"tokens": self.tokens, "lengths": self.lengths, "labels": self.labels},
+                      {"modality": self.modality, "groups": self.groups, "meta": self.meta})
 
     @classmethod
     def load(cls, path: Path) -> FeatureSet:
-        blob = torch.load(path, weights_only=False)
-        if blob.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{path}: feature cache format {blob.get('format')}, need {FORMAT_VERSION}")
-        return cls(blob["modality"], blob["tokens"], blob["lengths"], blob["labels"],
-                   blob["groups"], blob["meta"])
+        t, info = read_tensors(path)
+        return cls(info["modality"], t["tokens"], t["lengths"], t["labels"], info["groups"],
+                   info["meta"])
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], info: dict) -> None:
+    """Tensors and JSON-able info in one safetensors file, whole or not at all."""
+    from safetensors.torch import save_file
+
+    meta = {"format": str(FORMAT_VERSION), "info": json.dumps(info)}
+    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()},
+                                             str(tmp), metadata=meta))
+
+
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != str(FORMAT_VERSION):
+            raise ValueError(f"{path}: cache format {meta.get('format')}, need {FORMAT_VERSION}")
+        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(meta["info"])
 
 
 def pack(modality: str, chunks: list[tuple[torch.Tensor, torch.Tensor]], labels: list[str],
@@ -96,7 +113,7 @@ def pack(modality: str, chunks: list[tuple[torch.Tensor, torch.Tensor]], labels:
 def cache_path(home: Path, *key: str) -> Path:
     digest = hashlib.sha1("|".join(key).encode()).hexdigest()[:10]
     safe = "-".join(k.replace("/", "_")[:40] for k in key[:3])
-    return home / "cache" / "features" / f"{safe}-{digest}.pt"
+    return home / "cache" / "features" / f"{safe}-{digest}.safetensors"
 
 
 def cached(path: Path, build: Callable[[], FeatureSet]) -> FeatureSet:
@@ -108,3 +125,15 @@ def cached(path: Path, build: Callable[[], FeatureSet]) -> FeatureSet:
     fs = build()
     fs.save(path)
     return fs
+
+
+def cached_tensors(path: Path, build: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Named tensors kept as a FeatureSet is: built once, rebuilt when stale or broken."""
+    if path.is_file():
+        try:
+            return read_tensors(path)[0]
+        except Exception as e:  # noqa: BLE001 - a stale or broken cache is rebuilt, not fatal
+            log.warning("rebuilding cache %s: %s", path, e)
+    tensors = build()
+    write_tensors(path, tensors, {})
+    return tensors

@@ -8,7 +8,7 @@ classifier, forward and backward. The classifier is thrown away: the file holds 
 layers, which cmt.model.encoders.text puts back into the base encoder ("attune-minilm-emotion").
 
 It trains on the same fit split as `cmt train` (the calibration split, whole dialogues held
-out by cmt.training.train.calibration_mask, is left unseen for the stack) and keeps the epoch that
+out by cmt.training.corpora.calibration_mask, is left unseen for the stack) and keeps the epoch that
 scores best on that calibration split. Dev is scored for the report only.
 """
 
@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS
-from cmt.model.encoders import state_digest
+from cmt.model.checkpoint import save, state_digest
 from cmt.model.encoders.text import DEFAULT_TEXT_ENCODER, MAX_LENGTH, TUNED_FORMAT, TextEncoder
+from cmt.training.fit import OneCycle, fit
 
 
 @dataclass(frozen=True)
@@ -156,22 +157,20 @@ def tune(config: TuneConfig, splits: dict[str, dict[str, Split]], encoder: TextE
     model.layers.requires_grad_(True)
     states, labels = fit_set(config, splits)
     steps = config.epochs * -(-len(states) // config.batch_size)
-    opt = torch.optim.AdamW([{"params": model.layers.parameters(), "lr": config.lr},
-                             {"params": model.head.parameters(), "lr": config.head_lr}],
-                            weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[config.lr, config.head_lr],
-                                                total_steps=steps, pct_start=0.06)
+    opt = OneCycle([(model.layers.parameters(), config.lr), (model.head.parameters(), config.head_lr)],
+                   weight_decay=config.weight_decay, total_steps=steps, pct_start=0.06)
     best, history = None, []
     lengths = [s.shape[0] for s in states]
-    for epoch in range(config.epochs):
-        model.train()
+    t0 = 0.0
+
+    def batch_losses(_epoch: int):
+        nonlocal t0
         t0 = time.perf_counter()
         for idx in batches(lengths, config.batch_size, rng):
-            _, loss = model([states[i] for i in idx], labels[idx], config.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+            yield model([states[i] for i in idx], labels[idx], config.label_smoothing)[1]
+
+    def end_epoch(epoch: int) -> None:
+        nonlocal best
         row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t0, 1)}
         for name in ("calibration", "dev"):
             for c, parts in splits.items():
@@ -183,6 +182,8 @@ def tune(config: TuneConfig, splits: dict[str, dict[str, Split]], encoder: TextE
         log(f"epoch {epoch + 1}: {row}")
         if best is None or row["calibration"] > best[0]:
             best = (row["calibration"], epoch + 1, copy.deepcopy(model.layers.state_dict()))
+
+    fit(model, opt, config.epochs, batch_losses, end_epoch=end_epoch)
     _, epoch, state = best
     layers = {}
     for key, value in state.items():  # "0.attention.self.query.weight" -> layer cut+0
@@ -197,7 +198,7 @@ def load_splits(config: TuneConfig, datasets_dir: Path, encoder: TextEncoder) ->
     """corpus -> {"fit", "calibration", "dev"}: the lower-layer states and labels."""
     from cmt.training.datasets.text import load_text_corpus
     from cmt.training.corpora import SUBDIR
-    from cmt.training.train import calibration_mask
+    from cmt.training.corpora import calibration_mask
 
     cut = len(encoder.model.encoder.layer) - config.layers
     out = {}
@@ -211,13 +212,6 @@ def load_splits(config: TuneConfig, datasets_dir: Path, encoder: TextEncoder) ->
                               torch.tensor([EMOTIONS.index(e.label) for e in ex]))
                   for name, ex in parts.items()}
     return out
-
-
-def save(blob: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)  # never a half-written file
 
 
 def run(config: TuneConfig, datasets_dir: Path, out: Path, log=print) -> dict:

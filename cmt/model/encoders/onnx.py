@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,17 +49,19 @@ def export(module: torch.nn.Module, args: tuple, path: Path, *, input_names: lis
     """Export `module` to `path` atomically (a half-written file is never seen)."""
     import warnings
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
-        # a copy is traced: tracing a transformers model changed the live one (its lower layers'
-        # states for a partial forward, as cmt.training.text_tune reads them, moved by up to 2.7)
-        torch.onnx.export(copy.deepcopy(module), args, str(tmp), input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes,
-                          opset_version=OPSET, dynamo=False)
-    os.replace(tmp, path)
-    return path
+    from cmt.model.checkpoint import atomic_write
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
+            # a copy is traced: tracing a transformers model changed the live one (its lower
+            # layers' states for a partial forward, as cmt.training.text_tune reads them, moved
+            # by up to 2.7)
+            torch.onnx.export(copy.deepcopy(module), args, str(tmp), input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes,
+                              opset_version=OPSET, dynamo=False)
+
+    return atomic_write(path, write)
 
 
 def session(path: Path):

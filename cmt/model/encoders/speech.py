@@ -352,12 +352,9 @@ def convert_ct2_whisper(model_dir: str | os.PathLike, out_path: str | os.PathLik
         n_audio_layer=n_layers("encoder"), n_vocab=v["decoder/embeddings/weight"].shape[0],
         n_text_ctx=text_pos.shape[0], n_text_state=text_pos.shape[1],
         n_text_head=int(v["decoder/num_heads"]), n_text_layer=n_layers("decoder"))
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"dims": asdict(dims), "model_state_dict": sd}, tmp)
-    os.replace(tmp, out_path)  # atomic: a half-written checkpoint is never seen
-    return out_path
+    from cmt.model.checkpoint import save
+
+    return save({"dims": asdict(dims), "model_state_dict": sd}, out_path)  # never half-written
 
 
 def whisper_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:

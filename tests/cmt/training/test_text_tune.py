@@ -6,7 +6,7 @@ import torch
 from cmt.contract import EMOTIONS
 from cmt.model.encoders.text import TextEncoder
 from cmt.training.text_tune import Split, TopLayers, TuneConfig, fit_set, lower_states, save, tune
-from cmt.training.train import calibration_mask
+from cmt.training.corpora import calibration_mask
 from tests.cmt.model.encoders.test_text import make_tiny_bert
 
 HAPPY = ["i am so happy !", "so happy", "happy happy !", "the cat am happy", "i am happy .",

@@ -163,8 +163,6 @@ def test_distributed_data_parallel_with_two_cpu_processes(tmp_path):
 def test_a_checkpoint_write_that_fails_leaves_the_one_that_was_there(tmp_path, monkeypatch):
     import errno
 
-    import cmt.training.text_tune
-
     config = tiny_config(tmp_path, epochs=1)
     config.out.write_bytes(b"the shipped checkpoint")
     real = torch.save
@@ -173,7 +171,7 @@ def test_a_checkpoint_write_that_fails_leaves_the_one_that_was_there(tmp_path, m
         real({"partial": True}, f, *a, **kw)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cmt.training.text_tune.torch, "save", half_then_full)
+    monkeypatch.setattr(torch, "save", half_then_full)
     with pytest.raises(OSError, match="No space left"):
         train(config, synthetic_pools(), progress=False)
     assert config.out.read_bytes() == b"the shipped checkpoint"
