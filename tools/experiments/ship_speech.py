@@ -94,6 +94,9 @@ experts = experts_from_dict(base["experts"])
 experts["speech"] = fit_experts({"speech": pool}, {"speech": config.experts["speech"]}, seed=SEED)["speech"]
 print("speech expert trained on", len(pool), f"({time.time() - t0:.0f}s)", flush=True)
 
+import os
+while os.environ.get("WAIT_PID") and Path(f"/proc/{os.environ['WAIT_PID']}").exists():
+    time.sleep(5)  # the text calibration features are still being encoded by another process
 calib = {"text": FeatureSet.concat([calib_items_features(c) for c in ("goemotions", "meld")]),
          "face": calib_items_features("facial_expressions"),
          "speech": FeatureSet.concat([calib_by["speech"][c] for c in speech])}
