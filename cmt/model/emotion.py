@@ -68,7 +68,8 @@ def load_model(name_or_path: str | None = None, device: str | None = None) -> Em
     fusion = fusion_from_checkpoint(ckpt, path)
     device = device or "cpu"
     encoders = Encoders(ckpt["config"].get("encoders"), device=device,
-                        speech_summary=ckpt["config"].get("speech_summary", False))
+                        speech_summary=ckpt["config"].get("speech_summary", False),
+                        speech_loudness=ckpt["config"].get("speech_loudness"))
     version = f"cmt-{ckpt['dims']['fusion']}-{hashlib.sha256(blob).hexdigest()[:8]}"
     return EmotionModel(fusion.to(device).eval(), encoders, version,
                         stack=Stack.from_dict(ckpt.get("stack")),

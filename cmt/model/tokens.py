@@ -49,10 +49,12 @@ class Encoders:
     """The frozen encoders, each loaded on first use."""
 
     def __init__(self, names: dict[str, str | None] | None = None, device: str = "cpu", *,
-                 speech_summary: bool = False):
+                 speech_summary: bool = False, speech_loudness: float | None = None):
         self.names = {"text": Settings().text_encoder, "face": None, "speech": None, **(names or {})}
         self.device = device
         self.speech_summary = speech_summary  # layer-summary tokens before the speech frames
+        # dBFS every clip is brought to before the speech encoder (None: as recorded)
+        self.speech_loudness = speech_loudness
 
     @cached_property
     def text(self):
@@ -85,6 +87,8 @@ class Encoders:
             key += f"@haar-{MIN_FACE_FRACTION}-{CASCADE_WINDOW}"
         if modality == "speech" and self.speech_summary:
             key += f"+summary{SPEECH_SUMMARY_LAYERS}"
+        if modality == "speech" and self.speech_loudness is not None:
+            key += f"+loud{self.speech_loudness:g}"
         return key
 
     # -- per-modality tokens, the same for training and for the front door
@@ -96,6 +100,10 @@ class Encoders:
         return enc.tokens, enc.mask
 
     def speech_tokens(self, clips: list[np.ndarray], transcribe: bool = False):
+        if self.speech_loudness is not None:
+            from cmt.model.encoders.speech import normalise_loudness
+
+            clips = [normalise_loudness(c, self.speech_loudness) for c in clips]
         out = self.speech.encode_batch(clips, transcribe=transcribe)
         tokens, mask = pool_time(out.tokens, out.mask)  # (B,T',d), (B,T')
         if self.speech_summary and out.hidden_states:

@@ -81,7 +81,8 @@ def run(config: TrainConfig, *, retrain: bool = False, progress: bool = True) ->
 
     cache = Settings().home / "cache" / "baselines"
     # comparators are cached per encoder weights: features from other encoders mean retraining
-    enc = Encoders(config.encoders, speech_summary=config.speech_summary)
+    enc = Encoders(config.encoders, speech_summary=config.speech_summary,
+                   speech_loudness=config.speech_loudness)
     encoders = hashlib.sha1("|".join(enc.key(m) for m in sorted(config.corpora)).encode()).hexdigest()[:8]
     train_pools, _calib = training_pools(config)  # the same data the shipped CMT trained on
     dev = merged(build_pools(config, "dev"))

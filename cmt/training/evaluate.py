@@ -37,7 +37,8 @@ def evaluate(*, dataset: str, data_dir: Path, split: str = "dev", checkpoint: Pa
     ckpt = read_checkpoint(path)
     model = fusion_from_checkpoint(ckpt, path)
     enc = encoders or Encoders(ckpt["config"].get("encoders"),
-                               speech_summary=ckpt["config"].get("speech_summary", False))
+                               speech_summary=ckpt["config"].get("speech_summary", False),
+                               speech_loudness=ckpt["config"].get("speech_loudness"))
     fs = features(dataset, Path(data_dir), split, enc, modality=modality)
     if fs.modality not in model.modalities:
         raise ValueError(f"{path.name} has no {fs.modality} input")

@@ -91,6 +91,9 @@ class TrainConfig(BaseModel):
                                "corpus (by speaker/identity/dialogue) held out to fit the stack")
     speech_summary: bool = Field(False, description="layer-summary tokens before the speech "
                                  "frames (cmt.model.tokens.layer_summary)")
+    speech_loudness: float | None = Field(None, description="dBFS each clip is brought to before "
+                                          "the speech encoder, in training and at run time "
+                                          "(cmt.model.encoders.speech.normalise_loudness); null: as recorded")
     experts: dict[str, ExpertSpec] = Field(default_factory=dict, description="a classifier per "
                                            "modality, trained beside the fusion and stacked with it "
                                            "(cmt.model.experts); needs a calibration split")
@@ -491,7 +494,8 @@ def build_pools(config: TrainConfig, split: str, encoders=None) -> dict[str, dic
 
     if config.datasets_dir is None:
         raise ValueError("datasets_dir is not set: give --data-dir or set it in the config")
-    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary)
+    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary,
+                               speech_loudness=config.speech_loudness)
     return {m: {c: features(c, Path(config.datasets_dir) / SUBDIR[c], split, enc,
                             limit=config.corpus_limit.get(c) if split == "train" else None)
                 for c in corpora}
@@ -504,7 +508,8 @@ def augmented_pools(config: TrainConfig, fit: dict[str, dict[str, FeatureSet]],
     calibration part's speakers are left out, as their clean clips are)."""
     from cmt.training.corpora import SUBDIR, features
 
-    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary)
+    enc = encoders or Encoders(config.encoders, speech_summary=config.speech_summary,
+                               speech_loudness=config.speech_loudness)
     out: dict[str, dict[str, FeatureSet]] = {}
     for m, copies in config.augment.items():
         if not copies:
@@ -756,7 +761,8 @@ def unseen_corpus(config: TrainConfig, corpus: str) -> FeatureSet:
     """A corpus no expert trained on, whole (its train split, cut by corpus_limit, and dev)."""
     from cmt.training.corpora import MODALITY, SUBDIR, features
 
-    enc = Encoders(config.encoders, speech_summary=config.speech_summary)
+    enc = Encoders(config.encoders, speech_summary=config.speech_summary,
+                               speech_loudness=config.speech_loudness)
     path = Path(config.datasets_dir) / SUBDIR[corpus]
     fs = FeatureSet.concat([features(corpus, path, "train", enc, limit=config.corpus_limit.get(corpus)),
                             features(corpus, path, "dev", enc)])

@@ -228,6 +228,27 @@ def is_silent(audio: np.ndarray, sr: int = SAMPLE_RATE, threshold: float = SILEN
     return float(np.sqrt((frames**2).mean(axis=1)).max()) < threshold
 
 
+def normalise_loudness(audio: np.ndarray, target_dbfs: float, sr: int = SAMPLE_RATE,
+                       gate_db: float = 40.0) -> np.ndarray:
+    """`audio` scaled so that the RMS over its active 25 ms frames (those within `gate_db` of its
+    loudest frame) is `target_dbfs`, the gain limited so that no sample reaches 1. Whisper's
+    log-mel input moves with the recording level (RAVDESS sits near -48 dBFS, EmoDB near -20):
+    one level for every utterance, in training and at run time, takes that shift away."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    frame = max(1, int(0.025 * sr))
+    n = audio.size // frame
+    if n == 0:
+        return audio
+    rms = np.sqrt((audio[: n * frame].astype(np.float64).reshape(n, frame) ** 2).mean(axis=1))
+    top = float(rms.max())
+    if top <= 1e-7:  # digital silence: nothing to scale
+        return audio
+    active = rms[rms >= top * 10 ** (-gate_db / 20)]
+    gain = 10 ** (target_dbfs / 20) / float(np.sqrt((active**2).mean()))
+    gain = min(gain, 0.99 / float(np.abs(audio).max()))
+    return (audio * gain).astype(np.float32)
+
+
 # ------------------------------------------------------- Whisper weights from CTranslate2
 
 

@@ -28,6 +28,20 @@ def test_speech_summary_changes_the_cache_key():
     assert Encoders().key("text") == Encoders(speech_summary=True).key("text")
 
 
+def test_speech_loudness_is_keyed_and_levels_the_clip_before_the_encoder():
+    from cmt.model.encoders.speech import load_audio
+
+    assert Encoders(speech_loudness=-23.0).key("speech") == Encoders().key("speech") + "+loud-23"
+    audio, _ = load_audio(FIXTURES / "audio" / "so_frustrating_16k.flac")
+    enc = Encoders(speech_loudness=-23.0)
+    quiet, _, _ = enc.speech_tokens([0.1 * audio])
+    loud, _, _ = enc.speech_tokens([audio])
+    raw_quiet, _, _ = Encoders().speech_tokens([0.1 * audio])
+    raw_loud, _, _ = Encoders().speech_tokens([audio])
+    # 20 dB apart as recorded, the same take once levelled (the gain's rounding aside)
+    assert (quiet - loud).abs().max() < 0.05 * (raw_quiet - raw_loud).abs().max()
+
+
 def test_a_tuned_text_encoder_is_keyed_by_its_weights(tmp_path):
     from cmt.training.text_tune import save
 

@@ -15,6 +15,7 @@ from cmt.model.encoders.speech import (
     SpeechEncoder,
     decode_audio,
     is_silent,
+    normalise_loudness,
     load_audio,
     read_ct2_model,
 )
@@ -93,6 +94,24 @@ def test_is_silent():
     assert not is_silent(quiet_then_word)
     audio, _ = load_audio(FIXTURE)
     assert not is_silent(audio)
+
+
+def test_normalise_loudness_brings_quiet_and_loud_takes_to_one_level():
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    voice = (np.sin(2 * np.pi * 220 * t) * (t > 0.3)).astype(np.float32)  # silence, then a tone
+    levels = []
+    for scale in (0.005, 0.05, 0.5):  # about -49, -29 and -9 dBFS
+        x = scale * voice + rng.normal(0, 1e-5, voice.size).astype(np.float32)
+        y = normalise_loudness(x, -23.0)
+        assert y.dtype == np.float32 and y.shape == x.shape
+        active = y[int(0.3 * SAMPLE_RATE):]
+        levels.append(20 * np.log10(np.sqrt((active.astype(np.float64) ** 2).mean())))
+    assert np.allclose(levels, -23.0, atol=0.5)  # the silent lead-in does not count
+    peaky = np.zeros(SAMPLE_RATE, np.float32)
+    peaky[100] = 0.9  # one click: the gain stops short of clipping
+    assert np.abs(normalise_loudness(peaky, -3.0)).max() < 1.0
+    assert not normalise_loudness(np.zeros(SAMPLE_RATE, np.float32), -23.0).any()
 
 
 def test_read_ct2_model_int8_scales_and_aliases(tmp_path):
