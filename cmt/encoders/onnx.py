@@ -39,6 +39,13 @@ def weights_digest(module: torch.nn.Module, *extra: str) -> str:
     return h.hexdigest()[:16]
 
 
+def state_version(module: torch.nn.Module) -> tuple:
+    """A cheap signature of the module's weights as they stand: each parameter's and buffer's
+    identity and in-place version counter (bumped by load_state_dict, an optimiser step, any
+    `.copy_`/`.mul_`). When it changes, the weights may have: the digest is taken again."""
+    return tuple((id(t), t._version) for t in (*module.parameters(), *module.buffers()))
+
+
 def cache_dir() -> Path:
     from cmt.settings import get_settings
 
