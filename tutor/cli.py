@@ -165,6 +165,7 @@ def _load_in_background(settings):
     load ends the app with its reason, as it did when it loaded first."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tutor import answers
     from tutor.answers import lexical_similarity
     from tutor.client import PendingCMT, make_client
 
@@ -177,6 +178,7 @@ def _load_in_background(settings):
     cmt = pool.submit(make_client, settings)
     cmt.add_done_callback(fatal)
     cosine = pool.submit(_similarity, settings)
+    pool.submit(answers.warm)  # sympy, left out of the page's imports; after a load above
     pool.shutdown(wait=False)
 
     def similarity(a: str, b: str) -> float:
