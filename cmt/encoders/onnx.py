@@ -115,4 +115,8 @@ def prepared(name: str, module: torch.nn.Module, args: tuple, *, input_names: li
     except Exception as e:  # noqa: BLE001 - any failure here means: torch serves
         log.warning("ONNX Runtime not used for %s (torch serves it): %s", name, e)
         return None
-    return lambda feeds: sess.run(output_names, feeds)
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return sess.run(output_names, feeds)
+
+    run.path = path  # the export it runs (tools/bench_text_int8.py quantises it)
+    return run
