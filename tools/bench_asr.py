@@ -10,8 +10,8 @@
 2. The decoder, on the frames of one torch encoder pass (the pass that also gives the speech
    tokens): the torch greedy loop in float32 (the reference: the path before), the same loop
    with the int8 token matrix proposing 10 candidates rescored in float32 (what is served), and
-   CTranslate2 int8 (`asr="ctranslate2"`), each clip alone and in batches of two clips (the shorter one padded to
-   the longer one's window, as the service batches). It prints the median decode time, its
+   CTranslate2 int8 (`asr="ctranslate2"`), each clip alone and in batches of two clips (the
+   shorter one padded to the longer one's window, as the service batches). It prints the median decode time, its
    ratio to torch float32, the word error rate against its transcripts and how many transcripts
    are word for word the same. `--faster-whisper` adds faster-whisper int8 on the same tiny.en
    weights (its own encoder on a 30 s window: a transcript, no speech tokens).
@@ -133,7 +133,8 @@ def decoder_comparison(model, audio: dict[str, np.ndarray], repeats: int = 2,
             t = time.perf_counter()
             out = speech.encode_batch(clips, transcribe=False)
             enc_times.append((time.perf_counter() - t) * 1e3)
-            limit = min(MAX_NEW_TOKENS, TOKENS_PER_S * max(c.size for c in clips) // SAMPLE_RATE + 8)
+            longest = max(c.size for c in clips)
+            limit = min(MAX_NEW_TOKENS, TOKENS_PER_S * longest // SAMPLE_RATE + 8)
             texts = {}
             for name, (ct2, vocab_int8) in decoders.items():
                 speech._ct2, speech._vocab_int8 = ct2, vocab_int8  # the decoder under test
