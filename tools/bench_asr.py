@@ -13,8 +13,9 @@
    CTranslate2 int8 (`asr="ctranslate2"`), each clip alone and in batches of two clips (the
    shorter one padded to the longer one's window, as the service batches). It prints the
    median decode time, its ratio to torch float32, the word error rate against its transcripts
-   and how many transcripts are word for word the same. `--faster-whisper` adds faster-whisper int8 on the same tiny.en
-   weights (its own encoder on a 30 s window: a transcript, no speech tokens).
+   and how many transcripts are word for word the same. `--faster-whisper` adds faster-whisper
+   int8 on the same tiny.en weights (its own encoder on a 30 s window: a transcript, no speech
+   tokens).
 
 Clips: pairs of different RAVDESS statements joined by 0.3 s of silence (5-8 s, as a spoken
 turn), single RAVDESS statements (3-4 s), and any `--extra` files. Figures are from this run.
