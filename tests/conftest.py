@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ATTUNE_SHARED_DIR", REPO.parent / "shared"))
+
+# The test session's own ATTUNE_HOME (database, caches, ONNX exports, the converted Whisper
+# checkpoint), set before any test imports cmt.settings, and inherited by the apps the tests
+# start: a run never reads or writes the user's ~/.attune. ATTUNE_TEST_HOME names a folder to
+# keep between runs (its exports are then made once); else a fresh one, removed at the end.
+TEST_HOME = Path(os.environ.get("ATTUNE_TEST_HOME") or tempfile.mkdtemp(prefix="attune-test-home-"))
+os.environ["ATTUNE_HOME"] = str(TEST_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not os.environ.get("ATTUNE_TEST_HOME"):
+        shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,17 +18,23 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import sympy
-from sympy.parsing.sympy_parser import (
-    convert_xor,
-    implicit_multiplication_application,
-    parse_expr,
-    rationalize,
-    standard_transformations,
-)
+from functools import cache
 
 from tutor.curriculum import Misconception, Question
+
+
+class _Sympy:
+    """sympy, imported at the first attribute read: its import takes seconds (a quarter of the
+    page's imports on a loaded machine) and the page shows without it. `attune run` warms it
+    in the background (warm())."""
+
+    def __getattr__(self, name: str):
+        import sympy
+
+        return getattr(sympy, name)
+
+
+sympy = _Sympy()
 
 Similarity = Callable[[str, str], float]
 
@@ -36,22 +42,42 @@ MAX_CHARS = 120  # longest answer we parse
 MAX_POWER = 30  # largest total degree of the powers in an answer, see _power_load
 DEFAULT_MIN_SIMILARITY = 0.5  # free text: the best idea must reach this
 CLOSE = 0.01  # relative: "close, but not exact"
-_TRANSFORMS = standard_transformations + (
-    implicit_multiplication_application,
-    convert_xor,
-    rationalize,
-)
-_GLOBALS = {
-    "Integer": sympy.Integer,
-    "Float": sympy.Float,
-    "Rational": sympy.Rational,
-    "Symbol": sympy.Symbol,
-    "Add": sympy.Add,
-    "Mul": sympy.Mul,
-    "Pow": sympy.Pow,
-    "sqrt": sympy.sqrt,
-    "pi": sympy.pi,
-}
+
+
+@cache
+def _parser():
+    """sympy's parse_expr, the transformations answers are read with, and the only names an
+    answer may use."""
+    from sympy.parsing.sympy_parser import (
+        convert_xor,
+        implicit_multiplication_application,
+        parse_expr,
+        rationalize,
+        standard_transformations,
+    )
+
+    transforms = standard_transformations + (
+        implicit_multiplication_application,
+        convert_xor,
+        rationalize,
+    )
+    names = {
+        "Integer": sympy.Integer,
+        "Float": sympy.Float,
+        "Rational": sympy.Rational,
+        "Symbol": sympy.Symbol,
+        "Add": sympy.Add,
+        "Mul": sympy.Mul,
+        "Pow": sympy.Pow,
+        "sqrt": sympy.sqrt,
+        "pi": sympy.pi,
+    }
+    return parse_expr, transforms, names
+
+
+def warm() -> None:
+    """Import sympy and its parser now (attune run does it in the background at start)."""
+    _parser()
 _FUNCTIONS = {"sqrt", "pi"}
 _ALLOWED_CHARS = re.compile(r"^[0-9a-z+\-*/^().=\s]*$")
 _UNICODE = {
@@ -456,18 +482,19 @@ def parse_math(
 
     s = re.sub(r"[a-z]+", words, s)
     local = {v: sympy.Symbol(v) for v in allowed}
+    parse_expr, transforms, names = _parser()
     try:
         shape = parse_expr(
             s,
             local_dict=dict(local),
-            global_dict=dict(_GLOBALS),
-            transformations=_TRANSFORMS,
+            global_dict=dict(names),
+            transformations=transforms,
             evaluate=False,
         )
         if _power_load(shape) > MAX_POWER:
             raise ParseProblem("those powers are far too big to work with")
         expr = parse_expr(
-            s, local_dict=dict(local), global_dict=dict(_GLOBALS), transformations=_TRANSFORMS
+            s, local_dict=dict(local), global_dict=dict(names), transformations=transforms
         )
     except ParseProblem:
         raise

@@ -166,6 +166,7 @@ def _load_in_background(settings):
     else by word overlap."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tutor import answers
     from tutor.client import PendingCMT, answer_similarity, make_client
 
     def fatal(future):
@@ -176,6 +177,7 @@ def _load_in_background(settings):
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
     cmt = PendingCMT(pool.submit(make_client, settings))
     cmt.future.add_done_callback(fatal)
+    pool.submit(answers.warm)  # sympy, left out of the page's imports; after the load above
     pool.shutdown(wait=False)
     return cmt, answer_similarity(cmt)
 

@@ -38,6 +38,13 @@ def weights_digest(module: torch.nn.Module, *extra: str) -> str:
     return h.hexdigest()[:16]
 
 
+def state_version(module: torch.nn.Module) -> tuple:
+    """A cheap signature of the module's weights as they stand: each parameter's and buffer's
+    identity and in-place version counter (bumped by load_state_dict, an optimiser step, any
+    `.copy_`/`.mul_`). When it changes, the weights may have: the digest is taken again."""
+    return tuple((id(t), t._version) for t in (*module.parameters(), *module.buffers()))
+
+
 def cache_dir() -> Path:
     from cmt.settings import get_settings
 
@@ -109,4 +116,8 @@ def prepared(name: str, module: torch.nn.Module, args: tuple, *, input_names: li
     except Exception as e:  # noqa: BLE001 - any failure here means: torch serves
         log.warning("ONNX Runtime not used for %s (torch serves it): %s", name, e)
         return None
-    return lambda feeds: sess.run(output_names, feeds)
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return sess.run(output_names, feeds)
+
+    run.path = path  # the export it runs (tools/bench_text_int8.py quantises it)
+    return run

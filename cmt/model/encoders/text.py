@@ -9,8 +9,9 @@ layers were fine-tuned for emotion: the base loads as above and the file's layer
 its own. The file carries only those layers (a few MB), not the whole encoder.
 
 On a CPU the encoder runs on ONNX Runtime (`runtime="auto"`, cmt.model.encoders.onnx), exported
-from the weights as loaded, at the first call; `runtime="torch"` keeps torch throughout (for
-a model whose weights you change after that).
+at the first call under a digest of the weights; when the weights change after that (tuning
+through the same object), the next call takes the digest again and serves the export of the
+weights as they now are. `runtime="torch"` keeps torch throughout.
 """
 
 from __future__ import annotations
@@ -109,12 +110,19 @@ class TextEncoder:
         self.max_length = max_length
         self.dim: int = int(self.model.config.hidden_size)
         self._use_onnx = wanted(runtime, device)
-        self._onnx = None  # feeds -> [hidden], made at the first call
+        self._onnx = None  # feeds -> [hidden] for the weights as they were at _onnx_version
+        self._onnx_version = None  # cmt.encoders.onnx.state_version when _onnx was made
 
     def _onnx_run(self, batch: dict[str, torch.Tensor]):
-        """The ONNX Runtime copy of the model for these input names (None: torch serves)."""
-        if self._onnx is None:
+        """The ONNX Runtime copy of the model for these input names and the weights as they
+        are now (None: torch serves)."""
+        from cmt.model.encoders.onnx import state_version
+
+        version = state_version(self.model)
+        if self._onnx is None or version != self._onnx_version:
             from cmt.model.encoders.onnx import prepared
+
+            self._onnx_version = version  # weights changed in place: digest again, new export
 
             # Traced on a fixed padded batch, not on the first request's: the export does not
             # depend on what that request looked like (transformers may take another path for

@@ -129,3 +129,45 @@ def test_exporting_leaves_the_live_torch_model_as_it_was(tmp_path, monkeypatch):
         assert torch.allclose(x[mask.bool()], want[want_mask], atol=2e-2)  # float16 in between
     finally:
         get_settings.cache_clear()
+
+
+def test_tuning_in_place_is_served_from_a_new_export_never_the_stale_one(tmp_path, monkeypatch):
+    """Weights changed in place after the first call (tuning through the same object): the
+    next call reads the new weights, as torch does, through an export of those weights."""
+    from cmt.model.encoders.text import TextEncoder
+    from cmt.settings import get_settings
+    from tests.cmt.model.encoders.test_text import make_tiny_bert
+
+    monkeypatch.setenv("ATTUNE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    try:
+        enc = TextEncoder(str(make_tiny_bert(tmp_path / "tiny-bert")), max_length=16,
+                          runtime="onnx")
+        texts = ["i am so happy !", "the cat"]
+        before, _ = enc.tokens(texts)
+        assert enc._onnx
+        with torch.no_grad():
+            enc.model.encoder.layer[-1].output.LayerNorm.bias.add_(0.5)  # as tuning would
+        after, mask = enc.tokens(texts)
+        enc._use_onnx = False
+        want, want_mask = enc.tokens(texts)  # torch on the changed weights
+        assert torch.equal(mask, want_mask)
+        assert (after - before)[mask].abs().min() > 0.4  # the change shows
+        assert (after - want)[mask].abs().max() < STATE_TOL
+        assert len(list((tmp_path / "home" / "cache" / "onnx").glob("text-*.onnx"))) == 2
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_test_session_has_a_home_of_its_own():
+    """The ONNX exports of a test run go to the session's own ATTUNE_HOME (tests/conftest.py),
+    never to the user's ~/.attune."""
+    import os
+
+    from cmt.model.encoders.onnx import cache_dir
+    from cmt.settings import get_settings
+
+    get_settings.cache_clear()
+    home = Path(os.environ["ATTUNE_HOME"]).resolve()
+    assert cache_dir().resolve().is_relative_to(home)
+    assert not home.is_relative_to(Path.home() / ".attune")

@@ -254,3 +254,50 @@ def test_the_window_follows_the_speech_in_1_s_steps():
     seconds = {s: SpeechEncoder.window_samples(enc, int(s * SAMPLE_RATE)) / SAMPLE_RATE
                for s in (1.0, 5.2, 6.6, 29.9)}
     assert seconds == {1.0: 2.0, 5.2: 6.0, 6.6: 8.0, 29.9: 30.0}  # 5.2 s took 10 s before
+
+
+# ---------------------------------------------------------------- the decoder's next token
+
+
+def test_int8_proposals_rescored_give_the_float32_transcripts(whisper_encoder, shared_dir):
+    """The served decoder (the int8 token matrix proposes, float32 chooses) writes what the
+    float32 loop writes, alone and in a batch where the short clip is padded to a long window."""
+    assert whisper_encoder._vocab_int8 is not None, "the int8 token matrix is not in use"
+    clips = [load_audio(FIXTURE)[0]]
+    if (shared_dir / "media").is_dir():
+        clips.append(load_audio(shared_dir / "media" / "student_frustrated_tts.wav")[0])
+    served = whisper_encoder.encode_batch(clips).transcripts
+    alone = [whisper_encoder.encode(c).transcript for c in clips]
+    int8 = whisper_encoder._vocab_int8
+    whisper_encoder._vocab_int8 = None  # the float32 product over the whole vocabulary
+    try:
+        exact = whisper_encoder.encode_batch(clips).transcripts
+        exact_alone = [whisper_encoder.encode(c).transcript for c in clips]
+    finally:
+        whisper_encoder._vocab_int8 = int8
+    assert served == exact and alone == exact_alone
+    assert "frustrating" in served[0].lower()
+
+
+def test_the_next_token_is_the_float32_argmax_over_allowed_tokens(whisper_encoder):
+    torch.manual_seed(0)
+    h = torch.randn(4, whisper_encoder.dim) * 3  # decoder states, larger than real ones
+    weight = whisper_encoder.model.decoder.token_embedding.weight
+    logits = h @ weight.T
+    logits[:, whisper_encoder._suppress] = -np.inf
+    assert torch.equal(whisper_encoder._next_tokens(h, first=False), logits.argmax(-1))
+    logits[:, whisper_encoder._suppress_first] = -np.inf
+    assert torch.equal(whisper_encoder._next_tokens(h, first=True), logits.argmax(-1))
+
+
+def test_asr_ctranslate2_decodes_from_the_same_encoder_pass():
+    pytest.importorskip("ctranslate2")
+    enc = SpeechEncoder(asr="ctranslate2")
+    assert enc.decoder == "ctranslate2"
+    out = enc.encode(load_audio(FIXTURE)[0])
+    assert "frustrating" in out.transcript.lower() and out.tokens.shape == (1, 150, 384)
+
+
+def test_asr_names_are_checked():
+    with pytest.raises(ValueError, match="asr must be one of"):
+        SpeechEncoder(asr="whisper.cpp")
