@@ -435,7 +435,7 @@ def build_teacher(deps: Deps) -> gr.State:
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
             code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
         code_view = gr.Markdown(elem_id="teacher-student-code")
-        with gr.Row(equal_height=False):  # the timeline and the transcript side by side
+        with gr.Row(equal_height=False, elem_id="teacher-session-view"):  # side by side
             with gr.Column(scale=5, min_width=560):
                 plot = gr.Plot(label="Timeline", show_label=False, elem_id="teacher-timeline")
             with gr.Column(scale=4, min_width=420):

@@ -231,3 +231,10 @@ def test_the_readings_export_is_its_own_file(deps, world):
     assert path.name == f"attune-session-{world.ana_session}-readings.csv"
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert len(rows) == 5 and rows[0]["kind"] == "turn"
+
+
+def test_the_download_box_is_hidden_while_empty_and_emptied_on_another_pick():
+    """Issue 20: an empty download box took the page, and kept the previous class's file."""
+    assert teacher.shown_if_full(None) == {"__type__": "update", "visible": False}
+    assert teacher.shown_if_full("/tmp/attune-export-x/a.csv")["visible"] is True
+    assert teacher.no_download() == {"__type__": "update", "value": None, "visible": False}
