@@ -217,7 +217,8 @@ def _pack_with(example: dict | None = None, explanation: str = "Undo what was do
 EXAMPLE = {"problem": "Solve x − 4 = 9.", "steps": ["Add 4 to both sides."], "answer": "x = 13"}
 
 
-@pytest.mark.parametrize("prompt", ["Solve y − 4 = 9.", "Solve x-4=9", "Solve: x − 4 = 9 (x is a number.)"])
+@pytest.mark.parametrize("prompt", ["Solve y − 4 = 9.", "Solve x-4=9",
+                                    "Solve: x − 4 = 9 (x is a number.)"])
 def test_a_question_repeating_its_worked_example_is_a_problem(prompt):
     problems = check_pack(_pack_with(EXAMPLE, prompt=prompt))
     assert len(problems) == 1 and "question 'q' asks 'v - 4 = 9'" in problems[0]

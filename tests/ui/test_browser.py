@@ -146,7 +146,8 @@ def test_a_student_is_greeted_allows_the_camera_with_one_tick_and_is_answered(ap
     _, db, _ = app
     _say(page, db, "I think it's 3/4")
     with db() as s:  # the first message answered the greeting's question: checked, and wrong
-        reply = s.scalars(select(Turn.tutor_text).where(Turn.student_text == "I think it's 3/4")).one()
+        reply = s.scalars(select(Turn.tutor_text)
+                          .where(Turn.student_text == "I think it's 3/4")).one()
     assert any(reply.startswith(line) for lines in PHRASES["wrong"].values() for line in lines)
     expect(chat).to_contain_text("Hello! I'm your tutor for")  # the greeting stays
     for line in FRUSTRATED:

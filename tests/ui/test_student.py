@@ -267,11 +267,12 @@ def test_headings_say_what_is_on():
     assert "is off" not in student.media_heading(True, True)
 
 
-# ---------------------------------------------------------------- issue 20: the greeting starts the lesson
+# ---------------------------------------------------------------- issue 20: the greeting asks
 def test_the_greeting_asks_the_first_question_and_the_first_message_answers_it(deps):
     chat, shown = student.greeting(deps, "fractions")
     (hello,) = chat
-    step, question = load_lesson("fractions").steps[0], load_lesson("fractions").steps[0].questions[0]
+    step = load_lesson("fractions").steps[0]
+    question = step.questions[0]
     assert shown == ("fractions", question.id)
     assert step.title in hello["content"] and question.prompt in hello["content"]
     assert "Type your name above" in hello["content"]
@@ -322,4 +323,5 @@ def test_with_sign_in_codes_the_greeting_asks_once_the_student_is_known(coded):
     assert shown is None and "Sign in above" in chat[0]["content"]
     ana = signed_in(deps, "ana", codes["ana"])
     chat, shown = student.greeting(deps, "fractions", ana)
-    assert shown is not None and load_lesson("fractions").question(shown[1])[1].prompt in chat[0]["content"]
+    _, asked = load_lesson("fractions").question(shown[1])
+    assert asked.prompt in chat[0]["content"]

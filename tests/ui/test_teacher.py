@@ -116,7 +116,8 @@ def test_timeline_transcript_and_selecting_a_turn(deps, world):
     fig, transcript, _ = teacher.load_timeline(deps, world.teacher_a, world.ana_session)
     assert fig.axes and list(transcript.columns) == teacher.TRANSCRIPT_COLUMNS
     assert list(transcript["Turn"]) == [0, 1, 2, 3, 4]
-    assert transcript.iloc[2]["Read"] == "fear 0.70" and transcript.iloc[2]["State"] == "frustrated (change 1)"
+    assert transcript.iloc[2]["Read"] == "fear 0.70"
+    assert transcript.iloc[2]["State"] == "frustrated (change 1)"
     text = teacher.select_turn(deps, world.teacher_a, world.ana_session, 2)
     assert "msg 2 fear" in text and "fear (70%)" in text and "face: fear" in text
     assert "frustrated" in text and "calmer tone" in text and "tone neutral → calm" in text
