@@ -345,12 +345,112 @@ def load_packs(directory: str | Path = LESSONS_DIR) -> dict[str, Pack]:
     return packs
 
 
+# ---------------------------------------------------------------- checks beyond the schema
+_MATH_SIGNS = str.maketrans({"−": "-", "–": "-", "×": "*", "·": "*", "：": ":"})
+_MATH_TOKEN = re.compile(r"\d+ \d+/\d+|\d+(?:\.\d+)?(?:/\d+)?|[a-z]+|\S")  # 2 3/4: one
+_SIGNS = set("-+*÷/=()²³^?<>")
+_LOOSE_START, _LOOSE_END = set("+*÷/=)^?<>"), set("-+*÷/=(^?<>")
+
+
+def _math_runs(text: str) -> list[tuple[str, ...]]:
+    """The maths written in `text`: runs of numbers, single-letter variables and signs between
+    the words, each a tuple of tokens with every variable written as "v" (so "y − 4 = 9" and
+    "x − 4 = 9" are the same problem). "3x + 2 when x = 5." -> [(3 v + 2), (v = 5)]."""
+    runs, run = [], []
+    for tok in _MATH_TOKEN.findall(text.lower().translate(_MATH_SIGNS)):
+        if tok[0].isdigit() or tok in _SIGNS or len(tok) == 1 and tok.isalpha():
+            run.append("v" if tok.isalpha() else tok)
+            continue
+        if run:  # a word or punctuation ends the run
+            runs.append(tuple(run))
+        run = []
+    if run:
+        runs.append(tuple(run))
+    trimmed = []
+    for r in runs:  # a sign at either end joins nothing ("What is 1/2 of 3/4?")
+        a, b = 0, len(r)
+        while a < b and r[a] in _LOOSE_START:
+            a += 1
+        while b > a and r[b - 1] in _LOOSE_END:
+            b -= 1
+        trimmed.append(r[a:b])
+    return [r for r in trimmed if any(t[0].isdigit() for t in r)]
+
+
+def _significant(run: tuple[str, ...]) -> bool:
+    """A run that names a problem, not just a count: a sum or equation, a fraction, a decimal
+    ("8" and "3" alone say little; "5/9 - 2/9", "3/4" and "0.2" say what is asked)."""
+    return len(run) > 1 or "/" in run[0] or "." in run[0]
+
+
+_REMINDER = re.compile(r"\([^()]*[a-z]{2,}[^()]*\)", re.I)  # "(x² means x × x.)"
+_WORKED_KINDS = ("number", "fraction", "expression", "equation")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
+def _contains(runs: list[tuple[str, ...]], part: tuple[str, ...]) -> bool:
+    """Whether `part` is written in `runs` as it is asked: "3x + 5x" is not in "9 − 3x + 5x"
+    (there the 3x is taken away)."""
+    n = len(part)
+    return any(r[i:i + n] == part and (i == 0 or r[i - 1] not in "-*÷/^")
+               for r in runs for i in range(len(r) - n + 1))
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower().translate(_MATH_SIGNS)))
+
+
+def repeated_problems(pack: Pack) -> list[str]:
+    """Questions that ask a problem their own step already works through, in a sentence of an
+    explanation (any level may be shown) or in a worked example: shown one, then asked it, a
+    student only copies the answer.
+
+    A question repeats when one such sentence or example holds all the maths it asks (its
+    sums, equations, fractions and decimals, with any variable's name; a reminder in brackets
+    left out) and every number it gives. A question with no such maths (a word problem with
+    bare counts, a free-text question) repeats when it is an example's problem word for word,
+    or when one explanation or example holds all its numbers and its answer (a pizza cut into
+    8 slices, 3 eaten, after a bar of 8 squares, 3 eaten, "3/8 of the bar").
+    """
+    problems = []
+    for step in pack.steps:
+        units = [u for t in (step.explanations.brief, step.explanations.standard,
+                             step.explanations.detailed) if t for u in _SENTENCE.split(t)]
+        units += [f"{e.problem} {' '.join(e.steps)} {e.answer}" for e in step.examples]
+        shown = [(runs, {t for r in runs for t in r if t[0].isdigit()})
+                 for runs in map(_math_runs, units)]
+        worded = {_words(e.problem) for e in step.examples}
+        whole = [_math_runs(t) for t in (step.explanations.brief, step.explanations.standard,
+                                         step.explanations.detailed) if t]
+        whole += [_math_runs(u) for u in units[len(units) - len(step.examples):]]
+        for q in step.questions:
+            runs = _math_runs(_REMINDER.sub(" ", q.prompt))
+            asked = [r for r in runs if _significant(r)]
+            numbers = {t for r in runs for t in r if t[0].isdigit()}
+            if asked and any(numbers <= nums and all(_contains(rs, r) for r in asked)
+                             for rs, nums in shown):
+                maths = "; ".join(" ".join(r) for r in asked)
+                problems.append(f"step {step.id!r}, question {q.id!r} asks {maths!r}, which "
+                                "the step's explanation or worked example already works out")
+            elif not asked and _words(q.prompt) in worded:
+                problems.append(f"step {step.id!r}, question {q.id!r} is the step's worked "
+                                "example word for word")
+            elif not asked and len(numbers) > 1 and q.kind in _WORKED_KINDS and any(
+                    numbers <= {t for r in rs for t in r if t[0].isdigit()}
+                    and any(_contains(rs, r) for a in q.answer for r in _math_runs(a))
+                    for rs in whole):
+                problems.append(f"step {step.id!r}, question {q.id!r}: the step's explanation "
+                                "or worked example uses its numbers and shows its answer")
+    return problems
+
+
 def check_pack(pack: Pack) -> list[str]:
     """Problems the schema cannot see: each expected answer must be judged correct by the
-    answer checker, and each misconception answer judged wrong and given its feedback."""
+    answer checker, each misconception answer judged wrong and given its feedback, and no
+    question may ask a problem its step has just worked through (`repeated_problems`)."""
     from tutor.answers import check_answer
 
-    problems = []
+    problems = repeated_problems(pack)
     for step, q in pack.questions():
         where = f"step {step.id!r}, question {q.id!r}"
         for expected in q.answer:
@@ -394,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = check_pack(pack)
         if problems:
             print(
-                f"FAIL {path}: {len(problems)} answer problem(s)\n"
+                f"FAIL {path}: {len(problems)} problem(s)\n"
                 + "\n".join(f"  {p}" for p in problems)
             )
             failed += 1

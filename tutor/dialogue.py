@@ -189,6 +189,28 @@ class Dialogue:
         self._pending: _Analysis | None = None
         self.on_break = False  # the student took a break; the next message comes back
 
+    # ------------------------------------------------------------ opening the lesson
+    def start(self, tone: str = "neutral", pacing: str = "normal") -> str:
+        """The lesson's opening, before the student has said anything: the current step
+        explained and its question asked, so the student's first message can answer it.
+        (A lesson already complete says so.)"""
+        out = _Out()
+        if self.question is None:
+            out.add(self.book.say("done", tone), "lesson complete")
+        else:
+            self._present(out, Decision(state="engaged", tone=tone, pacing=pacing,
+                                        hint_level=0, reason="the lesson's opening"),
+                          new_step=True, bank="open")
+        return "\n\n".join(out.parts)
+
+    def resume(self, question_id: str) -> None:
+        """Carry on from a question the student was shown elsewhere (the page's greeting
+        asked it): their next message answers it. KeyError for a question not in the pack."""
+        step, question = self.pack.question(question_id)
+        self._set_question(step, question)
+        self.level_shown = "standard"  # the opening explained the step at this level
+        self.presented = True
+
     # ------------------------------------------------------------ reading the student
     @property
     def expecting_answer(self) -> bool:
@@ -518,12 +540,13 @@ class Dialogue:
                 return step, fresh[0]
         return None
 
-    def _present(self, out: _Out, d: Decision, *, new_step: bool) -> None:
-        """Show the current question; on a new step, its explanation first as paced."""
+    def _present(self, out: _Out, d: Decision, *, new_step: bool, bank: str = "step") -> None:
+        """Show the current question; on a new step, its explanation first as paced, after a
+        line from the phrase `bank` naming the step."""
         tone, step = d.tone, self.step
         if new_step:
             level = LEVEL_FOR_PACING.get(d.pacing, "standard")
-            out.add(self.book.say("step", tone, title=step.title))
+            out.add(self.book.say(bank, tone, title=step.title))
             if d.pacing == "worked_example" and self._worked_example(out, d):
                 out.add(step.explanations.at("brief"))
                 self.level_shown = "brief"

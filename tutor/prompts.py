@@ -22,6 +22,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Hello. Let's begin gently.", "Hi. We'll take this one step at a time.",
                  "Hello. Let's settle in."),
     },
+    "open": {  # the lesson's first step, in the tutor's first message
+        "neutral": ("We'll start with this step: {title}.", "First, one idea: {title}.",
+                    "To begin: {title}."),
+    },
     "step": {
         "neutral": ("Today's step: {title}.", "Next up: {title}.", "This step: {title}."),
         "upbeat": ("New step: {title}!", "Next up: {title}!", "Here comes a new step: {title}!"),

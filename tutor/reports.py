@@ -649,6 +649,11 @@ def _camera_bins(timeline: Timeline) -> list[tuple[datetime, str, float, int]]:
     return out
 
 
+TIMELINE_SIZE_IN = (8.6, 7.0)  # inches: about 700 px wide on screen, the legend beside
+LEGEND_CHARS = 40  # characters per line of the changes told beside the plot
+LEGEND_LINES = 34  # lines of them that fit below the colours
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
@@ -671,8 +676,9 @@ def timeline_figure(timeline: Timeline):
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(13, 7), layout="constrained")
-    grid = fig.add_gridspec(3, 2, width_ratios=[2.3, 1], height_ratios=[2.2, 1.3, 1.1])
+    # sized to be read at about 700 px wide: beside the transcript in the teacher view
+    fig = Figure(figsize=TIMELINE_SIZE_IN, layout="constrained")
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.75, 1], height_ratios=[2.2, 1.3, 1.1])
     top = fig.add_subplot(grid[0, 0])
     mid = fig.add_subplot(grid[1, 0], sharex=top)
     low = fig.add_subplot(grid[2, 0], sharex=top)
@@ -682,7 +688,7 @@ def timeline_figure(timeline: Timeline):
     lesson = f" · {timeline.lesson.replace('_', ' ')}" if timeline.lesson else ""
     fig.suptitle(f"Session {timeline.session_id} · {who}{lesson} · {timeline.policy_mode} · "
                  f"{len(timeline.turns)} turn{'' if len(timeline.turns) == 1 else 's'}",
-                 x=0.01, ha="left", fontsize=13)
+                 x=0.01, ha="left", fontsize=12)
 
     turns = sorted(timeline.turns, key=lambda t: t.at)
     read = {r.turn_id: r for r in timeline.readings if r.turn_id is not None}
@@ -691,7 +697,8 @@ def timeline_figure(timeline: Timeline):
     width = width_s / 86400  # in days, matplotlib's date unit
 
     # top: each turn's fused reading
-    top.set_title("What each turn read (fused emotion)", loc="left", fontsize=10)
+    top.set_title("What each turn read (fused emotion)", loc="left", fontsize=10,
+                  pad=16)  # above the numbered markers
     top.set_ylabel("share")
     top.set_ylim(0, 1.0)
     top.grid(axis="y", alpha=0.3)
@@ -750,7 +757,7 @@ def timeline_figure(timeline: Timeline):
     low.grid(axis="x", alpha=0.3)
 
     # adaptations: numbered markers, told in full beside the plot
-    lines = []
+    lines, used = [], 0
     for k, a in enumerate(timeline.changes, start=1):
         x = date2num(a.at)
         for ax in (top, mid, low):
@@ -759,15 +766,22 @@ def timeline_figure(timeline: Timeline):
                      textcoords="offset points", ha="center", va="bottom", fontsize=9,
                      fontweight="bold", color="white",
                      bbox=dict(boxstyle="circle,pad=0.25", facecolor="0.15", edgecolor="none"))
-        lines.append(_wrap(f"{k}  {a.at:%H:%M:%S} · {a.state}: {a.reason}", 52))
+        told = _wrap(f"{k}  {a.at:%H:%M:%S} · {a.state}: {a.reason}", LEGEND_CHARS)
+        if used + told.count("\n") + 2 > LEGEND_LINES:  # the rest would run off the picture
+            more = len(timeline.changes) - k + 1
+            lines.append(_wrap(f"… and {more} more change{'s' * (more > 1)}: the transcript "
+                               "marks each turn where one was made", LEGEND_CHARS))
+            break
+        lines.append(told)
+        used += told.count("\n") + 2
 
     legend = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
     side.legend(handles=legend, loc="upper left", ncol=2, fontsize=9, frameon=False,
                 title="Colours (opacity = confidence)", title_fontsize=9, alignment="left")
     text = ("What the tutor changed, and why\n\n" + "\n\n".join(lines)) if lines else \
         "The tutor did not change its approach in this session."
-    side.text(0.0, 0.62, text, transform=side.transAxes, va="top", ha="left", fontsize=8.5,
-              linespacing=1.35)
+    side.text(0.0, 0.76, text, transform=side.transAxes, va="top", ha="left", fontsize=8.5,
+              linespacing=1.3)
 
     every = [t.at for t in turns] + [a.at for a in timeline.changes] + \
         [r.at for r in timeline.readings]

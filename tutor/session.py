@@ -22,6 +22,7 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -98,6 +99,34 @@ class TurnResult:
     noticed: str = ""  # what the tutor noticed, in plain words for the student (empty: nothing)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """The tutor's first message of a lesson, before the student says anything."""
+
+    text: str  # the step explained and its first question asked (or: the lesson is complete)
+    question_id: str | None  # the question asked; None when the lesson is complete
+
+
+def open_lesson(pack: Pack, *, mastery: dict | None = None) -> Opening:
+    """The opening for a student whose stored mastery of `pack` is `mastery` (None: new): the
+    question their conversation will start from (pass it on as Conversation(asked=...))."""
+    dialogue = Dialogue(pack, mastery=Mastery.from_dict(mastery) if mastery else None)
+    text = dialogue.start()
+    return Opening(text, dialogue.question.id if dialogue.question else None)
+
+
+def stored_mastery(db: sessionmaker[Session], *, lesson: str, student_id: int | None = None,
+                   handle: str | None = None) -> dict | None:
+    """A student's stored mastery of a lesson, by id or handle; None for nobody yet (looking
+    creates no one)."""
+    with db() as s:
+        if student_id is None and handle is not None:
+            student_id = s.scalar(select(Student.id).where(Student.handle == handle))
+        if student_id is None:
+            return None
+        return crud.load_mastery(session=s, student_id=student_id, lesson=lesson)
+
+
 class Conversation:
     """One student's session with the tutor.
 
@@ -105,7 +134,9 @@ class Conversation:
     handle: open sign-in, the kiosk, simulations). `lesson` is a pack id or file (default:
     the default lesson); `pack` a loaded pack; `dialogue` a ready Dialogue (tests,
     simulations); `phraser` an optional LLM phraser; `clock` the time source shared by the
-    policy and the dialogue; `turn_limit` the per-student limit shared by conversations.
+    policy and the dialogue; `turn_limit` the per-student limit shared by conversations;
+    `asked` the id of a question the student was already shown (the page's opening,
+    `open_lesson`): their first message answers it.
     """
 
     def __init__(self, *, db: sessionmaker[Session], cmt: CMTClient,
@@ -115,7 +146,7 @@ class Conversation:
                  dialogue: Dialogue | None = None, phraser: Phraser | None = None,
                  clock: Callable[[], float] = time.monotonic, biometrics: bool = True,
                  similarity: Callable[[str, str], float] | None = None,
-                 turn_limit: TurnLimit | None = None):
+                 turn_limit: TurnLimit | None = None, asked: str | None = None):
         self.db, self.cmt, self.clock, self.biometrics = db, cmt, clock, biometrics
         self.turn_limit = turn_limit
         if (student_handle is None) == (student_id is None):
@@ -140,6 +171,11 @@ class Conversation:
             mastery = Mastery.from_dict(saved) if saved else None
             dialogue = Dialogue(pack, mastery=mastery, phraser=phraser, clock=clock,
                                 similarity=similarity)
+        if asked is not None:
+            try:
+                dialogue.resume(asked)
+            except KeyError:  # not this lesson's question: the first reply asks one
+                log.warning("question %r is not in lesson %r", asked, pack.id)
         self.dialogue, self.pack = dialogue, pack
         self.policy = Policy(mode=policy_mode, clock=clock)
 

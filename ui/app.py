@@ -18,6 +18,17 @@ MAX_UPLOAD = "16mb"  # per file; a spoken turn (at most half a minute) is a few 
 # five minutes ago go (an export nobody downloaded, an upload no handler took).
 CACHE_SWEEP = (60, 300)  # (every s, older than s)
 CONCURRENCY = 8
+# Layout the components' own options cannot set. Tables are read as text, in the page's font
+# (Gradio's monospace broke "Turn", "neutral" and times into pieces); the chat has no "clear"
+# button (it would wipe the greeting's question from view while the lesson goes on).
+CSS = """
+#teacher-overview .table-container *, #teacher-transcript .table-container *,
+#demo-table .table-container * {
+  font-family: var(--font) !important; font-size: 13px; line-height: 1.35; }
+#teacher-overview .cell-wrap, #teacher-transcript .cell-wrap, #demo-table .cell-wrap {
+  padding: 4px 6px; }
+#student-chat button[aria-label="Clear"] { display: none; }
+"""
 
 
 def build_app(deps: Deps) -> gr.Blocks:
@@ -38,6 +49,6 @@ def launch(app: gr.Blocks, settings: Settings, **kwargs):
     session bound to its browser (ui.guard). `kwargs` go to gr.Blocks.launch (tests pass
     prevent_thread_lock, quiet)."""
     return app.queue(default_concurrency_limit=CONCURRENCY).launch(
-        server_name=settings.host, server_port=settings.port, show_error=False,
+        server_name=settings.host, server_port=settings.port, show_error=False, css=CSS,
         max_file_size=MAX_UPLOAD, blocked_paths=[str(settings.home.expanduser().resolve())],
         app_kwargs={"middleware": [Middleware(ClientGuard)]}, **kwargs)

@@ -12,6 +12,7 @@ Handlers are plain functions taking `deps` explicitly; `build_student` only wire
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -22,10 +23,11 @@ from sqlalchemy import select
 
 from tutor.auth import (AccessDenied, Principal, TooManyAttempts, authenticate_student,
                         current_principal)
-from tutor.curriculum import load_packs
+from tutor.curriculum import Pack, load_packs
 from tutor.db.models import Student
 from tutor.privacy import NOTICES, current_consents, notice, record_consent
-from tutor.session import Conversation, MessageError, StorageError, clean_message
+from tutor.session import (Conversation, MessageError, StorageError, clean_message, open_lesson,
+                           stored_mastery)
 from ui.deps import Deps
 from ui.guard import client_address
 from ui.media import take_bytes
@@ -72,24 +74,57 @@ def media_heading(camera_on: bool, microphone_on: bool) -> str:
     return "**Camera and microphone are off** until you allow them."
 
 
-def greeting(deps: Deps, lesson: str | None) -> list[dict]:
-    """The tutor's first message, in the chat before anyone types: the lesson and how to begin."""
-    packs = load_packs(deps.settings.data_dir / "lessons")
-    pack = packs.get(lesson) if lesson else None
+Shown = tuple[str, str] | None  # (lesson, question id) the greeting asked, for the conversation
+
+
+def greeting(deps: Deps, lesson: str | None,
+             who: Principal | str | None = None) -> tuple[list[dict], Shown]:
+    """The tutor's first message, in the chat before anyone types: the lesson, then its step
+    explained and its question asked, so the student's first message answers it.
+
+    The question is where `who`'s stored mastery says they are (a new student: the first);
+    looking them up creates no one. -> (chat, shown): `shown` goes to the conversation when
+    it starts (Conversation(asked=...)). Where students sign in with codes, nobody is known
+    before signing in, so the greeting asks them to sign in first and asks nothing yet.
+    """
+    pack = _packs(str(deps.settings.data_dir / "lessons")).get(lesson) if lesson else None
     if pack is None:
-        return [{"role": "assistant", "content": "Hello! Pick a lesson above and say hi to begin."}]
-    first = pack.steps[0].title if pack.steps else pack.title
-    start = ("Sign in above, then say hi" if deps.settings.student_sign_in == "code"
-             else "Type your name above, then say hi")
-    return [{"role": "assistant",
-             "content": f"Hello! I'm your tutor for **{pack.title}**. {pack.description} "
-                        f"{start} and we'll start with *{first}*. You can also ask for a hint, "
-                        "or tell me when something is confusing."}]
+        return [_tutor("Hello! Pick a lesson above to begin.")], None
+    hello = f"Hello! I'm your tutor for **{pack.title}**."
+    code_mode = deps.settings.student_sign_in == "code"
+    if code_mode and not isinstance(who, Principal):
+        first = pack.steps[0].title
+        return [_tutor(f"{hello}\n\nSign in above and we'll start with *{first}*.")], None
+    mastery = None
+    try:
+        if isinstance(who, Principal):
+            mastery = stored_mastery(deps.db, lesson=pack.id, student_id=who.id)
+        elif (who or "").strip():
+            mastery = stored_mastery(deps.db, lesson=pack.id, handle=who.strip().lower())
+    except Exception:  # the database is down: start from the beginning, as for a new student
+        log.exception("stored mastery not readable")
+    opening = open_lesson(pack, mastery=mastery)
+    how = ("Type your answer below" if code_mode or (who or "").strip()
+           else "Type your name above (so your progress is kept) and your answer below")
+    how += ". You can ask for a hint at any time, or tell me when something is confusing."
+    shown = (pack.id, opening.question_id) if opening.question_id else None
+    return [_tutor(f"{hello}\n\n{opening.text}\n\n*{how}*")], shown
+
+
+def _tutor(text: str) -> dict:
+    return {"role": "assistant", "content": text}
 
 
 def lesson_choices(deps: Deps) -> list[tuple[str, str]]:
-    packs = load_packs(deps.settings.data_dir / "lessons")
+    packs = _packs(str(deps.settings.data_dir / "lessons"))
     return [(p.title, pid) for pid, p in sorted(packs.items())]
+
+
+@functools.lru_cache(maxsize=4)
+def _packs(directory: str) -> dict[str, Pack]:
+    """The lesson packs, read once (a greeting is made on every change of the name box, and
+    reading and checking the files took 0.8 s on a loaded machine)."""
+    return load_packs(directory)
 
 
 def noticed(result) -> str:
@@ -154,12 +189,13 @@ def switch_student(deps: Deps, name: str | None, lesson: str | None, conv: Conve
     """Open sign-in: the name box changed, so someone else may be at the keyboard.
 
     -> (conversation, chat, camera box, microphone box, camera, microphone, camera note,
-    noticed line, heading). The previous name's conversation is closed and its chat, notes
-    and boxes go; the boxes show the new name's stored choices (nobody is created by looking).
+    noticed line, heading, shown). The previous name's conversation is closed and its chat,
+    notes and boxes go; the boxes show the new name's stored choices and the greeting asks
+    where the new name's lessons stand (nobody is created by looking).
     """
     handle = (name or "").strip().lower() or "student"
     if conv is not None and conv.handle == handle:
-        return (gr.skip(),) * 9
+        return (gr.skip(),) * 10
     _close(conv)
     consent = {"camera": False, "microphone": False}
     try:
@@ -171,8 +207,9 @@ def switch_student(deps: Deps, name: str | None, lesson: str | None, conv: Conve
         log.exception("consent lookup failed")  # the boxes stay unticked: nothing is read
     cam = consent["camera"] and deps.settings.biometrics
     mic = consent["microphone"]
-    return (None, greeting(deps, lesson), cam, mic, gr.update(visible=cam),
-            gr.update(visible=mic), "", "", media_heading(cam, mic))
+    chat, shown = greeting(deps, lesson, name)
+    return (None, chat, cam, mic, gr.update(visible=cam), gr.update(visible=mic), "", "",
+            media_heading(cam, mic), shown)
 
 
 def _student(deps: Deps, who: Principal) -> Principal:
@@ -188,15 +225,17 @@ def _student(deps: Deps, who: Principal) -> Principal:
 
 
 def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
-                  conv: Conversation | None) -> Conversation:
-    """`who`'s conversation: `conv` when it is theirs (and the lesson's), else a new one."""
+                  conv: Conversation | None, shown: Shown = None) -> Conversation:
+    """`who`'s conversation: `conv` when it is theirs (and the lesson's), else a new one, which
+    starts from the question the greeting asked (`shown`) when it asked one of this lesson."""
+    asked = shown[1] if shown and lesson is not None and shown[0] == lesson else None
     if isinstance(who, Principal):
         p = _student(deps, who)
         if conv is not None and conv.student_id == p.id and (lesson is None or conv.pack.id == lesson):
             return conv
         return Conversation(db=deps.db, cmt=deps.cmt, student_id=p.id, lesson=lesson,
                             biometrics=deps.settings.biometrics, similarity=deps.similarity,
-                            turn_limit=deps.turn_limit, phraser=deps.phraser)
+                            turn_limit=deps.turn_limit, phraser=deps.phraser, asked=asked)
     if deps.settings.student_sign_in != "open":
         raise MessageError(SIGN_IN_FIRST)
     name = (who or "").strip() or "student"
@@ -207,7 +246,7 @@ def _conversation(deps: Deps, who: Principal | str | None, lesson: str | None,
     return Conversation(db=deps.db, cmt=deps.cmt, student_handle=name.lower(), display_name=name,
                         lesson=lesson, biometrics=deps.settings.biometrics,
                         similarity=deps.similarity, turn_limit=deps.turn_limit,
-                        phraser=deps.phraser)
+                        phraser=deps.phraser, asked=asked)
 
 
 def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
@@ -220,8 +259,10 @@ def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
 
 # ---------------------------------------------------------------- chat
 def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
-            history: list, conv: Conversation | None, frame: np.ndarray | None = None):
+            history: list, conv: Conversation | None, frame: np.ndarray | None = None,
+            shown: Shown = None):
     """A typed message; yields (history, textbox, conversation, indicator) as each part is ready.
+    `shown`: the question the greeting asked (the first message answers it).
 
     The student's message shows at once; the reply follows, whole, the moment it exists (it is
     written in one piece: pausing to reveal it word by word would only delay it). On bad
@@ -230,7 +271,7 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
     history = list(history or [])
     try:
         text = clean_message(message)
-        conv = _conversation(deps, who, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv, shown)
     except MessageError as e:
         gr.Warning(str(e))
         yield history, message, conv, gr.skip()
@@ -252,7 +293,8 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
 
 
 def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
-                   recording: str | None, history: list, conv: Conversation | None):
+                   recording: str | None, history: list, conv: Conversation | None,
+                   shown: Shown = None):
     """A finished microphone recording: its transcript becomes the student's message."""
     history = list(history or [])
     if not recording:
@@ -261,7 +303,7 @@ def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
         audio = take_bytes(recording, max_bytes=MAX_RECORDING_BYTES)  # its file is gone now
         if audio is None:
             raise MessageError("That recording is too long; keep it under half a minute.")
-        conv = _conversation(deps, who, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv, shown)
         result = conv.turn(None, audio=audio)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
@@ -276,11 +318,11 @@ def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
 
 
 def set_consent(deps: Deps, who: Principal | str | None, lesson: str | None,
-                conv: Conversation | None, modality: str, granted: bool):
+                conv: Conversation | None, modality: str, granted: bool, shown: Shown = None):
     """Record a yes or no for one modality (no takes effect at once).
     Returns (conv, camera/mic update, checkbox update)."""
     try:
-        conv = _conversation(deps, who, lesson, conv)
+        conv = _conversation(deps, who, lesson, conv, shown)
         with deps.db.begin() as s:
             record_consent(session=s, student_id=conv.student_id, modality=modality, granted=granted)
     except MessageError as e:
@@ -328,6 +370,8 @@ def build_student(deps: Deps) -> None:
     conv = gr.State(None)
     choices = lesson_choices(deps)
     code_mode = deps.settings.student_sign_in == "code"
+    first_chat, first_shown = greeting(deps, choices[0][1] if choices else None)
+    shown = gr.State(first_shown)  # the question the greeting asked: the first message answers it
     with gr.Row():
         if code_mode:
             who = gr.State(None)  # the signed-in student's Principal
@@ -347,9 +391,8 @@ def build_student(deps: Deps) -> None:
         status = gr.Markdown(NOT_SIGNED_IN, elem_id="student-status")
     with gr.Row():
         with gr.Column(scale=3):
-            chat = gr.Chatbot(value=greeting(deps, choices[0][1] if choices else None),
-                              label="Tutor", show_label=False, height=420, buttons=["copy"],
-                              elem_id="student-chat")
+            chat = gr.Chatbot(value=first_chat, label="Tutor", show_label=False, height=420,
+                              buttons=["copy"], elem_id="student-chat")
             with gr.Row():
                 box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
                                  scale=5, max_lines=4, elem_id="student-message")
@@ -379,37 +422,41 @@ def build_student(deps: Deps) -> None:
         def on_sign_in(h, c, cv, request: gr.Request):
             return sign_in(deps, h, c, cv, client=client_address(request))
 
+        def greet_signed_in(w, c, m, les):
+            return ("", gr.update(visible=c), gr.update(visible=m), "", "",
+                    *greeting(deps, les, w), media_heading(c, m))
+
         gr.on([sign_in_btn.click, code.submit], on_sign_in,
               [handle, code, conv], outputs, api_name=False).then(
-                  lambda c, m, les: ("", gr.update(visible=c), gr.update(visible=m), "", "",
-                                     greeting(deps, les), media_heading(c, m)),
-                  [cam_ok, mic_ok, lesson], [code, cam, mic, indicator, cam_note, chat, heading],
-                  api_name=False)
+                  greet_signed_in, [who, cam_ok, mic_ok, lesson],
+                  [code, cam, mic, indicator, cam_note, chat, shown, heading], api_name=False)
         sign_out_btn.click(sign_out, [conv], outputs, api_name=False).then(
             lambda les: (gr.update(visible=False), gr.update(visible=False), "", "",
-                         greeting(deps, les), media_heading(False, False)), [lesson],
-            [cam, mic, indicator, cam_note, chat, heading], api_name=False)
+                         *greeting(deps, les), media_heading(False, False)), [lesson],
+            [cam, mic, indicator, cam_note, chat, shown, heading], api_name=False)
     else:  # a new name may be a new student at the keyboard: nothing of the last one stays
         who.change(lambda w, les, c: switch_student(deps, w, les, c), [who, lesson, conv],
-                  [conv, chat, cam_ok, mic_ok, cam, mic, cam_note, indicator, heading],
+                  [conv, chat, cam_ok, mic_ok, cam, mic, cam_note, indicator, heading, shown],
                   api_name=False)
-    lesson.input(lambda les: greeting(deps, les), [lesson], [chat], api_name=False)
+    lesson.input(lambda les, w: greeting(deps, les, w), [lesson, who], [chat, shown],
+                 api_name=False)
 
-    def send_msg(w, les, m, h, c, f):
-        yield from respond(deps, w, les, m, h, c, f)
+    def send_msg(w, les, m, h, c, f, sh):
+        yield from respond(deps, w, les, m, h, c, f, sh)
 
     for trigger in (box.submit, send.click):
-        trigger(send_msg, [who, lesson, box, chat, conv, cam], [chat, box, conv, indicator],
+        trigger(send_msg, [who, lesson, box, chat, conv, cam, shown], [chat, box, conv, indicator],
                 api_name=False)
-    mic.stop_recording(lambda w, les, r, h, c: respond_spoken(deps, w, les, r, h, c),
-                       [who, lesson, mic, chat, conv], [chat, conv, indicator], api_name=False)
+    mic.stop_recording(lambda w, les, r, h, c, sh: respond_spoken(deps, w, les, r, h, c, sh),
+                       [who, lesson, mic, chat, conv, shown], [chat, conv, indicator],
+                       api_name=False)
     # .input, not .change: a box set by signing in or out records no choice
-    cam_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "camera", v),
-                 [who, lesson, conv, cam_ok], [conv, cam, cam_ok], api_name=False).then(
+    cam_ok.input(lambda w, les, c, v, sh: set_consent(deps, w, les, c, "camera", v, sh),
+                 [who, lesson, conv, cam_ok, shown], [conv, cam, cam_ok], api_name=False).then(
                      media_heading, [cam_ok, mic_ok], heading, api_name=False).then(
                      None, [cam_ok], None, js=start_camera_js("student-camera"), api_name=False)
-    mic_ok.input(lambda w, les, c, v: set_consent(deps, w, les, c, "microphone", v),
-                 [who, lesson, conv, mic_ok], [conv, mic, mic_ok], api_name=False).then(
+    mic_ok.input(lambda w, les, c, v, sh: set_consent(deps, w, les, c, "microphone", v, sh),
+                 [who, lesson, conv, mic_ok, shown], [conv, mic, mic_ok], api_name=False).then(
                      media_heading, [cam_ok, mic_ok], heading, api_name=False)
     cam.stream(lambda w, f, c: on_frame(deps, w, f, c), [who, cam, conv], [cam_note],
                stream_every=FRAME_EVERY_S, concurrency_limit=8, show_progress="hidden",

@@ -37,10 +37,10 @@ PERIODS: dict[str, timedelta | None] = {
 DEFAULT_PERIOD = "Last 7 days"
 OVERVIEW_COLUMNS = ["Id", "Student", "Needs help now", "Struggling", "Why", "Hard turns",
                     "Turns", "Camera minutes", "Sessions", "Last state", "Last active (UTC)"]
-OVERVIEW_WIDTHS = ["4%", "11%", "21%", "7%", "21%", "6%", "5%", "6%", "6%", "6%", "7%"]
+OVERVIEW_WIDTHS = ["4%", "11%", "20%", "8%", "20%", "6%", "5%", "6%", "7%", "6%", "7%"]
 HELP_EVERY_S = 10  # the "needs help now" panel refreshes this often
-TRANSCRIPT_COLUMNS = ["Turn", "Time (UTC)", "Student", "Tutor", "Read", "Tutor state"]
-TRANSCRIPT_WIDTHS = ["7%", "12%", "24%", "33%", "11%", "13%"]
+TRANSCRIPT_COLUMNS = ["Turn", "Time", "Student", "Tutor", "Read", "State"]
+TRANSCRIPT_WIDTHS = ["9%", "14%", "21%", "30%", "12%", "14%"]
 SIGN_IN_FAILED = "That e-mail and password do not match an account."
 
 
@@ -263,7 +263,7 @@ def load_sessions(deps: Deps, principal: Principal | None, student_id):
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
-TUTOR_CHARS = 160  # the transcript shows the start of a long reply; the turn view all of it
+TUTOR_CHARS = 90  # the transcript shows the start of a long reply; the turn view all of it
 
 
 def _short(text: str, limit: int) -> str:
@@ -375,6 +375,16 @@ def export_timeline_png(deps: Deps, principal: Principal | None, session_id):
     return _export_path(f"attune-session-{sid}-timeline.png", reports.timeline_png(tl))
 
 
+def shown_if_full(file):
+    """-> the download box shown while it holds a file (an export's), hidden while empty."""
+    return gr.update(visible=file is not None)
+
+
+def no_download():
+    """-> the download box emptied and hidden (another class or session was picked)."""
+    return gr.update(value=None, visible=False)
+
+
 @_guard(1)
 def new_student_code(deps: Deps, principal: Principal | None, student_id):
     """-> a new sign-in code for the picked student (theirs to hand out; the old one stops)."""
@@ -425,21 +435,24 @@ def build_teacher(deps: Deps) -> gr.State:
             session_pick = gr.Dropdown(label="Session", choices=[], scale=2)
             code_btn = gr.Button("New sign-in code", scale=0, min_width=160)
         code_view = gr.Markdown(elem_id="teacher-student-code")
-        plot = gr.Plot(label="Timeline", show_label=False, elem_id="teacher-timeline")
-        with gr.Row():
-            with gr.Column(scale=3):
+        with gr.Row(equal_height=False, elem_id="teacher-session-view"):  # side by side
+            with gr.Column(scale=5, min_width=560):
+                plot = gr.Plot(label="Timeline", show_label=False, elem_id="teacher-timeline")
+            with gr.Column(scale=4, min_width=420):
                 transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False,
-                                          wrap=True, max_height=520, label="Transcript",
+                                          wrap=True, max_height=560,
+                                          label="Transcript (times in UTC; select a row)",
                                           column_widths=TRANSCRIPT_WIDTHS,
                                           elem_id="teacher-transcript")
-            with gr.Column(scale=2):
-                turn_view = gr.HTML(elem_id="teacher-turn")
+        turn_view = gr.HTML(elem_id="teacher-turn")
         with gr.Row():
             csv_session_btn = gr.Button("Export session CSV (a row per turn)")
             csv_readings_btn = gr.Button("Export session readings CSV (for research)")
             csv_class_btn = gr.Button("Export class CSV (period)")
             png_btn = gr.Button("Export timeline PNG")
-        download = gr.File(label="Download", interactive=False, height=90)
+        # shown only while it holds a file, so no empty box takes the page
+        download = gr.File(label="Download", interactive=False, visible=False,
+                           elem_id="teacher-download")
 
     sign_outputs = [principal, status, class_pick, main]
     def on_sign_in(e, p, request: gr.Request):
@@ -460,8 +473,8 @@ def build_teacher(deps: Deps) -> gr.State:
                   [principal, class_pick], [class_pick, add_pick], api_name=False).then(
         lambda *a: load_overview(deps, *a), overview_inputs, [overview, student_pick, summary],
         api_name=False)
-    gr.on([class_pick.change, session_pick.change], lambda: None, None, download,
-          api_name=False)  # no file of another class or session stays offered
+    gr.on([class_pick.change, session_pick.change, sign_out_btn.click], no_download, None,
+          download, api_name=False)  # no file of another class or session stays offered
     timer = gr.Timer(HELP_EVERY_S)
     gr.on([timer.tick, class_pick.change], lambda p, c: needs_help(deps, p, c),
           [principal, class_pick], help_now, show_progress="hidden", api_name=False)
@@ -487,12 +500,15 @@ def build_teacher(deps: Deps) -> gr.State:
         return select_turn(deps, p, sid, evt.row_value[0] if evt.row_value else None)
 
     transcript.select(on_turn_select, [principal, session_pick], turn_view, api_name=False)
-    csv_session_btn.click(lambda p, sid: export_session_csv(deps, p, sid),
-                          [principal, session_pick], download, api_name="teacher_session_csv")
-    csv_readings_btn.click(lambda p, sid: export_session_csv(deps, p, sid, readings=True),
-                           [principal, session_pick], download, api_name=False)
-    csv_class_btn.click(lambda *a: export_class_csv(deps, *a), overview_inputs, download,
-                        api_name="teacher_class_csv")
-    png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],
-                  download, api_name="teacher_timeline_png")
+    exports = [
+        csv_session_btn.click(lambda p, sid: export_session_csv(deps, p, sid),
+                              [principal, session_pick], download, api_name="teacher_session_csv"),
+        csv_readings_btn.click(lambda p, sid: export_session_csv(deps, p, sid, readings=True),
+                               [principal, session_pick], download, api_name=False),
+        csv_class_btn.click(lambda *a: export_class_csv(deps, *a), overview_inputs, download,
+                            api_name="teacher_class_csv"),
+        png_btn.click(lambda p, sid: export_timeline_png(deps, p, sid), [principal, session_pick],
+                      download, api_name="teacher_timeline_png")]
+    for export in exports:
+        export.then(shown_if_full, download, download, api_name=False)
     return principal

@@ -167,3 +167,39 @@ def test_camera_frames_between_turns_are_read_and_logged_with_consent_only(db):
     with db() as s:
         (r,) = crud.session_readings(session=s, tutor_session_id=conv.session_id)
         assert r.turn_id is None and r.label == "joy"
+
+
+def test_the_opening_asks_a_question_and_the_conversation_starts_from_it(db, keyword_engine):
+    from tutor.dialogue import load_lesson
+    from tutor.session import open_lesson
+
+    pack = load_lesson("linear_equations")
+    opening = open_lesson(pack)
+    step, question = pack.question(opening.question_id)
+    assert step is pack.steps[0] and question.prompt in opening.text and step.title in opening.text
+    assert step.explanations.at("standard") in opening.text
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="di",
+                        lesson="linear_equations", asked=opening.question_id)
+    result = conv.turn(question.answer[0])
+    assert result.move == "answer" and result.correct is True
+    with db() as s:  # the opening is no turn of its own: the teacher sees the student's turns
+        assert [t.student_text for t in s.scalars(select(Turn))] == [question.answer[0]]
+
+
+def test_a_question_of_another_lesson_is_ignored_and_the_first_reply_asks(db, keyword_engine):
+    conv = Conversation(db=db, cmt=EmbeddedCMT(keyword_engine), student_handle="ed",
+                        lesson="fractions", asked="sub_three_x_plus_two")
+    assert not conv.dialogue.expecting_answer
+    assert conv.turn("hi").reply
+
+
+def test_a_finished_lesson_opens_by_saying_so(db):
+    from tutor.dialogue import load_lesson
+    from tutor.mastery import Mastery
+    from tutor.session import open_lesson
+
+    pack = load_lesson("fractions")
+    done = Mastery()
+    done.set_known(pack.skills)
+    opening = open_lesson(pack, mastery=done.to_dict())
+    assert opening.question_id is None and opening.text

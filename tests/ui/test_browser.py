@@ -1,10 +1,12 @@
-"""End to end in real headless Chromium, with ../shared/media as the fake camera and microphone.
+"""End to end in real headless Chromium at 1280 x 800, with ../shared/media as the fake camera
+and microphone.
 
-A student is greeted, allows the camera with one tick, is seen, types (three times in
-frustration) and speaks; the next student at the same keyboard starts clean; the teacher
-finds the camera student flagged, sees who needs help now, adds the walk-in student to the
-class from the page and reads the session's timeline; the demo runs live and plays a
-scenario. These run in open sign-in (the app on localhost); a second app with sign-in codes
+A student is greeted with the lesson's first question, allows the camera with one tick, is
+seen, answers it, types (three times in frustration) and speaks; the next student at the same
+keyboard starts clean; the teacher finds the camera student flagged, sees who needs help now,
+adds the walk-in student to the class from the page and reads the session's timeline beside
+its transcript; the demo runs live and plays a scenario. Each view is checked for text drawn
+over text. These run in open sign-in (the app on localhost); a second app with sign-in codes
 checks that a student signs in, chats as themselves, and after signing out cannot chat.
 Screenshots of each view are written to docs/img/ (the README shows them).
 """
@@ -12,15 +14,14 @@ Screenshots of each view are written to docs/img/ (the README shows them).
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO
+from tests.ui.conftest import broken_words, needs_a_browser, text_overlaps
 from tools.trust import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = REPO / "docs" / "img"
 PASSWORD = "correct horse 42"
 FRUSTRATED = ["I hate this, it's so annoying", "This is stupid, I give up",
@@ -35,9 +36,7 @@ def _port(k: int) -> int:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    needs_a_browser()
     from tutor.settings import Settings
     from tutor.auth import create_student, create_teacher
     from tutor.client import EmbeddedCMT
@@ -52,6 +51,7 @@ def app(tmp_path_factory):
         teacher = create_teacher(session=s, name="Ms Rivera", email="rivera@school.test",
                                  password=PASSWORD)
         klass = crud.create_class(session=s, name="Year 7 maths", teacher_id=teacher.id)
+        crud.create_class(session=s, name="Year 8 maths", teacher_id=teacher.id)
         crud.enrol(session=s, student=crud.get_or_create_student(session=s, handle="sam",
                                                                   display_name="Sam"),
                    class_id=klass.id)
@@ -74,28 +74,30 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={SHARED / 'media' / 'student_face.y4m'}",
-            f"--use-file-for-fake-audio-capture={SHARED / 'media' / 'student_frustrated_tts.wav'}"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                      permissions=["camera", "microphone"])
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(app[0])
-        yield pg
-        browser.close()
+def page(app, open_page):
+    return open_page(app[0])
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, locator=None, down_to: str | None = None) -> None:
+    """docs/img/<name>: the whole page, one part of it, or the page down to an element."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
+    if locator is not None:
+        locator.screenshot(path=str(SHOTS / name))
+        return
+    clip = None
+    if down_to is not None:
+        bottom = page.locator(down_to).evaluate(
+            "(e) => e.getBoundingClientRect().bottom + window.scrollY")
+        clip = {"x": 0, "y": 0, "width": page.viewport_size["width"], "height": bottom + 12}
+    page.screenshot(path=str(SHOTS / name), full_page=True, clip=clip)
+
+
+def _no_overlaps(page) -> None:
+    """At 1280 x 800, scrolled through: no text of the open view drawn over other text."""
+    for y in range(0, page.evaluate("document.body.scrollHeight"), 700):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        assert text_overlaps(page) == [], f"text over text, scrolled to {y} px"
+    page.evaluate("window.scrollTo(0, 0)")
 
 
 def _say(page, db, text: str) -> None:
@@ -128,17 +130,30 @@ def test_a_student_is_greeted_allows_the_camera_with_one_tick_and_is_answered(ap
     from sqlalchemy import select
 
     from tutor.db.models import EmotionReading, Turn
+    from tutor.dialogue import load_lesson
+    from tutor.prompts import PHRASES
 
-    expect(page.locator("#student-chat")).to_contain_text("Hello! I'm your tutor for")
+    first = load_lesson("fractions").steps[0]
+    chat = page.locator("#student-chat")
+    expect(chat).to_contain_text("Hello! I'm your tutor for")
+    expect(chat).to_contain_text(first.questions[0].prompt)  # asked before anyone types
     expect(page.locator("#student-media-heading")).to_contain_text("Camera and microphone are off")
+    _no_overlaps(page)
     page.locator("#student-name textarea, #student-name input").first.fill("Sam")
     page.locator("#consent-camera input[type=checkbox]").check()  # the one click
     page.locator("#student-camera-note").get_by_text("Camera:").wait_for(timeout=90_000)
     expect(page.locator("#student-media-heading")).to_contain_text("Camera is on, microphone is off")
     _, db, _ = app
     _say(page, db, "I think it's 3/4")
+    with db() as s:  # the first message answered the greeting's question: checked, and wrong
+        reply = s.scalars(select(Turn.tutor_text)
+                          .where(Turn.student_text == "I think it's 3/4")).one()
+    assert any(reply.startswith(line) for lines in PHRASES["wrong"].values() for line in lines)
+    expect(chat).to_contain_text("Hello! I'm your tutor for")  # the greeting stays
     for line in FRUSTRATED:
         _say(page, db, line)
+    expect(chat).to_contain_text("Hello! I'm your tutor for")
+    _no_overlaps(page)
     _shot(page, "student.png")
     with db() as s:
         turn = s.scalars(select(Turn).where(Turn.student_text == "I think it's 3/4")).one()
@@ -201,13 +216,43 @@ def test_teacher_finds_the_camera_student_flagged_adds_the_walk_in_and_reads_the
     expect(page.locator("#teacher-add-note")).to_contain_text("Added Zoe (zoe) to Year 7 maths")
     expect(overview).to_contain_text("Zoe (zoe)")
     expect(page.get_by_label("Class", exact=True)).to_have_value("Year 7 maths (3 students)")
+    _no_overlaps(page)
+    assert broken_words(page, "#teacher-overview .table-container") == []
+    _shot(page, "teacher.png", down_to="#teacher-add-note")
     _pick(page, "Student", "Sam")
     _pick(page, "Session", None)
-    expect(page.locator("#teacher-transcript")).to_contain_text("I think it's 3/4")
-    page.locator("#teacher-timeline img").first.wait_for()  # the matplotlib figure
-    page.locator("#teacher-transcript").get_by_text(FRUSTRATED[0]).click()
+    transcript = page.locator("#teacher-transcript")
+    expect(transcript).to_contain_text("I think it's 3/4")
+    plot = page.locator("#teacher-timeline img").first
+    plot.wait_for()  # the matplotlib figure
+    # the timeline and the transcript side by side, every column of the transcript readable
+    p, t = plot.bounding_box(), transcript.bounding_box()
+    assert p["x"] + p["width"] <= t["x"] + 1 and abs(p["y"] - t["y"]) < 80
+    assert t["x"] + t["width"] <= 1280
+    for column in ("Turn", "Time", "Student", "Tutor", "Read", "State"):
+        head = transcript.locator("th", has_text=column).last.bounding_box()
+        assert t["x"] <= head["x"] and head["x"] + head["width"] <= t["x"] + t["width"] + 1, column
+    assert broken_words(page, "#teacher-transcript .table-container") == []
+    _no_overlaps(page)
+    _shot(page, "timeline.png", page.locator("#teacher-session-view"))
+    transcript.get_by_text(FRUSTRATED[0]).click()
     expect(page.locator("#teacher-turn")).to_contain_text(FRUSTRATED[0])
-    _shot(page, "teacher.png")
+
+
+def test_the_download_box_shows_only_a_file_of_the_class_and_session_in_view(app, page):
+    from playwright.sync_api import expect
+
+    download = page.locator("#teacher-download")
+    expect(download).to_be_hidden()  # no empty box taking the page
+    page.get_by_role("button", name="Export session CSV (a row per turn)").click()
+    expect(download).to_be_visible()
+    expect(download).to_contain_text("attune-session-")
+    _pick(page, "Class", "Year 8 maths")  # another class: the file goes with the box
+    expect(download).to_be_hidden()
+    page.get_by_role("button", name="Export class CSV (period)").click()
+    expect(download).to_be_visible()
+    _pick(page, "Class", "Year 7 maths")
+    expect(download).to_be_hidden()
 
 
 def test_the_live_demo_reads_the_camera_after_one_tick_without_flashing(app, page):
@@ -228,6 +273,7 @@ def test_the_live_demo_reads_the_camera_after_one_tick_without_flashing(app, pag
         assert page.locator(panels).count() == 0
         page.wait_for_timeout(150)
     expect(page.locator("#demo-style")).to_contain_text("The tutor judges the learner")
+    _no_overlaps(page)
     _shot(page, "demo.png")
 
 
@@ -242,6 +288,8 @@ def test_demo_plays_a_scripted_scenario_with_the_tutors_replies(app, page):
     expect(table).to_contain_text("a harder problem")  # the bored student
     expect(table).to_contain_text("tutor said")
     assert "worked_example" not in table.inner_text()
+    assert broken_words(page, "#demo-table .table-container") == []
+    _no_overlaps(page)
 
 
 def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page):
@@ -249,6 +297,7 @@ def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page
     from sqlalchemy import select
 
     from tutor.db.models import Student, Turn, TutorSession
+    from tutor.dialogue import load_lesson
 
     _, db, (url, code) = app
     page.goto(url)
@@ -263,6 +312,8 @@ def test_with_sign_in_codes_a_student_signs_in_and_chats_as_themselves(app, page
     page.locator("#student-code input").fill(code)
     page.locator("#student-sign-in").click()
     page.locator("#student-status").get_by_text("Signed in as Lee").wait_for()
+    expect(page.locator("#student-chat")).to_contain_text(  # now the greeting asks
+        load_lesson("fractions").steps[0].questions[0].prompt)
     box = page.locator("#student-message textarea")
     box.fill("is it 2/4?")
     box.press("Enter")

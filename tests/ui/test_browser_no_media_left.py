@@ -8,7 +8,6 @@ system temp folder (TMPDIR) is read for image and audio data.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,11 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO
+from tests.ui.conftest import needs_a_browser
 from tools.trust import free_port, wait_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MEDIA_SUFFIXES = {".wav", ".webm", ".ogg", ".mp3", ".flac", ".m4a", ".mp4", ".jpg", ".jpeg",
                   ".png", ".webp", ".gif", ".bmp", ".y4m"}
 
@@ -61,9 +60,7 @@ def media_files(*folders: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    needs_a_browser()
     root = tmp_path_factory.mktemp("nomedia")
     folders = {name: root / name for name in ("home", "gradio", "tmp")}
     for f in folders.values():
@@ -87,23 +84,8 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={SHARED / 'media' / 'student_face.y4m'}",
-            f"--use-file-for-fake-audio-capture={SHARED / 'media' / 'student_frustrated_tts.wav'}"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                      permissions=["camera", "microphone"])
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(app[0])
-        yield pg
-        browser.close()
+def page(app, open_page):
+    return open_page(app[0])
 
 
 def test_after_a_camera_turn_and_a_spoken_turn_no_picture_or_recording_is_on_disk(app, page):

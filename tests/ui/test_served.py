@@ -146,13 +146,13 @@ def test_a_recording_is_gone_once_its_turn_is_taken(served):
     url, cache, _ = served
     page = browser(url)
     consent = fn_index(page, elem_id="consent-microphone", event="input")
-    call(page, consent, ["Bo", "fractions", None, True], "bo-tab")
+    call(page, consent, ["Bo", "fractions", None, True, None], "bo-tab")
     (path,) = upload(page, "audio.wav", b"three quarters").json()
     assert Path(path).exists()
     spoken = fn_index(page, elem_id="student-mic", event="stop_recording")
     done = call(page, spoken, ["Bo", "fractions",
-                               {"path": path, "meta": {"_type": "gradio.FileData"}}, [], None],
-                "bo-tab")
+                               {"path": path, "meta": {"_type": "gradio.FileData"}}, [], None,
+                               None], "bo-tab")
     assert "three quarters" in json.dumps(done["output"]["data"])  # the turn was taken
     assert not Path(path).exists() and not Path(path).parent.exists()
     assert page.get(f"/gradio_api/file={path}").status_code in (403, 404)

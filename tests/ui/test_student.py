@@ -12,6 +12,8 @@ from tutor.auth import AccessDenied, Principal, create_student
 from tutor.client import EmbeddedCMT
 from tutor.db import crud
 from tutor.db.models import Student, TutorSession
+from tutor.dialogue import load_lesson
+from tutor.mastery import Mastery
 from ui.deps import Deps
 from ui import student
 from ui.student import encode_frame, lesson_choices, on_frame, respond, respond_spoken, set_consent
@@ -233,7 +235,7 @@ def test_a_new_name_in_open_sign_in_starts_clean_with_that_students_own_consents
     conv, mic, _ = set_consent(deps, "Ana", "fractions", conv, "microphone", True)
     history, _, conv, _ = last(respond(deps, "Ana", "fractions", "I am happy", [], conv))
     out = student.switch_student(deps, "Ben", "fractions", conv)
-    new_conv, chat, cam_ok, mic_ok, cam, mic, note, noticed, heading = out
+    new_conv, chat, cam_ok, mic_ok, cam, mic, note, noticed, heading, shown = out
     assert new_conv is None and (cam_ok, mic_ok) == (False, False)
     assert cam["visible"] is False and mic["visible"] is False and note == "" and noticed == ""
     assert "I am happy" not in str(chat)  # Ana's conversation is not Ben's to read
@@ -263,3 +265,63 @@ def test_headings_say_what_is_on():
     assert student.media_heading(True, True) == "**Camera and microphone are on.** Untick a box to turn it off at once."
     assert "are off" not in student.media_heading(True, True)
     assert "is off" not in student.media_heading(True, True)
+
+
+# ---------------------------------------------------------------- issue 20: the greeting asks
+def test_the_greeting_asks_the_first_question_and_the_first_message_answers_it(deps):
+    chat, shown = student.greeting(deps, "fractions")
+    (hello,) = chat
+    step = load_lesson("fractions").steps[0]
+    question = step.questions[0]
+    assert shown == ("fractions", question.id)
+    assert step.title in hello["content"] and question.prompt in hello["content"]
+    assert "Type your name above" in hello["content"]
+    history, box, conv, _ = last(respond(deps, "Sam", "fractions", question.answer[0], chat,
+                                         None, None, shown))
+    assert box == "" and history[0] == hello  # the greeting stays above the first turn
+    assert [m["role"] for m in history] == ["assistant", "user", "assistant"]
+    assert conv.dialogue.last_answered == (step, question)  # checked, and right
+    assert question.prompt not in history[-1]["content"]  # on to the next question
+
+
+def test_without_the_greetings_question_a_first_answer_is_not_checked(deps):
+    """The contrast: a conversation that was not handed the greeting's question treats the
+    same first message as an answer before any question (what the student saw before)."""
+    answer = load_lesson("fractions").steps[0].questions[0].answer[0]
+    *_, conv, _ = last(respond(deps, "Sam", "fractions", answer, [], None))
+    assert conv.dialogue.last_answered is None
+
+
+def test_a_returning_student_is_greeted_where_their_lessons_stand(deps):
+    pack = load_lesson("fractions")
+    first, second = pack.steps[0], pack.steps[1]
+    with deps.db.begin() as s:
+        ana = crud.get_or_create_student(session=s, handle="ana", display_name="Ana")
+        done = Mastery()
+        done.set_known(first.skills)
+        crud.save_mastery(session=s, student_id=ana.id, lesson="fractions", state=done.to_dict())
+    chat, shown = student.greeting(deps, "fractions", "Ana")
+    assert shown[1] in {q.id for q in second.questions} and second.title in chat[0]["content"]
+    assert "Type your name above" not in chat[0]["content"]
+    *_, chat, _, _, _, _, _, _, _, shown2 = student.switch_student(deps, "Ana", "fractions", None)
+    assert shown2 == shown
+    _, shown_new = student.greeting(deps, "fractions", "Nobody Yet")
+    assert shown_new == ("fractions", first.questions[0].id)
+    with deps.db() as s:  # looking a name up creates no one
+        assert s.query(Student).filter_by(handle="nobody yet").count() == 0
+
+
+def test_the_consent_tick_before_the_first_message_keeps_the_greetings_question(deps):
+    chat, shown = student.greeting(deps, "linear_equations", "Cy")
+    conv, _, _ = set_consent(deps, "Cy", "linear_equations", None, "camera", True, shown)
+    assert conv.dialogue.expecting_answer and conv.dialogue.question.id == shown[1]
+
+
+def test_with_sign_in_codes_the_greeting_asks_once_the_student_is_known(coded):
+    deps, codes = coded
+    chat, shown = student.greeting(deps, "fractions")
+    assert shown is None and "Sign in above" in chat[0]["content"]
+    ana = signed_in(deps, "ana", codes["ana"])
+    chat, shown = student.greeting(deps, "fractions", ana)
+    _, asked = load_lesson("fractions").question(shown[1])
+    assert asked.prompt in chat[0]["content"]

@@ -116,7 +116,8 @@ def test_timeline_transcript_and_selecting_a_turn(deps, world):
     fig, transcript, _ = teacher.load_timeline(deps, world.teacher_a, world.ana_session)
     assert fig.axes and list(transcript.columns) == teacher.TRANSCRIPT_COLUMNS
     assert list(transcript["Turn"]) == [0, 1, 2, 3, 4]
-    assert transcript.iloc[2]["Read"] == "fear 0.70" and transcript.iloc[2]["Tutor state"] == "frustrated (change 1)"
+    assert transcript.iloc[2]["Read"] == "fear 0.70"
+    assert transcript.iloc[2]["State"] == "frustrated (change 1)"
     text = teacher.select_turn(deps, world.teacher_a, world.ana_session, 2)
     assert "msg 2 fear" in text and "fear (70%)" in text and "face: fear" in text
     assert "frustrated" in text and "calmer tone" in text and "tone neutral → calm" in text
@@ -231,3 +232,10 @@ def test_the_readings_export_is_its_own_file(deps, world):
     assert path.name == f"attune-session-{world.ana_session}-readings.csv"
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert len(rows) == 5 and rows[0]["kind"] == "turn"
+
+
+def test_the_download_box_is_hidden_while_empty_and_emptied_on_another_pick():
+    """Issue 20: an empty download box took the page, and kept the previous class's file."""
+    assert teacher.shown_if_full(None) == {"__type__": "update", "visible": False}
+    assert teacher.shown_if_full("/tmp/attune-export-x/a.csv")["visible"] is True
+    assert teacher.no_download() == {"__type__": "update", "value": None, "visible": False}
