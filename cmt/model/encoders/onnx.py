@@ -41,8 +41,11 @@ def weights_digest(module: torch.nn.Module, *extra: str) -> str:
 def state_version(module: torch.nn.Module) -> tuple:
     """A cheap signature of the module's weights as they stand: each parameter's and buffer's
     identity and in-place version counter (bumped by load_state_dict, an optimiser step, any
-    `.copy_`/`.mul_`). When it changes, the weights may have: the digest is taken again."""
-    return tuple((id(t), t._version) for t in (*module.parameters(), *module.buffers()))
+    `.copy_`/`.mul_`). When it changes, the weights may have: the digest is taken again.
+    Tensors made under torch.inference_mode keep no version counter; for them the identity and
+    storage stand alone (weights loaded that way are not tuned in place)."""
+    return tuple((id(t), t.data_ptr(), -1 if t.is_inference() else t._version)
+                 for t in (*module.parameters(), *module.buffers()))
 
 
 def cache_dir() -> Path:
