@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cmt.serve.batching import Lanes
-from cmt.serve.deps import Keys
+from cmt.serve.deps import KeyGate, Keys
 from cmt.serve.engine import LANES, Engine, lane
 from cmt.serve.errors import add_error_handlers
 from cmt.serve.limits import MAX_BODY_BYTES, BodyLimit, H11WithHeadTimeout
@@ -60,6 +60,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     add_error_handlers(app)
     app.include_router(probes.router)
     analyze.include(app)
+
+    app.add_middleware(KeyGate)  # admits by the headers, before the body is read
 
     @app.middleware("http")
     async def _count(request: Request, call_next):

@@ -18,7 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from cmt.serve.batching import Lanes
 from cmt.serve.engine import Engine
-from cmt.serve.errors import ApiError
+from cmt.serve.errors import ApiError, error_response
 from cmt.serve.metrics import Metrics
 from cmt.serve.ratelimit import RateLimit
 from cmt.settings import Settings
@@ -75,24 +75,66 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 BatcherDep = Annotated[Lanes, Depends(get_batcher)]
 
 
-async def admit(request: Request, settings: SettingsDep,
-                key: Annotated[str | None, Security(api_key_header)],
-                token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> str:
-    """The client of this request ("key:<digest>" with a valid key, else "ip:<address>"),
-    counted against its rate limit (429), then checked for a key where keys are set (401).
-    Wrong keys count against their address, so guessing keys is rate-limited too."""
-    keys: Keys = request.app.state.keys
-    kid = keys.id_of(token.credentials if token is not None else key or "")
-    client = f"key:{kid}" if kid else f"ip:{request.client.host if request.client else 'unknown'}"
-    limit: RateLimit | None = getattr(request.app.state, "rate_limit", None)  # from the lifespan
+async def admission(state, given: str, host: str | None) -> str:
+    """The client ("key:<digest>" with a valid key, else "ip:<address>"), counted against its
+    rate limit (429), then checked for a key where keys are set (401). Wrong keys count against
+    their address, so guessing keys is rate-limited too."""
+    keys: Keys = state.keys
+    kid = keys.id_of(given)
+    client = f"key:{kid}" if kid else f"ip:{host or 'unknown'}"
+    limit: RateLimit | None = getattr(state, "rate_limit", None)  # from the lifespan
     wait = await limit.retry_after(client) if limit is not None else None
     if wait is not None:
         raise ApiError(429, "rate_limited",
-                       f"over {settings.serve_rate_limit} for this client; retry in {wait} s",
+                       f"over {state.settings.serve_rate_limit} for this client; retry in {wait} s",
                        {"Retry-After": str(wait)})
     if keys.secrets and kid is None:
         raise ApiError(401, "unauthorized", "missing or wrong API key (X-API-Key header)")
     return client
+
+
+def _given_key(headers: dict[bytes, bytes]) -> str:
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get(b"x-api-key", b"").decode("latin-1")
+
+
+class KeyGate:
+    """Admits each /v1/ request by its headers alone, before any of its body is read: FastAPI
+    parses a body before it runs a route's dependencies, so without this a client with no key
+    could still make the service read (and parse) a body of up to MAX_BODY_BYTES. `admit`
+    then finds the admitted client in the request's state."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers", ()))
+        client = scope.get("client")
+        try:
+            admitted = await admission(scope["app"].state, _given_key(headers),
+                                       client[0] if client else None)
+        except ApiError as e:
+            return await error_response(e.status, e.error, e.detail, e.headers)(
+                scope, receive, send)
+        scope.setdefault("state", {})["admitted_client"] = admitted
+        return await self.app(scope, receive, send)
+
+
+async def admit(request: Request, settings: SettingsDep,
+                key: Annotated[str | None, Security(api_key_header)],
+                token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> str:
+    """The client of this request, as KeyGate admitted it (the schemes above declare the key
+    in the OpenAPI document); without the gate (an app built otherwise), admitted here."""
+    admitted = getattr(request.state, "admitted_client", None)
+    if admitted is not None:
+        return admitted
+    return await admission(request.app.state, token.credentials if token is not None else key or "",
+                           request.client.host if request.client else None)
 
 
 ClientDep = Annotated[str, Depends(admit)]

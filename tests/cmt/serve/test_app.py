@@ -65,6 +65,31 @@ def test_api_key_is_enforced_when_configured(keyword_engine):
         assert ok.status_code == 200
 
 
+def test_a_request_without_a_valid_key_is_refused_before_its_body_is_read(keyword_engine):
+    """FastAPI reads a body before a route's dependencies run; the key is checked first."""
+    import asyncio
+
+    app = create_app(Settings(api_keys=[KEY]), engine_factory=lambda: keyword_engine)
+    reads, sent = [], []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 1_000_000, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/analyze", "raw_path": b"/v1/analyze",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 80),
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"30000000"),
+                         (b"x-api-key", b"nope" + KEY.encode())]}
+    with TestClient(app):  # the lifespan: the rate limit and the engine
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401 and reads == []
+
+
 @pytest.mark.parametrize("keys", ['[""]', '["short"]', '["a-good-long-key-0123456789", ""]',
                                   '[" padded-key-0123456789 "]'])
 def test_empty_short_or_padded_api_keys_are_refused_at_start(monkeypatch, keys):
