@@ -56,7 +56,7 @@ _OVERLAPS_JS = """(root) => {
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const text = node.textContent.trim();
     const el = node.parentElement;
-    if (!text || !el) continue;
+    if (!text || !el || !/[\p{L}\p{N}]/u.test(text)) continue;  // icons ("⋮") are not text
     const cs = getComputedStyle(el);
     if (cs.visibility === 'hidden' || Number(cs.opacity) === 0) continue;
     let clip = {left: -1e9, top: -1e9, right: 1e9, bottom: 1e9};

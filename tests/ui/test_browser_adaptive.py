@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.ui.test_browser import app, page  # noqa: F401 (fixtures)
+from tests.ui.test_browser import _shot, app, page  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared]
 MESSAGES = ("hi", "3/5", "this is stupid, I keep getting it wrong", "5/8",
@@ -47,3 +47,19 @@ def test_wrong_answers_and_frustration_calm_the_tutor_with_the_camera_on(app, pa
     assert any("calmer tone" in a.reason for a in adaptations)
     note = page.locator("#student-noticed").inner_text()
     assert "→" not in note and not any(c.isdigit() for c in note)
+    _shot(page, "adaptive.png")  # the README's and the issue note's picture of the loop
+
+    # the teacher's overview judges the same student struggling, camera smiles and all
+    from tutor.auth import Principal
+    from tutor.db import crud
+    from tutor.db.models import Student, Teacher
+    from tutor.reports import class_overview
+
+    with db.begin() as s:
+        kai = s.scalars(select(Student).where(Student.display_name == "Kai")).one()
+        teacher = s.scalars(select(Teacher).where(Teacher.email == "rivera@school.test")).one()
+        klass = crud.create_class(session=s, name="Kai's class", teacher_id=teacher.id)
+        crud.enrol(session=s, student=kai, class_id=klass.id)
+        (status,) = class_overview(session=s, principal=Principal.of(teacher), class_id=klass.id)
+    assert status.struggling, status
+    assert status.why
