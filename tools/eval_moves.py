@@ -1,11 +1,14 @@
 """Score `attune moves` on a labelled split, through the command itself.
 
     PYTHONPATH=. python tools/eval_moves.py [data/moves/dev.jsonl] [--attune PATH] [--errors]
+    PYTHONPATH=. python tools/eval_moves.py data/moves/heldout.txt
 
-Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
+A split is a `.jsonl` file as `tools/train_moves.py` writes them, or a `.txt` file in the
+format of `data/moves/messages.txt`. Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
 `question_waiting: false`) and prints move accuracy, frustration-flag accuracy, per-move
-recall and, for answers, how often the extracted answer has the labelled value; then the
-time `classify_move` takes per message in this process (the model loaded once).
+recall and, for answers, how often the extracted answer has the labelled value; where some
+messages are near copies of training messages (`near_copy_key`), the same two figures on the
+rest, the messages the classifier never saw; then the time `classify_move` takes per message in this process (the model loaded once).
 """
 
 from __future__ import annotations
@@ -53,9 +56,16 @@ def main() -> None:
     ap.add_argument("split", nargs="?", type=Path, default=ROOT / "data/moves/dev.jsonl")
     ap.add_argument("--attune", default=shutil.which("attune") or "attune")
     ap.add_argument("--errors", action="store_true", help="list the messages it gets wrong")
+    ap.add_argument("--train", type=Path, default=ROOT / "data/moves/train.jsonl",
+                    help="the split the shipped classifier was fitted on")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in args.split.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    from tools.train_moves import near_copy_key, read_messages
+
+    if args.split.suffix == ".txt":
+        rows = read_messages(args.split)
+    else:
+        rows = [json.loads(line) for line in args.split.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
     if any("\n" in r["text"] or "\r" in r["text"] for r in rows):
         raise SystemExit("a message spans lines; `attune moves` reads one per line")
     out: list[tuple[dict, dict]] = []
@@ -76,6 +86,14 @@ def main() -> None:
     if answers:
         print(f"answer value        {value_ok / len(answers):.3f}  ({value_ok}/{len(answers)}"
               " labelled answers read as answers with the labelled value)")
+    seen = {near_copy_key(json.loads(line)["text"])
+            for line in args.train.read_text(encoding="utf-8").splitlines() if line.strip()}
+    unseen = [(r, g) for r, g in out if near_copy_key(r["text"]) not in seen]
+    if 0 < len(unseen) < n:
+        m = sum(g["move"] == r["move"] for r, g in unseen)
+        f = sum(g["frustrated"] == r["frustrated"] for r, g in unseen)
+        print(f"never seen in train {len(unseen)} of the {n}: move {m / len(unseen):.3f}, "
+              f"frustration flag {f / len(unseen):.3f}")
     totals, hits = Counter(r["move"] for r, _ in out), Counter(
         r["move"] for r, g in out if g["move"] == r["move"])
     print("recall by move      " + ", ".join(

@@ -114,15 +114,18 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
         seen[key] = r
     train, dev = [], []
     taken = {same_message(text) for text, _ in seen}
+    in_dev = {near_copy_key(text): _h(near_copy_key(text)) % DEV_SHARE == 0 for text, _ in seen}
     for r in seen.values():
         group = near_copy_key(r["text"])
-        split = dev if _h(group) % DEV_SHARE == 0 else train
+        split = dev if in_dev[group] else train
         r = dict(r, _group=group)
         split.append(r)
         rng = random.Random(SEED + _h(r["text"] + r["move"]))
         if rng.random() < NOISY_COPY:
             noisy = _noisy(r, rng)
-            if noisy and same_message(noisy) not in taken:
+            # a noisy copy that reads as another message of the other split stays out
+            if noisy and same_message(noisy) not in taken and in_dev.get(
+                    near_copy_key(noisy), in_dev[group]) == in_dev[group]:
                 taken.add(same_message(noisy))
                 split.append(dict(r, text=noisy))
     for name, split in (("train", train), ("dev", dev)):

@@ -114,7 +114,7 @@ _STOPWORDS = frozenset(
 
 
 _UNITS = {
-    "zero": 0, "oh": None, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "zero": 0, "nought": 0, "naught": 0, "oh": None, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19,
@@ -190,10 +190,11 @@ def words_to_numbers(text: str) -> str:
             out.append(f"1/{_denominator(w)}")  # "half", "quarter"
             i += 1
             continue
-        if value is None and w == "point" and i + 1 < len(tokens) and tokens[i + 1].isdigit():
-            value, j = 0, i  # "point 4"
+        if value is None and w == "point" and i + 1 < len(tokens) and (
+                tokens[i + 1].isdigit() or (_UNITS.get(tokens[i + 1]) or 10) < 10):
+            value, j = 0, i  # "point 4", "point five"
         if value is None:
-            if w in ("minus", "negative") and i + 1 < len(tokens) and (
+            if w in ("minus", "negative", "neg") and i + 1 < len(tokens) and (
                     _cardinal(tokens, i + 1)[0] is not None or tokens[i + 1].isdigit()):
                 out.append("-")
                 i += 1
@@ -258,7 +259,8 @@ _FILLERS = frozenset(
 )
 _MARKERS = re.compile(
     r"\b(so|therefore|thus|then|hence|is|its|thats|equals|makes|gives|get|got|mean|answer|"
-    r"simplifies to|simplified|final|final answer)\s*$|=\s*$"
+    r"simplifies to|simplified|final|final answer|no wait|wait|i mean|actually|sorry)"
+    r"[\s,.;:!?]*$|=\s*$"
 )
 _UNIT_LETTERS = frozenset("mglsh")
 _MATH_TOKEN = re.compile(
@@ -285,6 +287,7 @@ def _written(text: str) -> str:
     s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)  # 1,500
     s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
     s = re.sub(r"[£$€]\s*(?=\d)", "", s)
+    s = re.sub(r"\b(\d+)(?:sts|nds|rds|ths)\b", r"/\1", s)  # "3 8ths" -> "3 /8"
     s = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", s)
     s = re.sub(r"(?<=[a-z])'(?=[a-z])", "", s)  # it's -> its
     s = re.sub(r"\b(?!sqrt)[a-z]+\d+[a-z\d]*\b|\b\d+(?:day|moro|morrow|ever|nite|night|u)\b",
@@ -293,7 +296,8 @@ def _written(text: str) -> str:
     for pattern, sign in _WORD_OPS:
         s = re.sub(pattern, f" {sign} ", s)
     s = re.sub(r"(\d)\s+and\s+(\d+\s*/\s*\d+)", r"\1 \2", s)  # "1 and 1/2"
-    s = re.sub(r"(\d|\b[b-hj-z])\s+is\s+(?=-?\s*[\d(])", r"\1 = ", s)  # "x is 5", "6/8 is 3/4"
+    s = re.sub(r"(\d|\b[b-hj-z])\s+(?:is|(?:would|must|should|will|has to|could) be)\s+"
+               r"(?=-?\s*[\d(])", r"\1 = ", s)  # "x is 5", "6/8 is 3/4", "x must be 5"
     return re.sub(r"\s+", " ", s).strip()
 
 

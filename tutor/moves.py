@@ -1,8 +1,8 @@
 """The learned part of reading a student's move: features, the shipped weights, inference.
 
 A multinomial logistic regression over TF-IDF features (word 1-2 grams, character 2-5 grams
-inside words, and a few facts about the message: a question is waiting, it is nothing but a
-maths answer, it shouts) picks the move; a second, binary one flags frustration. Both are
+inside words, character 4-5 grams across a space, and a few facts about the message: a
+question is waiting, it is nothing but a maths answer, it shouts) picks the move; a second, binary one flags frustration. Both are
 fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` and shipped
 as plain arrays in `data/moves/model.npz`; inference here is numpy only (no torch, no
 scikit-learn), well under a millisecond per message.
@@ -24,6 +24,7 @@ from tutor.answers import extract_answer, is_only_an_answer
 MOVES_DIR = REPO_DATA_DIR / "moves"
 MODEL_PATH = MOVES_DIR / "model.npz"
 CHAR_NGRAMS = (2, 5)  # inclusive range of character n-gram lengths, inside words
+SPAN_NGRAMS = (4, 5)  # and of those that span a space ("t get", "ont ge": typos across words)
 MAX_CHARS = 2000  # longer messages are read from their first MAX_CHARS characters
 
 _WORD = re.compile(r"[^\W\d_]+|9|[?!/=%+*^-]")
@@ -81,6 +82,10 @@ def features(text: str, question_waiting: bool) -> list[str]:
         padded = f" {w} "
         for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
             out += [f"c:{padded[i:i + n]}" for i in range(max(len(padded) - n + 1, 0))]
+    line = f" {' '.join(words)} "
+    for n in range(SPAN_NGRAMS[0], SPAN_NGRAMS[1] + 1):
+        out += [f"x:{line[i:i + n]}" for i in range(len(line) - n + 1)
+                if " " in line[i + 1:i + n - 1]]
     q = "q" if question_waiting else "noq"
     out.append(f"m:{q}")
     only = is_only_an_answer(raw)

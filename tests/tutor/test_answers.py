@@ -275,6 +275,12 @@ def test_the_last_expression_is_the_answer():
     ("0,75", "0.75"), ("x = 5", "x = 5"), ("x=5", "x = 5"), ("5 cm", "5"),
     ("2x+1", "2x + 1"), ("minus 3", "-3"), ("i got 3/4 by dividing by 2", "3/4"),
     ("give me a hint", None), ("g2g", None), ("", None),
+    # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
+    # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
+    ("Uh, is it nought point five?", "0.5"), ("point seven", "0.7"), ("3 8ths", "3/8"),
+    ("two 3rds", "2/3"), ("x would be 9", "x = 9"), ("y must be 4", "y = 4"),
+    ("x = neg 3", "x = -3"), ("15? no wait, 1.5", "1.5"), ("its 7 i mean 8", "8"),
+    ("4, sorry 6", "6"), ("the 3rd one is 5", "5"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer

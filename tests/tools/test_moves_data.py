@@ -1,0 +1,33 @@
+"""The student-move data in data/moves: the shipped splits are what `tools/train_moves.py`
+builds from messages.txt, they share no message, and the held-out writer's set reads."""
+
+from __future__ import annotations
+
+import json
+
+from tools.train_moves import MOVES_DIR, build, near_copy_key, read_messages
+from tutor.intents import MOVE_KINDS
+
+
+def test_the_shipped_splits_rebuild_from_the_messages(tmp_path):
+    build(MOVES_DIR / "messages.txt", tmp_path)
+    for name in ("train.jsonl", "dev.jsonl"):
+        assert (tmp_path / name).read_bytes() == (MOVES_DIR / name).read_bytes(), name
+
+
+def test_train_and_dev_share_no_near_copy():
+    def keys(name):
+        lines = (MOVES_DIR / name).read_text(encoding="utf-8").splitlines()
+        return {near_copy_key(json.loads(line)["text"]) for line in lines}
+
+    train, dev = keys("train.jsonl"), keys("dev.jsonl")
+    assert len(train) > 5000 and len(dev) > 1000
+    assert not train & dev
+
+
+def test_the_held_out_set_reads_and_covers_every_move():
+    rows = read_messages(MOVES_DIR / "heldout.txt")
+    counts = {k: sum(r["move"] == k for r in rows) for k in MOVE_KINDS}
+    assert set(counts) == set(MOVE_KINDS) and min(counts.values()) >= 30
+    assert all(r["answer"] for r in rows if r["move"] == "answer")
+    assert len({(r["text"], r["question_waiting"]) for r in rows}) == len(rows)
