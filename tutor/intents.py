@@ -37,7 +37,9 @@ MoveKind = Literal["answer", "hint", "confused", "example", "why", "skip", "too_
 MOVE_KINDS: tuple[str, ...] = ("answer", "hint", "confused", "example", "why", "skip",
                                "too_easy", "break", "reveal", "repeat", "greeting", "ack",
                                "off_topic", "vent")
-FRUSTRATED_AT = 0.5  # the frustration head's probability from which a message is flagged
+# The frustration head's probability from which a message is flagged: chosen by 5-fold
+# cross-validation on train (flag accuracy 0.929 at 0.35 against 0.924 at 0.5).
+FRUSTRATED_AT = 0.35
 
 
 @dataclass(frozen=True)
