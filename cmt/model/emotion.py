@@ -239,9 +239,12 @@ class EmotionModel:
             tokens["text"][i] = _trim(t[row], mask[row], MAX_TOKENS["text"])
 
     def _batch(self, rows, tokens) -> dict:
+        # a modality no row reads is left out where the fusion allows it: its keys would all be
+        # masked, and a face frame then runs one stream of the fusion instead of three
+        used = {m for _, mods in rows for m in mods}
         batch = {}
         for m in self.modalities:
-            if m not in tokens:
+            if m not in tokens or (m not in used and not self.fusion.reads_absent_modalities):
                 continue
             have = [tokens[m].get(i) if m in mods else None for i, mods in rows]
             d = self.fusion.dims.d_in[m]

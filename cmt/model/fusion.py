@@ -134,6 +134,12 @@ class FusionModel(nn.Module):
         for m in mods:
             nn.init.normal_(self.modality_emb[m], std=0.02)
 
+    @property
+    def reads_absent_modalities(self) -> bool:
+        """Whether a modality absent from every row still enters the logits (concat's head has
+        a slot for each). Otherwise a batch may leave such a modality out: same logits."""
+        return self.dims.fusion == "concat"
+
     def forward(self, batch: Batch, targets: Tensor | None = None):
         """batch: modality -> (tokens (B,T,d_m), mask (B,T)); targets (B,) -> (logits (B,C), loss, extras)."""
         mods = [m for m in self.modalities if m in batch]
