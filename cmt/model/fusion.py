@@ -222,6 +222,18 @@ class FusionModel(nn.Module):
         return torch.stack(losses).mean()
 
 
+class OneModality(nn.Module):
+    """The fusion on one modality's tokens alone, as one graph: x (B,T,d_m), mask (B,T) ->
+    logits (B,C) (the ONNX export a batch of one modality runs on)."""
+
+    def __init__(self, fusion: FusionModel, modality: str):
+        super().__init__()
+        self.fusion, self.modality = fusion, modality
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.fusion({self.modality: (x, mask)})[0]  # (B,C)
+
+
 def drop_modalities(batch: Batch, p: float, generator: torch.Generator | None = None) -> Batch:
     """Modality dropout: hide each present modality with probability p, keeping at least one."""
     mods = list(batch)
