@@ -95,7 +95,7 @@ def main() -> None:
     stages.wrap(face.FaceEncoder, "crop", "crop (with detection)")
     stages.wrap(face.FaceEncoder, "encode", "face encoder")
     stages.wrap(type(engine.model), "_experts", "experts, reliability")
-    stages.wrap(type(engine.model.fusion), "forward", "fusion")
+    stages.wrap(type(engine.model), "_fuse", "fusion")  # torch, or ONNX Runtime for one modality
     stages.wrap(Engine, "_response", "response")
     for name, jpeg in frames.items():
         body = ('{"image_b64": "%s"}' % base64.b64encode(jpeg).decode()).encode()

@@ -134,6 +134,12 @@ class FusionModel(nn.Module):
         for m in mods:
             nn.init.normal_(self.modality_emb[m], std=0.02)
 
+    @property
+    def reads_absent_modalities(self) -> bool:
+        """Whether a modality absent from every row still enters the logits (concat's head has
+        a slot for each). Otherwise a batch may leave such a modality out: same logits."""
+        return self.dims.fusion == "concat"
+
     def forward(self, batch: Batch, targets: Tensor | None = None):
         """batch: modality -> (tokens (B,T,d_m), mask (B,T)); targets (B,) -> (logits (B,C), loss, extras)."""
         mods = [m for m in self.modalities if m in batch]
@@ -214,6 +220,18 @@ class FusionModel(nn.Module):
                 losses.append(F.cross_entropy(uni_logits[m][keep], targets[keep],
                                               label_smoothing=smoothing))
         return torch.stack(losses).mean()
+
+
+class OneModality(nn.Module):
+    """The fusion on one modality's tokens alone, as one graph: x (B,T,d_m), mask (B,T) ->
+    logits (B,C) (the ONNX export a batch of one modality runs on)."""
+
+    def __init__(self, fusion: FusionModel, modality: str):
+        super().__init__()
+        self.fusion, self.modality = fusion, modality
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.fusion({self.modality: (x, mask)})[0]  # (B,C)
 
 
 def drop_modalities(batch: Batch, p: float, generator: torch.Generator | None = None) -> Batch:

@@ -72,7 +72,9 @@ def decode_image(data: bytes) -> np.ndarray:
         w, h = img.size
         if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
             raise ImageError(f"image is {w}x{h} pixels; at most {MAX_IMAGE_PIXELS} are accepted")
-        img = ImageOps.exif_transpose(img).convert("RGB")  # decodes the pixels
+        ImageOps.exif_transpose(img, in_place=True)  # decodes the pixels, turned upright
+        if img.mode != "RGB":  # no copy of a frame that is RGB already (2 ms of a 640x480 one)
+            img = img.convert("RGB")
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -292,6 +294,7 @@ class FaceEncoder:
     def __init__(self, name_or_path: str | Path | None = None, device: str = "cpu",
                  runtime: str = "auto"):
         from cmt.model.encoders.onnx import wanted
+        from cmt.model.labels import load_label_map
 
         self.name = TUNED_FACE_ENCODER if name_or_path is None else str(name_or_path)
         self.device = torch.device(device)
@@ -299,6 +302,7 @@ class FaceEncoder:
         self._use_onnx = False
         self._processor = None
         self._labels: tuple[str, ...] | None = None
+        self._synonyms = load_label_map("synonyms")  # read once: parsing it took ~5 ms a frame
         tuned = face_tuned_file(name_or_path)
         if tuned is not None:
             blob = load_face_tuned(tuned)
@@ -322,14 +326,11 @@ class FaceEncoder:
             AutoModelForImageClassification,
         )
 
-        from cmt.model.labels import load_label_map
-
         config = AutoConfig.from_pretrained(name_or_path)
         self._processor = AutoImageProcessor.from_pretrained(name_or_path)
-        synonyms = load_label_map("synonyms")
         id2label = getattr(config, "id2label", None) or {}
         labels = tuple(str(id2label[i]) for i in sorted(id2label))
-        known = [lab for lab in labels if lab.strip().lower() in synonyms.mapping]
+        known = [lab for lab in labels if lab.strip().lower() in self._synonyms.mapping]
         is_classifier = any("ForImageClassification" in a for a in config.architectures or [])
         if is_classifier and labels and len(known) == len(labels):
             self.model = AutoModelForImageClassification.from_pretrained(name_or_path)
@@ -367,7 +368,8 @@ class FaceEncoder:
             else:
                 tokens, pooled = self.model.features(x, self.mirror)  # (B, 16, 1280), (B, 1280)
                 logits = self.model.out(pooled)  # (B, 7) in the file's label order
-            probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels)
+            probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(), self._labels,
+                                        self._synonyms)
         else:
             pixel = self._processor(images=faces, return_tensors="pt")["pixel_values"]
             pixel = pixel.to(self.device)
@@ -387,7 +389,7 @@ class FaceEncoder:
                     hook.remove()
                 tokens = captured["h"]  # (B, T, d)
                 probs = probs_onto_emotions(logits.softmax(-1).double().cpu().numpy(),
-                                            self._labels)
+                                            self._labels, self._synonyms)
             pooled = tokens[:, 0]  # (B, d)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
         return FaceEncoding(tokens=tokens.float(), mask=mask, pooled=pooled.float(), probs=probs,

@@ -1,4 +1,5 @@
-"""ONNX Runtime for the frozen CPU encoders (face, text): torch exports, onnxruntime runs.
+"""ONNX Runtime for the frozen CPU encoders (face, text) and for the fusion of a lone modality
+(cmt.model.emotion): torch exports, onnxruntime runs.
 
 An export is keyed by a digest of the weights it was made from (and of the graph's
 inputs and outputs), kept in Settings().home / "cache" / "onnx", and made again whenever

@@ -59,6 +59,19 @@ def test_padding_and_absent_modalities_do_not_change_the_answer(fusion):
     assert torch.allclose(ref, out, atol=1e-5)
 
 
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_a_modality_absent_from_every_row_may_be_left_out(fusion):
+    """What the front door relies on to run a face frame's fusion on the face alone."""
+    model = tiny(fusion)
+    assert model.reads_absent_modalities == (fusion == "concat")
+    if model.reads_absent_modalities:
+        return
+    b = batch(present=("face",))
+    ref, _, _ = model(b)
+    out, _, _ = model({"face": b["face"]})
+    assert torch.allclose(ref, out, atol=1e-6)
+
+
 def test_cross_attention_weights_are_reported_per_modality_pair():
     _, _, extras = tiny("cross")(batch())
     att = extras["attention"]

@@ -48,6 +48,32 @@ def test_decode_jpeg_and_png(happy_rgb):
     assert np.array_equal(again, happy_rgb)
 
 
+def _encoded(image, fmt: str, **save) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def test_decode_gives_the_pixels_pillows_copying_path_gave():
+    """decode_image turns the image upright in place and converts only what is not RGB; the
+    pixels are those of exif_transpose(...).convert("RGB"), which copied every frame twice."""
+    from PIL import Image, ImageOps
+
+    rgb = Image.open(HAPPY).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    cases = [p.read_bytes() for p in sorted(FACES.glob("*.jpg"))] + [
+        _encoded(rgb.crop((0, 0, 320, 240)), "JPEG", exif=exif.tobytes()),
+        _encoded(rgb.convert("L"), "PNG"),
+        _encoded(rgb.convert("RGBA"), "PNG"),
+        _encoded(rgb.convert("P"), "PNG"),
+    ]
+    for data in cases:
+        ref = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+        assert np.array_equal(decode_image(data), ref)
+    assert decode_image(cases[-4]).shape == (320, 240, 3)  # turned upright
+
+
 @pytest.mark.parametrize("data, words", [
     (b"", "empty"),
     (b"hello, this is text not a picture", "not a JPEG or PNG"),
@@ -117,6 +143,21 @@ def test_tokens_and_mask(encoder, happy_rgb):
     assert hidden.shape[0] == 2 and hidden.shape[2] == encoder.d_model == 1280
     assert mask.shape == hidden.shape[:2] and mask.dtype == torch.bool and bool(mask.all())
     assert not torch.allclose(hidden[0], hidden[1])
+
+
+def test_a_frame_reads_no_label_file(encoder, happy_rgb, monkeypatch):
+    """The label map is read when the encoder is made, not per frame (parsing its YAML cost
+    about 5 ms of a 45 ms frame); the probabilities are the same."""
+    import cmt.model.labels as labels
+
+    face, _ = encoder.crop(happy_rgb)
+    before = encoder.fer_probs([face])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a label map was read while encoding a frame")
+
+    monkeypatch.setattr(labels, "load_label_map", refuse)
+    assert np.array_equal(encoder.fer_probs([face]), before)
 
 
 def test_crop_without_a_face(encoder):
