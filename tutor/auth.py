@@ -16,6 +16,7 @@ account loses access at once, whatever a UI session still holds.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import secrets
@@ -44,8 +45,19 @@ CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 CODE_GROUPS, CODE_GROUP_CHARS = 3, 3
 
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
-# Verified against when the e-mail is unknown, so that both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash("attune-no-such-account")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so that both paths cost one argon2
+    verification. Made at first need (half a second of the app's start-up, when it was made at
+    import); `attune run` makes it in the background after the model loads (`warm`)."""
+    return _hasher.hash("attune-no-such-account")
+
+
+def warm() -> None:
+    """Make the dummy hash now, so that no sign-in pays for it."""
+    _dummy_hash()
 
 
 class AuthError(ValueError):
@@ -97,7 +109,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; False for a mismatch, a missing or a malformed hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

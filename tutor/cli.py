@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import typer
 
+log = logging.getLogger("tutor.cli")
 app = typer.Typer(help="Attune: an adaptive tutor that reads emotion from face, voice and words.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -128,17 +131,22 @@ def run(host: str = typer.Option(None, help="interface to listen on (default: se
         typer.echo(f"LLM: {settings.llm} phrases the replies (the template reply after "
                    f"{settings.llm_timeout_s:g} s or on any error)")
     db = init_db(settings.database_url)
-    typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
-    cmt, similarity = _load_in_background(settings)  # while the page is built and served
+    from tutor.client import PendingCMT, answer_similarity
     from ui.app import build_app, launch
     from ui.deps import Deps
 
-    deps = Deps(settings=settings, db=db, cmt=cmt, similarity=similarity, phraser=phraser)
+    cmt = PendingCMT()  # the model loads once the page answers; a turn sent before waits for it
+    deps = Deps(settings=settings, db=db, cmt=cmt, similarity=answer_similarity(cmt),
+                phraser=phraser)
+    page = build_app(deps)
     try:
-        launch(build_app(deps), settings)
-    except OSError as e:  # the port was taken while the model loaded, say
+        launch(page, settings, prevent_thread_lock=True)
+    except OSError as e:  # the port was taken while the page was built, say
         typer.echo(f"Error: could not serve on {settings.host}:{settings.port}: {e}", err=True)
         raise typer.Exit(1) from e
+    typer.echo(f"CMT: {settings.cmt_url} (loading the model...)")
+    _load_in_background(settings, cmt.future)
+    page.block_thread()
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -159,27 +167,31 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _load_in_background(settings):
-    """The CMT client, loaded in a thread: the page answers meanwhile, and a turn sent before
-    it is ready waits for it. A model that cannot load ends the app with its reason, as it did
-    when it loaded first. Free-text answers are compared by the same engine (answer_similarity),
-    else by word overlap."""
-    from concurrent.futures import ThreadPoolExecutor
+def _load_in_background(settings, into: Future) -> None:
+    """Make the CMT client in a thread and hand it to `into` (the page's PendingCMT), then warm
+    what the first turns would otherwise pay for (sympy, the sign-in hasher's dummy hash).
 
-    from tutor import answers
-    from tutor.client import PendingCMT, answer_similarity, make_client
+    It starts once the page answers, not beside its build: the load and Gradio's import are
+    both Python holding the GIL, so side by side each took about twice as long. A model that
+    cannot load ends the app with its reason, as it did when it loaded first."""
+    import threading
 
-    def fatal(future):
-        if future.exception() is not None:
-            typer.echo(f"Error: the emotion model could not load: {future.exception()}", err=True)
+    from tutor import answers, auth
+    from tutor.client import make_client
+
+    def load() -> None:
+        started = time.perf_counter()
+        try:
+            into.set_result(make_client(settings))
+        except Exception as e:  # noqa: BLE001 - the app cannot run without it; said, then ended
+            into.set_exception(e)
+            typer.echo(f"Error: the emotion model could not load: {e}", err=True)
             os._exit(1)  # the page is up in other threads: end them all
+        log.info("the emotion model is ready (%.1f s)", time.perf_counter() - started)
+        answers.warm()  # sympy, left out of the page's imports
+        auth.warm()
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
-    cmt = PendingCMT(pool.submit(make_client, settings))
-    cmt.future.add_done_callback(fatal)
-    pool.submit(answers.warm)  # sympy, left out of the page's imports; after the load above
-    pool.shutdown(wait=False)
-    return cmt, answer_similarity(cmt)
+    threading.Thread(target=load, name="load-model", daemon=True).start()
 
 
 @db_app.command("upgrade")

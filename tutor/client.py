@@ -269,10 +269,11 @@ class LazyEmbeddedCMT:
 
 class PendingCMT:
     """A client still being made (the app serves its page while the model loads): a turn waits
-    for it; a camera frame is skipped meanwhile (CMTBusy), as a busy service skips frames."""
+    for it; a camera frame is skipped meanwhile (CMTBusy), as a busy service skips frames.
+    Whoever makes the client sets `future` (by default a new one) to it, or to why it failed."""
 
-    def __init__(self, future: Future):
-        self.future = future
+    def __init__(self, future: Future | None = None):
+        self.future = future if future is not None else Future()
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
         if not self.future.done() and req.text is None and req.audio_b64 is None:

@@ -96,25 +96,55 @@ def test_run_on_a_port_in_use_says_so_before_loading_anything(tmp_path, monkeypa
     assert isinstance(result.exception, SystemExit)
 
 
-def test_run_loads_the_model_beside_the_page_and_turns_wait_for_it(monkeypatch, keyword_engine):
+def test_run_serves_the_page_before_the_model_loads_and_an_early_turn_waits(tmp_path, monkeypatch,
+                                                                            keyword_engine):
+    """`attune run` answers before it asks for the model; a typed turn sent meanwhile waits for
+    the model and is answered, with no error."""
+    import json
     import threading
 
-    import tutor.cli as cli
+    import gradio as gr
+    import httpx
+
     import tutor.client as client_module
-    from cmt.contract import AnalyzeRequest
-    from tutor.answers import lexical_similarity
-    from tutor.settings import Settings
+    from tests.ui.test_served import browser, call, fn_index
+    from tools.trust import free_port
 
-    page_up = threading.Event()
+    asked, loaded = threading.Event(), threading.Event()
+    port = free_port()
+    seen: dict = {}
 
-    def slow_client(settings):
-        page_up.wait(10)  # the model loads until the page is up
+    def slow_client(settings):  # the model, loading until the test lets it finish
+        seen["page_up_when_asked"] = httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        asked.set()
+        assert loaded.wait(60)
         return client_module.EmbeddedCMT(keyword_engine)
 
+    def a_student_meanwhile(page: gr.Blocks) -> None:  # instead of serving until Ctrl-C
+        try:
+            http = browser(f"http://127.0.0.1:{port}")  # GET / answered 200
+            assert asked.wait(30) and not loaded.is_set()  # the model is being made only now
+            turn = fn_index(http, elem_id="student-message", event="submit")
+            sent = threading.Thread(target=lambda: seen.update(done=call(
+                http, turn, ["Ida", "fractions", "so happy, is it 3/4?", [], None, None, True],
+                "early-tab")))
+            sent.start()
+            sent.join(1.0)
+            seen["waited"] = sent.is_alive()  # still waiting for the model
+            loaded.set()
+            sent.join(60)
+        finally:
+            loaded.set()
+            page.close()
+
     monkeypatch.setattr(client_module, "make_client", slow_client)
-    cmt, similarity = cli._load_in_background(Settings())
-    assert not cmt.future.done()  # returned while the model still loads
-    page_up.set()
-    assert cmt.analyze(AnalyzeRequest(text="so happy")).label == "joy"
-    a, b = "the parts are equal", "equal parts"
-    assert similarity(a, b) == lexical_similarity(a, b)  # this engine cannot compare: word overlap
+    monkeypatch.setattr(gr.Blocks, "block_thread", a_student_meanwhile)
+    result = CliRunner().invoke(app, ["run", "--port", str(port)],
+                                env={"ATTUNE_HOME": str(tmp_path), "ATTUNE_CMT_URL": "embedded"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert seen["page_up_when_asked"] and seen["waited"]
+    done = seen["done"]
+    assert done["success"], done
+    chat = done["output"]["data"][0]
+    assert [m["role"] for m in chat[-2:]] == ["user", "assistant"], chat
+    assert "3/4" in json.dumps(chat[-2]) and chat[-1]["content"]

@@ -26,6 +26,24 @@ def test_migrations_create_every_table_and_are_idempotent(db_url):
     engine.dispose()
 
 
+def test_a_database_at_head_is_opened_without_alembic(db_url, monkeypatch):
+    import tutor.db
+    from alembic.script import ScriptDirectory
+
+    from tutor.db import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config(db_url)).get_heads() == [SCHEMA_HEAD]
+    init_db(db_url).kw["bind"].dispose()  # a new database: migrated
+
+    def no_upgrade(engine, revision="head"):
+        raise AssertionError("migrated again")
+
+    monkeypatch.setattr(tutor.db, "upgrade", no_upgrade)
+    engine = init_db(db_url).kw["bind"]
+    assert TABLES <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
 def test_turn_reading_and_adaptation_round_trip(db):
     with db.begin() as s:
         student = crud.get_or_create_student(session=s, handle="sam", display_name="Sam")
