@@ -268,15 +268,17 @@ class LazyEmbeddedCMT:
 
 
 class PendingCMT:
-    """A client still being made (the app serves its page while the model loads): a turn waits
-    for it; a camera frame is skipped meanwhile (CMTBusy), as a busy service skips frames.
+    """A client still being made (the app serves its page while the model loads). Meanwhile a
+    camera frame or a typed turn is not read (CMTBusy, as a busy service skips frames): the
+    tutor answers a typed turn at once, without an emotion reading, rather than keep the student
+    waiting for the load. A spoken turn waits for it: its words come from the model.
     Whoever makes the client sets `future` (by default a new one) to it, or to why it failed."""
 
     def __init__(self, future: Future | None = None):
         self.future = future if future is not None else Future()
 
     def analyze(self, req: AnalyzeRequest) -> AnalyzeResponse:
-        if not self.future.done() and req.text is None and req.audio_b64 is None:
+        if not self.future.done() and req.audio_b64 is None:
             raise CMTBusy("the emotion model is still loading")
         try:
             client = self.future.result()

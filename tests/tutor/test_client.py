@@ -260,7 +260,8 @@ def test_a_typed_turn_whose_reading_times_out_still_gets_its_reply(local_mode, k
     assert slow.settle() == 1
 
 
-def test_a_client_still_loading_skips_frames_and_a_turn_waits_for_it(keyword_engine):
+def test_a_client_still_loading_skips_frames_and_typed_turns_and_a_spoken_turn_waits(
+        keyword_engine):
     import threading
     from concurrent.futures import Future
 
@@ -268,10 +269,21 @@ def test_a_client_still_loading_skips_frames_and_a_turn_waits_for_it(keyword_eng
 
     future: Future = Future()
     client = PendingCMT(future)
-    with pytest.raises(CMTBusy, match="still loading"):
-        client.analyze(AnalyzeRequest(image_b64="aGk="))
-    threading.Timer(0.2, lambda: future.set_result(EmbeddedCMT(keyword_engine))).start()
-    assert client.analyze(AnalyzeRequest(text="so happy")).label == "joy"  # waited, then read
+    for req in (AnalyzeRequest(image_b64="aGk="), AnalyzeRequest(text="so happy")):
+        with pytest.raises(CMTBusy, match="still loading"):  # answered at once, unread
+            client.analyze(req)
+    spoken = AnalyzeRequest(audio_b64="aGk=", modalities=["text"])
+    seen = []
+
+    class Recording:  # the loaded client: records what reaches it
+        def analyze(self, req):
+            seen.append(req)
+            return EmbeddedCMT(keyword_engine).analyze(AnalyzeRequest(text="so happy"))
+
+    threading.Timer(0.2, lambda: future.set_result(Recording())).start()
+    assert client.analyze(spoken).label == "joy"  # waited for the model, then read
+    assert seen == [spoken]
+    assert client.analyze(AnalyzeRequest(text="so happy")).label == "joy"  # loaded: read
 
 
 def test_a_model_that_failed_to_load_is_unavailable_with_its_reason():
