@@ -154,8 +154,8 @@ def drive(args, db: Path) -> None:
         page.locator("#consent-microphone input[type=checkbox]").check()
         page.locator("#student-mic").get_by_role("button", name="Record").wait_for()
         first = typed_turn(page, 0)  # the first turn starts the session: not in the table
-        print(f"first typed turn: {first:.1f} s (the page opened at once, so it waits for the "
-              "model where that still loads)", flush=True)
+        print(f"first typed turn: {first:.1f} s (sent as soon as the page opened, while the "
+              "model may still load: answered without an emotion reading then)", flush=True)
         print(f"{'phase':>10s} {'turn':>6s} {'n':>3s} {'page p50':>8s} {'page p95':>8s} "
               f"{'app p50':>7s} {'app p95':>7s} {'model p50':>9s} {'model p95':>9s} "
               f"{'degraded':>8s}  (ms)")
