@@ -274,6 +274,15 @@ _CHOICE = re.compile(
 )
 
 
+def _ordinal_fraction(m: re.Match) -> str:
+    """ "3 8ths", "three 8ths" -> "3 /8", "three /8" (a count of eighths); after any other
+    word, the ordinal's number alone ("in 100ths" -> "in 100")."""
+    count, denominator = m[1], m[2]
+    if count.isdigit() or count in _UNITS or count in _TENS:
+        return f"{count} /{denominator}"
+    return f"{count} {denominator}"
+
+
 def _written(text: str) -> str:
     """A message rewritten for reading maths out of it: lower case, symbols, decimal commas,
     spelled numbers and word operators as signs."""
@@ -287,7 +296,7 @@ def _written(text: str) -> str:
     s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)  # 1,500
     s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
     s = re.sub(r"[£$€]\s*(?=\d)", "", s)
-    s = re.sub(r"\b(\d+)(?:sts|nds|rds|ths)\b", r"/\1", s)  # "3 8ths" -> "3 /8"
+    s = re.sub(r"(\b[a-z]+|\d+)\s+(\d+)(?:sts|nds|rds|ths)\b", _ordinal_fraction, s)
     s = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", s)
     s = re.sub(r"(?<=[a-z])'(?=[a-z])", "", s)  # it's -> its
     s = re.sub(r"\b(?!sqrt)[a-z]+\d+[a-z\d]*\b|\b\d+(?:day|moro|morrow|ever|nite|night|u)\b",

@@ -278,9 +278,10 @@ def test_the_last_expression_is_the_answer():
     # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
     # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
     ("Uh, is it nought point five?", "0.5"), ("point seven", "0.7"), ("3 8ths", "3/8"),
-    ("two 3rds", "2/3"), ("x would be 9", "x = 9"), ("y must be 4", "y = 4"),
+    ("two 3rds", "2/3"), ("3 100ths", "3/100"), ("x would be 9", "x = 9"),
+    ("y must be 4", "y = 4"),
     ("x = neg 3", "x = -3"), ("15? no wait, 1.5", "1.5"), ("its 7 i mean 8", "8"),
-    ("4, sorry 6", "6"), ("the 3rd one is 5", "5"),
+    ("4, sorry 6", "6"), ("the 3rd one is 5", "5"), ("in 100ths", "100"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
