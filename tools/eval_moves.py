@@ -59,13 +59,12 @@ def main() -> None:
     ap.add_argument("--train", type=Path, default=ROOT / "data/moves/train.jsonl",
                     help="the split the shipped classifier was fitted on")
     args = ap.parse_args()
-    from tools.train_moves import near_copy_key, read_messages
+    from tools.train_moves import near_copy_key, read_jsonl, read_messages
 
     if args.split.suffix == ".txt":
         rows = read_messages(args.split)
     else:
-        rows = [json.loads(line) for line in args.split.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        rows = read_jsonl(args.split)
     if any("\n" in r["text"] or "\r" in r["text"] for r in rows):
         raise SystemExit("a message spans lines; `attune moves` reads one per line")
     out: list[tuple[dict, dict]] = []
@@ -86,8 +85,7 @@ def main() -> None:
     if answers:
         print(f"answer value        {value_ok / len(answers):.3f}  ({value_ok}/{len(answers)}"
               " labelled answers read as answers with the labelled value)")
-    seen = {near_copy_key(json.loads(line)["text"])
-            for line in args.train.read_text(encoding="utf-8").splitlines() if line.strip()}
+    seen = {near_copy_key(r["text"]) for r in read_jsonl(args.train)}
     unseen = [(r, g) for r, g in out if near_copy_key(r["text"]) not in seen]
     if 0 < len(unseen) < n:
         m = sum(g["move"] == r["move"] for r, g in unseen)

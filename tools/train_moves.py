@@ -114,7 +114,7 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
         seen[key] = r
     train, dev = [], []
     taken = {same_message(text) for text, _ in seen}
-    in_dev = {near_copy_key(text): _h(near_copy_key(text)) % DEV_SHARE == 0 for text, _ in seen}
+    in_dev = {key: _h(key) % DEV_SHARE == 0 for key in {near_copy_key(text) for text, _ in seen}}
     for r in seen.values():
         group = near_copy_key(r["text"])
         split = dev if in_dev[group] else train
@@ -137,7 +137,8 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
 
 
 def fit(train: list[dict], *, c_move: float = 30.0, c_frustration: float = 30.0) -> MoveModel:
