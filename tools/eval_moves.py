@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python tools/eval_moves.py [data/moves/dev.jsonl] [--attune PATH] [--errors]
     PYTHONPATH=. python tools/eval_moves.py data/moves/heldout.txt
+    PYTHONPATH=. python tools/eval_moves.py --second-reader data/moves/second_reader.jsonl
 
 A split is a `.jsonl` file as `tools/train_moves.py` writes them, or a `.txt` file in the
 format of `data/moves/messages.txt`. Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
@@ -9,6 +10,10 @@ format of `data/moves/messages.txt`. Feeds the split's messages to `attune moves
 recall and, for answers, how often the extracted answer has the labelled value; where some
 messages are near copies of training messages (`near_copy_key`), the same two figures on the
 rest, the messages the classifier never saw; then the time `classify_move` takes per message in this process (the model loaded once).
+
+`--second-reader FILE` instead compares a second person's labels of some messages (JSON lines:
+`text`, `question_waiting`, `move`, `frustrated`) with the labels in the splits (train and dev):
+how often two careful readers agree, the ceiling a classifier can be held to.
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ def run_moves(attune: str, texts: list[str], no_question: bool) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+def second_reader(path: Path, splits: list[Path]) -> None:
+    from tools.train_moves import read_jsonl
+
+    labels = {(r["text"], r["question_waiting"]): r for split in splits
+              for r in read_jsonl(split)}
+    pairs = [(labels[(r["text"], r["question_waiting"])], r) for r in read_jsonl(path)
+             if (r["text"], r["question_waiting"]) in labels]
+    if not pairs:
+        raise SystemExit(f"{path}: none of its messages is in the splits")
+    n = len(pairs)
+    move = sum(a["move"] == b["move"] for a, b in pairs)
+    frus = sum(a["frustrated"] == b["frustrated"] for a, b in pairs)
+    print(f"{path}: {n} messages labelled by a second reader (of {len(read_jsonl(path))})")
+    print(f"agreement: move {move / n:.3f} ({move}/{n}), frustration flag {frus / n:.3f} "
+          f"({frus}/{n})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("split", nargs="?", type=Path, default=ROOT / "data/moves/dev.jsonl")
@@ -58,8 +80,14 @@ def main() -> None:
     ap.add_argument("--errors", action="store_true", help="list the messages it gets wrong")
     ap.add_argument("--train", type=Path, default=ROOT / "data/moves/train.jsonl",
                     help="the split the shipped classifier was fitted on")
+    ap.add_argument("--second-reader", type=Path, metavar="FILE",
+                    help="compare a second reader's labels with the splits', then stop")
     args = ap.parse_args()
     from tools.train_moves import near_copy_key, read_jsonl, read_messages
+
+    if args.second_reader:
+        second_reader(args.second_reader, [args.train, ROOT / "data/moves/dev.jsonl"])
+        return
 
     if args.split.suffix == ".txt":
         rows = read_messages(args.split)

@@ -349,7 +349,10 @@ def _pick(s: str) -> tuple[int, int] | None:
                                                s[c[0]:c[1]].strip())]
     if len(found) > 1 and solved and solved[-1] != found[0]:
         return solved[-1]
-    return marked[-1] if marked else found[0]
+    if marked:
+        return marked[-1]
+    stated = [c for c in found[1:] if "=" in s[c[0]:c[1]]]  # "25% of 48 is 12": the result
+    return stated[-1] if stated else found[0]
 
 
 def extract_answer(text: str) -> str | None:

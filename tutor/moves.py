@@ -95,6 +95,8 @@ def features(text: str, question_waiting: bool) -> list[str]:
     letters = [c for c in raw if c.isalpha()]
     if len(letters) >= 3 and sum(c.isupper() for c in letters) >= 0.7 * len(letters):
         out.append("m:shout")
+    elif re.search(r"\b[A-Z]{3,}\b", raw):
+        out.append("m:caps")  # one word shouted: "can you just SHOW me"
     if re.search(r"[!?]{2,}", raw):
         out.append("m:marks")
     if s.endswith("?"):

@@ -1,5 +1,6 @@
 """The student-move data in data/moves: the shipped splits are what `tools/train_moves.py`
-builds from messages.txt, they share no message, and the held-out writer's set reads."""
+builds from messages.txt, they share no message, the held-out writer's set reads, and the
+second reader's labels are of messages in the splits."""
 
 from __future__ import annotations
 
@@ -31,3 +32,17 @@ def test_the_held_out_set_reads_and_covers_every_move():
     assert set(counts) == set(MOVE_KINDS) and min(counts.values()) >= 30
     assert all(r["answer"] for r in rows if r["move"] == "answer")
     assert len({(r["text"], r["question_waiting"]) for r in rows}) == len(rows)
+
+
+def test_every_second_reader_label_is_of_a_message_in_the_splits():
+    """`tools/eval_moves.py --second-reader` compares these labels with the splits' own."""
+    def rows(name):
+        return [json.loads(line) for line in
+                (MOVES_DIR / name).read_text(encoding="utf-8").splitlines()]
+
+    labelled = {(r["text"], r["question_waiting"]) for name in ("train.jsonl", "dev.jsonl")
+                for r in rows(name)}
+    second = rows("second_reader.jsonl")
+    assert len(second) >= 300
+    assert all((r["text"], r["question_waiting"]) in labelled for r in second)
+    assert all(r["move"] in MOVE_KINDS and isinstance(r["frustrated"], bool) for r in second)

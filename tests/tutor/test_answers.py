@@ -282,6 +282,8 @@ def test_the_last_expression_is_the_answer():
     ("y must be 4", "y = 4"),
     ("x = neg 3", "x = -3"), ("15? no wait, 1.5", "1.5"), ("its 7 i mean 8", "8"),
     ("4, sorry 6", "6"), ("the 3rd one is 5", "5"), ("in 100ths", "100"),
+    # a working shown before the result: the stated result is the answer
+    ("25% of 48 is 12", "12"), ("half of 8 is 4", "4"), ("3 times 4 is 12", "12"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
