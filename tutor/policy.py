@@ -7,7 +7,8 @@ evidence as a sum decayed on time (a half-life in seconds): a camera frame stand
 half second since the previous one, so 120 frames a minute weigh one minute of face, while a
 turn is a turn. A reading counts by its confidence, the service's per-modality reliability
 when it gives one, and how emotional it is (a neutral reading is weak evidence). Each channel
-is trusted by its stated reliability times how much evidence it holds; the dialogue is the
+is trusted by its reliability (for a modality, measured: tools/policy_reliability.py) times
+how much evidence it holds; the dialogue is the
 most reliable, so three wrong answers outweigh a smiling face, and joy while answers go wrong
 counts little towards delight.
 
