@@ -61,14 +61,15 @@ def second_reader(path: Path, splits: list[Path]) -> None:
 
     labels = {(r["text"], r["question_waiting"]): r for split in splits
               for r in read_jsonl(split)}
-    pairs = [(labels[(r["text"], r["question_waiting"])], r) for r in read_jsonl(path)
+    second = read_jsonl(path)
+    pairs = [(labels[(r["text"], r["question_waiting"])], r) for r in second
              if (r["text"], r["question_waiting"]) in labels]
     if not pairs:
         raise SystemExit(f"{path}: none of its messages is in the splits")
     n = len(pairs)
     move = sum(a["move"] == b["move"] for a, b in pairs)
     frus = sum(a["frustrated"] == b["frustrated"] for a, b in pairs)
-    print(f"{path}: {n} messages labelled by a second reader (of {len(read_jsonl(path))})")
+    print(f"{path}: {n} messages labelled by a second reader (of {len(second)})")
     print(f"agreement: move {move / n:.3f} ({move}/{n}), frustration flag {frus / n:.3f} "
           f"({frus}/{n})")
 

@@ -43,19 +43,26 @@ def reliabilities(sets: list[dict]) -> dict[str, tuple[float, str]]:
     return out
 
 
+def record(reports: list[Path], out: Path) -> list[dict]:
+    """Keep what each `cmt evaluate --json` report measured (its confusion matrix) in `out`."""
+    sets = []
+    for path in reports:
+        r = json.loads(path.read_text())
+        sets.append({"modality": r["modality"], "dataset": r["dataset"], "split": r["split"],
+                     "n": r["n"], "checkpoint": Path(r["checkpoint"]).name,
+                     "labels": r["confusion"]["labels"], "matrix": r["confusion"]["matrix"]})
+    out.write_text(json.dumps(sets, indent=1) + "\n")
+    return sets
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", type=Path, nargs="+", help="`cmt evaluate --json` outputs")
+    ap.add_argument("--measured", type=Path, default=MEASURED, help=f"default {MEASURED}")
     args = ap.parse_args()
     if args.reports:
-        sets = []
-        for path in args.reports:
-            r = json.loads(path.read_text())
-            sets.append({"modality": r["modality"], "dataset": r["dataset"], "split": r["split"],
-                         "n": r["n"], "checkpoint": Path(r["checkpoint"]).name,
-                         "labels": r["confusion"]["labels"], "matrix": r["confusion"]["matrix"]})
-        MEASURED.write_text(json.dumps(sets, indent=1) + "\n")
-    sets = json.loads(MEASURED.read_text())
+        record(args.reports, args.measured)
+    sets = json.loads(args.measured.read_text())
     for s in sets:
         print(f"{s['modality']:6} {s['dataset']} {s['split']} (n {s['n']}): "
               f"kappa {kappa(s['matrix']):.3f}")

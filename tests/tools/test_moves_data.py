@@ -46,3 +46,20 @@ def test_every_second_reader_label_is_of_a_message_in_the_splits():
     assert len(second) >= 300
     assert all((r["text"], r["question_waiting"]) in labelled for r in second)
     assert all(r["move"] in MOVE_KINDS and isinstance(r["frustrated"], bool) for r in second)
+
+
+def test_second_reader_agreement_counts_moves_and_flags_apart(tmp_path, capsys):
+    from tools.eval_moves import second_reader
+
+    split = MOVES_DIR / "dev.jsonl"
+    rows = [json.loads(line) for line in split.read_text(encoding="utf-8").splitlines()[:4]]
+    other = next(k for k in MOVE_KINDS if k != rows[0]["move"])
+    labels = [dict(rows[0], move=other), dict(rows[1], frustrated=not rows[1]["frustrated"]),
+              rows[2], rows[3], {"text": "not in any split \u2603", "question_waiting": True,
+                                 "move": "ack", "frustrated": False}]
+    path = tmp_path / "second.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in labels), encoding="utf-8")
+    second_reader(path, [split])
+    out = capsys.readouterr().out
+    assert "4 messages labelled by a second reader (of 5)" in out
+    assert "move 0.750 (3/4), frustration flag 0.750 (3/4)" in out
