@@ -159,6 +159,8 @@ def baselines(config: Path = typer.Option(Path("configs/cmt.yaml"), help="traini
 def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
               epochs: int = typer.Option(10, help="passes over the fit split"),
               mirror: bool = typer.Option(True, help="read each face with its mirror image"),
+              fer2013: bool = typer.Option(False, help="also train on FER2013's training crops "
+                                           "(DATA_DIR/fer2013)"),
               out: Path = typer.Option(None, help="default: cmt/checkpoints/face_tuned.pt")):
     """Fine-tune EfficientNet-Lite0 on face crops for expression ("attune-face-emotion")."""
     from cmt.model.encoders.face import FACE_TUNED_PATH
@@ -167,7 +169,8 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
 
     with input_errors():
         blob = run(FaceTuneConfig(epochs=epochs, mirror=mirror), data_dir / SUBDIR["facial_expressions"],
-                   out or FACE_TUNED_PATH, log=typer.echo)
+                   out or FACE_TUNED_PATH, log=typer.echo,
+                   fer2013_dir=data_dir / SUBDIR["fer2013"] if fer2013 else None)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
                f"wrote {out or FACE_TUNED_PATH} in {blob['seconds']:.0f} s")
 

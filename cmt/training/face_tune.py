@@ -125,17 +125,23 @@ def class_weights(labels: torch.Tensor, n_classes: int = len(EMOTIONS)) -> torch
 
 
 def load_crops(examples, config: FaceTuneConfig) -> Crops:
-    """Detect (cached: corpus_boxes) and crop every readable example."""
-    from cmt.model.encoders.face import decode_image
+    """Detect (cached: corpus_boxes) and crop every readable example; an example that is
+    already a face crop (`meta["crop"]`: FER2013) is read whole, as the encoder reads it."""
+    from cmt.model.encoders.face import ImageError, decode_image
 
     side = int(round(config.image_size * config.margin))
-    boxes = corpus_boxes([e.image_path for e in examples])
+    whole = all(e.meta.get("crop") for e in examples)
+    boxes = (np.zeros((len(examples), 4), dtype=np.int32) if whole
+             else corpus_boxes([e.image_path for e in examples]))
     images, kept = [], []
     for e, box in zip(examples, boxes):
         if box[0] == -2:  # not a readable image: the pipeline leaves it out too
             continue
-        rgb = decode_image(Path(e.image_path).read_bytes())
-        images.append(crop_with_margin(rgb, box, side, config.margin))
+        try:
+            rgb = decode_image(Path(e.image_path).read_bytes())
+        except ImageError:
+            continue
+        images.append(crop_with_margin(rgb, None if whole else box, side, config.margin))
         kept.append(e)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     y = torch.tensor([EMOTIONS.index(e.label) for e in kept])
@@ -248,30 +254,44 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
             "labels": list(EMOTIONS), "state_dict": state, "epoch": epoch,
             "digest": state_digest(state.values()),
             "config": asdict(config), "history": history,
-            "trained_on": f"facial_expressions identity-split train less calibration "
-                          f"({len(fit.labels)} crops)"}
+            "trained_on": f"the training splits less calibration ({len(fit.labels)} crops)"}
 
 
 def _brief(s: dict) -> dict:
     return {k: round(float(s[k]), 4) for k in ("macro_f1", "weighted_f1", "accuracy")}
 
 
-def load_splits(config: FaceTuneConfig, data_dir: Path) -> dict[str, Crops]:
-    """{"fit", "calibration", "dev"} crops of facial_expressions (data_dir: the corpus folder)."""
+def concat(parts: list[Crops]) -> Crops:
+    return Crops(torch.cat([c.images for c in parts]), torch.cat([c.labels for c in parts]),
+                 [g for c in parts for g in c.groups])
+
+
+def load_splits(config: FaceTuneConfig, data_dir: Path,
+                fer2013_dir: Path | None = None) -> dict[str, Crops]:
+    """{"fit", "calibration", "dev"} crops of facial_expressions (data_dir: the corpus folder),
+    with FER2013's training crops beside them when `fer2013_dir` is given: its train part split
+    into fit and calibration as facial_expressions' is, its val part added to dev."""
     from cmt.training.corpora import examples
     from cmt.training.corpora import calibration_mask
 
-    train = load_crops(examples("facial_expressions", data_dir, "train"), config)
-    held = calibration_mask(train.groups, config.calibration, config.seed)
-    return {"fit": subset(train, [not h for h in held]), "calibration": subset(train, held),
-            "dev": load_crops(examples("facial_expressions", data_dir, "dev"), config)}
+    fit, calibration, dev = [], [], []
+    for corpus, folder in (("facial_expressions", data_dir), ("fer2013", fer2013_dir)):
+        if folder is None:
+            continue
+        train = load_crops(examples(corpus, folder, "train"), config)
+        held = calibration_mask(train.groups, config.calibration, config.seed)
+        fit.append(subset(train, [not h for h in held]))
+        calibration.append(subset(train, held))
+        dev.append(load_crops(examples(corpus, folder, "dev"), config))
+    return {"fit": concat(fit), "calibration": concat(calibration), "dev": concat(dev)}
 
 
-def run(config: FaceTuneConfig, data_dir: Path, out: Path, log=print) -> dict:
+def run(config: FaceTuneConfig, data_dir: Path, out: Path, log=print,
+        fer2013_dir: Path | None = None) -> dict:
     from cmt.model.checkpoint import save
 
     t0 = time.perf_counter()
-    splits = load_splits(config, data_dir)
+    splits = load_splits(config, data_dir, fer2013_dir)
     log("crops: " + ", ".join(f"{k} {len(v.labels)}" for k, v in splits.items())
         + f" in {time.perf_counter() - t0:.0f} s")
     blob = tune(config, splits["fit"], splits["calibration"], splits["dev"], log=log)

@@ -123,3 +123,25 @@ def test_the_shipped_tuned_encoder_reads_a_real_smile():
     probs = enc.fer_probs([crop])[0]
     assert probs.sum() == pytest.approx(1.0) and EMOTIONS[int(probs.argmax())] == "joy"
     assert load_face_tuned(FACE_TUNED_PATH)["state_dict"]["out.weight"].dtype == torch.float16
+
+
+def test_a_face_crop_corpus_is_read_whole_without_detection(tmp_path):
+    """FER2013's 48x48 crops (`meta["crop"]`) are the face: no detector, the whole image grown
+    by the margin; an unreadable file is left out."""
+    import cv2
+
+    from cmt.model.labels import Example
+    from cmt.training.face_tune import load_crops
+
+    grey = np.zeros((48, 48), dtype=np.uint8)
+    grey[:, 24:] = 255  # left half black, right half white
+    good, bad = tmp_path / "0.png", tmp_path / "1.png"
+    cv2.imwrite(str(good), grey)
+    bad.write_bytes(b"not an image")
+    examples = [Example(label=label, image_path=p, group=p.stem, meta={"crop": True})
+                for label, p in (("joy", good), ("anger", bad))]
+    crops = load_crops(examples, STILL)
+    side = round(STILL.image_size * STILL.margin)
+    assert crops.images.shape == (1, 3, side, side) and crops.labels.tolist() == [EMOTIONS.index("joy")]
+    middle = crops.images[0, :, side // 2]  # one row across the middle: dark left, bright right
+    assert middle[:, 5].max() < 30 and middle[:, -5].min() > 225
