@@ -24,13 +24,11 @@ from cmt.model.experts import experts_from_dict, experts_to_dict  # noqa: E402
 from cmt.model.fusion import fusion_from_checkpoint, read_checkpoint  # noqa: E402
 from cmt.model.reliability import Reliability  # noqa: E402
 from cmt.model.stack import Stack  # noqa: E402
-from cmt.model.tokens import Encoders  # noqa: E402
-from cmt.training.corpora import SUBDIR, features  # noqa: E402
 from cmt.training.experts import fit_experts  # noqa: E402
-from cmt.training.features import FeatureSet  # noqa: E402
 from cmt.training.metrics import scores  # noqa: E402
-from cmt.training.train import (TrainConfig, _brief, _save_checkpoint, calibration_split,  # noqa: E402
-                                expert_pools, fit_calibration, fit_reliability, predict_pool)
+from cmt.training.train import (TrainConfig, _brief, _save_checkpoint, build_pools,  # noqa: E402
+                                expert_pools, fit_calibration, fit_reliability, predict_pool,
+                                merged, split_pools)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out", type=Path)
@@ -46,9 +44,7 @@ t0 = time.time()
 base = read_checkpoint(args.base)
 model = fusion_from_checkpoint(base, args.base)
 cfg0 = base["config"]
-enc = Encoders(cfg0["encoders"], speech_summary=cfg0["speech_summary"],
-               speech_loudness=cfg0.get("speech_loudness"))
-SEED, FRAC = cfg0.get("seed", 0), cfg0.get("calibration", 0.15)
+SEED = cfg0.get("seed", 0)
 FACES = ["facial_expressions", "fer2013"]
 limits = {k: v for k, v in (cfg0.get("corpus_limit") or {}).items() if k != "fer2013"}
 if args.limit:
@@ -59,20 +55,6 @@ def log(*a):
     print(f"[{time.time() - t0:5.0f}s]", *a, flush=True)
 
 
-def split_of(corpus: str) -> tuple[FeatureSet, FeatureSet, FeatureSet]:
-    tr = features(corpus, D / SUBDIR[corpus], "train", enc, limit=limits.get(corpus))
-    fit, calib = calibration_split(tr, FRAC, SEED)
-    return fit, calib, features(corpus, D / SUBDIR[corpus], "dev", enc)
-
-
-fit, calib_by, dev_by = {}, {}, {}
-for m, corpora in {"face": FACES, "text": ["goemotions", "meld"],
-                   "speech": ["ravdess", "emodb"]}.items():
-    for c in corpora:
-        f, cal, dev = split_of(c)
-        fit.setdefault(m, {})[c], calib_by.setdefault(m, {})[c], dev_by.setdefault(m, {})[c] = f, cal, dev
-        log(m, c, "fit", len(f), "calibration", len(cal), "dev", len(dev))
-
 cfg = {**cfg0, "expert_corpora": {**(cfg0.get("expert_corpora") or {}), "face": FACES},
        "corpus_limit": limits,
        "corpus_times": {**(cfg0.get("corpus_times") or {}),
@@ -82,12 +64,20 @@ cfg = {**cfg0, "expert_corpora": {**(cfg0.get("expert_corpora") or {}), "face": 
        "probe_dir": str(args.probe_dir) if args.probe_dir else None, "datasets_dir": str(D),
        "name": "cmt", "out": str(args.out), "fusion_from": None}
 config = TrainConfig(**cfg)
+# every corpus the checkpoint's fusion and experts read, split as `cmt train` splits them
+fit, calib_by = split_pools(config)
+dev_by = build_pools(config, "dev")
+for m, by in fit.items():
+    for c, f in by.items():
+        log(m, c, "fit", len(f), "calibration", len(calib_by[m][c]), "dev", len(dev_by[m][c]))
 pool = expert_pools(config, fit, {})["face"]
 experts = experts_from_dict(base["experts"])
 experts["face"] = fit_experts({"face": pool}, {"face": config.experts["face"]}, seed=SEED)["face"]
 log("face expert trained on", len(pool))
 
-calib = {m: FeatureSet.concat(list(by.values())) for m, by in calib_by.items()}
+# modalities in the order the shipped stack was fitted with: the label-matched tuples are drawn
+# anchor by anchor in this order, so another order draws other tuples
+calib = {m: merged(calib_by)[m] for m in ("face", "text", "speech")}
 stack = fit_calibration(model, calib, experts=experts)
 old = base["stack"]["weights"]
 for k in sorted(stack.weights):
