@@ -264,7 +264,7 @@ _MARKERS = re.compile(
 )
 _UNIT_LETTERS = frozenset("mglsh")
 _MATH_TOKEN = re.compile(
-    r"\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|[+\-*/^=()%]"
+    r"\d+:\d+(?![\d.])|\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|[+\-*/^=()%]"
 )
 _PROSE = re.compile(r"^(?:[^\W_]|[\s.,?!'’+\-*/^=()%£$€½¼¾⅓⅔×÷−])*$")  # words and maths, no code
 _CHOICE = re.compile(
@@ -302,6 +302,7 @@ def _written(text: str) -> str:
     s = re.sub(r"\b(?!sqrt)[a-z]+\d+[a-z\d]*\b|\b\d+(?:day|moro|morrow|ever|nite|night|u)\b",
                " txt ", s)  # texting: g2g, l8r, b4, sk1p, 2day, 4ever
     s = words_to_numbers(s)
+    s = re.sub(r"(\d) : (\d)", r"\1:\2", s)  # a ratio or a time: "3:2", "3:30"
     for pattern, sign in _WORD_OPS:
         s = re.sub(pattern, f" {sign} ", s)
     s = re.sub(r"(\d)\s+and\s+(\d+\s*/\s*\d+)", r"\1 \2", s)  # "1 and 1/2"
@@ -323,6 +324,11 @@ def _chunks(s: str) -> list[tuple[int, int]]:
 
 def _tidy(chunk: str) -> str:
     chunk = chunk.strip().strip("=").strip()
+    if len(set(chunk.split())) == 1:
+        chunk = chunk.split()[0]  # "64 64 64": said again, one answer
+    lead = re.fullmatch(r"([a-z])\s+(-?[\d.]+(?:/\d+)?)", chunk)
+    if lead:  # "is x 9?": the unknown named; "e 13", "y 5": a word of another language
+        return f"x = {lead[2]}" if lead[1] == "x" else lead[2]
     parts = re.fullmatch(r"(.*\d)\s+([a-z])", chunk)
     if parts and parts[2] in _UNIT_LETTERS and "=" not in chunk:
         chunk = parts[1]  # "5 m": a unit, not m times 5

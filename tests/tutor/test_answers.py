@@ -284,6 +284,10 @@ def test_the_last_expression_is_the_answer():
     ("4, sorry 6", "6"), ("the 3rd one is 5", "5"), ("in 100ths", "100"),
     # a working shown before the result: the stated result is the answer
     ("25% of 48 is 12", "12"), ("half of 8 is 4", "4"), ("3 times 4 is 12", "12"),
+    # a ratio or a time stays whole; a number said again is one answer; the unknown named
+    # without "=" is the equation's, another lone letter a word of another language
+    ("3:2", "3:2"), ("its 2 : 3", "2:3"), ("1:3 stop making me do ratios", "1:3"),
+    ("64 64 64", "64"), ("is x 9?", "x = 9"), ("rezultatul e 13", "13"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
