@@ -2,7 +2,10 @@
 
 A multinomial logistic regression over TF-IDF features (word 1-2 grams, character 2-5 grams
 inside words, character 4-5 grams across a space, and a few facts about the message: a
-question is waiting, it is nothing but a maths answer, it shouts) picks the move; a second, binary one flags frustration. Both are
+question is waiting, it is nothing but a maths answer, it shouts) picks the move; a message
+in another script also gives the words and character grams of its Latin transliteration
+(anyascii), so "сұрақты қайталаңызшы" and "suraqty qaytalangyzshy", "わからない" and
+"wakaranai", share features; a second, binary one flags frustration. Both are
 fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` and shipped
 as plain arrays in `data/moves/model.npz`; inference here is numpy only (no torch, no
 scikit-learn), well under a millisecond per message.
@@ -17,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from anyascii import anyascii
 
 from tutor.settings import REPO_DATA_DIR
 from tutor.answers import extract_answer, is_only_an_answer
@@ -71,6 +75,23 @@ def _length_bucket(n: int) -> str:
         "5" if n <= 8 else "9")
 
 
+def _char_grams(words: list[str]) -> list[str]:
+    out = []
+    for w in words:
+        padded = f" {w} "
+        for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
+            out += [f"c:{padded[i:i + n]}" for i in range(max(len(padded) - n + 1, 0))]
+    return out
+
+
+def latin(s: str) -> str | None:
+    """A normalised message with a letter outside ASCII, transliterated to plain Latin letters
+    ("не понимаю" -> "ne ponimayu", "não entendo" -> "nao entendo"); None when it has none."""
+    if not any(c.isalpha() and not c.isascii() for c in s):
+        return None
+    return normalise(anyascii(s))
+
+
 def features(text: str, question_waiting: bool) -> list[str]:
     """The message as feature names (a name repeated counts twice)."""
     raw = readable(text)
@@ -78,10 +99,11 @@ def features(text: str, question_waiting: bool) -> list[str]:
     words = _WORD.findall(s)
     out = [f"w:{w}" for w in words] + [f"e:{e}" for e in symbols(raw)]
     out += [f"b:{a} {b}" for a, b in zip(["<s>", *words], [*words, "</s>"])]
-    for w in words:
-        padded = f" {w} "
-        for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
-            out += [f"c:{padded[i:i + n]}" for i in range(max(len(padded) - n + 1, 0))]
+    out += _char_grams(words)
+    roman = latin(s)
+    if roman is not None:  # the romanised spelling a student of that language may type instead
+        roman_words = _WORD.findall(roman)
+        out += [f"w:{w}" for w in roman_words] + _char_grams(roman_words)
     line = f" {' '.join(words)} "
     for n in range(SPAN_NGRAMS[0], SPAN_NGRAMS[1] + 1):
         out += [f"x:{line[i:i + n]}" for i in range(len(line) - n + 1)

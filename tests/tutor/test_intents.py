@@ -179,3 +179,13 @@ def test_emoji_are_read_by_what_they_show():
     assert "e:#pouting" in features("😡", True) and "e:👍" in features("👍🏽", True)
     assert classify_move("😡", expecting_answer=True).frustrated is True
     assert classify_move("👍", expecting_answer=True).kind == "ack"
+
+
+def test_a_message_in_another_script_is_also_read_in_latin_letters():
+    """A romanised line and its native-script twin share features, so one teaches the other."""
+    from tutor.moves import features, latin
+
+    assert latin("не понимаю") == "ne ponimayu" and latin("não entendo") == "nao entendo"
+    assert latin("i dont get it 😡") is None
+    shared = set(features("не понимаю", True)) & set(features("ne ponimayu", True))
+    assert {"w:ne", "w:ponimayu", "c: pon"} <= shared
