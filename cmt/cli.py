@@ -98,7 +98,10 @@ def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), he
               config: Path = typer.Option(Path("configs/cmt.yaml"), help="the config it was trained by "
                                           "(its reliability: section says what to measure)"),
               data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../shared/datasets)"),
-              out: Path = typer.Option(None, help="where to write (default: over the checkpoint)")):
+              out: Path = typer.Option(None, help="where to write (default: over the checkpoint)"),
+              modality: list[str] = typer.Option(None, help="fit only this modality's (repeatable; "
+                                                 "the others keep theirs); default: every one the "
+                                                 "config's reliability: section names")):
     """Fit each modality's reliability (distance to its expert's training data) onto a trained
     checkpoint; its answers keep their top labels, only their confidence changes."""
     import json
@@ -108,7 +111,15 @@ def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), he
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with input_errors():
-        report = run_calibrate(load_config(config, datasets_dir=data_dir), checkpoint, out or checkpoint)
+        cfg = load_config(config, datasets_dir=data_dir)
+        if modality:
+            unknown = sorted(set(modality) - set(cfg.reliability))
+            if unknown:
+                raise typer.BadParameter(f"{', '.join(unknown)}: not in {config}'s reliability: "
+                                         f"section ({', '.join(sorted(cfg.reliability))})",
+                                         param_hint="--modality")
+            cfg = cfg.model_copy(update={"reliability": {m: cfg.reliability[m] for m in modality}})
+        report = run_calibrate(cfg, checkpoint, out or checkpoint)
     typer.echo(json.dumps(report, indent=2))
 
 

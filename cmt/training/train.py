@@ -53,10 +53,11 @@ class ReliabilitySpec(BaseModel):
     """How a modality's reliability mapping is fitted (`reliability:` in a training config)."""
 
     model_config = ConfigDict(extra="forbid")
-    held_out: str | None = Field(None, description="a corpus the fusion does not train on. If "
-                                 "the expert does not either, the mapping is fitted on it and the "
-                                 "calibration split; if it does, probe experts trained without it "
-                                 "and on it alone fit the mapping across corpora")
+    held_out: str | None = Field(None, description="a corpus to measure across. If no expert "
+                                 "trains on it (nor the fusion), the mapping is fitted on it and the "
+                                 "calibration split; if the expert does, probe experts trained "
+                                 "without it and on it alone fit the mapping across corpora (with "
+                                 "the fused answer only where the fusion never read it)")
 
 
 class TrainConfig(BaseModel):
@@ -130,9 +131,13 @@ class TrainConfig(BaseModel):
         for m, spec in self.reliability.items():
             if m not in self.experts:
                 raise ValueError(f"reliability: {m!r} has no expert to measure distances with")
-            if spec.held_out in self.corpora.get(m, []):
-                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} must be a corpus "
-                                 "the fusion does not train on")
+            experts_read = self.expert_corpora_of(m)
+            if spec.held_out in self.corpora.get(m, []) and spec.held_out not in experts_read:
+                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} is a corpus the "
+                                 "fusion trains on: the expert must train on it too (probes)")
+            if spec.held_out in experts_read and experts_read == [spec.held_out]:
+                raise ValueError(f"reliability: {m}'s held_out {spec.held_out!r} is the only corpus "
+                                 "its expert trains on: a probe without it learns nothing")
         for m, k in self.augment.items():
             if m != "speech" or k < 0:
                 raise ValueError(f"augment: only speech is augmented, with copies >= 0 (got {m}: {k})")
@@ -619,6 +624,7 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
 def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
     """Fit reliability (config.reliability) onto a trained checkpoint: its fusion, experts and
     stack are kept as they are, so every answer's top label stays; only confidence changes.
+    A modality the config does not name keeps the reliability model the checkpoint has.
     Needs the features of the corpora each measured modality's expert trained on (split as the
     config splits them) and of each held-out corpus. Writes `out`; returns the report."""
     ckpt = read_checkpoint(checkpoint)
@@ -633,7 +639,9 @@ def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
     dev = build_pools(sub, "dev")
     aug = augmented_pools(sub, fit) if config.augment else {}
     rels, rep, cross = fit_reliability(sub, model, stack, experts, fit, aug, calib, dev, ckpt)
-    ckpt["reliability"] = {m: r.to_dict() for m, r in rels.items()}
+    # the modalities not named keep the reliability models they had
+    ckpt["reliability"] = {**(ckpt.get("reliability") or {}), **{m: r.to_dict() for m, r in rels.items()}}
+    rels = {m: Reliability.from_dict(b) for m, b in ckpt["reliability"].items()}
     report = {"calibrated_from": str(checkpoint), "reliability": rep, "cross_corpus": cross,
               "per_corpus_calibrated": {
                   c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
@@ -718,9 +726,12 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
         others = [c for c in config.expert_corpora_of(m) if c != held]
         unseen = {held: whole(m, held)}
         everything_else = FeatureSet.concat([whole(m, c) for c in others])
+        # the fused answer joins the probe without H only where the fusion never trained on H
+        # (text: the fusion reads both corpora, so each probe is its expert alone)
+        fusion_unseen = held not in config.corpora.get(m, [])
         probes = {}
         for name, kw, own_calib, scored, fused in (
-                (f"without-{held}", {"leave_out": held}, others, unseen[held], True),
+                (f"without-{held}", {"leave_out": held}, others, unseen[held], fusion_unseen),
                 (f"only-{held}", {"only": held}, [held], everything_else, False)):
             pool = expert_pools(config, fit, aug, **kw)[m]
             expert = fit_experts({m: pool}, {m: config.experts[m]}, seed=config.seed)[m]

@@ -43,6 +43,27 @@ def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
                                                                     (("meld", 1),))
 
 
+def test_calibrate_fits_only_the_modalities_named(tmp_path, monkeypatch):
+    import cmt.training.train
+
+    seen = []
+    monkeypatch.setattr(cmt.training.train, "calibrate",
+                        lambda config, checkpoint, out: seen.append(config) or {"ok": True})
+    config = tmp_path / "cmt.yaml"
+    config.write_text("calibration: 0.15\nexperts: {text: {}, speech: {}}\n"
+                      "corpora: {text: [meld], speech: [ravdess]}\n"
+                      "reliability: {text: {}, speech: {held_out: emodb}}\n")
+    runner = CliRunner()
+    base = ["calibrate", "--config", str(config), "--data-dir", str(tmp_path),
+            "--out", str(tmp_path / "c.pt")]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--modality", "text"]).exit_code == 0
+    assert set(seen[0].reliability) == {"speech", "text"}
+    assert set(seen[1].reliability) == {"text"}
+    result = runner.invoke(app, [*base, "--modality", "nose"])
+    assert result.exit_code == 2 and "nose: not in" in said(result.output)
+
+
 MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,"
                "Episode,StartTime,EndTime\n")
 MELD_ROWS = [  # (utterance, emotion): a tiny MELD test file in the original layout

@@ -198,29 +198,38 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
     from cmt.training.experts import ExpertSpec
     from cmt.model.fusion import read_checkpoint
 
-    pools = {"train": {"text": {"meld": _corpus("text", 12, 210, 1)},
+    pools = {"train": {"text": {"meld": _corpus("text", 12, 210, 1),
+                                "goemotions": _corpus("text", 12, 140, 7, shift=1.0)},
                        "speech": {"ravdess": _corpus("speech", 8, 210, 2),
                                   "emodb": _corpus("speech", 8, 140, 3, shift=2.5)}},
-             "dev": {"text": {"meld": _corpus("text", 12, 70, 4)},
+             "dev": {"text": {"meld": _corpus("text", 12, 70, 4),
+                              "goemotions": _corpus("text", 12, 35, 8, shift=1.0)},
                      "speech": {"ravdess": _corpus("speech", 8, 70, 5),
                                 "emodb": _corpus("speech", 8, 35, 6, shift=2.5)}}}
     monkeypatch.setattr(ct, "build_pools", lambda config, split, encoders=None: pools[split])
     config = tiny_config(tmp_path, epochs=2, calibration=0.2, datasets_dir=tmp_path,
-                         corpora={"text": ["meld"], "speech": ["ravdess"]},
+                         corpora={"text": ["meld", "goemotions"], "speech": ["ravdess"]},
                          expert_corpora={"speech": ["ravdess", "emodb"]},
                          experts={"text": ExpertSpec(epochs=5), "speech": ExpertSpec(epochs=5)},
-                         reliability={"text": {}, "speech": {"held_out": "emodb"}},
+                         reliability={"text": {"held_out": "goemotions"},
+                                      "speech": {"held_out": "emodb"}},
                          probe_dir=tmp_path / "probes")
     report = ct.run(config, progress=False)
     assert report["train_sizes"]["speech"] < report["expert_train_sizes"]["speech"]
-    assert set(report["cross_corpus"]) == {"speech:without-emodb", "speech:only-emodb"}
+    assert set(report["cross_corpus"]) == {"speech:without-emodb", "speech:only-emodb",
+                                           "text:without-goemotions", "text:only-goemotions"}
     for row in report["cross_corpus"].values():
         assert {"ece", "macro_f1"} <= set(row["tempered"]) and row["mapping"][1] >= 0
-    assert set(report["per_corpus_calibrated"]) == {"meld", "ravdess", "emodb"}
+    assert set(report["per_corpus_calibrated"]) == {"meld", "goemotions", "ravdess", "emodb"}
     ckpt = read_checkpoint(config.out)
     assert set(ckpt["reliability"]) == {"text", "speech"}
     assert sorted(p.name for p in (tmp_path / "probes").iterdir()) == [
-        "cmt-speech-only-emodb.pt", "cmt-speech-without-emodb.pt"]
+        "cmt-speech-only-emodb.pt", "cmt-speech-without-emodb.pt",
+        "cmt-text-only-goemotions.pt", "cmt-text-without-goemotions.pt"]
+    # the fused answer joins a probe only where the fusion never read the held-out corpus
+    probe = {p.stem: read_checkpoint(p)["probe"] for p in (tmp_path / "probes").iterdir()}
+    assert probe["cmt-speech-without-emodb"]["fused_source"] is True
+    assert probe["cmt-text-without-goemotions"]["fused_source"] is False
     with pytest.raises(ValueError, match="held_out"):
         TrainConfig(corpora={"speech": ["ravdess"]}, calibration=0.2,
                     experts={"speech": ExpertSpec()}, reliability={"speech": {"held_out": "ravdess"}})
@@ -231,7 +240,9 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
             for s, p in pools.items()}
     monkeypatch.setattr(ct, "build_pools", lambda config, split, encoders=None: {
         m: only[split][m] for m in config.all_corpora()})
-    later = config.model_copy(update={"expert_corpora": {}, "probe_dir": None})
+    later = config.model_copy(update={"expert_corpora": {}, "probe_dir": None,
+                                      "reliability": {"text": ct.ReliabilitySpec(),
+                                                      "speech": config.reliability["speech"]}})
     report = ct.calibrate(later, config.out, tmp_path / "calibrated.pt")
     assert set(report["cross_corpus"]) == {"speech:emodb"}
     assert report["reliability"]["speech"]["two_fold_on_held_out"]["n"] == 175
@@ -244,3 +255,10 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
     tempered = ct.predict_pool(model, fs, stack=stack, experts=experts, reliability=rel)
     assert (plain.argmax(1) == tempered.argmax(1)).all()
     assert tempered.max(1).mean() <= plain.max(1).mean() + 1e-9
+    # calibrating one modality again leaves the other's reliability model as it was
+    text_only = later.model_copy(update={"reliability": {"text": later.reliability["text"]}})
+    ct.calibrate(text_only, tmp_path / "calibrated.pt", tmp_path / "text-again.pt")
+    again = read_checkpoint(tmp_path / "text-again.pt")["reliability"]
+    assert set(again) == {"text", "speech"}
+    kept, before = (ct.Reliability.from_dict(r["speech"]) for r in (again, calibrated["reliability"]))
+    assert (kept.a, kept.b, kept.median) == (before.a, before.b, before.median)
