@@ -3,9 +3,10 @@
 A multinomial logistic regression over TF-IDF features (word 1-2 grams, character 2-5 grams
 inside words, character 4-5 grams across a space, and a few facts about the message: a
 question is waiting, it is nothing but a maths answer, it shouts) picks the move; a message
-in another script also gives the words and character grams of its Latin transliteration
-(anyascii), so "сұрақты қайталаңызшы" and "suraqty qaytalangyzshy", "わからない" and
-"wakaranai", share features; a second, binary one flags frustration. Both are
+with letters outside ASCII (another script, or accents) also gives the words and character
+grams of its plain Latin transliteration (anyascii), so "сұрақты қайталаңызшы" and "suraqty
+qaytalangyzshy", "わからない" and "wakaranai", "não entendo" and "nao entendo" share
+features; a second, binary one flags frustration. Both are
 fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` and shipped
 as plain arrays in `data/moves/model.npz`; inference here is numpy only (no torch, no
 scikit-learn), well under a millisecond per message.
