@@ -283,11 +283,28 @@ def _ordinal_fraction(m: re.Match) -> str:
     return f"{count} {denominator}"
 
 
+# Other languages' signs around digits ("menos 5", "4分の3", "25 por ciento", "yüzde 25"): the
+# words a student of that language types beside a number; spelled-out numbers stay unread.
+_MINUS_WORDS = ("menos|moins|meno|eksi|минус|мінус|منفی|سالب|manfi|negatif|negativo|négatif|"
+                "âm|ลบ|ລົບ|負|负|マイナス|마이너스|mwens")
+_PERCENT_WORDS = ("por ?ciento|pour ?cent|per ?cento|por ?cento|prozent|procent[a-z]*|prosent|"
+                  "persen|feesad|pratishat|yüzde|хувь|процент[а-я]*|відсот[а-я]*|pourcent")
+_FOREIGN = (
+    (re.compile(rf"(?<!\w)(?:{_MINUS_WORDS})\s*(?=\d)"), "-"),
+    (re.compile(r"(\d+)\s*(?:分の|分之|분의)\s*(\d+)"), r"\2/\1"),  # the bottom first
+    (re.compile(r"百分之\s*(\d+(?:\.\d+)?)"), r"\1%"),
+    (re.compile(r"(?<!\w)yüzde\s*(\d+(?:[.,]\d+)?)"), r"\1%"),
+    (re.compile(rf"(\d)\s*(?:{_PERCENT_WORDS})(?!\w)"), r"\1%"),
+)
+
+
 def _written(text: str) -> str:
     """A message rewritten for reading maths out of it: lower case, symbols, decimal commas,
     spelled numbers and word operators as signs."""
     s = text.strip().lower().replace("’", "'")
     s = re.sub(r"(\d)\s*([½¼¾⅓⅔])", r"\1 \2", s)  # 1½ is one and a half
+    for pattern, sign in _FOREIGN:
+        s = pattern.sub(sign, s)
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
     s = re.sub(r"(\d) \((\d)/(\d)\)", r"\1 \2/\3", s)

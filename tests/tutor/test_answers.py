@@ -288,6 +288,10 @@ def test_the_last_expression_is_the_answer():
     # without "=" is the equation's, another lone letter a word of another language
     ("3:2", "3:2"), ("its 2 : 3", "2:3"), ("1:3 stop making me do ratios", "1:3"),
     ("64 64 64", "64"), ("is x 9?", "x = 9"), ("rezultatul e 13", "13"),
+    # other languages' signs beside digits; "menos" without a number is a word
+    ("menos 5", "-5"), ("минус 3", "-3"), ("4分の3です", "3/4"), ("4분의 3", "3/4"),
+    ("25 por ciento", "25%"), ("yüzde 25", "25%"), ("百分之30", "30%"),
+    ("menos mal que acabé", None), ("wait 1 min", "1"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
