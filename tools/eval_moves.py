@@ -31,19 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _accented(text: str) -> bool:
-    """A letter outside ASCII: another script, or a Latin letter with an accent."""
-    return any(c.isalpha() and not c.isascii() for c in text)
-
-
 def same_value(got: str | None, want: str | None) -> bool:
     """Two written answers name the same value ("1 1/2" and "3/2", "x = 5" and "x=5")."""
     from tutor.answers import ParseProblem, _equal, parse_math
 
     if got is None or want is None:
         return got == want
-    if not any(c.isdigit() for c in want) or got.strip().lower() == want.strip().lower():
-        return got.strip().lower() == want.strip().lower()
+    if got.strip().lower() == want.strip().lower():
+        return True
+    if not any(c.isdigit() for c in want):
+        return False
     try:
         g = [parse_math(side, ("x", "y", "n", "a"), mixed_numbers=True)
              for side in got.split("=")]
@@ -126,8 +123,10 @@ def main() -> None:
         f = sum(g["frustrated"] == r["frustrated"] for r, g in unseen)
         print(f"never seen in train {len(unseen)} of the {n}: move {m / len(unseen):.3f}, "
               f"frustration flag {f / len(unseen):.3f}")
-    for name, part in (("plain ASCII letters", [(r, g) for r, g in out if not _accented(r["text"])]),
-                       ("another script or accents", [(r, g) for r, g in out if _accented(r["text"])])):
+    from tutor.moves import beyond_ascii
+
+    for name, other in (("plain ASCII letters", False), ("another script or accents", True)):
+        part = [(r, g) for r, g in out if beyond_ascii(r["text"]) == other]
         if 0 < len(part) < n:
             m = sum(g["move"] == r["move"] for r, g in part)
             f = sum(g["frustrated"] == r["frustrated"] for r, g in part)

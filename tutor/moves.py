@@ -85,10 +85,15 @@ def _char_grams(words: list[str]) -> list[str]:
     return out
 
 
+def beyond_ascii(text: str) -> bool:
+    """A letter outside ASCII: another script, or a Latin letter with an accent."""
+    return any(c.isalpha() and not c.isascii() for c in text)
+
+
 def latin(s: str) -> str | None:
     """A normalised message with a letter outside ASCII, transliterated to plain Latin letters
     ("не понимаю" -> "ne ponimayu", "não entendo" -> "nao entendo"); None when it has none."""
-    if not any(c.isalpha() and not c.isascii() for c in s):
+    if not beyond_ascii(s):
         return None
     return normalise(anyascii(s))
 
