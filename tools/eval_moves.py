@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,8 @@ def same_value(got: str | None, want: str | None) -> bool:
 
     if got is None or want is None:
         return got == want
+    # the value, not its unit or currency: "450g", "£1.40" and "72 km/h" are 450, 1.40 and 72
+    want = re.sub(r"(?<=\d)\s*(?:[a-z]+(?:/[a-z]+)?|[²³])$", "", re.sub(r"^[£$€]\s*", "", want.strip()))
     if got.strip().lower() == want.strip().lower():
         return True
     if not any(c.isdigit() for c in want):

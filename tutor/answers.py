@@ -149,6 +149,8 @@ def _cardinal(words: list[str], i: int) -> tuple[int | None, int]:
                 current += _UNITS[w]  # "twenty five"
             elif seen and current % 100 == 0 and current:
                 current += _UNITS[w]  # "hundred and two"
+            elif seen and not current and total:
+                current = _UNITS[w]  # "six thousand eight hundred", "two thousand and five"
             elif seen:
                 break
             else:
@@ -257,6 +259,7 @@ _FILLERS = frozenset(
     "minutes min mins hour hours hr hrs day days pound pounds dollar dollars euro euros pence "
     "p cents unit units piece pieces slice slices part parts".split()
 )
+_TIME_UNITS = frozenset("second seconds sec secs minute minutes min mins moment".split())
 _MARKERS = re.compile(
     r"\b(so|therefore|thus|then|hence|is|its|thats|equals|makes|gives|get|got|mean|answer|"
     r"simplifies to|simplified|final|final answer|no wait|wait|i mean|actually|sorry)"
@@ -362,10 +365,23 @@ def _tidy(chunk: str) -> str:
     return sides[-1]  # "6/8 = 3/4": the last expression
 
 
+_BECAUSE = re.compile(r"\b(?:because|cos|coz|cuz|cause|since)\b")
+
+
 def _pick(s: str) -> tuple[int, int] | None:
     found = _chunks(s)
     if not found:
         return None
+    why = _BECAUSE.search(s)
+    if why and found[0][1] <= why.start():  # "200, because 50 is 20%": the reason follows
+        found = [c for c in found if c[1] <= why.start()]
+    steps = [c for c in found if s[c[0]] in "*/+=^"]  # "times 2.": a step of the working
+    if steps and len(steps) < len(found):
+        found = [c for c in found if c not in steps]
+    if len(found) > 1 and not re.search(r"[=+*^]|\s-", s[found[-1][0]:found[-1][1]]) \
+            and re.search(r"[,.;!?]", s[found[-2][1]:found[-1][0]]):
+        # spoken working, then the result on its own: "84 / 7 = 12, times 3, 36"
+        return found[-1]
     marked = [c for i, c in enumerate(found)
               if i > 0 and _MARKERS.search(s[found[i - 1][1]:c[0]])]
     solved = [c for c in found if re.fullmatch(r"[a-z]\s*=\s*-?[\d.]+(?:\s*/\s*\d+)?",
@@ -422,6 +438,8 @@ def is_only_an_answer(text: str) -> bool:
     for a, b in reversed(found):
         rest = rest[:a] + " " + rest[b:]
     words = re.findall(r"[a-z]+", rest)
+    if any(w in _TIME_UNITS for w in words):
+        return False  # "one sec", "2 mins": how students ask to wait, as often as an answer
     return all(w in _FILLERS for w in words) and len(words) <= 6
 
 

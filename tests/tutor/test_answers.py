@@ -292,6 +292,13 @@ def test_the_last_expression_is_the_answer():
     ("menos 5", "-5"), ("минус 3", "-3"), ("4分の3です", "3/4"), ("4분의 3", "3/4"),
     ("25 por ciento", "25%"), ("yüzde 25", "25%"), ("百分之30", "30%"),
     ("menos mal que acabé", None), ("wait 1 min", "1"),
+    # spoken working, then the result on its own; a reason after "because" is not the answer
+    ("Oh, times two. Sixteen.", "16"), ("So two x is fourteen, seven.", "7"),
+    ("so 84 divided by 7 is 12, times 3, 36", "36"), ("So six plus two, eight thirds.", "8/3"),
+    ("Two hundred, because fifty is twenty percent.", "200"),
+    ("12, because 3 times 4 is 12", "12"),
+    # larger spelled numbers
+    ("Six thousand eight hundred.", "6800"), ("two thousand and five", "2005"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer

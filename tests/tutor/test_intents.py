@@ -189,3 +189,17 @@ def test_a_message_in_another_script_is_also_read_in_latin_letters():
     assert latin("i dont get it 😡") is None
     shared = set(features("не понимаю", True)) & set(features("ne ponimayu", True))
     assert {"w:ne", "w:ponimayu", "c: pon"} <= shared
+
+
+@pytest.mark.parametrize("text", ["one sec", "one second", "1 sec", "two mins pls", "one moment"])
+def test_a_number_with_a_time_unit_is_not_certainly_an_answer(text):
+    """"one sec" is how students ask to wait, "45 minutes" may answer a question: the rule
+    that makes a bare number an answer leaves both to the classifier."""
+    from tutor.answers import is_only_an_answer
+
+    assert not is_only_an_answer(text)
+
+
+@pytest.mark.parametrize("text", ["one sec", "one second", "one moment", "give me 5 mins"])
+def test_asking_to_wait_is_not_an_answer(text):
+    assert classify_move(text, expecting_answer=True).kind != "answer"
