@@ -123,7 +123,8 @@ _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "si
          "seventy": 70, "eighty": 80, "ninety": 90}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _DENOMINATORS = {
-    "half": 2, "halves": 2, "halfs": 2, "third": 3, "quarter": 4, "fourth": 4, "fifth": 5,
+    "half": 2, "halves": 2, "halfs": 2, "third": 3, "quarter": 4, "fourth": 4, "forth": 4,
+    "fifth": 5,
     "fith": 5, "sixth": 6, "seventh": 7, "eighth": 8, "eigth": 8, "ninth": 9, "tenth": 10,
     "eleventh": 11, "twelfth": 12, "twelth": 12, "thirteenth": 13, "fifteenth": 15,
     "sixteenth": 16, "twentieth": 20, "hundredth": 100, "thousandth": 1000,
@@ -244,7 +245,7 @@ _WORD_OPS = (
     (r"\bplus\b", "+"),
     (r"(?<=[\d\w)] )minus\b", "-"),
     (r"\bis equal to\b|\bequal to\b|\bequals\b|\bequal\b", "="),
-    (r"\bper ?cent\b|\bpercentage\b", "%"),
+    (r"\bper ?cent\b|\bpercentage\b|(?<=\d )(?:persent|precent|percnt|present)\b", "%"),
     (r"\bsquared\b", "^2"),
 )
 _FILLERS = frozenset(
@@ -262,7 +263,8 @@ _FILLERS = frozenset(
 _TIME_UNITS = frozenset("second seconds sec secs minute minutes min mins moment".split())
 _MARKERS = re.compile(
     r"\b(so|therefore|thus|then|hence|is|its|thats|equals|makes|gives|get|got|mean|answer|"
-    r"simplifies to|simplified|final|final answer|no wait|wait|i mean|actually|sorry)"
+    r"simplifies to|simplified|final|final answer|no wait|wait|i mean|actually|sorry|oh no|"
+    r"oops|nope|no)"
     r"[\s,.;:!?]*$|=\s*$"
 )
 _UNIT_LETTERS = frozenset("mglsh")
@@ -849,6 +851,8 @@ def check_answer(question: Question, raw: str, *, similarity: Similarity | None 
         found = extract_answer(raw) if _PROSE.match(raw) or is_only_an_answer(raw) else None
         if found is not None and (kind != "choice" or re.fullmatch(r"[a-h]", found)):
             s = found
+        if kind in ("number", "fraction"):  # no unknowns here: letters after it are a unit
+            s = re.sub(r"(?<=\d)\s*[a-z]{1,3}(?:\s*/\s*[a-z]{1,3})?$", "", s) or s  # 18p, 8 m/s
     score = None
     try:
         if kind == "free_text":

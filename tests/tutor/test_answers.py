@@ -299,6 +299,9 @@ def test_the_last_expression_is_the_answer():
     ("12, because 3 times 4 is 12", "12"),
     # larger spelled numbers
     ("Six thousand eight hundred.", "6800"), ("two thousand and five", "2005"),
+    # corrections and misspellings students type
+    ("0.45 oh no 0.5", "0.5"), ("3 no 4", "4"), ("three forths", "3/4"),
+    ("20 present", "20%"), ("twenty persent", "20%"), ("i was present", None),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
@@ -309,3 +312,9 @@ def test_extract_answer(text, answer):
 def test_a_word_is_never_quoted_back_as_not_a_number():
     v = check_answer(THREE_EIGHTHS, "i need a break")
     assert not v.correct and "'i'" not in v.message and "expected a number" not in v.message
+
+
+@pytest.mark.parametrize("raw", ["18p", "18 p", "18 pence", "18kmh", "18 km/h", "£18"])
+def test_a_unit_after_a_number_is_not_an_unknown(raw):
+    """A number question has no unknowns: "18p" is 18 pence, not 18 times p."""
+    assert check_answer(q(kind="number", answer="18"), raw).correct, raw

@@ -200,6 +200,6 @@ def test_a_number_with_a_time_unit_is_not_certainly_an_answer(text):
     assert not is_only_an_answer(text)
 
 
-@pytest.mark.parametrize("text", ["one sec", "one second", "one moment", "give me 5 mins"])
+@pytest.mark.parametrize("text", ["one sec", "one moment", "give me 5 mins"])
 def test_asking_to_wait_is_not_an_answer(text):
     assert classify_move(text, expecting_answer=True).kind != "answer"
