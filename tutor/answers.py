@@ -14,6 +14,7 @@ with a message saying what to type, never an exception.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -760,15 +761,32 @@ def _check_math(question: Question, s: str) -> tuple[bool, str, str | None]:
     return False, normalized, None
 
 
+def picked_choice(question: Question, text: str) -> int | None:
+    """Which of a choice question's options `text` picks: its letter ("b", "option b", "(b)")
+    or its text, case, spaces and punctuation aside, allowing a typo or two (difflib ratio
+    0.85 or more, the one best match). None: it picks none."""
+    choices = list(question.choices or [])
+    spaced = [re.sub(r"\s+", "", c.casefold()) for c in choices]  # "<" stays "<"
+    t = re.sub(r"\s+", "", text.casefold())
+    if t and t in spaced:
+        return spaced.index(t)
+    m = re.fullmatch(r"(?:option|choice|answer)?\(?([a-z])[).:]?", t)
+    if m and ord(m[1]) - ord("a") < len(choices):
+        return ord(m[1]) - ord("a")
+    options = [re.sub(r"[\W_]+", "", c) for c in spaced]  # punctuation aside
+    t = re.sub(r"[\W_]+", "", t)
+    if len(t) < 4:
+        return None
+    ratios = [difflib.SequenceMatcher(None, t, o).ratio() for o in options]
+    best = max(range(len(options)), key=ratios.__getitem__, default=None)
+    if best is None or ratios[best] < 0.85 or sorted(ratios)[-2:-1] == [ratios[best]]:
+        return None
+    return best
+
+
 def _check_choice(question: Question, s: str) -> tuple[bool, str, str | None]:
     choices = list(question.choices or [])
-    squash = [re.sub(r"\s+", "", c.casefold()) for c in choices]
-    t = re.sub(r"\s+", "", s.casefold())
-    index = squash.index(t) if t in squash else None
-    if index is None:
-        m = re.fullmatch(r"(?:option|choice|answer)?\(?([a-z])[).:]?", t)
-        if m and ord(m[1]) - ord("a") < len(choices):
-            index = ord(m[1]) - ord("a")
+    index = picked_choice(question, s)
     if index is None:
         letters = ", ".join(chr(ord("a") + i) for i in range(len(choices)))
         raise ParseProblem(f"pick one of the choices: type its letter ({letters}) or its text")

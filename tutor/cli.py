@@ -211,12 +211,15 @@ def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. da
              replies: bool = typer.Option(False, help="also print the tutor's replies"),
              json_lines: bool = typer.Option(False, "--json", help="one JSON object per turn"),
              no_model: bool = typer.Option(False, "--no-model",
-                                           help="do not read the words with the shipped model")):
+                                           help="do not read the words with the shipped model"),
+             check: bool = typer.Option(False, "--check",
+                                        help="check the scenario's expect; exit 1 when unmet")):
     """Play a scripted student (answers, camera, voice, words) and show, turn by turn, what the tutor did and why."""
     from tutor.simulate import main
 
     raise typer.Exit(main([str(scenario)] + ["--control"] * control + ["--replies"] * replies
-                          + ["--json"] * json_lines + ["--no-model"] * no_model))
+                          + ["--json"] * json_lines + ["--no-model"] * no_model
+                          + ["--check"] * check))
 
 
 @app.command()

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from tutor.answers import Similarity, Verdict, check_answer
+from tutor.answers import Similarity, Verdict, check_answer, picked_choice
 from tutor.curriculum import LESSONS_DIR, Pack, PackError, Question, Step, load_pack, load_packs
 from tutor.intents import Move, classify_move, looks_like_answer
 from tutor.mastery import Mastery
@@ -233,6 +233,10 @@ class Dialogue:
 
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
+        q = self.question
+        if (move.kind != "answer" and self.expecting_answer and q.kind == "choice"
+                and picked_choice(q, message) is not None):  # one of the options, typed out
+            move = Move("answer", message, message, move.frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:
             verdict = self.check(move.answer or message)

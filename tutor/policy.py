@@ -74,6 +74,7 @@ class PolicyConfig(BaseModel):
     emotion_weights: dict[str, dict[str, float]]
     evidence_weights: dict[str, dict[str, float]]
     slow_s: float = Field(gt=0)
+    slow_vs_own: float = Field(default=1.5, ge=1)
     too_easy_memory_s: float = Field(ge=0)
     channels: dict[str, Channel]
     max_frame_s: float = Field(gt=0)
@@ -228,6 +229,7 @@ class Policy:
         self._pending_since = 0.0
         self._pending_turns = 0
         self._failing = False  # the last answer went wrong (and no right one since)
+        self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         self._said_too_easy: float | None = None  # when the student last said "too easy"
         self.scores = self._fuse()
@@ -264,8 +266,19 @@ class Policy:
             read.append(f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}")
         return read
 
+    def slow_s(self) -> float:
+        """From how long a wrong answer is hesitation: `slow_s`, or longer for a student whose
+        right answers take longer (`slow_vs_own` times their median), so a child who types
+        slowly is not read as confused by one slow slip."""
+        if not self._right_s:
+            return self.config.slow_s
+        own = sorted(self._right_s)[len(self._right_s) // 2]
+        return max(self.config.slow_s, self.config.slow_vs_own * own)
+
     def _dialogue(self, evidence: Evidence, now: float) -> None:
-        amounts = evidence.amounts(self.config.slow_s)
+        amounts = evidence.amounts(self.slow_s())
+        if evidence.correct and evidence.response_s is not None:
+            self._right_s.append(evidence.response_s)
         if evidence.too_easy:
             self._said_too_easy = now
         if (amounts["fast_correct"] and self._said_too_easy is not None
@@ -423,7 +436,7 @@ class Policy:
         what = [f"{NOUN[self.state]} {self.scores[self.state]:.2f} for {held:.0f} s"
                 + (f" ({', '.join(top)})" if top else "")]
         what += read if had_reading else ["no emotion reading"]
-        what += evidence.phrases(spoken=spoken, slow_s=self.config.slow_s)
+        what += evidence.phrases(spoken=spoken, slow_s=self.slow_s())
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []

@@ -413,6 +413,30 @@ def print_json(sim: Simulation, out: TextIO | None = None) -> None:
         out.write(json.dumps(row.as_json(), ensure_ascii=False) + "\n")
 
 
+def unmet(scenario: Scenario, rows: Sequence[Row]) -> list[str]:
+    """What the scenario's `expect` asked and the tutor did not do; [] when all of it held
+    (or the scenario expects nothing)."""
+    want, states = scenario.expect, [r.state for r in rows]
+    if want is None:
+        return []
+    out = []
+    if want.reach:
+        upto = len(states) if want.by_turn is None else want.by_turn + 1
+        if not set(states[:upto]) & set(want.reach):
+            by = "" if want.by_turn is None else f" by turn {want.by_turn}"
+            out.append(f"reach one of {want.reach}{by}: states were {states[:upto]}")
+    entered = [s for s in want.never if s in states]
+    if entered:
+        out.append(f"never enter {want.never}: entered {entered} at turn "
+                   f"{min(states.index(s) for s in entered)}")
+    if want.final and states[-1] not in want.final:
+        out.append(f"end in one of {want.final}: ended {states[-1]}")
+    changes = sum(r.changed for r in rows)
+    if want.max_changes is not None and changes > want.max_changes:
+        out.append(f"change style on at most {want.max_changes} turns: changed on {changes}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attune simulate", description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", type=Path, help="a scenario YAML, e.g. data/scenarios/*.yaml")
@@ -424,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="do not read the words with the shipped model (turns without "
                              "a scripted `text` reading have none)")
     parser.add_argument("--db", default=IN_MEMORY, help="database URL (default: in memory)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the scenario's `expect` (on stderr); exit 1 when unmet")
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
@@ -440,6 +466,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_json(sim)
     else:
         print_table(sim, replies=args.replies)
+    if args.check:
+        if scenario.expect is None:
+            print(f"error: {args.scenario} states no `expect` to check", file=sys.stderr)
+            return 2
+        misses = unmet(scenario, sim.rows)
+        for miss in misses:
+            print(f"expect unmet: {miss}", file=sys.stderr)
+        if not misses:
+            print("expect met", file=sys.stderr)
+        return 1 if misses else 0
     return 0
 
 

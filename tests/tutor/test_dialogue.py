@@ -302,3 +302,15 @@ def test_no_request_is_read_as_an_answer(fractions, message):
     _, r = turn(d, message)
     assert r.move != "answer" and r.correct is None
     assert "I expected a number" not in r.text and "couldn't find a number" not in r.text
+
+
+@pytest.mark.parametrize("typed, correct", [
+    ("How many parts we have", False), ("how many part we have.", False),
+    ("how many equal parts the whole is cut into", True), ("b", False)])
+def test_a_choice_typed_out_is_an_answer(fractions, typed, correct):
+    """An option's text, typed with a slip or not, answers a choice question: it is never
+    read as chat ("Maybe later; back to the lesson")."""
+    d = Dialogue(fractions, seed=0)
+    d.resume("denominator_meaning")
+    ev, r = turn(d, typed)
+    assert r.move == "answer" and r.correct is correct and ev.correct is correct

@@ -171,3 +171,20 @@ def test_fast_right_answers_are_boredom_only_with_too_easy():
         d_bored = bored.decide(read(text="neutral"), said, now=t)
     assert d_keen.state in ("engaged", "delighted")
     assert d_bored.state == "bored" and d_bored.pacing == "harder"
+
+
+def test_a_slow_slip_is_hesitation_only_against_the_students_own_pace():
+    """A wrong answer after 45 s is hesitation for a student whose right answers take 15 s,
+    not for one whose right answers take 45 s."""
+    def slow_wrong_counts(right_s: float) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        t = 0.0
+        for _ in range(3):
+            t += right_s
+            pol.decide(None, Evidence(correct=True, response_s=right_s, move="answer"), now=t)
+        assert pol.slow_s() == max(30.0, 1.5 * right_s)
+        return Evidence(correct=False, wrong_streak=1, response_s=45.0,
+                        move="answer").amounts(pol.slow_s())["slow_wrong"]
+
+    assert slow_wrong_counts(15.0) == 1.0 and slow_wrong_counts(45.0) == 0.0
+    assert Policy(clock=lambda: 0.0).slow_s() == 30.0  # no right answer yet: the config's

@@ -7,9 +7,14 @@ import json
 
 import pytest
 
-from tutor.simulate import SCENARIOS_DIR, load_scenario, main, run_scenario
+from tutor.simulate import SCENARIOS_DIR, load_scenario, main, run_scenario, unmet
 
 FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
+# Scripted students written by others who never saw the tutor's code (data/scenarios/others);
+# the one the tutor gets wrong is named, so that fixing it, or another breaking, is seen.
+OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
+OTHERS_MISSED = {"b07_sarcasm_flat": "sarcasm read as joy by the text model; skip and break "
+                                     "requests are not counted as boredom"}
 
 
 def test_the_suite_covers_every_state_and_the_traps():
@@ -23,18 +28,32 @@ def test_the_suite_covers_every_state_and_the_traps():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_the_adaptive_tutor_does_what_the_scenario_expects(path):
     scenario = load_scenario(path)
-    rows = run_scenario(scenario).rows
-    states = [r.state for r in rows]
-    want = scenario.expect
-    if want.reach:
-        upto = len(rows) if want.by_turn is None else want.by_turn + 1
-        assert set(states[:upto]) & set(want.reach), (
-            f"none of {want.reach} by turn {want.by_turn}: {states}")
-    assert not set(states) & set(want.never), f"entered one of {want.never}: {states}"
-    if want.final:
-        assert states[-1] in want.final, f"ended {states[-1]}, wanted one of {want.final}"
-    if want.max_changes is not None:
-        assert sum(r.changed for r in rows) <= want.max_changes, states
+    assert unmet(scenario, run_scenario(scenario).rows) == []
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(reason=OTHERS_MISSED[p.stem], strict=True))
+    if p.stem in OTHERS_MISSED else p for p in OTHERS], ids=lambda p: p.stem)
+def test_scripted_students_written_by_others(path):
+    scenario = load_scenario(path)
+    assert unmet(scenario, run_scenario(scenario).rows) == []
+
+
+def test_unmet_names_what_the_tutor_did_not_do():
+    scenario = load_scenario(SCENARIOS_DIR / "smiling_while_failing.yaml")
+    control = run_scenario(scenario, control=True).rows
+    misses = unmet(scenario, control)
+    assert len(misses) == 2 and misses[0].startswith("reach one of ['frustrated', 'confused']")
+    assert misses[1] == "end in one of ['frustrated', 'confused']: ended engaged"
+    assert unmet(scenario, run_scenario(scenario).rows) == []
+
+
+def test_check_exits_1_when_the_expectation_is_unmet(capsys):
+    path = str(SCENARIOS_DIR / "smiling_while_failing.yaml")
+    assert main([path, "--no-model", "--json", "--check"]) == 0
+    assert capsys.readouterr().err.strip() == "expect met"
+    assert main([path, "--no-model", "--json", "--check", "--control"]) == 1
+    assert "expect unmet: reach one of" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -81,11 +100,7 @@ def test_the_suite_holds_when_the_shipped_model_reads_the_words():
     read_text = model_text_reader()
     if read_text is None:
         pytest.skip("the shipped model is not installed here")
-    for path in FILES:
+    for path in FILES + [p for p in OTHERS if p.stem not in OTHERS_MISSED]:
         scenario = load_scenario(path)
-        states = [r.state for r in run_scenario(scenario, read_text=read_text).rows]
-        want = scenario.expect
-        upto = len(states) if want.by_turn is None else want.by_turn + 1
-        assert not want.reach or set(states[:upto]) & set(want.reach), (path.stem, states)
-        assert not set(states) & set(want.never), (path.stem, states)
-        assert not want.final or states[-1] in want.final, (path.stem, states)
+        misses = unmet(scenario, run_scenario(scenario, read_text=read_text).rows)
+        assert misses == [], (path.stem, misses)

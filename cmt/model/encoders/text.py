@@ -86,8 +86,11 @@ class TextEncoder:
         runtime: str = "auto",
     ):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         from cmt.model.encoders.onnx import wanted
+
+        hf_logging.disable_progress_bar()  # a bar per load on a CLI's stderr says nothing
 
         tuned_path = tuned_file(str(name_or_path))
         tuned = load_tuned(tuned_path) if tuned_path else None
