@@ -440,7 +440,7 @@ def is_only_an_answer(text: str) -> bool:
     rest = s
     for a, b in reversed(found):
         rest = rest[:a] + " " + rest[b:]
-    words = re.findall(r"[a-z]+", rest)
+    words = re.findall(r"[^\W\d_]+", rest)  # letters of any script: "なんで4をかけるの" is not an answer
     if any(w in _TIME_UNITS for w in words):
         return False  # "one sec", "2 mins": how students ask to wait, as often as an answer
     return all(w in _FILLERS for w in words) and len(words) <= 6

@@ -203,3 +203,14 @@ def test_a_number_with_a_time_unit_is_not_certainly_an_answer(text):
 @pytest.mark.parametrize("text", ["one sec", "one moment", "give me 5 mins"])
 def test_asking_to_wait_is_not_an_answer(text):
     assert classify_move(text, expecting_answer=True).kind != "answer"
+
+
+@pytest.mark.parametrize("text", ["なんで4をかけるの？", "왜 4를 곱해요?", "а звідки взялося 8?",
+                                  "ليش قسمنا على ٤؟", "το 10 από πού το έβγαλες;"])
+def test_words_of_another_script_around_a_number_are_not_certainly_an_answer(text):
+    """"Why multiply by 4?" in Japanese holds a 4 but is not an answer: words in any script
+    count as words, so the classifier reads the message, not the rule."""
+    from tutor.answers import is_only_an_answer
+
+    assert not is_only_an_answer(text)
+    assert is_only_an_answer("3/4") and is_only_an_answer("x = 5 i think")
