@@ -40,7 +40,8 @@ STATES = ("engaged", "delighted", "frustrated", "anxious", "confused", "bored")
 CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
-           "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct")
+           "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
+           "skip_while_right")
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
@@ -141,6 +142,7 @@ class Evidence:
                 "too_easy": float(self.too_easy),
                 "fast_correct": float(self.fast_correct),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
+                "skip_while_right": 0.0,  # the policy knows how the answers are going
                 "correct": float(self.correct is True and not self.fast_correct)}
 
     def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
@@ -229,6 +231,7 @@ class Policy:
         self._pending_since = 0.0
         self._pending_turns = 0
         self._failing = False  # the last answer went wrong (and no right one since)
+        self._right = False  # the last answer was right
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         self._said_too_easy: float | None = None  # when the student last said "too easy"
@@ -284,6 +287,8 @@ class Policy:
         if (amounts["fast_correct"] and self._said_too_easy is not None
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
             amounts["fast_correct"], amounts["fast_after_too_easy"] = 0.0, 1.0  # as they said
+        if evidence.move == "skip" and self._right:
+            amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         raw = {s: 0.0 for s in STATES}
         for name, weights in self.config.evidence_weights.items():
             for state, w in weights.items():
@@ -292,7 +297,7 @@ class Policy:
         if direction:
             self.channels["dialogue"].add(direction, strength, now)
         if evidence.correct is not None:
-            self._failing = not evidence.correct
+            self._failing, self._right = not evidence.correct, evidence.correct
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
             self._failing = False
 

@@ -188,3 +188,15 @@ def test_a_slow_slip_is_hesitation_only_against_the_students_own_pace():
 
     assert slow_wrong_counts(15.0) == 1.0 and slow_wrong_counts(45.0) == 0.0
     assert Policy(clock=lambda: 0.0).slow_s() == 30.0  # no right answer yet: the config's
+
+
+def test_asking_to_skip_after_right_answers_is_boredom_not_after_wrong_ones():
+    def bored_after(correct: bool) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(correct=correct, wrong_streak=0 if correct else 1,
+                                  response_s=20.0, move="answer"), now=20.0)
+        before = pol.scores["bored"]
+        pol.decide(None, Evidence(move="skip", wrong_streak=0 if correct else 1), now=25.0)
+        return pol.scores["bored"] - before
+
+    assert bored_after(True) > 0.1 and bored_after(False) <= 0.0
