@@ -23,11 +23,12 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "c15_playful_careless": "'lol oops' flagged as frustration",
     "d04_class_clown": "'NOOO my crown 😂' flagged as frustration",
     "d15_distracted": "distraction is not read as boredom",
+    "d10_concentration_frown": "a frowning face while doing well read as frustration",
+    "d18_careless_laugher": "laughing slips: a wrong answer and a frown read as frustration",
 }
 OTHERS_MISSED_UNREAD = {  # --no-model: only the scripted readings
     **OTHERS_MISSED,
-    "d10_concentration_frown": "a frowning face, the cheerful words unread",
-    "d18_careless_laugher": "laughing slips, the laughter unread",
+    "b02_resting_angry_face": "an angry-looking face, the cheerful words unread",
     "d19_tired_end_of_day": "a tired face, the words unread",
 }
 
