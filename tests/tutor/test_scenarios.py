@@ -25,11 +25,20 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "d15_distracted": "distraction is not read as boredom",
     "d10_concentration_frown": "a frowning face while doing well read as frustration",
     "d18_careless_laugher": "laughing slips: a wrong answer and a frown read as frustration",
+    "e03_finally_gets_it": "'YESSS i got it!!!' flagged frustrated, 'i actually get it now' "
+                           "read as confused: delight comes a turn late",
+    "e07_class_clown": "a joke answer counts as a wrong one: confusion",
+    "e08_resting_sad_face": "a sad face while answering right read as anxiety",
+    "e12_tired_sighing": "a tired, sad voice read as anxiety",
+    "e18_laughs_at_mistakes": "'haha im so bad at this' flagged as frustration",
 }
 OTHERS_MISSED_UNREAD = {  # --no-model: only the scripted readings
     **OTHERS_MISSED,
     "b02_resting_angry_face": "an angry-looking face, the cheerful words unread",
     "d19_tired_end_of_day": "a tired face, the words unread",
+    "e01_glitchy_camera": "noisy fearful frames, the calm words unread: anxiety",
+    "e04_sorry_is_that_right": "a tense face, the worried words unread: frustration",
+    "e10_portuguese_english_mix": "the recovering words unread: ends confused",
 }
 
 
