@@ -82,7 +82,9 @@ def second_reader(path: Path, splits: list[Path]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("split", nargs="?", type=Path, default=ROOT / "data/moves/dev.jsonl")
-    ap.add_argument("--attune", default=shutil.which("attune") or "attune")
+    beside = Path(sys.executable).with_name("attune")  # this venv's, when not on PATH
+    ap.add_argument("--attune", default=shutil.which("attune")
+                    or (str(beside) if beside.exists() else "attune"))
     ap.add_argument("--errors", action="store_true", help="list the messages it gets wrong")
     ap.add_argument("--train", type=Path, default=ROOT / "data/moves/train.jsonl",
                     help="the split the shipped classifier was fitted on")

@@ -236,7 +236,7 @@ class Dialogue:
         q = self.question
         if (move.kind != "answer" and self.expecting_answer and q.kind == "choice"
                 and picked_choice(q, message) is not None):  # one of the options, typed out
-            move = Move("answer", message, message, move.frustrated)
+            move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:
             verdict = self.check(move.answer or message)
@@ -250,6 +250,7 @@ class Dialogue:
             hint_requests=self.hint_requests + (move.kind == "hint"),
             typed_confused=move.kind in ("confused", "why"),
             typed_frustration=move.frustrated,
+            frustration_p=move.p_frustrated if move.frustrated else 0.0,
             too_easy=move.kind == "too_easy",
             fast_correct=correct and elapsed is not None
             and elapsed < FAST_FRACTION * self.expected_answer_s,

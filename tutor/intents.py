@@ -51,6 +51,7 @@ class Move:
         None  # kind "answer": the answer without lead-ins ("3/4" from "I think it's 3/4")
     )
     frustrated: bool = False
+    p_frustrated: float = 0.0  # the flag's calibrated probability (flagged from FRUSTRATED_AT)
 
 
 def looks_like_answer(text: str) -> bool:
@@ -80,4 +81,4 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
-    return Move(kind, raw, answer, frustrated)
+    return Move(kind, raw, answer, frustrated, float(p_frustrated))

@@ -1,15 +1,16 @@
 """The learned part of reading a student's move: features, the shipped weights, inference.
 
-A multinomial logistic regression over TF-IDF features (word 1-2 grams, character 2-5 grams
-inside words, character 4-5 grams across a space, and a few facts about the message: a
-question is waiting, it is nothing but a maths answer, it shouts) picks the move; a message
+A linear SVM over TF-IDF features (word 1-2 grams, character 2-5 grams inside words,
+character 4-5 grams across a space, and a few facts about the message: a question is waiting,
+it is nothing but a maths answer, it shouts, it laughs or cheers) picks the move; a message
 with letters outside ASCII (another script, or accents) also gives the words and character
 grams of its plain Latin transliteration (anyascii), so "сұрақты қайталаңызшы" and "suraqty
 qaytalangyzshy", "わからない" and "wakaranai", "não entendo" and "nao entendo" share
-features; a second, binary one flags frustration. Both are
-fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` and shipped
-as plain arrays in `data/moves/model.npz`; inference here is numpy only (no torch, no
-scikit-learn), well under a millisecond per message.
+features; a second, binary one flags frustration. Their margins are made probabilities by a
+temperature (the move) and Platt scaling (the flag). Both are fitted with scikit-learn by
+`tools/train_moves.py` on `data/moves/train.jsonl` and shipped as plain arrays in
+`data/moves/model.npz`; inference here is numpy only (no torch, no scikit-learn), well under
+a millisecond per message.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ _WORD = re.compile(r"[^\W\d_]+|9|[?!/=%+*^-]")
 _EMOTICON = re.compile(r"(?<![\w:;])(?:>?[:;=]['-]?[()\[\]/\\|pdo3*]+|[-^>t]_+[-^<t]|\^\^|<3|"
                        r"x[dD]+|-\.-)(?![\w])", re.IGNORECASE)
 _NOT_READ = "\ufffd\ufe0f\ufe0e\u200d"  # replacement char, emoji presentation and joiner
+# laughter as students type it: lol, lmao, haha, jaja, hihi, kkkk, ㅋㅋ, 555 (Thai), www (Japanese),
+# mdr (French), wkwk (Indonesian), rsrs (Portuguese), xD, хаха, ههه, חחח, 哈哈
+_LAUGH = re.compile(
+    r"(?<![^\W\d_])(?:l+o+l+[sz]?|lmf?a+o+|rofl|(?:[hj]+[aeiou]){2,}h?|x+d+|k{3,}|ㅋ{2,}|ㅎ{2,}"
+    r"|5{3,}|w{3,}|ｗ{2,}|mdr+|ptdr|wk(?:wk)+|rs(?:rs)+|jsjs\w*|[хx]а(?:[хx]а)+\w*|ахах\w*|ه{3,}"
+    r"|ח{3,}|哈{2,}|呵{2,}|嘻{2,}|笑)(?![^\W\d_])", re.IGNORECASE)
+# words in the Unicode names of emoji that laugh, smile or celebrate
+_GLAD = ("JOY", "LAUGH", "GRIN", "SMIL", "PARTY", "POPPER", "CONFETTI", "TROPHY", "FLEXED",
+         "SPARKLES", "STAR-STRUCK", "HEART", "CLAPPING", "THUMBS UP", "SUNGLASSES", "HUNDRED")
 
 
 def readable(text: str) -> str:
@@ -98,6 +108,14 @@ def latin(s: str) -> str | None:
     return normalise(anyascii(s))
 
 
+def glad(text: str) -> bool:
+    """The message laughs or celebrates (laughter typed in any of several languages, or an
+    emoji that laughs, smiles or cheers): its capitals and !!! are then joy's, not anger's."""
+    return bool(_LAUGH.search(text)) or any(
+        unicodedata.category(c) == "So" and any(w in unicodedata.name(c, "") for w in _GLAD)
+        for c in text)
+
+
 def features(text: str, question_waiting: bool) -> list[str]:
     """The message as feature names (a name repeated counts twice)."""
     raw = readable(text)
@@ -121,12 +139,15 @@ def features(text: str, question_waiting: bool) -> list[str]:
     out += [f"m:only_answer_{q}"] * only + [f"m:has_answer_{q}"] * has
     out.append(f"m:len{_length_bucket(len(words))}_{q}")
     letters = [c for c in raw if c.isalpha()]
+    joy = "_glad" if glad(raw) else ""  # "NOOO my crown 😂" shouts for fun
     if len(letters) >= 3 and sum(c.isupper() for c in letters) >= 0.7 * len(letters):
-        out.append("m:shout")
+        out.append(f"m:shout{joy}")
     elif re.search(r"\b[A-Z]{3,}\b", raw):
-        out.append("m:caps")  # one word shouted: "can you just SHOW me"
+        out.append(f"m:caps{joy}")  # one word shouted: "can you just SHOW me"
     if re.search(r"[!?]{2,}", raw):
-        out.append("m:marks")
+        out.append(f"m:marks{joy}")
+    if joy:
+        out.append("m:glad")
     if s.endswith("?"):
         out.append("m:ends_q")
     if any(a == b and a.isalpha() for a, b in zip(words, words[1:])):

@@ -42,6 +42,7 @@ EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
            "skip_while_right")
+FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
@@ -125,6 +126,7 @@ class Evidence:
     hint_requests: int = 0
     typed_confused: bool = False
     typed_frustration: bool = False  # frustration in the student's words, typed or spoken
+    frustration_p: float = 1.0  # how sure that reading is (the flag's calibrated probability)
     too_easy: bool = False
     fast_correct: bool = False
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
@@ -138,7 +140,7 @@ class Evidence:
                 "slow_wrong": float(slow),
                 "hint_requests": float(min(self.hint_requests, 3)),
                 "typed_confused": float(self.typed_confused and self.move != "why"),
-                "typed_frustration": float(self.typed_frustration),
+                "typed_frustration": float(self.typed_frustration) * self.frustration_p,
                 "too_easy": float(self.too_easy),
                 "fast_correct": float(self.fast_correct),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
@@ -230,7 +232,7 @@ class Policy:
         self._pending: str | None = None
         self._pending_since = 0.0
         self._pending_turns = 0
-        self._failing = False  # the last answer went wrong (and no right one since)
+        self._failing = 0  # wrong answers in a row (no right one since)
         self._right = False  # the last answer was right
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
@@ -297,9 +299,10 @@ class Policy:
         if direction:
             self.channels["dialogue"].add(direction, strength, now)
         if evidence.correct is not None:
-            self._failing, self._right = not evidence.correct, evidence.correct
+            self._failing = 0 if evidence.correct else max(evidence.wrong_streak, 1)
+            self._right = evidence.correct
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
-            self._failing = False
+            self._failing = 0
 
     # -- fusing
     def _trust(self, channel: str, now: float | None = None) -> float:
@@ -319,7 +322,7 @@ class Policy:
         for channel in EMOTION_CHANNELS:
             trust = self._trust(channel, now)
             view = self.channels[channel].view()
-            if self._failing:
+            if self._failing >= FAILING_AFTER:
                 view["delighted"] *= self.config.smile_while_failing
             out[channel] = {s: trust * v for s, v in view.items()}
         trust = self._trust("dialogue", now)
@@ -382,7 +385,8 @@ class Policy:
         if not leads:
             self._pending = None
             return False
-        if self._pending is None:  # the current state is beaten from now: count time and turns
+        if self._pending is None or _family(leader) != _family(self._pending):
+            # the current state is beaten from now by this family: count its time and turns
             self._pending_since, self._pending_turns = now, 0
         self._pending = leader  # the switch goes to whichever state leads when it is earned
         self._pending_turns += turn
@@ -455,6 +459,10 @@ class Policy:
             todo.append("offer a short break")
         outcome = ", ".join(todo) if todo else "style unchanged"
         return f"{_join(what)} → {outcome}"
+
+
+def _family(state: str) -> str:
+    return next(g for g, members in FAMILIES.items() if state in members)
 
 
 def _join(parts: list[str]) -> str:

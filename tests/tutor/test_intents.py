@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tutor.intents import MOVE_KINDS, classify_move, looks_like_answer
-from tutor.moves import MODEL_PATH, MOVES_DIR, features, load_model
+from tutor.moves import MODEL_PATH, MOVES_DIR, features, glad, load_model
 
 CASES = {
     "answer": ["3/4", "I think it's 3/4", "is it 3/4?", "x = 3", "b", "B)", "-3", "2x+1",
@@ -214,3 +214,18 @@ def test_words_of_another_script_around_a_number_are_not_certainly_an_answer(tex
 
     assert not is_only_an_answer(text)
     assert is_only_an_answer("3/4") and is_only_an_answer("x = 5 i think")
+
+
+@pytest.mark.parametrize("text", ["lol i forgot the minus", "jajaja otra vez", "NOOO my crown 😂",
+                                  "YESSS 🎉", "kkkkk errei", "5555 ผิดอีกแล้ว", "哈哈哈 又错了"])
+def test_laughter_and_cheering_mark_the_shouting_as_glad(text):
+    assert glad(text)
+    names = features(text, True)
+    assert "m:glad" in names
+    assert not {"m:caps", "m:shout", "m:marks"} & set(names)  # their glad kin instead
+
+
+@pytest.mark.parametrize("text", ["I HATE THIS 😡", "hello", "the lolly costs 5", "WHY!!"])
+def test_anger_and_plain_words_are_not_glad(text):
+    assert not glad(text)
+    assert "m:glad" not in features(text, True)

@@ -200,3 +200,36 @@ def test_asking_to_skip_after_right_answers_is_boredom_not_after_wrong_ones():
         return pol.scores["bored"] - before
 
     assert bored_after(True) > 0.1 and bored_after(False) <= 0.0
+
+
+def test_laughing_off_one_slip_is_not_failing_but_a_smile_through_two_is():
+    """One wrong answer is a slip: joy in the voice and face still counts towards delight.
+    From two wrong answers in a row, a smile counts little (`smile_while_failing`)."""
+    def after(wrongs: int) -> dict[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        t = 0.0
+        for n in range(1, wrongs + 1):
+            t += 20
+            pol.decide(None, Evidence(wrong_streak=n, correct=False, move="answer"), now=t)
+        pol.decide(read(0.85, face="joy", speech="joy"), Evidence(move="vent"), now=t + 5)
+        return pol.scores
+
+    assert after(1)["delighted"] > 2 * after(2)["delighted"]
+
+
+def test_a_switch_is_earned_by_the_family_that_leads_not_by_an_earlier_one():
+    """Delight rising on one turn does not lend its turn count to confusion on the next:
+    one wrong answer right after a cheerful greeting does not switch at once."""
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(read(0.9, face="joy", speech="joy", text="joy"), Evidence(move="greeting"), now=4)
+    d = pol.decide(read(0.6, face="neutral"), WRONG, now=24)
+    assert d.state in ("engaged", "delighted")
+
+
+def test_typed_frustration_counts_as_surely_as_the_flag_is_sure():
+    def frustration(p: float) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(typed_frustration=True, frustration_p=p, move="vent"), now=5)
+        return pol.scores["frustrated"]
+
+    assert frustration(0.55) < frustration(0.99)

@@ -15,31 +15,30 @@ FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
 OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
 OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "b07_sarcasm_flat": "sarcasm read as joy",
-    "c02_tired_fading": "tiredness with a sad face read as anxiety",
     "c03_anxious_test_tomorrow": "a wrong answer reads as confusion over a fearful voice",
     "c08_arabic_anxious": "worry in Arabic flagged as frustration",
     "c13_polish_keeps_skipping": "boredom noticed one turn after the writer's",
-    "c14_taglish_sad_face_fine_words": "a sad face while answering right read as anxiety",
-    "c15_playful_careless": "'lol oops' flagged as frustration",
-    "d04_class_clown": "'NOOO my crown 😂' flagged as frustration",
     "d15_distracted": "distraction is not read as boredom",
-    "d10_concentration_frown": "a frowning face while doing well read as frustration",
-    "d18_careless_laugher": "laughing slips: a wrong answer and a frown read as frustration",
-    "e03_finally_gets_it": "'YESSS i got it!!!' flagged frustrated, 'i actually get it now' "
-                           "read as confused: delight comes a turn late",
-    "e07_class_clown": "a joke answer counts as a wrong one: confusion",
-    "e08_resting_sad_face": "a sad face while answering right read as anxiety",
-    "e12_tired_sighing": "a tired, sad voice read as anxiety",
-    "e18_laughs_at_mistakes": "'haha im so bad at this' flagged as frustration",
+    "d17_sarcastic": "sarcasm read as joy",
+    "e14_exam_nerves_improves": "'i always get these wrong' flagged as frustration over a "
+                                "fearful voice",
+    "f03_leaning_fear_glitch": "a camera reading fear on some turns read as anxiety",
+    "f06_says_easy": "'easy' said while half the answers go wrong read as boredom",
+    "f11_nervous_smile": "a smile with scared words read as delight",
+    "f18_hints_fail_then_example": "frustration outlasts the worked example",
+    "f19_japanese_english_test_anxiety": "worry in Japanese and English not read by turn 3",
 }
-OTHERS_MISSED_UNREAD = {  # --no-model: only the scripted readings
-    **OTHERS_MISSED,
-    "b02_resting_angry_face": "an angry-looking face, the cheerful words unread",
-    "d19_tired_end_of_day": "a tired face, the words unread",
-    "e01_glitchy_camera": "noisy fearful frames, the calm words unread: anxiety",
-    "e04_sorry_is_that_right": "a tense face, the worried words unread: frustration",
-    "e10_portuguese_english_mix": "the recovering words unread: ends confused",
+_UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
+    "c02_tired_fading": "a tired face, the words unread",
+    "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
+    "c15_playful_careless": "the laughing words unread",
+    "d10_concentration_frown": "a frowning face, the calm words unread",
+    "e03_finally_gets_it": "the delighted words unread",
+    "e08_resting_sad_face": "a sad face, the words unread",
+    "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
 }
+OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k != "d17_sarcastic"},
+                        **_UNREAD_ONLY}  # d17's sarcasm is only misread when the words are read
 
 
 def test_the_suite_covers_every_state_and_the_traps():
