@@ -82,6 +82,7 @@ class PolicyConfig(BaseModel):
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
     smile_while_failing: float = Field(ge=0, le=1)
+    said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
@@ -304,6 +305,23 @@ class Policy:
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
             self._failing = 0
 
+    def _said(self, reading: AnalyzeResponse | None, evidence: Evidence, now: float) -> None:
+        """A feeling the student put into words ("i'm scared i'll get it wrong": a `vent` the
+        flag does not call frustration) is said, not guessed at: the dialogue takes it in the
+        direction the words read, `said_feeling` turns of evidence at full confidence."""
+        words = None if reading is None else reading.modalities.get("text")
+        if (evidence.move != "vent" or evidence.typed_frustration or words is None
+                or words.confidence < self.config.min_confidence):
+            return
+        raw = {s: sum(w * words.probs[e] for e, w in ws.items())
+               for s, ws in self.config.emotion_weights.items()}
+        direction, strength = _normalised(raw)
+        reliability = 1.0 if words.reliability is None else max(float(words.reliability), 0.0)
+        if direction:
+            self.channels["dialogue"].add(
+                direction, self.config.said_feeling * words.confidence * strength * reliability,
+                now)
+
     # -- fusing
     def _trust(self, channel: str, now: float | None = None) -> float:
         acc, c = self.channels[channel], self.config.channels[channel]
@@ -408,6 +426,7 @@ class Policy:
                             scores=dict(self.scores), source=source, control=True)
         read = self._read(reading, now, frame=False) if reading is not None else []
         self._dialogue(evidence, now)
+        self._said(reading, evidence, now)
         self.scores = self._fuse(now)
         before = self.state
         driver = None

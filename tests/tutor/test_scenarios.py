@@ -15,30 +15,38 @@ FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
 OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
 OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "b07_sarcasm_flat": "sarcasm read as joy",
-    "c03_anxious_test_tomorrow": "a wrong answer reads as confusion over a fearful voice",
     "c08_arabic_anxious": "worry in Arabic flagged as frustration",
     "c13_polish_keeps_skipping": "boredom noticed one turn after the writer's",
     "d15_distracted": "distraction is not read as boredom",
     "d17_sarcastic": "sarcasm read as joy",
-    "e14_exam_nerves_improves": "'i always get these wrong' flagged as frustration over a "
-                                "fearful voice",
     "f03_leaning_fear_glitch": "a camera reading fear on some turns read as anxiety",
     "f06_says_easy": "'easy' said while half the answers go wrong read as boredom",
     "f11_nervous_smile": "a smile with scared words read as delight",
     "f18_hints_fail_then_example": "frustration outlasts the worked example",
     "f19_japanese_english_test_anxiety": "worry in Japanese and English not read by turn 3",
+    "g01_parents_worry": "worry about parents not read by turn 4",
+    "g08_angry_cam_cheerful": "cheerful words do not outweigh a camera reading anger",
+    "g09_sorry_trembling": "a wrong answer reads as confusion before a trembling voice's worry",
+    "g10_delight_stuck_recover": "frustration outlasts the recovery",
+    "g11_mock_panic": "'i'm going to fail' flagged as frustration over a shaky voice",
+    "g12_quietly_lost": "a quietly lost student read as frustrated, not confused",
+    "g20_streak_joy": "'THREE!!! 🔥🔥' after a right answer taken for a wrong answer",
 }
+_READ_ONLY = {"d17_sarcastic", "g01_parents_worry", "g20_streak_joy"}  # missed only when read
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
+    "c03_anxious_test_tomorrow": "a fearful voice, the worried words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "c15_playful_careless": "the laughing words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
     "e03_finally_gets_it": "the delighted words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
+    "e14_exam_nerves_improves": "a fearful voice, the worried words unread",
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
+    "g17_quiet_mic": "a voice read as fear, the calm words unread",
 }
-OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k != "d17_sarcastic"},
-                        **_UNREAD_ONLY}  # d17's sarcasm is only misread when the words are read
+OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
+                        **_UNREAD_ONLY}
 
 
 def test_the_suite_covers_every_state_and_the_traps():
