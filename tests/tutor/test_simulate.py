@@ -65,3 +65,19 @@ def test_a_bad_scenario_names_the_problem(tmp_path, capsys):
     assert main([str(bad)]) == 2 and "turns.0" in capsys.readouterr().err
     with pytest.raises(ScenarioError, match="no such scenario"):
         load_scenario(tmp_path / "missing.yaml")
+
+
+def test_the_readmes_json_example_is_what_the_command_prints(capsys):
+    """The README shows one scenario's `--json` output; it is the output of today's code."""
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ attune simulate (\S+) --json --no-model\n(.*?)```",
+                      readme, re.S)
+    assert block, "the README's --json example is gone"
+    path, shown = block.group(1), [json.loads(line) for line in block.group(2).splitlines()]
+    assert main([str(Path(__file__).resolve().parents[2] / path), "--json", "--no-model"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert printed == shown
