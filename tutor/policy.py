@@ -82,7 +82,8 @@ class PolicyConfig(BaseModel):
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
     smile_while_failing: float = Field(ge=0, le=1)
-    said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
+    said_feeling: float = Field(default=0.0, ge=0)
+    struggle_own: float = Field(default=0.3, gt=0)  # 0: a said feeling is only a text reading
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
@@ -335,7 +336,11 @@ class Policy:
         Joy counts little towards delight while answers go wrong. Right answers say the
         student is not failing, not how they feel about it: the dialogue's "engaged" is
         shared between engaged, delighted and anxious as the emotion channels see those
-        (an anxious student may well answer right)."""
+        (an anxious student may well answer right). Likewise wrong answers say the student
+        is struggling, not how: the dialogue's struggling mass keeps its own split between
+        frustration, anxiety and confusion with weight `struggle_own` and follows the
+        emotion channels' split with their total trust in those states (a student failing
+        with a fearful voice is anxious, not only confused)."""
         out = {}
         for channel in EMOTION_CHANNELS:
             trust = self._trust(channel, now)
@@ -350,6 +355,12 @@ class Policy:
             fine = sum(view[s] for s in FELT if s != "anxious")
             for s in FELT:
                 view[s] = (view[s] if s == "anxious" else 0.0) + fine * felt[s] / sum(felt.values())
+        hurt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in SLOW_STATES}
+        total, own = sum(hurt.values()), self.config.struggle_own
+        if total > 0:
+            mass = sum(view[s] for s in SLOW_STATES)
+            for s in SLOW_STATES:
+                view[s] = (own * view[s] + mass * hurt[s]) / (own + total)
         out["dialogue"] = {s: trust * v for s, v in view.items()}
         return out
 

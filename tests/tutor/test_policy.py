@@ -244,3 +244,17 @@ def test_a_worry_put_into_words_counts_as_said_not_guessed():
         return pol.scores["anxious"]
 
     assert anxiety("vent") > anxiety("ack") + 0.15
+
+
+def test_wrong_answers_with_a_fearful_voice_are_anxiety_not_only_confusion():
+    """Wrong answers say the student struggles, not how: with a fearful voice the struggle
+    leans to anxiety, with no reading it stays the dialogue's own (confusion)."""
+    def after(voice: str | None) -> dict[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        for n in (1, 2):
+            pol.decide(read(0.8, speech=voice) if voice else None,
+                       Evidence(wrong_streak=n, correct=False, move="answer"), now=20.0 * n)
+        return pol.scores
+
+    assert after("fear")["anxious"] > after("fear")["confused"]
+    assert after(None)["confused"] > after(None)["anxious"]

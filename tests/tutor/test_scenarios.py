@@ -15,10 +15,10 @@ FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
 OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
 OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "b07_sarcasm_flat": "sarcasm read as joy",
-    "c08_arabic_anxious": "worry in Arabic flagged as frustration",
     "c13_polish_keeps_skipping": "boredom noticed one turn after the writer's",
     "d15_distracted": "distraction is not read as boredom",
     "d17_sarcastic": "sarcasm read as joy",
+    "e15_hinglish_negatives": "confusion over negatives read as anxiety (a voice read as fear)",
     "f03_leaning_fear_glitch": "a camera reading fear on some turns read as anxiety",
     "f06_says_easy": "'easy' said while half the answers go wrong read as boredom",
     "f11_nervous_smile": "a smile with scared words read as delight",
@@ -26,23 +26,24 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "f19_japanese_english_test_anxiety": "worry in Japanese and English not read by turn 3",
     "g01_parents_worry": "worry about parents not read by turn 4",
     "g08_angry_cam_cheerful": "cheerful words do not outweigh a camera reading anger",
-    "g09_sorry_trembling": "a wrong answer reads as confusion before a trembling voice's worry",
     "g10_delight_stuck_recover": "frustration outlasts the recovery",
-    "g11_mock_panic": "'i'm going to fail' flagged as frustration over a shaky voice",
     "g12_quietly_lost": "a quietly lost student read as frustrated, not confused",
     "g20_streak_joy": "'THREE!!! 🔥🔥' after a right answer taken for a wrong answer",
+    "h02_joker_hides_confusion": "confusion hidden behind jokes read as frustration",
+    "h03_annoyed_saturday": "annoyance at coming on a Saturday not read by turn 3",
 }
-_READ_ONLY = {"d17_sarcastic", "g01_parents_worry", "g20_streak_joy"}  # missed only when read
+_READ_ONLY = {  # missed only when the words are read
+    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
-    "c03_anxious_test_tomorrow": "a fearful voice, the worried words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "c15_playful_careless": "the laughing words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
+    "d18_careless_laugher": "the laughing words unread",
     "e03_finally_gets_it": "the delighted words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
-    "e14_exam_nerves_improves": "a fearful voice, the worried words unread",
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
+    "g14_laughs_it_off": "the laughing words unread",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
