@@ -82,8 +82,8 @@ class PolicyConfig(BaseModel):
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
     smile_while_failing: float = Field(ge=0, le=1)
-    said_feeling: float = Field(default=0.0, ge=0)
-    struggle_own: float = Field(default=0.3, gt=0)  # 0: a said feeling is only a text reading
+    said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
+    struggle_own: float = Field(default=0.3, gt=0)  # the weight of the dialogue's own split
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
