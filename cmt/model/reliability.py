@@ -50,7 +50,10 @@ class Reliability:
 
     def score(self, feats: np.ndarray) -> np.ndarray:
         """(N, h) expert features -> (N,) reliability in (0, 1)."""
-        return _sigmoid(self.a - self.b * self.log_ratio(feats))
+        return self.score_from_log_ratio(self.log_ratio(feats))
+
+    def score_from_log_ratio(self, s: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.a - self.b * s)
 
     def to_dict(self) -> dict:
         return {"means": torch.from_numpy(self.means.astype(np.float32)),

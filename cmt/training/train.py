@@ -610,6 +610,10 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
         if config.reliability:
             rel, report["reliability"], report["cross_corpus"] = fit_reliability(
                 config, model, stack, experts, fit, aug, calib_by_corpus, dev_by_corpus, ckpt)
+            for m, r in rel.items():  # after tempering, one temperature for the modality alone
+                report["reliability"][m]["gain"] = fit_gain(model, stack, m, experts[m], r,
+                                                            calib_by_corpus[m])
+            ckpt["stack"] = report["stack"] = stack.to_dict()
             ckpt["reliability"] = {m: r.to_dict() for m, r in rel.items()}
             report["per_corpus_calibrated"] = {
                 c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
@@ -639,6 +643,9 @@ def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
     dev = build_pools(sub, "dev")
     aug = augmented_pools(sub, fit) if config.augment else {}
     rels, rep, cross = fit_reliability(sub, model, stack, experts, fit, aug, calib, dev, ckpt)
+    for m, rel in rels.items():  # after tempering, one temperature for the modality alone
+        rep[m]["gain"] = fit_gain(model, stack, m, experts[m], rel, calib[m])
+    ckpt["stack"] = stack.to_dict()
     # the modalities not named keep the reliability models they had
     ckpt["reliability"] = {**(ckpt.get("reliability") or {}), **{m: r.to_dict() for m, r in rels.items()}}
     rels = {m: Reliability.from_dict(b) for m, b in ckpt["reliability"].items()}
@@ -675,6 +682,30 @@ def _tempering_data(model: FusionModel, stack: Stack, m: str, expert: Expert, re
     else:
         z = stack.logits(m, [log_probs(probs)])
     return rel.log_ratio(feats), z, fs.labels.numpy()
+
+
+def fit_gain(model: FusionModel, stack: Stack, m: str, expert: Expert, rel: Reliability,
+             calib: dict[str, FeatureSet]) -> float:
+    """The temperature of modality m's answer alone once reliability tempers it, fitted by
+    cross-entropy on the calibration split, each corpus weighing the same (a student is no more
+    like the larger corpus), and folded into the stack's weights for m alone, so the answers
+    keep their top labels. The mapping from distance to reliability is fitted for inputs unlike
+    the training data as well, and may leave familiar ones under-confident; this puts their
+    confidence back where the calibration split says it belongs."""
+    from scipy.optimize import minimize_scalar
+
+    parts = [_tempering_data(model, stack, m, expert, rel, fs) for fs in calib.values() if len(fs)]
+    s, z, y, w = _halves(parts)
+    x = rel.score_from_log_ratio(s)[:, None] * z
+
+    def nll(log_gain: float) -> float:
+        t = x * np.exp(log_gain)
+        t = t - t.max(1, keepdims=True)
+        return float((w * (np.log(np.exp(t).sum(1)) - t[np.arange(len(t)), y])).sum())
+
+    gain = float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+    stack.weights[m] = [v * gain for v in stack.weights[m]]
+    return gain
 
 
 def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, experts: Experts,

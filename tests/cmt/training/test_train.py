@@ -255,6 +255,11 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
     tempered = ct.predict_pool(model, fs, stack=stack, experts=experts, reliability=rel)
     assert (plain.argmax(1) == tempered.argmax(1)).all()
     assert tempered.max(1).mean() <= plain.max(1).mean() + 1e-9
+    # the temperature fitted after tempering keeps the trained checkpoint's top labels
+    assert report["reliability"]["speech"]["gain"] > 0
+    trained = ct.Stack.from_dict(read_checkpoint(config.out)["stack"])
+    assert (ct.predict_pool(model, fs, stack=trained, experts=experts).argmax(1)
+            == tempered.argmax(1)).all()
     # calibrating one modality again leaves the other's reliability model as it was
     text_only = later.model_copy(update={"reliability": {"text": later.reliability["text"]}})
     ct.calibrate(text_only, tmp_path / "calibrated.pt", tmp_path / "text-again.pt")
