@@ -26,14 +26,17 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "f19_japanese_english_test_anxiety": "worry in Japanese and English not read by turn 3",
     "g01_parents_worry": "worry about parents not read by turn 4",
     "g08_angry_cam_cheerful": "cheerful words do not outweigh a camera reading anger",
-    "g10_delight_stuck_recover": "frustration outlasts the recovery",
     "g12_quietly_lost": "a quietly lost student read as frustrated, not confused",
     "g20_streak_joy": "'THREE!!! 🔥🔥' after a right answer taken for a wrong answer",
     "h02_joker_hides_confusion": "confusion hidden behind jokes read as frustration",
     "h03_annoyed_saturday": "annoyance at coming on a Saturday not read by turn 3",
+    "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
+    "i12_adhd_fast_drifter": "a cheerful, drifting student never read as delighted or bored",
+    "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
 }
 _READ_ONLY = {  # missed only when the words are read
-    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday"}
+    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
+    "i07_caps_emoji_excited", "i12_adhd_fast_drifter"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -43,8 +46,10 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "e03_finally_gets_it": "the delighted words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
+    "g10_delight_stuck_recover": "the relieved words unread: frustration outlasts the recovery",
     "g14_laughs_it_off": "the laughing words unread",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
+    "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
