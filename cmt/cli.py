@@ -103,7 +103,8 @@ def calibrate(checkpoint: Path = typer.Option(Path("cmt/checkpoints/cmt.pt"), he
                                                  "the others keep theirs); default: every one the "
                                                  "config's reliability: section names")):
     """Fit each modality's reliability (distance to its expert's training data) onto a trained
-    checkpoint; its answers keep their top labels, only their confidence changes."""
+    checkpoint, then that modality's temperature alone on the calibration split; its answers
+    keep their top labels, only their confidence changes."""
     import json
 
     from cmt.training.train import calibrate as run_calibrate

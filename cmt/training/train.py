@@ -626,8 +626,10 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
 
 
 def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
-    """Fit reliability (config.reliability) onto a trained checkpoint: its fusion, experts and
-    stack are kept as they are, so every answer's top label stays; only confidence changes.
+    """Fit reliability (config.reliability) onto a trained checkpoint, then each fitted
+    modality's temperature alone (fit_gain, which scales that modality's stack weights): its
+    fusion and experts are kept as they are, so every answer's top label stays; only confidence
+    changes.
     A modality the config does not name keeps the reliability model the checkpoint has.
     Needs the features of the corpora each measured modality's expert trained on (split as the
     config splits them) and of each held-out corpus. Writes `out`; returns the report."""
