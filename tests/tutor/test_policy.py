@@ -237,7 +237,8 @@ def test_typed_frustration_counts_as_surely_as_the_flag_is_sure():
 
 def test_a_worry_put_into_words_counts_as_said_not_guessed():
     """"i'm scared i'll get it wrong" (a vent the flag does not call frustration) is taken in
-    by the dialogue in the direction its words read; a face reading alone is not."""
+    by the dialogue in the direction its words read; the same reading on an "ok" (an ack)
+    counts only as a text reading."""
     def anxiety(move: str) -> float:
         pol = Policy(clock=lambda: 0.0)
         pol.decide(read(0.85, text="fear"), Evidence(move=move), now=5)
