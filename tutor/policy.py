@@ -46,6 +46,7 @@ FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (o
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
+FAMILY_OF = {s: g for g, members in FAMILIES.items() for s in members}
 STRUGGLING_STATES = ("frustrated", "anxious", "confused")
 DEFAULT_POLICY = REPO_DATA_DIR / "policy" / "default.yaml"
 NOUN = {"engaged": "engagement", "delighted": "delight", "frustrated": "frustration",
@@ -261,17 +262,22 @@ class Policy:
             if r.confidence < cfg.min_confidence:
                 read.append(f"{channel} {r.label} {r.confidence:.2f} too unsure to count")
                 continue
-            raw = {s: sum(w * r.probs[e] for e, w in ws.items())
-                   for s, ws in cfg.emotion_weights.items()}
-            direction, strength = _normalised(raw)
+            direction, weight = self._evidence_of(r)
             if not direction:
                 continue
-            reliability = getattr(r, "reliability", None)  # the service's, when it gives one
-            weight = amount * r.confidence * strength * (1.0 if reliability is None
-                                                         else max(float(reliability), 0.0))
-            self.channels[channel].add(direction, weight, now)
+            self.channels[channel].add(direction, amount * weight, now)
             read.append(f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}")
         return read
+
+    def _evidence_of(self, r) -> tuple[dict[str, float], float]:
+        """A reading as evidence: its direction over the states (emotion_weights) and its
+        weight, confidence times strength times the service's reliability when it gives one."""
+        raw = {s: sum(w * r.probs[e] for e, w in ws.items())
+               for s, ws in self.config.emotion_weights.items()}
+        direction, strength = _normalised(raw)
+        reliability = getattr(r, "reliability", None)
+        return direction, r.confidence * strength * (1.0 if reliability is None
+                                                     else max(float(reliability), 0.0))
 
     def slow_s(self) -> float:
         """From how long a wrong answer is hesitation: `slow_s`, or longer for a student whose
@@ -314,14 +320,9 @@ class Policy:
         if (evidence.move != "vent" or evidence.typed_frustration or words is None
                 or words.confidence < self.config.min_confidence):
             return
-        raw = {s: sum(w * words.probs[e] for e, w in ws.items())
-               for s, ws in self.config.emotion_weights.items()}
-        direction, strength = _normalised(raw)
-        reliability = 1.0 if words.reliability is None else max(float(words.reliability), 0.0)
+        direction, weight = self._evidence_of(words)
         if direction:
-            self.channels["dialogue"].add(
-                direction, self.config.said_feeling * words.confidence * strength * reliability,
-                now)
+            self.channels["dialogue"].add(direction, self.config.said_feeling * weight, now)
 
     # -- fusing
     def _trust(self, channel: str, now: float | None = None) -> float:
@@ -397,9 +398,8 @@ class Policy:
         """The state that should be, and its lead over the current one. Between families
         (doing fine, struggling, bored) the families' totals compete, so evidence split
         between confusion and frustration still adds up; within a family, the states."""
-        group = {s: g for g, members in FAMILIES.items() for s in members}
         totals = {g: sum(self.scores[s] for s in members) for g, members in FAMILIES.items()}
-        mine = group[self.state]
+        mine = FAMILY_OF[self.state]
         best = max(totals, key=totals.get)
         if best != mine:
             leader = max(FAMILIES[best], key=self.scores.get)
@@ -414,7 +414,7 @@ class Policy:
         if not leads:
             self._pending = None
             return False
-        if self._pending is None or _family(leader) != _family(self._pending):
+        if self._pending is None or FAMILY_OF[leader] != FAMILY_OF[self._pending]:
             # the current state is beaten from now by this family: count its time and turns
             self._pending_since, self._pending_turns = now, 0
         self._pending = leader  # the switch goes to whichever state leads when it is earned
@@ -489,10 +489,6 @@ class Policy:
             todo.append("offer a short break")
         outcome = ", ".join(todo) if todo else "style unchanged"
         return f"{_join(what)} → {outcome}"
-
-
-def _family(state: str) -> str:
-    return next(g for g, members in FAMILIES.items() if state in members)
 
 
 def _join(parts: list[str]) -> str:

@@ -610,10 +610,7 @@ def run(config: TrainConfig, progress: bool = True, resume: bool = False) -> dic
         if config.reliability:
             rel, report["reliability"], report["cross_corpus"] = fit_reliability(
                 config, model, stack, experts, fit, aug, calib_by_corpus, dev_by_corpus, ckpt)
-            for m, r in rel.items():  # after tempering, one temperature for the modality alone
-                report["reliability"][m]["gain"] = fit_gain(model, stack, m, experts[m], r,
-                                                            calib_by_corpus[m])
-            ckpt["stack"] = report["stack"] = stack.to_dict()
+            ckpt["stack"] = report["stack"] = stack.to_dict()  # with the temperatures
             ckpt["reliability"] = {m: r.to_dict() for m, r in rel.items()}
             report["per_corpus_calibrated"] = {
                 c: _brief(scores([EMOTIONS[i] for i in fs.labels.tolist()],
@@ -645,9 +642,7 @@ def calibrate(config: TrainConfig, checkpoint: Path, out: Path) -> dict:
     dev = build_pools(sub, "dev")
     aug = augmented_pools(sub, fit) if config.augment else {}
     rels, rep, cross = fit_reliability(sub, model, stack, experts, fit, aug, calib, dev, ckpt)
-    for m, rel in rels.items():  # after tempering, one temperature for the modality alone
-        rep[m]["gain"] = fit_gain(model, stack, m, experts[m], rel, calib[m])
-    ckpt["stack"] = stack.to_dict()
+    ckpt["stack"] = stack.to_dict()  # with the temperatures fit_reliability fitted
     # the modalities not named keep the reliability models they had
     ckpt["reliability"] = {**(ckpt.get("reliability") or {}), **{m: r.to_dict() for m, r in rels.items()}}
     rels = {m: Reliability.from_dict(b) for m, b in ckpt["reliability"].items()}
@@ -719,6 +714,9 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
     the corpus it did not see; the shipped expert takes the mapping fitted on both probes' data.
     Each probe is also scored on its unseen corpus with the *other* probe's mapping (out of
     sample) and written to config.probe_dir, if set, for cmt evaluate.
+
+    Last, each modality's temperature alone once tempered (fit_gain): `stack`'s weights for that
+    modality are scaled in place.
 
     Returns ({modality: Reliability}, a report per modality, the cross-corpus scores)."""
     rels, report, cross = {}, {}, {}
@@ -798,6 +796,8 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
                                     "mapping_from": other, "mapping": list(probes[other]["own"])}
             if config.probe_dir:
                 _save_probe(config, ckpt, m, name, p)
+    for m, rel in rels.items():  # after tempering, one temperature for the modality alone
+        report[m]["gain"] = fit_gain(model, stack, m, experts[m], rel, calib_by_corpus[m])
     return rels, report, cross
 
 
