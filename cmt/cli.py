@@ -173,16 +173,28 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
               mirror: bool = typer.Option(True, help="read each face with its mirror image"),
               fer2013: bool = typer.Option(False, help="also train on FER2013's training crops "
                                            "(DATA_DIR/fer2013)"),
+              device: str = typer.Option("auto", help="cpu, cuda (or cuda:N), or auto: cuda "
+                                         "when torch sees one"),
               out: Path = typer.Option(None, help="default: cmt/checkpoints/face_tuned.pt")):
     """Fine-tune EfficientNet-Lite0 on face crops for expression ("attune-face-emotion")."""
     from cmt.model.encoders.face import FACE_TUNED_PATH
     from cmt.training.face_tune import FaceTuneConfig, run
     from cmt.training.corpora import SUBDIR
 
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as e:
+        raise typer.BadParameter(str(e), param_hint="--device") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise typer.BadParameter("torch sees no CUDA device here", param_hint="--device")
     with input_errors():
         blob = run(FaceTuneConfig(epochs=epochs, mirror=mirror), data_dir / SUBDIR["facial_expressions"],
                    out or FACE_TUNED_PATH, log=typer.echo,
-                   fer2013_dir=data_dir / SUBDIR["fer2013"] if fer2013 else None)
+                   fer2013_dir=data_dir / SUBDIR["fer2013"] if fer2013 else None, device=device)
     typer.echo(f"kept epoch {blob['epoch']} (best on the calibration split), "
                f"wrote {out or FACE_TUNED_PATH} in {blob['seconds']:.0f} s")
 

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -158,12 +159,12 @@ def augment(x: torch.Tensor, config: FaceTuneConfig, generator: torch.Generator)
     zoomed, shifted, mirrored and relit."""
     B, S = x.shape[0], config.image_size
 
-    def uniform(scale: float) -> torch.Tensor:
-        return (torch.rand(B, generator=generator) * 2 - 1) * scale
+    def uniform(scale: float) -> torch.Tensor:  # drawn by the (CPU) generator, used where x is
+        return ((torch.rand(B, generator=generator) * 2 - 1) * scale).to(x.device)
 
     angle = uniform(math.radians(config.rotate))
     scale = (1 / config.margin) * (1 + uniform(config.zoom))
-    flip = torch.where(torch.rand(B, generator=generator) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(B, generator=generator) < 0.5, -1.0, 1.0).to(x.device)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack([torch.stack([cos * flip, -sin, uniform(config.shift)], 1),
                          torch.stack([sin * flip, cos, uniform(config.shift)], 1)], 1)
@@ -185,9 +186,9 @@ def predict(model: EffNetFace, crops: Crops, config: FaceTuneConfig, batch_size:
     """(N, 7) probabilities over EMOTIONS, the model in eval mode (as the encoder runs it);
     mirror: with each face's mirror image (default: as the config says)."""
     mirror = config.mirror if mirror is None else mirror
-    was = model.training
+    was, device = model.training, next(model.parameters()).device
     model.eval()
-    out = [model(center(crops.images[s:s + batch_size], config), mirror).softmax(-1)
+    out = [model(center(crops.images[s:s + batch_size].to(device), config), mirror).softmax(-1).cpu()
            for s in range(0, len(crops.labels), batch_size)]
     model.train(was)
     return torch.cat(out).double().numpy()
@@ -201,13 +202,17 @@ def score(model: EffNetFace, crops: Crops, config: FaceTuneConfig, mirror: bool 
 
 
 def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | None = None,
-         model: EffNetFace | None = None, log=print) -> dict:
-    """Train; returns the file's contents for the epoch best on calibration (macro F1)."""
+         model: EffNetFace | None = None, log=print, device: str = "cpu",
+         on_best: Callable[[dict], object] | None = None) -> dict:
+    """Train on `device` (a torch device: "cpu", "cuda"); returns the file's contents for the
+    epoch best on calibration (macro F1). on_best(contents), if given, is called with them
+    whenever an epoch becomes the best so far (to keep them before a run is cut short)."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     if model is None:
         model = EffNetFace(config.arch, dropout=config.dropout).load_imagenet()
-    weights = class_weights(fit.labels)
+    model.to(device)
+    weights = class_weights(fit.labels).to(device)
     per_epoch = math.ceil(len(fit.labels) / config.batch_size)
     opt = OneCycle([(model.body.parameters(), config.lr), (model.out.parameters(), config.head_lr)],
                    weight_decay=config.weight_decay, total_steps=config.epochs * per_epoch,
@@ -221,16 +226,16 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
         perm = torch.randperm(len(fit.labels), generator=gen)
         for s in range(0, len(perm), config.batch_size):
             b = perm[s:s + config.batch_size]
-            logits = model(augment(fit.images[b], config, gen))
-            loss = F.cross_entropy(logits, fit.labels[b], weight=weights,
+            logits = model(augment(fit.images[b].to(device), config, gen))
+            loss = F.cross_entropy(logits, fit.labels[b].to(device), weight=weights,
                                    label_smoothing=config.label_smoothing)
             yield loss
-            run["total"] += loss.item() * len(b)
+            run["total"] = run["total"] + loss.detach() * len(b)  # no sync per step on a GPU
 
     def end_epoch(epoch: int) -> None:
         nonlocal best
         epoch += 1
-        row = {"epoch": epoch, "loss": round(run["total"] / len(fit.labels), 4),
+        row = {"epoch": epoch, "loss": round(float(run["total"]) / len(fit.labels), 4),
                "seconds": round(time.perf_counter() - run["t0"], 1),
                "calibration": _brief(score(model, calibration, config)),
                # the other reading, for the record (the epoch is chosen on the config's)
@@ -245,16 +250,21 @@ def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | No
             + (f"; dev macro F1 {row['dev']['macro_f1']:.3f}" if dev is not None else ""))
         if best is None or row["calibration"]["macro_f1"] > best[0]:
             best = (row["calibration"]["macro_f1"], epoch, copy.deepcopy(model.state_dict()))
+            if on_best is not None:
+                on_best(contents())
+
+    def contents() -> dict:
+        _, epoch, state = best
+        state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in state.items()}
+        return {"format": FACE_TUNED_FORMAT, "arch": config.arch, "image_size": config.image_size,
+                "mirror": config.mirror,
+                "labels": list(EMOTIONS), "state_dict": state, "epoch": epoch,
+                "digest": state_digest(state.values()),
+                "config": asdict(config), "history": list(history),
+                "trained_on": f"the training splits less calibration ({len(fit.labels)} crops)"}
 
     fit_loop(model, opt, config.epochs, batch_losses, end_epoch=end_epoch)
-    _, epoch, state = best
-    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    return {"format": FACE_TUNED_FORMAT, "arch": config.arch, "image_size": config.image_size,
-            "mirror": config.mirror,
-            "labels": list(EMOTIONS), "state_dict": state, "epoch": epoch,
-            "digest": state_digest(state.values()),
-            "config": asdict(config), "history": history,
-            "trained_on": f"the training splits less calibration ({len(fit.labels)} crops)"}
+    return contents()
 
 
 def _brief(s: dict) -> dict:
@@ -287,14 +297,14 @@ def load_splits(config: FaceTuneConfig, data_dir: Path,
 
 
 def run(config: FaceTuneConfig, data_dir: Path, out: Path, log=print,
-        fer2013_dir: Path | None = None) -> dict:
+        fer2013_dir: Path | None = None, device: str = "cpu") -> dict:
     from cmt.model.checkpoint import save
 
     t0 = time.perf_counter()
     splits = load_splits(config, data_dir, fer2013_dir)
     log("crops: " + ", ".join(f"{k} {len(v.labels)}" for k, v in splits.items())
         + f" in {time.perf_counter() - t0:.0f} s")
-    blob = tune(config, splits["fit"], splits["calibration"], splits["dev"], log=log)
+    blob = tune(config, splits["fit"], splits["calibration"], splits["dev"], log=log, device=device)
     blob["seconds"] = round(time.perf_counter() - t0, 1)
     save(blob, out)
     return blob

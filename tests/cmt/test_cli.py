@@ -23,6 +23,17 @@ def test_missing_corpus_is_a_usage_error(tmp_path, args, says):
     assert isinstance(result.exception, SystemExit)  # a usage exit, not an uncaught error
 
 
+@pytest.mark.parametrize("device, says", [("tpu9", "--device"), ("cuda", "torch sees no CUDA device")])
+def test_tune_face_refuses_a_device_it_cannot_use(tmp_path, device, says):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    result = CliRunner().invoke(app, ["tune-face", "--data-dir", str(tmp_path), "--device", device])
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split())
+
+
 def test_tune_text_keeps_the_shipped_recipe_unless_told(tmp_path, monkeypatch):
     import cmt.training.text_tune
     from cmt.training.text_tune import TuneConfig

@@ -150,8 +150,8 @@ def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
 
 def normalise_rgb(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) uint8 -> float32 normalised with the ImageNet mean and std."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x.float().div(255.0) - mean) / std
 
 

@@ -70,9 +70,15 @@ def test_tuning_learns_and_the_file_loads_into_the_encoder(tmp_path):
     for m in model.modules():  # batch-norm statistics follow a dozen steps (not hundreds)
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 0.3
-    blob = tune(config, _toy(12, side, 0), _toy(4, side, 1), model=model, log=lambda _: None)
+    kept = []  # what a run cut short would have kept: each best so far, when it came
+    blob = tune(config, _toy(12, side, 0), _toy(4, side, 1), model=model, log=lambda _: None,
+                on_best=kept.append)
     assert [r["epoch"] for r in blob["history"]] == [1, 2, 3, 4, 5, 6]
     assert blob["history"][blob["epoch"] - 1]["calibration"]["accuracy"] == 1.0  # told apart
+    assert kept[0]["epoch"] == 1 and kept[-1]["epoch"] == blob["epoch"]
+    assert kept[-1]["digest"] == blob["digest"] and len(kept[0]["history"]) == 1
+    f1 = [blob["history"][k["epoch"] - 1]["calibration"]["macro_f1"] for k in kept]
+    assert f1 == sorted(f1) and len(set(f1)) == len(f1)  # each one better than the one before
 
     path = tmp_path / "face.pt"
     save(blob, path)
