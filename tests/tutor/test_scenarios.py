@@ -33,6 +33,10 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
     "i12_adhd_fast_drifter": "a cheerful, drifting student never read as delighted or bored",
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
+    "j12_lolworry": "worry joked about ('lol im cooked') ends read as delight after two right answers",
+    "j15_adhd": "'oh i didnt simplify it. my bad' read as not understanding",
+    "j18_loud": "delight in capitals and emoji not read by turn 5",
+    "j19_politelost": "a politely lost student read as frustrated, not confused",
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
@@ -50,6 +54,8 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "g14_laughs_it_off": "the laughing words unread",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
     "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
+    "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
+    "j08_polite": "slow wrong answers, the polite words of being lost unread",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
