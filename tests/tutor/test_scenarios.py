@@ -34,7 +34,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "i12_adhd_fast_drifter": "a cheerful, drifting student never read as delighted or bored",
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
     "j12_lolworry": "worry joked about ('lol im cooked') ends read as delight after two right answers",
-    "j15_adhd": "'oh i didnt simplify it. my bad' read as not understanding",
     "j18_loud": "delight in capitals and emoji not read by turn 5",
     "j19_politelost": "a politely lost student read as frustrated, not confused",
 }
