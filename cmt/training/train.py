@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -58,6 +59,10 @@ class ReliabilitySpec(BaseModel):
                                  "calibration split; if the expert does, probe experts trained "
                                  "without it and on it alone fit the mapping across corpora (with "
                                  "the fused answer only where the fusion never read it)")
+    probe_on: Literal["whole", "dev"] = Field(
+        "whole", description="what of the corpus a probe did not train on it is scored on (and "
+        "the mapping fitted on): all of it, or its dev split alone, for an encoder tuned on the "
+        "training splits (the face encoder is), which has seen the rest")
 
 
 class TrainConfig(BaseModel):
@@ -722,6 +727,8 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
     rels, report, cross = {}, {}, {}
 
     def whole(m: str, c: str) -> FeatureSet:  # a corpus's every example the run has read
+        if config.reliability[m].probe_on == "dev":  # only what a tuned encoder never saw
+            return dev_by_corpus[m][c]
         parts = [fit[m][c], calib_by_corpus[m][c], dev_by_corpus[m][c]]
         return FeatureSet.concat(parts)
 

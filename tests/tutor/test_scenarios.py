@@ -16,6 +16,8 @@ OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
 OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "b07_sarcasm_flat": "sarcasm read as joy",
     "c13_polish_keeps_skipping": "boredom noticed one turn after the writer's",
+    "d11_polite_smile_lost": "a smiling, slowly failing student read as frustrated, not confused "
+                             "(since the face is trusted at 0.61, its measured kappa, not 0.60)",
     "d15_distracted": "distraction is not read as boredom",
     "d17_sarcastic": "sarcasm read as joy",
     "e15_hinglish_negatives": "confusion over negatives read as anxiety (a voice read as fear)",
@@ -38,7 +40,7 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "j19_politelost": "a politely lost student read as frustrated, not confused",
 }
 _READ_ONLY = {  # missed only when the words are read
-    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
+    "d11_polite_smile_lost", "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
     "i07_caps_emoji_excited", "i12_adhd_fast_drifter"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",

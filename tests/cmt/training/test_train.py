@@ -211,10 +211,14 @@ def test_experts_learn_from_more_corpora_and_reliability_is_fitted_across_them(t
                          corpora={"text": ["meld", "goemotions"], "speech": ["ravdess"]},
                          expert_corpora={"speech": ["ravdess", "emodb"]},
                          experts={"text": ExpertSpec(epochs=5), "speech": ExpertSpec(epochs=5)},
-                         reliability={"text": {"held_out": "goemotions"},
+                         reliability={"text": {"held_out": "goemotions", "probe_on": "dev"},
                                       "speech": {"held_out": "emodb"}},
                          probe_dir=tmp_path / "probes")
     report = ct.run(config, progress=False)
+    # probes score the corpus they did not train on whole, or only its dev split when told
+    n = {k: row["tempered"]["n"] for k, row in report["cross_corpus"].items()}
+    assert n == {"speech:without-emodb": 175, "speech:only-emodb": 280,
+                 "text:without-goemotions": 35, "text:only-goemotions": 70}
     assert report["train_sizes"]["speech"] < report["expert_train_sizes"]["speech"]
     assert set(report["cross_corpus"]) == {"speech:without-emodb", "speech:only-emodb",
                                            "text:without-goemotions", "text:only-goemotions"}
