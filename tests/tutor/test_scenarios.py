@@ -16,8 +16,6 @@ OTHERS = sorted((SCENARIOS_DIR / "others").glob("*.yaml"))
 OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "b07_sarcasm_flat": "sarcasm read as joy",
     "c13_polish_keeps_skipping": "boredom noticed one turn after the writer's",
-    "d11_polite_smile_lost": "a smiling, slowly failing student read as frustrated, not confused "
-                             "(since the face is trusted at 0.61, its measured kappa, not 0.60)",
     "d15_distracted": "distraction is not read as boredom",
     "d17_sarcastic": "sarcasm read as joy",
     "e15_hinglish_negatives": "confusion over negatives read as anxiety (a voice read as fear)",
@@ -37,22 +35,19 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
     "j12_lolworry": "worry joked about ('lol im cooked') ends read as delight after two right answers",
     "j18_loud": "delight in capitals and emoji not read by turn 5",
-    "j19_politelost": "a politely lost student read as frustrated, not confused",
 }
 _READ_ONLY = {  # missed only when the words are read
-    "d11_polite_smile_lost", "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
-    "i07_caps_emoji_excited", "i12_adhd_fast_drifter"}
+    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h02_joker_hides_confusion",
+    "h03_annoyed_saturday", "i07_caps_emoji_excited", "i12_adhd_fast_drifter"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "c15_playful_careless": "the laughing words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
-    "d18_careless_laugher": "the laughing words unread",
     "e03_finally_gets_it": "the delighted words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
     "g10_delight_stuck_recover": "the relieved words unread: frustration outlasts the recovery",
-    "g14_laughs_it_off": "the laughing words unread",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
     "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
