@@ -1,4 +1,4 @@
-"""Fine-tune an ImageNet backbone for facial expressions, on CPU ("attune-face-emotion").
+"""Fine-tune an ImageNet backbone for facial expressions, on CPU or a GPU ("attune-face-emotion").
 
     cmt tune-face --data-dir ../shared/datasets          # writes cmt/checkpoints/face_tuned.pt
 
@@ -188,8 +188,8 @@ def predict(model: EffNetFace, crops: Crops, config: FaceTuneConfig, batch_size:
     mirror = config.mirror if mirror is None else mirror
     was, device = model.training, next(model.parameters()).device
     model.eval()
-    out = [model(center(crops.images[s:s + batch_size].to(device), config), mirror).softmax(-1).cpu()
-           for s in range(0, len(crops.labels), batch_size)]
+    out = [model(center(crops.images[s:s + batch_size].to(device), config), mirror)
+           .softmax(-1).cpu() for s in range(0, len(crops.labels), batch_size)]
     model.train(was)
     return torch.cat(out).double().numpy()
 

@@ -726,11 +726,10 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
     Returns ({modality: Reliability}, a report per modality, the cross-corpus scores)."""
     rels, report, cross = {}, {}, {}
 
-    def whole(m: str, c: str) -> FeatureSet:  # a corpus's every example the run has read
+    def probed(m: str, c: str) -> FeatureSet:  # what of a corpus a probe that did not see it reads
         if config.reliability[m].probe_on == "dev":  # only what a tuned encoder never saw
             return dev_by_corpus[m][c]
-        parts = [fit[m][c], calib_by_corpus[m][c], dev_by_corpus[m][c]]
-        return FeatureSet.concat(parts)
+        return FeatureSet.concat([fit[m][c], calib_by_corpus[m][c], dev_by_corpus[m][c]])
 
     for m, spec in config.reliability.items():
         calib = merged({m: calib_by_corpus[m]})[m]
@@ -762,8 +761,8 @@ def fit_reliability(config: TrainConfig, model: FusionModel, stack: Stack, exper
                                                     "see two_fold_on_held_out)"}
             continue
         others = [c for c in config.expert_corpora_of(m) if c != held]
-        unseen = {held: whole(m, held)}
-        everything_else = FeatureSet.concat([whole(m, c) for c in others])
+        unseen = {held: probed(m, held)}
+        everything_else = FeatureSet.concat([probed(m, c) for c in others])
         # the fused answer joins the probe without H only where the fusion never trained on H
         # (text: the fusion reads both corpora, so each probe is its expert alone)
         fusion_unseen = held not in config.corpora.get(m, [])

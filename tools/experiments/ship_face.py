@@ -2,8 +2,8 @@
 parts: a face expert trained on facial_expressions' and FER2013's fit parts (FER2013's training
 crops, read whole), the stack's face subsets refitted on every modality's calibration split
 (the subsets without a face kept as shipped, so text and speech answers do not move), and the
-face reliability fitted across corpora (probes without FER2013 and on FER2013 alone, each scored on the
-other corpus's dev split alone, which the tuned encoder never saw).
+face reliability fitted across corpora (probes without FER2013 and on FER2013 alone, each
+scored on the other corpus's dev split alone, which the tuned encoder never saw).
 
     PYTHONPATH=. python tools/experiments/ship_face.py OUT.pt [--limit N] [--fe-times K] \
         [--epochs E] [--probe-dir DIR] [--data-dir ../shared/datasets]
@@ -61,7 +61,8 @@ cfg = {**cfg0, "expert_corpora": {**(cfg0.get("expert_corpora") or {}), "face": 
        "corpus_times": {**(cfg0.get("corpus_times") or {}),
                         **({"facial_expressions": args.fe_times} if args.fe_times > 1 else {})},
        # the probes are scored on dev alone: the tuned encoder has seen both training splits
-       "reliability": {**(cfg0.get("reliability") or {}), "face": {"held_out": "fer2013", "probe_on": "dev"}},
+       "reliability": {**(cfg0.get("reliability") or {}),
+                       "face": {"held_out": "fer2013", "probe_on": "dev"}},
        "experts": {**cfg0["experts"], "face": {**cfg0["experts"]["face"], "epochs": args.epochs}},
        "probe_dir": str(args.probe_dir) if args.probe_dir else None, "datasets_dir": str(D),
        "name": "cmt", "out": str(args.out), "fusion_from": None}

@@ -1,7 +1,7 @@
 """Tune the face encoder (`cmt tune-face --fer2013`) on a GPU machine that has neither the
 corpora nor the weight packages, and a small transfer limit.
 
-    # here: the training splits' crops, packed small (about 40 MB)
+    # here: the training splits' crops, packed small (53 MiB)
     python tools/experiments/tune_face_remote.py pack --data-dir ../shared/datasets --out .gpu/faces
     # there (torch, OpenCV and scikit-learn installed; pydantic and efficientnet-lite-pytorch
     # carried as wheels): as many epochs as fit in --budget seconds
@@ -30,7 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cmt.training.face_tune import Crops, FaceTuneConfig, concat, crop_with_margin, subset  # noqa: E402
+from cmt.training.face_tune import (Crops, FaceTuneConfig, concat, crop_with_margin,  # noqa: E402
+                                    subset)
 
 CORPORA = {"facial_expressions": 128, "fer2013": 48}  # tile side: the crop, or the image whole
 PER_SIDE = {128: 16, 48: 40}  # tiles along a mosaic's side
@@ -70,7 +71,8 @@ def pack(data_dir: Path, out: Path) -> None:
     for corpus, side in CORPORA.items():
         items = examples(corpus, data_dir / SUBDIR[corpus], "train")
         if corpus == "fer2013":  # whole 48x48 grey images, cut there
-            images = np.stack([decode_image(Path(e.image_path).read_bytes())[..., :1] for e in items])
+            images = np.stack([decode_image(Path(e.image_path).read_bytes())[..., :1]
+                               for e in items])
             labels = [e.label for e in items]
             groups = [e.group or "" for e in items]
         else:
@@ -83,7 +85,8 @@ def pack(data_dir: Path, out: Path) -> None:
         for i, m in enumerate(_mosaics(images, PER_SIDE[side])):
             name = f"{corpus}-{i:03d}.jpg"
             bgr = m[..., ::-1] if m.shape[2] == 3 else m[..., 0]
-            cv2.imwrite(str(out / name), np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+            cv2.imwrite(str(out / name), np.ascontiguousarray(bgr),
+                        [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
             files.append(name)
         meta[corpus] = {"n": len(labels), "side": side, "channels": int(images.shape[3]),
                         "files": files, "labels": labels, "groups": groups, "held": held}
@@ -118,8 +121,8 @@ def unpack(folder: Path) -> dict[str, Crops]:
         if m["channels"] == 1:  # the image whole, cut as load_crops cuts an image that is a crop
             images = np.stack([crop_with_margin(np.repeat(t, 3, axis=2), None, side, config.margin)
                                for t in images])
-        crops = Crops(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous(),
-                      torch.tensor([EMOTIONS.index(label) for label in m["labels"]]), m["groups"])
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+        crops = Crops(x, torch.tensor([EMOTIONS.index(label) for label in m["labels"]]), m["groups"])
         fit.append(subset(crops, [not h for h in m["held"]]))
         calibration.append(subset(crops, m["held"]))
     return {"fit": concat(fit), "calibration": concat(calibration)}
@@ -138,24 +141,30 @@ def step_seconds(model, fit: Crops, config: FaceTuneConfig, device: str, steps: 
     gen = torch.Generator().manual_seed(1)
 
     def one(b):
-        loss = F.cross_entropy(trial(augment(fit.images[b].to(device), config, gen)), fit.labels[b].to(device))
+        x = augment(fit.images[b].to(device), config, gen)
+        loss = F.cross_entropy(trial(x), fit.labels[b].to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    batches = [torch.randint(0, len(fit.labels), (config.batch_size,), generator=gen) for _ in range(steps + 5)]
+    batches = [torch.randint(0, len(fit.labels), (config.batch_size,), generator=gen)
+               for _ in range(steps + 5)]
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     for b in batches[:5]:
         one(b)
-    torch.cuda.synchronize() if device.startswith("cuda") else None
+    sync()
     t0 = time.perf_counter()
     for b in batches[5:]:
         one(b)
-    torch.cuda.synchronize() if device.startswith("cuda") else None
+    sync()
     return (time.perf_counter() - t0) / steps
 
 
-def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int, limit: int | None = None,
-        start: Path | None = None, lr_scale: float = 1.0) -> None:
+def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int,
+        limit: int | None = None, start: Path | None = None, lr_scale: float = 1.0) -> None:
     """start: a tuned file to go on from (a second one-cycle, its peak rates times lr_scale),
     instead of the ImageNet body."""
     from cmt.model.encoders.face import EffNetFace
@@ -166,8 +175,10 @@ def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int, li
     torch.backends.cudnn.benchmark = True
     splits = unpack(folder)
     if limit:  # a smoke test: the first `limit` of each split
-        splits = {k: subset(c, [i < limit for i in range(len(c.labels))]) for k, c in splits.items()}
-    print(f"unpacked fit {len(splits['fit'].labels)}, calibration {len(splits['calibration'].labels)} "
+        splits = {k: subset(c, [i < limit for i in range(len(c.labels))])
+                  for k, c in splits.items()}
+    print(f"unpacked fit {len(splits['fit'].labels)}, "
+          f"calibration {len(splits['calibration'].labels)} "
           f"in {time.perf_counter() - t0:.0f} s", flush=True)
     config = FaceTuneConfig()
     model = EffNetFace(config.arch, dropout=config.dropout)
@@ -177,7 +188,8 @@ def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int, li
                                for k, v in first["state_dict"].items()})
     else:
         state = torch.load(folder / "imagenet-body.pt")
-        model.body.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model.body.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                    for k, v in state.items()})
     per_step = step_seconds(model, splits["fit"], config, device)
     model.to(device)
     t1 = time.perf_counter()
@@ -187,7 +199,8 @@ def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int, li
     epochs = max(2, min(max_epochs, int(budget / per_epoch)))
     print(f"{per_step * 1e3:.1f} ms a step, {per_epoch:.0f} s an epoch: {epochs} epochs in "
           f"{budget:.0f} s", flush=True)
-    config = FaceTuneConfig(epochs=epochs, lr=config.lr * lr_scale, head_lr=config.head_lr * lr_scale)
+    config = FaceTuneConfig(epochs=epochs, lr=config.lr * lr_scale,
+                            head_lr=config.head_lr * lr_scale)
     out.mkdir(parents=True, exist_ok=True)
 
     def keep(blob: dict) -> None:
@@ -217,8 +230,10 @@ def main() -> None:
     r.add_argument("--device", default="cuda")
     r.add_argument("--max-epochs", type=int, default=40)
     r.add_argument("--start", type=Path, default=None, help="a tuned file to go on from")
-    r.add_argument("--lr-scale", type=float, default=1.0, help="with --start: the peak rates times this")
-    r.add_argument("--limit", type=int, default=None, help="a smoke test: the first N crops of each split")
+    r.add_argument("--lr-scale", type=float, default=1.0,
+                   help="with --start: the peak rates times this")
+    r.add_argument("--limit", type=int, default=None,
+                   help="a smoke test: the first N crops of each split")
     args = ap.parse_args()
     if args.verb == "pack":
         pack(args.data_dir, args.out)
