@@ -181,16 +181,6 @@ def tune_face(data_dir: Path = typer.Option(..., help="datasets folder (e.g. ../
     from cmt.training.face_tune import FaceTuneConfig, run
     from cmt.training.corpora import SUBDIR
 
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        kind = torch.device(device).type
-    except RuntimeError as e:
-        raise typer.BadParameter(str(e), param_hint="--device") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise typer.BadParameter("torch sees no CUDA device here", param_hint="--device")
     with input_errors():
         blob = run(FaceTuneConfig(epochs=epochs, mirror=mirror), data_dir / SUBDIR["facial_expressions"],
                    out or FACE_TUNED_PATH, log=typer.echo,

@@ -201,12 +201,27 @@ def score(model: EffNetFace, crops: Crops, config: FaceTuneConfig, mirror: bool 
                   predict(model, crops, config, mirror=mirror))
 
 
+def device_for(name: str) -> str:
+    """The torch device `name` asks for ("auto": cuda when torch sees one, else cpu); a
+    ValueError that says why when this machine cannot use it."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(name).type
+    except RuntimeError as e:
+        raise ValueError(f"--device {name!r}: {e}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: torch sees no CUDA device here")
+    return name
+
+
 def tune(config: FaceTuneConfig, fit: Crops, calibration: Crops, dev: Crops | None = None,
          model: EffNetFace | None = None, log=print, device: str = "cpu",
          on_best: Callable[[dict], object] | None = None) -> dict:
     """Train on `device` (a torch device: "cpu", "cuda"); returns the file's contents for the
     epoch best on calibration (macro F1). on_best(contents), if given, is called with them
     whenever an epoch becomes the best so far (to keep them before a run is cut short)."""
+    device = device_for(device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     if model is None:
@@ -300,6 +315,7 @@ def run(config: FaceTuneConfig, data_dir: Path, out: Path, log=print,
         fer2013_dir: Path | None = None, device: str = "cpu") -> dict:
     from cmt.model.checkpoint import save
 
+    device = device_for(device)  # before minutes of loading crops
     t0 = time.perf_counter()
     splits = load_splits(config, data_dir, fer2013_dir)
     log("crops: " + ", ".join(f"{k} {len(v.labels)}" for k, v in splits.items())

@@ -19,6 +19,7 @@ faces. The ImageNet body is carried in float16.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import math
 import sys
@@ -129,38 +130,17 @@ def unpack(folder: Path) -> dict[str, Crops]:
 
 
 def step_seconds(model, fit: Crops, config: FaceTuneConfig, device: str, steps: int = 30) -> float:
-    """Seconds per training step, measured on a copy of the model (which is then dropped)."""
+    """Seconds per training step: one epoch of `tune` on `steps` batches of `fit`, on a copy of
+    the model (which is then dropped). The first epoch's few warm-up steps are counted too."""
     import copy
 
-    import torch.nn.functional as F
+    from cmt.training.face_tune import tune
 
-    from cmt.training.face_tune import augment
-
-    trial = copy.deepcopy(model).to(device).train()
-    opt = torch.optim.AdamW(trial.parameters(), lr=1e-5)
-    gen = torch.Generator().manual_seed(1)
-
-    def one(b):
-        x = augment(fit.images[b].to(device), config, gen)
-        loss = F.cross_entropy(trial(x), fit.labels[b].to(device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    batches = [torch.randint(0, len(fit.labels), (config.batch_size,), generator=gen)
-               for _ in range(steps + 5)]
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    for b in batches[:5]:
-        one(b)
-    sync()
-    t0 = time.perf_counter()
-    for b in batches[5:]:
-        one(b)
-    sync()
-    return (time.perf_counter() - t0) / steps
+    few = subset(fit, [i < steps * config.batch_size for i in range(len(fit.labels))])
+    tiny = subset(fit, [i < config.batch_size for i in range(len(fit.labels))])
+    blob = tune(replace(config, epochs=1), few, tiny, None, model=copy.deepcopy(model),
+                device=device, log=lambda _line: None)
+    return blob["history"][0]["seconds"] / steps
 
 
 def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int,

@@ -17,7 +17,8 @@ from cmt.model.encoders.face import (
     face_fingerprint,
     load_face_tuned,
 )
-from cmt.training.face_tune import Crops, FaceTuneConfig, augment, center, crop_with_margin, predict, tune
+from cmt.training.face_tune import (Crops, FaceTuneConfig, augment, center, crop_with_margin, device_for,
+                                   predict, tune)
 from cmt.model.tokens import Encoders
 from cmt.training.text_tune import save
 
@@ -107,6 +108,16 @@ def test_tuning_learns_and_the_file_loads_into_the_encoder(tmp_path):
     assert not enc.mirror and face_fingerprint(str(path)) == f"{path}@{blob['digest']}"
     np.testing.assert_allclose(enc.encode(boxes).probs, predict(enc.model, toy, single), atol=1e-4)
     assert not np.allclose(enc.encode(boxes).probs, got.probs, atol=1e-4)
+
+
+def test_tuning_refuses_a_device_it_cannot_use_before_any_work():
+    crops = Crops(torch.zeros(2, 3, 8, 8), torch.tensor([0, 1]), ["a", "b"])
+    with pytest.raises(ValueError, match="tpu9"):
+        tune(FaceTuneConfig(epochs=1), crops, crops, device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            device_for("cuda:0")
+    assert device_for("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_a_file_that_is_not_a_tuned_face_encoder_is_refused(tmp_path):
