@@ -33,6 +33,8 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
     "i12_adhd_fast_drifter": "a cheerful, drifting student never read as delighted or bored",
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
+    "j08_polite": ("a long polite greeting read as a said feeling (joy), so delighted at turn 2; "
+                   "with the words unread, slow wrong answers read as anxiety"),
     "j12_lolworry": "worry joked about ('lol im cooked') ends read as delight after two right answers",
     "j18_loud": "delight in capitals and emoji not read by turn 5",
 }
@@ -44,14 +46,11 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "c15_playful_careless": "the laughing words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
-    "e03_finally_gets_it": "the delighted words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
-    "g10_delight_stuck_recover": "the relieved words unread: frustration outlasts the recovery",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
     "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
-    "j08_polite": "slow wrong answers, the polite words of being lost unread",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
