@@ -36,14 +36,18 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "j08_polite": ("a long polite greeting read as a said feeling (joy), so delighted at turn 2; "
                    "with the words unread, slow wrong answers read as anxiety"),
     "j18_loud": "delight in capitals and emoji not read by turn 5",
-    "l03_josh_back_after_absence": "worry about being marked, after a long absence, flagged as frustration",
-    "l06_deshawn_wait_fr": "delight after a slow start ('YOOO im actually doing it') not read by turn 8",
+    "l03_josh_back_after_absence": "worry about being marked, after a long absence, read as "
+                                   "frustration",
+    "l06_deshawn_wait_fr": "delight after a slow start ('YOOO im actually doing it') not read "
+                           "by turn 8",
     "l10_zainab_mocks_panic": "exam worry said in words not read by turn 5",
-    "l12_first_mistake_panic": "panic after a first mistake read as confusion; anxiety two turns late",
+    "l12_first_mistake_panic": "panic after a first mistake read as confusion; anxiety two "
+                               "turns late",
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h02_joker_hides_confusion",
-    "h03_annoyed_saturday", "i07_caps_emoji_excited", "i12_adhd_fast_drifter", "l12_first_mistake_panic"}
+    "h03_annoyed_saturday", "i07_caps_emoji_excited", "i12_adhd_fast_drifter",
+    "l12_first_mistake_panic"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -53,8 +57,8 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "f16_accent_read_as_anger": "an angry-sounding voice, the polite words unread",
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
     "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
-    "j12_lolworry": "worry joked about ('lol im cooked'), the words unread: read as confusion",
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
+    "j12_lolworry": "worry joked about ('lol im cooked'), the words unread: read as confusion",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}

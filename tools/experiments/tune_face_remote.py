@@ -19,11 +19,11 @@ faces. The ImageNet body is carried in float16.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -17,8 +17,8 @@ from cmt.model.encoders.face import (
     face_fingerprint,
     load_face_tuned,
 )
-from cmt.training.face_tune import (Crops, FaceTuneConfig, augment, center, crop_with_margin, device_for,
-                                   predict, tune)
+from cmt.training.face_tune import (Crops, FaceTuneConfig, augment, center, crop_with_margin,
+                                   device_for, predict, tune)
 from cmt.model.tokens import Encoders
 from cmt.training.text_tune import save
 
