@@ -43,11 +43,16 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "l10_zainab_mocks_panic": "exam worry said in words not read by turn 5",
     "l12_first_mistake_panic": "panic after a first mistake read as confusion; anxiety two "
                                "turns late",
+    "m08_after_swimming": "tired and mixing up signs read as frustrated before confused",
+    "m11_laggy_laptop": "annoyance at a freezing laptop not read as frustration",
+    "m13_voice_cuts_out": "one lucky right answer ends a lost student's confusion",
+    "m14_done_these_in_yr9": "a bored student's 'wifi died lol' read as delight to the end",
+    "m15_chuffed_spoken": "delight spoken (a voice read as anger) not read by turn 8",
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h02_joker_hides_confusion",
     "h03_annoyed_saturday", "i07_caps_emoji_excited", "i12_adhd_fast_drifter",
-    "l12_first_mistake_panic"}
+    "l12_first_mistake_panic", "m14_done_these_in_yr9"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
