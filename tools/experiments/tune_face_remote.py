@@ -129,6 +129,10 @@ def unpack(folder: Path) -> dict[str, Crops]:
     return {"fit": concat(fit), "calibration": concat(calibration)}
 
 
+def _first(crops: Crops, n: int) -> Crops:
+    return subset(crops, [i < n for i in range(len(crops.labels))])
+
+
 def step_seconds(model, fit: Crops, config: FaceTuneConfig, device: str, steps: int = 30) -> float:
     """Seconds per training step: one epoch of `tune` on `steps` batches of `fit`, on a copy of
     the model (which is then dropped). The first epoch's few warm-up steps are counted too."""
@@ -136,9 +140,8 @@ def step_seconds(model, fit: Crops, config: FaceTuneConfig, device: str, steps: 
 
     from cmt.training.face_tune import tune
 
-    few = subset(fit, [i < steps * config.batch_size for i in range(len(fit.labels))])
-    tiny = subset(fit, [i < config.batch_size for i in range(len(fit.labels))])
-    blob = tune(replace(config, epochs=1), few, tiny, None, model=copy.deepcopy(model),
+    blob = tune(replace(config, epochs=1), _first(fit, steps * config.batch_size),
+                _first(fit, config.batch_size), None, model=copy.deepcopy(model),
                 device=device, log=lambda _line: None)
     return blob["history"][0]["seconds"] / steps
 
@@ -155,8 +158,7 @@ def run(folder: Path, out: Path, budget: float, device: str, max_epochs: int,
     torch.backends.cudnn.benchmark = True
     splits = unpack(folder)
     if limit:  # a smoke test: the first `limit` of each split
-        splits = {k: subset(c, [i < limit for i in range(len(c.labels))])
-                  for k, c in splits.items()}
+        splits = {k: _first(c, limit) for k, c in splits.items()}
     print(f"unpacked fit {len(splits['fit'].labels)}, "
           f"calibration {len(splits['calibration'].labels)} "
           f"in {time.perf_counter() - t0:.0f} s", flush=True)
