@@ -199,7 +199,10 @@ def words_to_numbers(text: str) -> str:
             value, j = 0, i  # "point 4", "point five"
         if value is None:
             if w in ("minus", "negative", "neg") and i + 1 < len(tokens) and (
-                    _cardinal(tokens, i + 1)[0] is not None or tokens[i + 1].isdigit()):
+                    _cardinal(tokens, i + 1)[0] is not None or tokens[i + 1].isdigit()
+                    or tokens[i + 1] in ("half", "quarter") or (  # "minus a half"
+                        tokens[i + 1] in ("a", "an") and i + 2 < len(tokens)
+                        and _denominator(tokens[i + 2]))):
                 out.append("-")
                 i += 1
                 continue

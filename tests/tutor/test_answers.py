@@ -274,6 +274,7 @@ def test_the_last_expression_is_the_answer():
     ("five", "5"), ("1 1/2", "1 1/2"), ("one and a half", "1 1/2"), ("75 %", "75%"),
     ("0,75", "0.75"), ("x = 5", "x = 5"), ("x=5", "x = 5"), ("5 cm", "5"),
     ("2x+1", "2x + 1"), ("minus 3", "-3"), ("i got 3/4 by dividing by 2", "3/4"),
+    ("minus a half", "-1/2"), ("negative a quarter", "-1/4"), ("minus half", "-1/2"),
     ("give me a hint", None), ("g2g", None), ("", None),
     # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
     # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
