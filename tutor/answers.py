@@ -272,8 +272,14 @@ _MARKERS = re.compile(
     r"[\s,.;:!?]*$|=\s*$"
 )
 _UNIT_LETTERS = frozenset("mglsh")
+# "a" is an article ("a half", "its a 5") unless maths is written onto it: "a^5", "a = 4",
+# "3 + a", or a number glued to it ("2a", which _written marks as GLUED_A before it spaces the
+# number from the letter)
+GLUED_A = "\ue000"
 _MATH_TOKEN = re.compile(
-    r"\d+:\d+(?![\d.])|\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|[+\-*/^=()%]"
+    r"\d+:\d+(?![\d.])|\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|"
+    r"(?:(?<=[=+*/^(])|(?<=[=+*/^(] )|(?<![a-z])(?=a\s*[\^=+*/)]))a(?![a-z])|"
+    rf"{GLUED_A}|[+\-*/^=()%]"
 )
 _PROSE = re.compile(r"^(?:[^\W_]|[\s.,?!'’+\-*/^=()%£$€½¼¾⅓⅔×÷−])*$")  # words and maths, no code
 _CHOICE = re.compile(
@@ -327,6 +333,7 @@ def _written(text: str) -> str:
     s = re.sub(r"(?<=[a-z])'(?=[a-z])", "", s)  # it's -> its
     s = re.sub(r"\b(?!sqrt)[a-z]+\d+[a-z\d]*\b|\b\d+(?:day|moro|morrow|ever|nite|night|u)\b",
                " txt ", s)  # texting: g2g, l8r, b4, sk1p, 2day, 4ever
+    s = re.sub(r"(?<=\d)a\b", GLUED_A, s)  # "2a": the unknown a, not the article
     s = words_to_numbers(s)
     s = re.sub(r"(\d) : (\d)", r"\1:\2", s)  # a ratio or a time: "3:2", "3:30"
     for pattern, sign in _WORD_OPS:
@@ -417,7 +424,7 @@ def extract_answer(text: str) -> str | None:
     span = _pick(s)
     if span is None:
         return None
-    answer = _tidy(s[span[0]:span[1]])
+    answer = _tidy(s[span[0]:span[1]]).replace(GLUED_A, "a")
     answer = re.sub(r"\s*%", "%", answer)
     answer = re.sub(r"\s*([/^*()])\s*", r"\1", answer)
     answer = re.sub(r"\s*([+=])\s*", r" \1 ", answer)

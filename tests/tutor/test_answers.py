@@ -275,6 +275,9 @@ def test_the_last_expression_is_the_answer():
     ("0,75", "0.75"), ("x = 5", "x = 5"), ("x=5", "x = 5"), ("5 cm", "5"),
     ("2x+1", "2x + 1"), ("minus 3", "-3"), ("i got 3/4 by dividing by 2", "3/4"),
     ("minus a half", "-1/2"), ("negative a quarter", "-1/4"), ("minus half", "-1/2"),
+    # "a" the unknown when maths is written onto it, "a" the article otherwise
+    ("2a + 3", "2a + 3"), ("3a", "3a"), ("a^5", "a^5"), ("i think a = 7", "a = 7"),
+    ("3 + a", "3 + a"), ("its a 5", "5"), ("a -5", "-5"), ("its 3 a day", "3"),
     ("give me a hint", None), ("g2g", None), ("", None),
     # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
     # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
