@@ -177,6 +177,11 @@ def _cardinal(words: list[str], i: int) -> tuple[int | None, int]:
     return (total + current, j) if seen else (None, i)
 
 
+_ONE_AS_PRONOUN = frozenset(
+    "this that which each every another the next last any other same first easy hard tricky "
+    "new only right wrong".split())
+
+
 def words_to_numbers(text: str) -> str:
     """Spelled numbers as digits: "three eighths" -> "3/8", "one and a half" -> "1 1/2",
     "twenty five" -> "25", "zero point four" -> "0.4", "minus three" -> "-3",
@@ -186,6 +191,11 @@ def words_to_numbers(text: str) -> str:
     i = 0
     while i < len(tokens):
         w = tokens[i]
+        if w == "one" and i and tokens[i - 1] in _ONE_AS_PRONOUN and not (
+                i + 1 < len(tokens) and _denominator(tokens[i + 1])):
+            out.append(w)  # "this one", "the next one": a question, not the number 1
+            i += 1
+            continue
         value, j = (int(w), i + 1) if re.fullmatch(r"\d+", w) else _cardinal(tokens, i)
         if value is None and w in ("a", "an", "one") and i + 1 < len(tokens) \
                 and _denominator(tokens[i + 1]):
@@ -239,7 +249,8 @@ def words_to_numbers(text: str) -> str:
 def _join(tokens: list[str]) -> str:
     s = " ".join(tokens)
     s = re.sub(r"\s*([/^*=+()%])\s*", r" \1 ", s)
-    s = re.sub(r"(?<![\d)])\s*-\s*(?=\d)", " -", s)
+    # a sign, not a subtraction: "- 3" -> "-3", but "x - 1" keeps its minus between
+    s = re.sub(r"(?<![\d)])(?<!\b[b-hj-z])(?<!\b[b-hj-z] )\s*-\s*(?=\d)", " -", s)
     return re.sub(r"\s+", " ", s).strip()
 
 
@@ -262,7 +273,7 @@ _FILLERS = frozenset(
     "meters centimetre centimetres centimeter centimeters millimetres kilometres kilometers "
     "gram grams kilogram kilograms litre litres liter liters second seconds sec secs minute "
     "minutes min mins hour hours hr hrs day days pound pounds dollar dollars euro euros pence "
-    "p cents unit units piece pieces slice slices part parts".split()
+    "p cents quid bucks unit units piece pieces slice slices part parts".split()
 )
 _TIME_UNITS = frozenset("second seconds sec secs minute minutes min mins moment".split())
 _MARKERS = re.compile(
@@ -313,10 +324,18 @@ _FOREIGN = (
 )
 
 
+# typed faces that hold maths signs, on their own between spaces: -_- -.- ^^ :( >:( :/ :-) xD
+_FACES = re.compile(r"(?<!\S)(?:-[_.]+-|\^_*\^|>?[:;]'?-?[()/\\|pdo]+|x+d+)(?!\S)")
+# "2 pounds 50", "two pounds seventy", "3 dollars and 5 cents": one amount
+_MONEY = re.compile(r"(\d+)\s*(?:pounds?|quid|dollars?|euros?|bucks)\s*(?:and\s*)?(\d{1,2})(?![\d.])"
+                    r"(?:\s*(?:p|pence|cents?)\b)?")
+
+
 def _written(text: str) -> str:
     """A message rewritten for reading maths out of it: lower case, symbols, decimal commas,
     spelled numbers and word operators as signs."""
     s = text.strip().lower().replace("’", "'")
+    s = _FACES.sub(" ", s)  # "7 -_-" is 7, "-_- 9/10" is 9/10: a face, not a minus
     s = re.sub(r"(\d)\s*([½¼¾⅓⅔])", r"\1 \2", s)  # 1½ is one and a half
     for pattern, sign in _FOREIGN:
         s = pattern.sub(sign, s)
@@ -335,6 +354,7 @@ def _written(text: str) -> str:
                " txt ", s)  # texting: g2g, l8r, b4, sk1p, 2day, 4ever
     s = re.sub(r"(?<=\d)a\b", GLUED_A, s)  # "2a": the unknown a, not the article
     s = words_to_numbers(s)
+    s = _MONEY.sub(lambda m: f"{m[1]}.{int(m[2]):02d}", s)
     s = re.sub(r"(\d) : (\d)", r"\1:\2", s)  # a ratio or a time: "3:2", "3:30"
     for pattern, sign in _WORD_OPS:
         s = re.sub(pattern, f" {sign} ", s)

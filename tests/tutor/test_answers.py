@@ -278,6 +278,13 @@ def test_the_last_expression_is_the_answer():
     # "a" the unknown when maths is written onto it, "a" the article otherwise
     ("2a + 3", "2a + 3"), ("3a", "3a"), ("a^5", "a^5"), ("i think a = 7", "a = 7"),
     ("3 + a", "3 + a"), ("its a 5", "5"), ("a -5", "-5"), ("its 3 a day", "3"),
+    # a minus between an unknown and a number is a subtraction, not a sign
+    ("x - 1", "x - 1"), ("y-2", "y - 2"), ("x = - 3", "x = -3"), ("its - 5", "-5"),
+    # typed faces are not maths; "this one" is not the number 1; money said in two parts
+    ("7 -_-", "7"), ("-_- 9/10", "9/10"), ("0.4 :(", "0.4"),
+    ("its 9 right?? i really need to get this one", "9"), ("that one is 5", "5"),
+    ("the answer is one", "1"), ("Two pounds seventy.", "2.70"), ("2 pounds 50", "2.50"),
+    ("it is 3 dollars and 50 cents", "3.50"), ("3 pounds 5 pence", "3.05"),
     ("give me a hint", None), ("g2g", None), ("", None),
     # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
     # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
