@@ -223,8 +223,9 @@ def words_to_numbers(text: str) -> str:
         if value is not None and j < len(tokens) and tokens[j] == "point":
             k, decimals = j + 1, ""
             while k < len(tokens) and (tokens[k] in _UNITS and _UNITS[tokens[k]] is not None
-                                       and _UNITS[tokens[k]] < 10 or tokens[k].isdigit()):
-                decimals += str(_UNITS.get(tokens[k], tokens[k]))
+                                       and _UNITS[tokens[k]] < 10 or tokens[k].isdigit()
+                                       or tokens[k] == "oh"):  # "four point oh five"
+                decimals += "0" if tokens[k] == "oh" else str(_UNITS.get(tokens[k], tokens[k]))
                 k += 1
             if decimals:
                 number, j = f"{value}.{decimals}", k
@@ -344,7 +345,10 @@ def _written(text: str) -> str:
     s = re.sub(r"(\d) \((\d)/(\d)\)", r"\1 \2/\3", s)
     s = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", s)  # twenty-five
     s = re.sub(r"(?<![\d.])0,(\d+)", r"0.\1", s)  # 0,375
-    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)  # 1,500
+    s = re.sub(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])",
+               lambda m: m[0].replace(",", ""), s)  # 1,500 and 1,000,000
+    s = re.sub(r"(?<![\d.])\d{1,3}(?: 0\d\d)+(?![\d.])",
+               lambda m: m[0].replace(" ", ""), s)  # 10 000: a group of three that starts with 0
     s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
     s = re.sub(r"[£$€]\s*(?=\d)", "", s)
     s = re.sub(r"(\b[a-z]+|\d+)\s+(\d+)(?:sts|nds|rds|ths)\b", _ordinal_fraction, s)
@@ -444,7 +448,7 @@ def extract_answer(text: str) -> str | None:
     span = _pick(s)
     if span is None:
         return None
-    answer = _tidy(s[span[0]:span[1]]).replace(GLUED_A, "a")
+    answer = _tidy(s[span[0]:span[1]].replace(GLUED_A, "a"))
     answer = re.sub(r"\s*%", "%", answer)
     answer = re.sub(r"\s*([/^*()])\s*", r"\1", answer)
     answer = re.sub(r"\s*([+=])\s*", r" \1 ", answer)

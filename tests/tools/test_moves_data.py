@@ -63,3 +63,12 @@ def test_second_reader_agreement_counts_moves_and_flags_apart(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 messages labelled by a second reader (of 5)" in out
     assert "move 0.750 (3/4), frustration flag 0.750 (3/4)" in out
+
+
+def test_same_value_compares_values_not_spelling():
+    from tools.eval_moves import same_value
+
+    assert same_value("3/2", "1 1/2") and same_value("x=5", "x = 5")
+    assert same_value("5n", "5n") and same_value("2a+3b", "2a + 3b")  # letters, not units
+    assert same_value("450", "450g") and same_value("1.40", "£1.40")  # units and currency aside
+    assert not same_value("1 98", "198") and not same_value("3", "3/4")

@@ -285,6 +285,8 @@ def test_the_last_expression_is_the_answer():
     ("its 9 right?? i really need to get this one", "9"), ("that one is 5", "5"),
     ("the answer is one", "1"), ("Two pounds seventy.", "2.70"), ("2 pounds 50", "2.50"),
     ("it is 3 dollars and 50 cents", "3.50"), ("3 pounds 5 pence", "3.05"),
+    ("Four point oh five.", "4.05"), ("its 10 000", "10000"), ("1,000,000", "1000000"),
+    ("100 200 300", "100 200 300"), ("a + a + a = 3a", "3a"),
     ("give me a hint", None), ("g2g", None), ("", None),
     # spoken and texted forms: decimals said aloud, ordinal fractions in digits, "must be",
     # "neg", and a corrected answer (the one after "no wait", "i mean", "sorry")
