@@ -8,9 +8,10 @@
    `train.jsonl` and `dev.jsonl`. Each message goes to dev when a hash of its text says so
    (a fixed fifth; the hash is of `near_copy_key`, so "stuck stuck!!" and "STUCK" share a split), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
    that stays in its original's split, so dev never holds a near-copy of a train message.
-2. scikit-learn fits linear SVMs for the move and for frustration over
-   `tutor.moves.features`, their margins made probabilities by a temperature and Platt
-   scaling fitted by cross-validation within train (`fit`), and the weights go to
+2. scikit-learn fits linear SVMs for the move, for frustration and, on the vents of train,
+   for the feeling a vent says (`feelings.txt`) over `tutor.moves.features`, their margins
+   made probabilities by temperatures and Platt scaling fitted by cross-validation within
+   train (`fit`), and the weights go to
    `data/moves/model.npz` for `tutor.moves` to use with numpy alone. Deterministic: the same
    files give the same weights.
 """
@@ -34,6 +35,7 @@ from tutor.intents import FRUSTRATED_AT  # noqa: E402
 from tutor.moves import MOVES_DIR, MoveModel, features  # noqa: E402
 
 DEV_SHARE = 5  # one message in DEV_SHARE goes to dev
+FEELINGS = ("angry", "bored", "down", "glad", "worry")  # what a vent says (feelings.txt)
 # The SVMs' C, chosen by --cv (5 folds of train): move 0.885 at 2, 0.884 at 1 and 3, and a
 # logistic regression (C 30) 0.877 on the first fold alone
 C_MOVE = 2.0
@@ -143,18 +145,36 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     return train, dev
 
 
+def read_feelings(path: Path) -> dict[str, str]:
+    """`feelings.txt`: "<feeling><TAB><vent message>" lines -> {message: feeling}. Tiredness
+    is read with boredom (low energy: `tired` and `bored` are one class, `bored`), and a
+    message with no clear feeling (`other`) is left out."""
+    out = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        feeling, sep, text = line.partition("\t")
+        if not sep or feeling not in FEELINGS + ("tired", "other"):
+            raise SystemExit(f"{path}:{n}: not '<feeling><TAB><message>' with a known feeling")
+        if feeling != "other":
+            out[text] = "bored" if feeling == "tired" else feeling
+    return out
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 
 def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_FRUSTRATION,
-        calibrate: bool = True) -> MoveModel:
+        calibrate: bool = True, feelings: dict[str, str] | None = None) -> MoveModel:
     """Linear SVMs over the TF-IDF features (the move: one against the rest, classes balanced;
     the frustration flag: one), then their margins made probabilities: one temperature for the
     moves' softmax and Platt's a, b for the flag, fitted on margins that 5-fold
     cross-validation within `train` gives (a message and its noisy copy in one fold). Both are
-    folded into the weights, so the model is still one linear map and a softmax/sigmoid."""
+    folded into the weights, so the model is still one linear map and a softmax/sigmoid.
+    With `feelings` ({vent message: feeling}), a third SVM learns the feeling on the vents of
+    `train`, tempered the same way."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
@@ -178,11 +198,27 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
         target = np.searchsorted(moves.classes_, y)
         t = _temperature(margins, target)
         a, b = _platt(flag, f)
+    heads = {}
+    feelings = feelings or {}
+    said = [i for i, r in enumerate(train) if r["move"] == "vent" and r["text"] in feelings]
+    if said:  # the feeling a vent says: its own head over the same features, on vents alone
+        xs, ys = x[said], np.array([feelings[train[i]["text"]] for i in said])
+        head = LinearSVC(C=c_move, class_weight="balanced").fit(xs, ys)
+        tf = 1.0
+        if calibrate:
+            fold = np.array([_h(near_copy_key(train[i]["text"]) + "#cal") % 5 for i in said])
+            margins = np.zeros((len(said), len(head.classes_)))
+            for k in range(5):
+                margins[fold == k] = LinearSVC(C=c_move, class_weight="balanced").fit(
+                    xs[fold != k], ys[fold != k]).decision_function(xs[fold == k])
+            tf = _temperature(margins, np.searchsorted(head.classes_, ys))
+        heads = {"feelings": tuple(head.classes_.tolist()), "feeling_coef": head.coef_.T * tf,
+                 "feeling_bias": head.intercept_ * tf}
     return MoveModel(
         vocab={k: int(v) for k, v in vec.vocabulary_.items()}, idf=vec.idf_,
         kinds=tuple(moves.classes_.tolist()), move_coef=moves.coef_.T * t,
         move_bias=moves.intercept_ * t, frustration_coef=frustration.coef_[0] * a,
-        frustration_bias=float(frustration.intercept_[0] * a + b))
+        frustration_bias=float(frustration.intercept_[0] * a + b), **heads)
 
 
 def _temperature(margins: np.ndarray, target: np.ndarray) -> float:
@@ -236,7 +272,8 @@ def main() -> None:
             flags = ", ".join(f"{acc:.3f} at {t:g}" for t, acc in f.items())
             print(f"C {c:g}: cross-validated on train: move {m:.3f}, frustrated {flags}")
         return
-    model = fit(train)
+    feelings = read_feelings(args.source.with_name("feelings.txt"))
+    model = fit(train, feelings=feelings)
     model.save(args.out / "model.npz")
     kinds = sorted({r["move"] for r in train + dev})
     print(f"messages: train {len(train)}, dev {len(dev)}; moves: {', '.join(kinds)}")
@@ -248,6 +285,11 @@ def main() -> None:
         frus_ok += (pf >= FRUSTRATED_AT) == r["frustrated"]
     print(f"dev, the classifier alone (no rules): move {move_ok / len(dev):.3f}, "
           f"frustrated {frus_ok / len(dev):.3f}")
+    said = [r for r in dev if r["move"] == "vent" and r["text"] in feelings]
+    if said:
+        ok = sum(max(p := model.feeling(r["text"], r["question_waiting"]), key=p.get)
+                 == feelings[r["text"]] for r in said)
+        print(f"dev vents, the feeling they say: {ok / len(said):.3f} ({ok}/{len(said)})")
 
 
 if __name__ == "__main__":

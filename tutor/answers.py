@@ -328,8 +328,8 @@ _FOREIGN = (
 # typed faces that hold maths signs, on their own between spaces: -_- -.- ^^ :( >:( :/ :-) xD
 _FACES = re.compile(r"(?<!\S)(?:-[_.]+-|\^_*\^|>?[:;]'?-?[()/\\|pdo]+|x+d+)(?!\S)")
 # "2 pounds 50", "two pounds seventy", "3 dollars and 5 cents": one amount
-_MONEY = re.compile(r"(\d+)\s*(?:pounds?|quid|dollars?|euros?|bucks)\s*(?:and\s*)?(\d{1,2})(?![\d.])"
-                    r"(?:\s*(?:p|pence|cents?)\b)?")
+_MONEY = re.compile(r"(\d+)\s*(?:pounds?|quid|dollars?|euros?|bucks)\s*(?:and\s*)?"
+                    r"(\d{1,2})(?![\d.])(?:\s*(?:p|pence|cents?)\b)?")
 
 
 def _written(text: str) -> str:
@@ -348,7 +348,7 @@ def _written(text: str) -> str:
     s = re.sub(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])",
                lambda m: m[0].replace(",", ""), s)  # 1,500 and 1,000,000
     s = re.sub(r"(?<![\d.])\d{1,3}(?: 0\d\d)+(?![\d.])",
-               lambda m: m[0].replace(" ", ""), s)  # 10 000: a group of three that starts with 0
+               lambda m: m[0].replace(" ", ""), s)  # 10 000: a group of 3 that starts with 0
     s = re.sub(r"(\d),(\d{1,2})(?!\d)", r"\1.\2", s)  # 3,5 (a decimal comma)
     s = re.sub(r"[£$€]\s*(?=\d)", "", s)
     s = re.sub(r"(\b[a-z]+|\d+)\s+(\d+)(?:sts|nds|rds|ths)\b", _ordinal_fraction, s)

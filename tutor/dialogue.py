@@ -257,6 +257,7 @@ class Dialogue:
             correct=True if correct else (False if counts_wrong else None),
             response_s=elapsed,
             move=move.kind,
+            feelings=move.feelings,
         )
         return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
 

@@ -52,6 +52,7 @@ class Move:
     )
     frustrated: bool = False
     p_frustrated: float = 0.0  # the flag's calibrated probability (flagged from FRUSTRATED_AT)
+    feelings: dict[str, float] | None = None  # kind "vent": the feeling it says, probabilities
 
 
 def looks_like_answer(text: str) -> bool:
@@ -69,7 +70,8 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     text_read = readable(raw)
     if not text_read.strip():  # empty, or only bytes that were not text (U+FFFD), controls
         return Move("off_topic", raw)
-    probs, p_frustrated = load_model().predict(text_read, expecting_answer)
+    model = load_model()
+    probs, p_frustrated = model.predict(text_read, expecting_answer)
     frustrated = bool(p_frustrated >= FRUSTRATED_AT)
     if not any(c.isalnum() for c in text_read) and not symbols(text_read):
         # no word, number, emoji or emoticon ("...", "?!"): no feeling was said to acknowledge
@@ -81,4 +83,5 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
-    return Move(kind, raw, answer, frustrated, float(p_frustrated))
+    feelings = model.feeling(text_read, expecting_answer) if kind == "vent" else None
+    return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings)

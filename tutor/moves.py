@@ -6,9 +6,11 @@ it is nothing but a maths answer, it shouts, it laughs or cheers) picks the move
 with letters outside ASCII (another script, or accents) also gives the words and character
 grams of its plain Latin transliteration (anyascii), so "сұрақты қайталаңызшы" and "suraqty
 qaytalangyzshy", "わからない" and "wakaranai", "não entendo" and "nao entendo" share
-features; a second, binary one flags frustration. Their margins are made probabilities by a
-temperature (the move) and Platt scaling (the flag). Both are fitted with scikit-learn by
-`tools/train_moves.py` on `data/moves/train.jsonl` and shipped as plain arrays in
+features; a second, binary one flags frustration; a third says which feeling a `vent` puts
+into words (worry, feeling down, gladness, boredom or anger). Their margins are made
+probabilities by a temperature (the move, the feeling) and Platt scaling (the flag). All three
+are fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` (the
+feelings from `data/moves/feelings.txt`) and shipped as plain arrays in
 `data/moves/model.npz`; inference here is numpy only (no torch, no scikit-learn), well under
 a millisecond per message.
 """
@@ -168,6 +170,9 @@ class MoveModel:
     move_bias: np.ndarray  # (K,)
     frustration_coef: np.ndarray  # (F,)
     frustration_bias: float
+    feelings: tuple[str, ...] = ()  # the feeling a vent says; () in weights without that head
+    feeling_coef: np.ndarray | None = None  # (F, E)
+    feeling_bias: np.ndarray | None = None  # (E,)
 
     def vector(self, text: str, question_waiting: bool) -> tuple[np.ndarray, np.ndarray]:
         """Sparse TF-IDF row (sublinear tf, l2-normalised): (indices, values)."""
@@ -192,14 +197,27 @@ class MoveModel:
         z = float(values @ self.frustration_coef[idx]) + self.frustration_bias
         return dict(zip(self.kinds, p.tolist())), 1.0 / (1.0 + np.exp(-z))
 
+    def feeling(self, text: str, question_waiting: bool) -> dict[str, float] | None:
+        """Probabilities of the feeling a `vent` message says; None without that head."""
+        if self.feeling_coef is None:
+            return None
+        idx, values = self.vector(text, question_waiting)
+        logits = values @ self.feeling_coef[idx] + self.feeling_bias
+        p = np.exp(logits - logits.max())
+        return dict(zip(self.feelings, (p / p.sum()).tolist()))
+
     def save(self, path: Path) -> None:
         names = sorted(self.vocab, key=self.vocab.get)
+        heads = {} if self.feeling_coef is None else {
+            "feelings": np.array(self.feelings),
+            "feeling_coef": self.feeling_coef.astype(np.float32),
+            "feeling_bias": self.feeling_bias.astype(np.float32)}
         np.savez_compressed(
             path, vocab=np.array(names), idf=self.idf.astype(np.float32),
             kinds=np.array(self.kinds), move_coef=self.move_coef.astype(np.float32),
             move_bias=self.move_bias.astype(np.float32),
             frustration_coef=self.frustration_coef.astype(np.float32),
-            frustration_bias=np.array([self.frustration_bias], dtype=np.float32))
+            frustration_bias=np.array([self.frustration_bias], dtype=np.float32), **heads)
 
 
 @lru_cache(maxsize=4)
@@ -212,4 +230,8 @@ def load_model(path: str | Path = MODEL_PATH) -> MoveModel:
             move_coef=z["move_coef"].astype(np.float64),
             move_bias=z["move_bias"].astype(np.float64),
             frustration_coef=z["frustration_coef"].astype(np.float64),
-            frustration_bias=float(z["frustration_bias"][0]))
+            frustration_bias=float(z["frustration_bias"][0]),
+            **({"feelings": tuple(z["feelings"].tolist()),
+                "feeling_coef": z["feeling_coef"].astype(np.float64),
+                "feeling_bias": z["feeling_bias"].astype(np.float64)}
+               if "feeling_coef" in z.files else {}))

@@ -56,6 +56,8 @@ TONE_WORDS = {"calm": "calmer tone", "upbeat": "upbeat tone", "encouraging": "en
 PACING_WORDS = {"worked_example": "worked example first", "slower": "slower steps",
                 "harder": "a harder problem", "normal": "normal pace", "skip": "skip ahead"}
 CONTROL_REASON = "control mode: no adaptation"
+FEELING_WORDS = {"worry": "worried", "down": "down", "glad": "glad", "bored": "bored",
+                 "angry": "annoyed"}  # a vent's said feeling, in the reason
 
 
 class Adaptation(BaseModel):
@@ -84,6 +86,7 @@ class PolicyConfig(BaseModel):
     prior_weight: float = Field(gt=0)
     smile_while_failing: float = Field(ge=0, le=1)
     said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
+    said_feelings: dict[str, dict[str, float]] = Field(default_factory=dict)  # feeling -> states
     struggle_own: float = Field(default=0.3, gt=0)  # the weight of the dialogue's own split
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
@@ -94,7 +97,8 @@ class PolicyConfig(BaseModel):
     break_min_score: float = Field(ge=0, le=1)
 
     def model_post_init(self, _ctx) -> None:
-        tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values()]
+        tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values(),
+                  *self.said_feelings.values()]
         for table in tables:
             unknown = set(table) - set(STATES)
             if unknown:
@@ -135,6 +139,7 @@ class Evidence:
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
     response_s: float | None = None  # seconds since the tutor's last reply
     move: str = ""  # the student's move kind (tutor.intents)
+    feelings: dict[str, float] | None = None  # a vent's said feeling, probabilities (tutor.moves)
 
     def amounts(self, slow_s: float) -> dict[str, float]:
         slow = self.correct is False and (self.response_s or 0.0) > slow_s
@@ -164,6 +169,9 @@ class Evidence:
             out.append("said they don't get it")
         if self.typed_frustration:
             out.append("said they're frustrated" if spoken else "typed frustration")
+        elif self.move == "vent" and self.feelings:
+            felt = max(self.feelings, key=self.feelings.get)
+            out.append(f"said they're {FEELING_WORDS.get(felt, felt)}")
         if self.too_easy:
             out.append("said it's too easy")
         if self.fast_correct:
@@ -231,6 +239,9 @@ class Policy:
         self.config = config or load_policy_config()
         self.mode, self.clock = mode, clock
         self.channels = {c: _Accumulator(self.config.channels[c].half_life_s) for c in CHANNELS}
+        # feelings the student put into words: the dialogue's too, kept apart from the answers'
+        # evidence so that no reading re-splits them (a said worry stays worry)
+        self._said_acc = _Accumulator(self.config.channels["dialogue"].half_life_s)
         self.state, self.since = "engaged", clock()
         self._pending: str | None = None
         self._pending_since = 0.0
@@ -314,22 +325,35 @@ class Policy:
 
     def _said(self, reading: AnalyzeResponse | None, evidence: Evidence, now: float) -> None:
         """A feeling the student put into words ("i'm scared i'll get it wrong": a `vent` the
-        flag does not call frustration) is said, not guessed at: the dialogue takes it in the
-        direction the words read, `said_feeling` turns of evidence at full confidence."""
-        words = None if reading is None else reading.modalities.get("text")
-        if (evidence.move != "vent" or evidence.typed_frustration or words is None
-                or words.confidence < self.config.min_confidence):
+        flag does not call frustration) is said, not guessed at: the dialogue takes it in as
+        `said_feeling` turns of evidence, towards the states `said_feelings` gives the feeling
+        the move classifier heard (worry, feeling down, gladness...), as sure as that reading
+        is; without that reading, in the direction the words' emotion reads."""
+        if evidence.move != "vent" or evidence.typed_frustration:
             return
-        direction, weight = self._evidence_of(words)
+        if evidence.feelings and self.config.said_feelings:
+            raw = {s: 0.0 for s in STATES}
+            for feeling, p in evidence.feelings.items():
+                for state, w in self.config.said_feelings.get(feeling, {}).items():
+                    raw[state] += p * w
+            direction, weight = _normalised(raw)
+        else:
+            words = None if reading is None else reading.modalities.get("text")
+            if words is None or words.confidence < self.config.min_confidence:
+                return
+            direction, weight = self._evidence_of(words)
         if direction:
-            self.channels["dialogue"].add(direction, self.config.said_feeling * weight, now)
+            self._said_acc.add(direction, self.config.said_feeling * weight, now)
 
     # -- fusing
     def _trust(self, channel: str, now: float | None = None) -> float:
         acc, c = self.channels[channel], self.config.channels[channel]
         if now is not None:
             acc.decay_to(now)
-        return c.reliability * acc.weight / (acc.weight + c.saturation)
+            if channel == "dialogue":
+                self._said_acc.decay_to(now)
+        weight = acc.weight + (self._said_acc.weight if channel == "dialogue" else 0.0)
+        return c.reliability * weight / (weight + c.saturation)
 
     def _contributions(self, now: float | None = None) -> dict[str, dict[str, float]]:
         """Per channel: its trust times its view of each state.
@@ -341,7 +365,8 @@ class Policy:
         is struggling, not how: the dialogue's struggling mass keeps its own split between
         frustration, anxiety and confusion with weight `struggle_own` and follows the
         emotion channels' split with their total trust in those states (a student failing
-        with a fearful voice is anxious, not only confused)."""
+        with a fearful voice is anxious, not only confused). A feeling the student put into
+        words joins the dialogue's view as said, split by nothing."""
         out = {}
         for channel in EMOTION_CHANNELS:
             trust = self._trust(channel, now)
@@ -362,6 +387,10 @@ class Policy:
             mass = sum(view[s] for s in SLOW_STATES)
             for s in SLOW_STATES:
                 view[s] = (own * view[s] + mass * hurt[s]) / (own + total)
+        said, answers = self._said_acc.weight, self.channels["dialogue"].weight
+        if said > 0:  # feelings put into words join as they were said
+            told = self._said_acc.view()
+            view = {s: (answers * view[s] + said * told[s]) / (answers + said) for s in STATES}
         out["dialogue"] = {s: trust * v for s, v in view.items()}
         return out
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tools.train_moves import MOVES_DIR, build, near_copy_key, read_messages
 from tutor.intents import MOVE_KINDS
 
@@ -72,3 +74,18 @@ def test_same_value_compares_values_not_spelling():
     assert same_value("5n", "5n") and same_value("2a+3b", "2a + 3b")  # letters, not units
     assert same_value("450", "450g") and same_value("1.40", "£1.40")  # units and currency aside
     assert not same_value("1 98", "198") and not same_value("3", "3/4")
+
+
+def test_the_feelings_are_of_vent_messages_and_read_as_documented(tmp_path):
+    from tools.train_moves import FEELINGS, read_feelings
+
+    feelings = read_feelings(MOVES_DIR / "feelings.txt")
+    vents = {r["text"] for r in read_messages(MOVES_DIR / "messages.txt") if r["move"] == "vent"}
+    assert len(feelings) >= 2000 and set(feelings) <= vents
+    assert set(feelings.values()) == set(FEELINGS)
+    f = tmp_path / "feelings.txt"
+    f.write_text("tired\tso sleepy\nother\tmeh\nworry\tscared\n", encoding="utf-8")
+    assert read_feelings(f) == {"so sleepy": "bored", "scared": "worry"}
+    f.write_text("sleepy so sleepy\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="feelings.txt:1"):
+        read_feelings(f)

@@ -66,6 +66,17 @@ def test_long_explanation_is_an_answer():
     assert move.kind == "answer" and move.answer == text
 
 
+@pytest.mark.parametrize("text,feeling", [
+    ("im really scared about the test tomorrow", "worry"),
+    ("im just so bad at maths", "down"),
+    ("YESSS im so proud of myself", "glad")])
+def test_a_vent_says_which_feeling(text, feeling):
+    move = classify_move(text, expecting_answer=True)
+    assert move.kind == "vent" and max(move.feelings, key=move.feelings.get) == feeling
+    assert abs(sum(move.feelings.values()) - 1) < 1e-6
+    assert classify_move("give me a hint", expecting_answer=True).feelings is None
+
+
 def test_without_an_open_question_requests_keep_their_kind():
     assert classify_move("give me a hint", expecting_answer=False).kind == "hint"
     assert classify_move("hello", expecting_answer=False).kind == "greeting"

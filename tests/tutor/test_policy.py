@@ -247,6 +247,25 @@ def test_a_worry_put_into_words_counts_as_said_not_guessed():
     assert anxiety("vent") > anxiety("ack") + 0.15
 
 
+def test_the_feeling_a_vent_says_outweighs_the_words_emotion_reading():
+    """The move classifier hears which feeling a vent says ("what if i blank in the exam":
+    worry), and the dialogue takes that in, whatever the words' emotion reading says
+    (surprise); without that reading it follows the words' emotion."""
+    worry = {"worry": 0.8, "down": 0.1, "glad": 0.05, "bored": 0.03, "angry": 0.02}
+
+    def scores(feelings) -> dict[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(read(0.6, text="surprise"), Evidence(move="vent", feelings=feelings), now=5)
+        return pol.scores
+
+    assert max(scores(worry), key=scores(worry).get) == "anxious"
+    assert scores(worry)["anxious"] > scores(None)["anxious"] + 0.15
+    glad = scores({"glad": 0.9, "worry": 0.1})
+    assert glad["delighted"] > glad["anxious"]
+    d = Policy(clock=lambda: 0.0).decide(None, Evidence(move="vent", feelings=worry), now=5)
+    assert "said they're worried" in d.reason
+
+
 def test_wrong_answers_with_a_fearful_voice_are_anxiety_not_only_confusion():
     """Wrong answers say the student struggles, not how: with a fearful voice the struggle
     leans to anxiety, with no reading it stays the dialogue's own (confusion)."""

@@ -33,26 +33,44 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
     "i12_adhd_fast_drifter": "a cheerful, drifting student never read as delighted or bored",
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
-    "j08_polite": ("a long polite greeting read as a said feeling (joy), so delighted at turn 2; "
-                   "with the words unread, slow wrong answers read as anxiety"),
+    "j08_polite": ("a long polite greeting read as a said feeling (joy), so "
+                   "delighted at turn 2; with the words unread, slow wrong "
+                   "answers read as anxiety"),
+    "j12_lolworry": "worry joked about ('still nervous tho ngl... haha') ends read as delight",
     "j18_loud": "delight in capitals and emoji not read by turn 5",
-    "l03_josh_back_after_absence": "worry about being marked, after a long absence, read as "
-                                   "frustration",
-    "l06_deshawn_wait_fr": "delight after a slow start ('YOOO im actually doing it') not read "
-                           "by turn 8",
+    "l03_josh_back_after_absence": ("worry about being marked, after a long absence, read as "
+                                    "frustration"),
+    "l06_deshawn_wait_fr": ("delight after a slow start ('YOOO im actually doing it') not "
+                            "read by turn 8"),
     "l10_zainab_mocks_panic": "exam worry said in words not read by turn 5",
-    "l12_first_mistake_panic": "panic after a first mistake read as confusion; anxiety two "
-                               "turns late",
+    "l12_first_mistake_panic": ("panic after a first mistake read as confusion; anxiety two "
+                                "turns late"),
+    "l16_show_off_slips": ("'typo. i meant the other one' read as a skip: frustration "
+                           "not read by turn 10"),
     "m08_after_swimming": "tired and mixing up signs read as frustrated before confused",
     "m11_laggy_laptop": "annoyance at a freezing laptop not read as frustration",
     "m13_voice_cuts_out": "one lucky right answer ends a lost student's confusion",
     "m14_done_these_in_yr9": "a bored student's 'wifi died lol' read as delight to the end",
     "m15_chuffed_spoken": "delight spoken (a voice read as anger) not read by turn 8",
+    "n01_dim_corner_maya": "a backlit camera reading fear taken for anxiety",
+    "n04_test_tomorrow_zara": "test worry in words and doubts not read by turn 5",
+    "n05_one_word_jayden": "one-word boredom with a careless slip not read as boredom",
+    "n08_brother_on_lap_lily": "a sibling's grin on camera read as delight while she is lost",
+    "n12_quiet_voice_mumbler": "a quiet, sleepy voice read as fear taken for anxiety",
+    "o02_leo_show_off": "delight (a spoken 'YESSS' read half angry) not read by turn 4",
+    "o08_sophie_test_worry": "worry shown through questions ('is this a test') not read by turn 3",
+    "o09_andrei_proud_then_cross": "frustration outlasts the recovery",
+    "o10_jayden_sunny_window": "glare read as fear on camera taken for anxiety",
+    "o13_stammer_typer": "a concentration frown read as fear taken for anxiety",
+    "o17_lost_on_signs": "a quietly lost student with a frown read as frustrated, not confused",
+    "o19_chatty_bored": "chatty boredom with one slip not read as boredom",
+    "o20_nervous_smiler": "a nervous smile with worried words read as delight",
 }
 _READ_ONLY = {  # missed only when the words are read
-    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h02_joker_hides_confusion",
-    "h03_annoyed_saturday", "i07_caps_emoji_excited", "i12_adhd_fast_drifter",
-    "l12_first_mistake_panic", "m14_done_these_in_yr9"}
+    "d17_sarcastic", "g01_parents_worry", "g20_streak_joy", "h03_annoyed_saturday",
+    "i07_caps_emoji_excited", "i12_adhd_fast_drifter", "j12_lolworry", "l06_deshawn_wait_fr",
+    "l10_zainab_mocks_panic", "l12_first_mistake_panic", "m11_laggy_laptop",
+    "m14_done_these_in_yr9", "m15_chuffed_spoken", "o08_sophie_test_worry",}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -63,7 +81,11 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "g17_quiet_mic": "a voice read as fear, the calm words unread",
     "i19_autistic_let_me_think": "long pauses and wrong answers, the calm words unread",
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
-    "j12_lolworry": "worry joked about ('lol im cooked'), the words unread: read as confusion",
+    "n10_done_marcus": "frustration, the words unread: read as confusion",
+    "n11_sleepy_lamp_face": "a tired face read as sad or angry, the words unread: frustration",
+    "n16_calm_sunday": "a concentration frown read as anger, the calm words unread",
+    "o03_kavin_quiet_fine": "a resting sad face, the words unread: anxiety",
+    "o04_yousef_lost": "a frown, the words unread: ends anxious",
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
