@@ -192,6 +192,7 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)
     offer_break: bool = False
     driver: str | None = None  # the channel that weighed most for the state, when it changed
+    # ("said": a feeling the student put into words)
     previous: str | None = None  # the state before a change
     source: str = "typed"  # how the student's words came: "typed" or "spoken"
     control: bool = False
@@ -403,6 +404,16 @@ class Policy:
                 scores[s] += v
         return {s: v / total for s, v in scores.items()}
 
+    def _said_share(self, state: str) -> float:
+        """How much the feelings put into words add to `state`'s score now (within the
+        dialogue's share)."""
+        said, answers = self._said_acc.weight, self.channels["dialogue"].weight
+        if said <= 0:
+            return 0.0
+        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        told = self._said_acc.view()[state] * said / (answers + said)
+        return self._trust("dialogue") * told / total
+
     def channel_shares(self, state: str) -> dict[str, float]:
         """How much each channel adds to `state`'s score now (for reasons and the teacher)."""
         contrib = self._contributions()
@@ -473,6 +484,9 @@ class Policy:
         if self._track(now, turn=turn):
             shares = self.channel_shares(self._pending)
             felt = {c: v for c, v in shares.items() if c != "dialogue" and v > 0}
+            said = self._said_share(self._pending)
+            if said > 0:
+                felt["said"] = said  # a feeling the student put into words
             if self._pending in FELT and self._pending != "engaged" and felt:
                 shares = felt  # the dialogue only passed on what the readings felt
             driver = max(shares, key=shares.get)
@@ -550,7 +564,7 @@ def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> 
         return "I could see it on your face."
     if driver == "speech":
         return "I could hear it in your voice."
-    if driver == "text":
+    if driver in ("text", "said"):  # the words' emotion, or a feeling put into words
         return f"I noticed it in {words}."
     if driver == "fused":  # a reading that names no modality
         return "I noticed how you seem to feel."

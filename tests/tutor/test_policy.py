@@ -262,8 +262,12 @@ def test_the_feeling_a_vent_says_outweighs_the_words_emotion_reading():
     assert scores(worry)["anxious"] > scores(None)["anxious"] + 0.15
     glad = scores({"glad": 0.9, "worry": 0.1})
     assert glad["delighted"] > glad["anxious"]
-    d = Policy(clock=lambda: 0.0).decide(None, Evidence(move="vent", feelings=worry), now=5)
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(read(0.6, face="joy"), Evidence(move="vent", feelings=worry), now=5)
+    d = pol.decide(read(0.6, face="joy"), Evidence(move="vent", feelings=worry), now=10)
     assert "said they're worried" in d.reason
+    assert d.state == "anxious" and d.driver == "said"  # the words drove it, not the smile
+    assert "in what you wrote" in student_note(d)
 
 
 def test_wrong_answers_with_a_fearful_voice_are_anxiety_not_only_confusion():
