@@ -186,18 +186,12 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
     moves = LinearSVC(C=c_move, class_weight="balanced").fit(x, y)
     frustration = LinearSVC(C=c_frustration).fit(x, f)
     t, (a, b) = 1.0, (1.0, 0.0)
+    fold = np.array([_h(near_copy_key(r["text"]) + "#cal") % 5 for r in train])
     if calibrate:
-        fold = np.array([_h(near_copy_key(r["text"]) + "#cal") % 5 for r in train])
-        margins = np.zeros((len(train), len(moves.classes_)))
-        flag = np.zeros(len(train))
-        for k in range(5):
-            tr, te = fold != k, fold == k
-            margins[te] = LinearSVC(C=c_move, class_weight="balanced").fit(
-                x[tr], y[tr]).decision_function(x[te])
-            flag[te] = LinearSVC(C=c_frustration).fit(x[tr], f[tr]).decision_function(x[te])
-        target = np.searchsorted(moves.classes_, y)
-        t = _temperature(margins, target)
-        a, b = _platt(flag, f)
+        margins = _held_out_margins(
+            lambda: LinearSVC(C=c_move, class_weight="balanced"), x, y, fold)
+        t = _temperature(margins, np.searchsorted(moves.classes_, y))
+        a, b = _platt(_held_out_margins(lambda: LinearSVC(C=c_frustration), x, f, fold), f)
     heads = {}
     feelings = feelings or {}
     said = [i for i, r in enumerate(train) if r["move"] == "vent" and r["text"] in feelings]
@@ -206,11 +200,8 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
         head = LinearSVC(C=c_move, class_weight="balanced").fit(xs, ys)
         tf = 1.0
         if calibrate:
-            fold = np.array([_h(near_copy_key(train[i]["text"]) + "#cal") % 5 for i in said])
-            margins = np.zeros((len(said), len(head.classes_)))
-            for k in range(5):
-                margins[fold == k] = LinearSVC(C=c_move, class_weight="balanced").fit(
-                    xs[fold != k], ys[fold != k]).decision_function(xs[fold == k])
+            margins = _held_out_margins(
+                lambda: LinearSVC(C=c_move, class_weight="balanced"), xs, ys, fold[said])
             tf = _temperature(margins, np.searchsorted(head.classes_, ys))
         heads = {"feelings": tuple(head.classes_.tolist()), "feeling_coef": head.coef_.T * tf,
                  "feeling_bias": head.intercept_ * tf}
@@ -219,6 +210,17 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
         kinds=tuple(moves.classes_.tolist()), move_coef=moves.coef_.T * t,
         move_bias=moves.intercept_ * t, frustration_coef=frustration.coef_[0] * a,
         frustration_bias=float(frustration.intercept_[0] * a + b), **heads)
+
+
+def _held_out_margins(make, x, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row's SVM margins from a model (`make()`) fitted on the other folds."""
+    out = None
+    for k in range(5):
+        margins = make().fit(x[fold != k], y[fold != k]).decision_function(x[fold == k])
+        if out is None:
+            out = np.zeros((len(y), *margins.shape[1:]))
+        out[fold == k] = margins
+    return out
 
 
 def _temperature(margins: np.ndarray, target: np.ndarray) -> float:
