@@ -397,12 +397,16 @@ class Policy:
 
     def _fuse(self, now: float | None = None) -> dict[str, float]:
         contrib = self._contributions(now)
-        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        total = self._total()
         scores = {s: (self.config.prior_weight if s == "engaged" else 0.0) for s in STATES}
         for per_state in contrib.values():
             for s, v in per_state.items():
                 scores[s] += v
         return {s: v / total for s, v in scores.items()}
+
+    def _total(self) -> float:
+        """What the scores are shares of: the prior and every channel's trust."""
+        return self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
 
     def _said_share(self, state: str) -> float:
         """How much the feelings put into words add to `state`'s score now (within the
@@ -410,14 +414,14 @@ class Policy:
         said, answers = self._said_acc.weight, self.channels["dialogue"].weight
         if said <= 0:
             return 0.0
-        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        total = self._total()
         told = self._said_acc.view()[state] * said / (answers + said)
         return self._trust("dialogue") * told / total
 
     def channel_shares(self, state: str) -> dict[str, float]:
         """How much each channel adds to `state`'s score now (for reasons and the teacher)."""
         contrib = self._contributions()
-        total = self.config.prior_weight + sum(self._trust(c) for c in CHANNELS)
+        total = self._total()
         return {c: contrib[c][state] / total for c in CHANNELS}
 
     # -- switching
