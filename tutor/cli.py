@@ -226,7 +226,8 @@ def simulate(scenario: Path = typer.Argument(..., help="a scenario file, e.g. da
 def moves(no_question: bool = typer.Option(False, "--no-question",
                                          help="no question is waiting for an answer yet")):
     """Read student messages, one per line on stdin; print each one's move as a JSON line:
-    {"text", "move", "frustrated", "answer"} (answer: the answer found in it, or null)."""
+    {"text", "move", "frustrated", "answer", "feeling"} (answer: the answer found in it, or
+    null; feeling: for a vent, the feeling it says (worry, down, glad, bored, angry), or null)."""
     import json
     import sys
 
@@ -237,8 +238,9 @@ def moves(no_question: bool = typer.Option(False, "--no-question",
     for line in lines:  # bytes that are not UTF-8 become U+FFFD, never a traceback
         text = line.rstrip("\r\n")
         move = classify_move(text, expecting_answer=not no_question)
+        feeling = max(move.feelings, key=move.feelings.get) if move.feelings else None
         typer.echo(json.dumps({"text": text, "move": move.kind, "frustrated": move.frustrated,
-                               "answer": move.answer}, ensure_ascii=False))
+                               "answer": move.answer, "feeling": feeling}, ensure_ascii=False))
 
 
 @app.command()

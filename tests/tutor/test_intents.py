@@ -156,15 +156,18 @@ def test_attune_moves_prints_one_json_line_per_message():
 
     from tutor.cli import app
 
-    messages = ["I need a break", "6/8 = 3/4", "three eighths", "ok", "ugh I HATE this!!", ""]
+    messages = ["I need a break", "6/8 = 3/4", "three eighths", "ok", "ugh I HATE this!!",
+                "what if i fail the test tomorrow im so scared", ""]
     r = CliRunner().invoke(app, ["moves"], input="\n".join(messages) + "\n")
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.output.splitlines()]
     assert [row["text"] for row in rows] == messages
-    assert all(set(row) == {"text", "move", "frustrated", "answer"} for row in rows)
+    assert all(set(row) == {"text", "move", "frustrated", "answer", "feeling"} for row in rows)
     assert [row["move"] for row in rows[:4]] == ["break", "answer", "answer", "ack"]
     assert [row["answer"] for row in rows[:4]] == [None, "3/4", "3/8", None]
     assert rows[4]["frustrated"] is True and rows[0]["frustrated"] is False
+    assert rows[5]["move"] == "vent" and rows[5]["feeling"] == "worry"  # the feeling a vent says
+    assert [row["feeling"] for row in rows[:4]] == [None] * 4
     r = CliRunner().invoke(app, ["moves", "--no-question"], input="hi\ncan we start\n")
     assert [json.loads(line)["move"] for line in r.output.splitlines()] == ["greeting", "ack"]
 
