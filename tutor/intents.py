@@ -71,7 +71,8 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     if not text_read.strip():  # empty, or only bytes that were not text (U+FFFD), controls
         return Move("off_topic", raw)
     model = load_model()
-    probs, p_frustrated = model.predict(text_read, expecting_answer)
+    row = model.vector(text_read, expecting_answer)  # one TF-IDF row for every head
+    probs, p_frustrated = model.predict(text_read, expecting_answer, row=row)
     frustrated = bool(p_frustrated >= FRUSTRATED_AT)
     if not any(c.isalnum() for c in text_read) and not symbols(text_read):
         # no word, number, emoji or emoticon ("...", "?!"): no feeling was said to acknowledge
@@ -83,5 +84,5 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
-    feelings = model.feeling(text_read, expecting_answer) if kind == "vent" else None
+    feelings = model.feeling(text_read, expecting_answer, row=row) if kind == "vent" else None
     return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings)

@@ -188,20 +188,24 @@ class MoveModel:
         values = (1.0 + np.log(tf)) * self.idf[idx]
         return idx, values / np.linalg.norm(values)
 
-    def predict(self, text: str, question_waiting: bool) -> tuple[dict[str, float], float]:
-        """Probabilities of each move, and the probability that the student is frustrated."""
-        idx, values = self.vector(text, question_waiting)
+    def predict(self, text: str, question_waiting: bool, *,
+                row: tuple[np.ndarray, np.ndarray] | None = None,
+                ) -> tuple[dict[str, float], float]:
+        """Probabilities of each move, and the probability that the student is frustrated
+        (`row`: the message's `vector`, when the caller already has it)."""
+        idx, values = row if row is not None else self.vector(text, question_waiting)
         logits = values @ self.move_coef[idx] + self.move_bias
         p = np.exp(logits - logits.max())
         p /= p.sum()
         z = float(values @ self.frustration_coef[idx]) + self.frustration_bias
         return dict(zip(self.kinds, p.tolist())), 1.0 / (1.0 + np.exp(-z))
 
-    def feeling(self, text: str, question_waiting: bool) -> dict[str, float] | None:
+    def feeling(self, text: str, question_waiting: bool, *,
+                row: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
         """Probabilities of the feeling a `vent` message says; None without that head."""
         if self.feeling_coef is None:
             return None
-        idx, values = self.vector(text, question_waiting)
+        idx, values = row if row is not None else self.vector(text, question_waiting)
         logits = values @ self.feeling_coef[idx] + self.feeling_bias
         p = np.exp(logits - logits.max())
         return dict(zip(self.feelings, (p / p.sum()).tolist()))
