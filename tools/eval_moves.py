@@ -3,6 +3,7 @@
     PYTHONPATH=. python tools/eval_moves.py [data/moves/dev.jsonl] [--attune PATH] [--errors]
     PYTHONPATH=. python tools/eval_moves.py data/moves/heldout.txt
     PYTHONPATH=. python tools/eval_moves.py --second-reader data/moves/second_reader.jsonl
+    PYTHONPATH=. python tools/eval_moves.py --not-answers data/moves/not_answers_languages.txt
 
 A split is a `.jsonl` file as `tools/train_moves.py` writes them, or a `.txt` file in the
 format of `data/moves/messages.txt`. Feeds the split's messages to `attune moves` (with `--no-question` for those labelled
@@ -10,6 +11,9 @@ format of `data/moves/messages.txt`. Feeds the split's messages to `attune moves
 recall and, for answers, how often the extracted answer has the labelled value; where some
 messages are near copies of training messages (`near_copy_key`), the same two figures on the
 rest, the messages the classifier never saw; then the time `classify_move` takes per message in this process (the model loaded once).
+
+`--not-answers FILE` instead reads messages that hold no answer (one a line, a question
+waiting) and counts those `attune moves` reads as answers.
 
 `--second-reader FILE` instead compares a second person's labels of some messages (JSON lines:
 `text`, `question_waiting`, `move`, `frustrated`) with the labels in the splits (train and dev):
@@ -95,11 +99,22 @@ def main() -> None:
                     help="the split the shipped classifier was fitted on")
     ap.add_argument("--second-reader", type=Path, metavar="FILE",
                     help="compare a second reader's labels with the splits', then stop")
+    ap.add_argument("--not-answers", type=Path, metavar="FILE",
+                    help="count the messages of FILE (none an answer) read as answers, then stop")
     args = ap.parse_args()
     from tools.train_moves import near_copy_key, read_jsonl, read_messages
 
     if args.second_reader:
         second_reader(args.second_reader, [args.train, ROOT / "data/moves/dev.jsonl"])
+        return
+    if args.not_answers:
+        texts = [t.strip() for t in args.not_answers.read_text(encoding="utf-8").splitlines()
+                 if t.strip()]
+        read = [g for g in run_moves(args.attune, texts, False) if g["move"] == "answer"]
+        print(f"{args.not_answers}: {len(texts)} messages that hold no answer; read as answers:"
+              f" {len(read)}")
+        for g in read if args.errors else ():
+            print(f"  {g['text']!r}: answer {g['answer']!r}")
         return
 
     if args.split.suffix == ".txt":
@@ -120,12 +135,16 @@ def main() -> None:
     answers = [(r, g) for r, g in out if r["move"] == "answer" and r.get("answer")]
     value_ok = sum(g["move"] == "answer" and same_value(g["answer"], r["answer"])
                    for r, g in answers)
+    # read as an answer with another number in it: a right answer the checker would mark wrong
+    wrong = sum(g["move"] == "answer" and not same_value(g["answer"], r["answer"])
+                and any(c.isdigit() for c in g["answer"] or "") for r, g in answers)
     print(f"{args.split}: {n} messages")
     print(f"move accuracy       {move_ok / n:.3f}  ({move_ok}/{n})")
     print(f"frustration flag    {frus_ok / n:.3f}  ({frus_ok}/{n})")
     if answers:
         print(f"answer value        {value_ok / len(answers):.3f}  ({value_ok}/{len(answers)}"
-              " labelled answers read as answers with the labelled value)")
+              " labelled answers read as answers with the labelled value; "
+              f"{wrong} with another number)")
     seen = {near_copy_key(r["text"]) for r in read_jsonl(args.train)}
     unseen = [(r, g) for r, g in out if near_copy_key(r["text"]) not in seen]
     if 0 < len(unseen) < n:

@@ -19,9 +19,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from tutor.curriculum import Misconception, Question
+from tutor.numerals import MINUS_WORDS, PERCENT_BEFORE, PERCENT_WORDS, lexicon, spelled
 
 
 class _Sympy:
@@ -77,8 +78,10 @@ def _parser():
 
 
 def warm() -> None:
-    """Import sympy and its parser now (attune run does it in the background at start)."""
+    """Import sympy and its parser, and build the other languages' number words, now (attune
+    run does it in the background at start)."""
     _parser()
+    lexicon()
 _FUNCTIONS = {"sqrt", "pi"}
 _ALLOWED_CHARS = re.compile(r"^[0-9a-z+\-*/^().=\s]*$")
 _UNICODE = {
@@ -186,7 +189,7 @@ def words_to_numbers(text: str) -> str:
     """Spelled numbers as digits: "three eighths" -> "3/8", "one and a half" -> "1 1/2",
     "twenty five" -> "25", "zero point four" -> "0.4", "minus three" -> "-3",
     "3 quarters" -> "3/4". Other words are kept as they are."""
-    tokens = re.findall(r"\d*\.\d+|\d+|[a-z]+|[^\sa-z\d]", text)
+    tokens = re.findall(r"\d*\.\d+|\d+|[^\W\d_]+|[^\sa-z\d]", text)  # "né" one word
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -289,7 +292,7 @@ _UNIT_LETTERS = frozenset("mglsh")
 # number from the letter)
 GLUED_A = "\ue000"
 _MATH_TOKEN = re.compile(
-    r"\d+:\d+(?![\d.])|\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![a-z])[b-hj-z](?![a-z])|"
+    r"\d+:\d+(?![\d.])|\d*\.\d+|\d+|\bsqrt\b|\bpi\b|(?<![^\W\d_])[b-hj-z](?![^\W\d_])|"
     r"(?:(?<=[=+*/^(])|(?<=[=+*/^(] )|(?<![a-z])(?=a\s*[\^=+*/)]))a(?![a-z])|"
     rf"{GLUED_A}|[+\-*/^=()%]"
 )
@@ -311,17 +314,14 @@ def _ordinal_fraction(m: re.Match) -> str:
 
 
 # Other languages' signs around digits ("menos 5", "4分の3", "25 por ciento", "yüzde 25"): the
-# words a student of that language types beside a number; spelled-out numbers stay unread.
-_MINUS_WORDS = ("menos|moins|meno|eksi|минус|мінус|منفی|سالب|manfi|negatif|negativo|négatif|"
-                "âm|ลบ|ລົບ|負|负|マイナス|마이너스|mwens")
-_PERCENT_WORDS = ("por ?ciento|pour ?cent|per ?cento|por ?cento|prozent|procent[a-z]*|prosent|"
-                  "persen|feesad|pratishat|yüzde|хувь|процент[а-я]*|відсот[а-я]*|pourcent")
+# words a student of that language types beside a number (tutor.numerals reads the numbers
+# they spell: "menos cinco" -> "menos 5").
 _FOREIGN = (
-    (re.compile(rf"(?<!\w)(?:{_MINUS_WORDS})\s*(?=\d)"), "-"),
+    (re.compile(rf"(?<!\w)(?:{MINUS_WORDS})\s*(?=\d)"), "-"),
     (re.compile(r"(\d+)\s*(?:分の|分之|분의)\s*(\d+)"), r"\2/\1"),  # the bottom first
     (re.compile(r"百分之\s*(\d+(?:\.\d+)?)"), r"\1%"),
-    (re.compile(r"(?<!\w)yüzde\s*(\d+(?:[.,]\d+)?)"), r"\1%"),
-    (re.compile(rf"(\d)\s*(?:{_PERCENT_WORDS})(?!\w)"), r"\1%"),
+    (re.compile(rf"(?<!\w)(?:{PERCENT_BEFORE})\s*(\d+(?:[.,]\d+)?)"), r"\1%"),
+    (re.compile(rf"(\d)\s*(?:{PERCENT_WORDS})(?!\w)"), r"\1%"),
 )
 
 
@@ -338,6 +338,7 @@ def _written(text: str) -> str:
     s = text.strip().lower().replace("’", "'")
     s = _FACES.sub(" ", s)  # "7 -_-" is 7, "-_- 9/10" is 9/10: a face, not a minus
     s = re.sub(r"(\d)\s*([½¼¾⅓⅔])", r"\1 \2", s)  # 1½ is one and a half
+    s = re.sub(r"(\d)\s*又\s*(?=\d+\s*(?:分の|分之|분의))", r"\1 ", s)  # 一又二分之一: one and a half
     for pattern, sign in _FOREIGN:
         s = pattern.sub(sign, s)
     for k, v in _UNICODE.items():
@@ -366,6 +367,34 @@ def _written(text: str) -> str:
     s = re.sub(r"(\d|\b[b-hj-z])\s+(?:is|(?:would|must|should|will|has to|could) be)\s+"
                r"(?=-?\s*[\d(])", r"\1 = ", s)  # "x is 5", "6/8 is 3/4", "x must be 5"
     return re.sub(r"\s+", " ", s).strip()
+
+
+@lru_cache(maxsize=4096)
+def _read(raw: str) -> tuple[str, bool | None]:
+    """`_written(raw)`; when that holds no number, or one that leaves more of the message
+    unread, the same for the message with numbers spelled in another language read as digits
+    ("tres cuartos" -> "3/4", "zero vírgula quatro" -> "0.4", "3 huitièmes" -> "3/8"), and
+    whether that reading is sure (tutor.numerals). The flag is None when the English reading
+    stands."""
+    s = _written(raw)
+    found = _chunks(s)
+    digits = re.search(r"\d", raw)
+    if digits and not found:
+        return s, None  # digits that hold no number: texting ("g2g"), a face ("-_-")
+    reading = spelled(raw, ignore=_FILLERS)
+    if reading is None or digits and not reading.sure:
+        return s, None
+    other = _written(reading.text)
+    if found and _unread(other) >= _unread(s):
+        return s, None  # read at least as fully in English: "3 quarters", "minus 4"
+    return other, reading.sure
+
+
+def _unread(s: str) -> int:
+    """How many words of a written message are neither maths nor fillers."""
+    for a, b in reversed(_chunks(s)):
+        s = s[:a] + " " + s[b:]
+    return sum(w not in _FILLERS for w in re.findall(r"[^\W\d_]+", s))
 
 
 def _chunks(s: str) -> list[tuple[int, int]]:
@@ -444,7 +473,7 @@ def extract_answer(text: str) -> str | None:
     choice = _CHOICE.match(low)
     if choice:
         return choice[1]
-    s = _written(raw)
+    s, _ = _read(raw)
     span = _pick(s)
     if span is None:
         return None
@@ -467,9 +496,9 @@ def is_only_an_answer(text: str) -> bool:
     if _CHOICE.match(low):
         return len(low) <= 3 or bool(re.search(r"\b(option|choice|answer|letter|its|it is)\b",
                                                low))
-    s = _written(raw)
+    s, sure = _read(raw)
     found = _chunks(s)
-    if not found:
+    if not found or sure is False:  # a lone number word of another language: maybe a word
         return False
     rest = s
     for a, b in reversed(found):

@@ -53,7 +53,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "o10_jayden_sunny_window": "glare read as fear on camera taken for anxiety",
     "o17_lost_on_signs": "a quietly lost student with a frown read as frustrated, not confused",
     "o19_chatty_bored": "chatty boredom with one slip not read as boredom",
-    "f01_slow_sink": "a slowly sinking student read as delighted at turn 19",
     "l19_youngest_nervous": "the youngest's nerves not read by turn 5",
     "m03_dragged_in": "'my dad made me do this' heard as feeling down, taken for anxiety",
     "p01_canteen_shouting": ("speaking over a noisy canteen, the voice read as anger: entered "
@@ -81,6 +80,8 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                   "turn 8"),
     "r02_after_lunch_slump": ("tired after football, slow right answers, 'yeh', 'k': bored not "
                               "reached by turn 9; ended engaged"),
+    "r03_sats_worry": ("'is this on the sats', then 'because the numbers are like that' read as "
+                       "an ack after 'too easy': entered bored at turn 2"),
     "r04_same_bottoms_frown": ("calm questions about denominators, a frown read as anger: "
                                "confused not reached by turn 7; entered frustrated at turn 2; "
                                "ended frustrated"),

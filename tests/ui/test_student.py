@@ -284,6 +284,16 @@ def test_the_greeting_asks_the_first_question_and_the_first_message_answers_it(d
     assert question.prompt not in history[-1]["content"]  # on to the next question
 
 
+def test_an_answer_spelled_in_another_language_is_checked_and_right(deps):
+    chat, shown = student.greeting(deps, "fractions")
+    step = load_lesson("fractions").steps[0]
+    assert step.questions[0].answer == ["3/8"]
+    history, _, conv, _ = last(respond(deps, "Sam", "fractions", "tres octavos", chat, None,
+                                       None, shown))
+    assert conv.dialogue.last_answered == (step, step.questions[0])  # checked, and right
+    assert "type" not in history[-1]["content"].lower()  # no "type a fraction like 3/4"
+
+
 def test_without_the_greetings_question_a_first_answer_is_not_checked(deps):
     """The contrast: a conversation that was not handed the greeting's question treats the
     same first message as an answer before any question (what the student saw before)."""
