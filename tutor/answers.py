@@ -82,6 +82,8 @@ def warm() -> None:
     run does it in the background at start)."""
     _parser()
     lexicon()
+
+
 _FUNCTIONS = {"sqrt", "pi"}
 _ALLOWED_CHARS = re.compile(r"^[0-9a-z+\-*/^().=\s]*$")
 _UNICODE = {
@@ -315,7 +317,7 @@ def _ordinal_fraction(m: re.Match) -> str:
 
 # Other languages' signs around digits ("menos 5", "4分の3", "25 por ciento", "yüzde 25"): the
 # words a student of that language types beside a number (tutor.numerals reads the numbers
-# they spell: "menos cinco" -> "menos 5").
+# they spell, "menos cinco" -> "-5", when no number is typed).
 _FOREIGN = (
     (re.compile(rf"(?<!\w)(?:{MINUS_WORDS})\s*(?=\d)"), "-"),
     (re.compile(r"(\d+)\s*(?:分の|分之|분의)\s*(\d+)"), r"\2/\1"),  # the bottom first

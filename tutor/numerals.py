@@ -18,11 +18,11 @@ few words join numbers ("coma", "per", "buçuk"): those are listed below.
 A reading must be plausible before anyone uses it (`spelled`): more than half of the words are
 the number's (half, when they make a fraction, a sign or a decimal; any share, when a fraction,
 a sign or a decimal closes a message of at most eight words: "ich glaube es ist zwei
-Drittel"), no fraction word is left over ("robo tatu"), and a short Latin word that is also an everyday word somewhere ("en",
-"to", "set", "hai", "ok") is a number only inside a fraction ("en halv", "to tredjedele") or
-after a sign ("minus to"). Where languages disagree on a word, most languages' value is taken
-("tres": 3 in Spanish and Catalan, 60 in Danish); a tie drops it. English is left to
-`tutor.answers`, which knows that "this one" is no number.
+Drittel"), no fraction word is left over ("robo tatu"), and a short Latin word that is also
+an everyday word somewhere ("en", "to", "set", "hai", "ok") is a number only inside a
+fraction ("en halv", "to tredjedele") or after a sign ("minus to"). Where languages disagree
+on a word, most languages' value is taken ("tres": 3 in Spanish and Catalan, 60 in Danish); a
+tie drops it. English is left to `tutor.answers`, which knows that "this one" is no number.
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ DENOMINATORS = (*range(3, 21), 100)
 _SKIP_RULESETS = ("year", "financial", "days", "roman", "verbose", "digits", "attributive")
 # Fraction words that are not the ordinal: halves everywhere, and thirds and quarters where
 # the word differs from "third" and "fourth".
-_HALVES = ("half halve halv halvt halb halbe halben hälfte demi demie moitié medio mitad mezzo mezza meio "
-           "meia metade pół połowa polovina половина половину пів половини yarım nusu setengah "
-           "separuh nửa kalahati hälften puolikas fél pusė půl نیم μισό μισή نصف نص आधा आधी 半 반 "
-           "половиной половиною"
-           ).split()
+_HALVES = ("half halve halv halvt halb halbe halben hälfte demi demie moitié medio mitad mezzo "
+           "mezza meio meia metade pół połowa polovina половина половину половиной половиною пів "
+           "половини yarım nusu setengah separuh nửa kalahati hälften puolikas fél pusė půl "
+           "نیم μισό μισή نصف نص आधा आधी 半 반").split()
 _SPECIAL = {**{w: 2 for w in _HALVES}, **{w: 3 for w in (
     "tiers tercio tercios terço terços ثلث أثلاث تہائی तिहाई tretjina tretina třetina".split())},
     **{w: 4 for w in "quart quarts kwart kwartaal viertel чверть чверті четверть четверти "
@@ -65,13 +64,12 @@ PERCENT_BEFORE = "yüzde|yuzde|asilimia"
 _SIGNS = f"{MINUS_WORDS}|minus|negative|neg|min"  # "min drie", "min lima"
 # The unknown and "equals" before a number: "x es igual a cuatro", "x等于四", "س يساوي أربعة"
 _EQUALS = re.compile(
-    r"(?<![^\W\d_])(?:x|х|икс|ікс|iks|ix|س|ایکس|एक्स|エックス|엑스)\s*(?:"
+    r"(?<![^\W\d_])(?:x|х|икс|ікс|iks|س|ایکس|एक्स|エックス|엑스)(?:\s*(?:等于|等於|は|는)|\s+(?:"
     r"es igual a|igual a|é igual a|est égal à|est égale à|égale?|vaut|ist gleich|ist|gleich|"
     r"är lika med|är|er lik|er lig med|er|is gelijk aan|is|on|yhtä kuin|równa się|równa|je|"
     r"jest|este egal cu|este|egyenlő|είναι|ισούται με|eşittir|дорівнює|равно|равен|"
     r"е равно на|е|је једнако|једнако|jednako|je jednako|يساوي|برابر(?: است| با)?|"
-    r"बराबर(?: है)?|等于|等於|は|는|bằng|sama dengan|ni sawa na|ay katumbas ng|ay)\s*(?=\S)",
-    re.I)
+    r"बराबर(?: है)?|bằng|sama dengan|ni sawa na|ay katumbas ng|ay))\s*(?=\S)", re.I)
 # "and a half" after a number: "iki buçuk"
 _AND_A_HALF = frozenset("buçuk bucuk setengah rưỡi".split())
 # Words for one and a half and two and a half: "anderhalf", "ढाई"
@@ -293,7 +291,7 @@ def _unspaced(token: str, cardinals: dict[str, int]) -> list[tuple[str, bool]]:
 @dataclass
 class _Item:
     text: str
-    role: str  # "n" a number, "d" a fraction's bottom, "m" a marker, "w" another word, "" punctuation
+    role: str  # "n" number, "d" a fraction's bottom, "m" marker, "w" other word, "" punctuation
     words: int = 1  # the message's words it stands for
     value: int | None = None
     short: bool = False  # a short or everyday Latin word: a number only after a sign
@@ -496,7 +494,8 @@ def spelled(text: str, *, ignore: frozenset[str] = frozenset()) -> Reading | Non
     """The message with the numbers spelled in it as digits, or None when no plausible number
     is spelled in it (see the module's docstring). Words in `ignore` ("i think its") do not
     count against it."""
-    low = re.sub(rf"(?<!\w)(?:{PERCENT_WORDS})(?!\w)", " % ", text.lower().replace("’", "'").replace("ʼ", "'"))
+    low = text.lower().replace("’", "'").replace("ʼ", "'")
+    low = re.sub(rf"(?<!\w)(?:{PERCENT_WORDS})(?!\w)", " % ", low)
     low = re.sub(rf"(?<!\w)(?:{PERCENT_BEFORE})(?!\w)", " pctof ", low)
     low = _EQUALS.sub(" xequals ", low)
     low = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", low)  # "vint-i-cinc", "twenty-five"
