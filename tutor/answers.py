@@ -78,7 +78,7 @@ def _parser():
 
 
 def warm() -> None:
-    """Import sympy and its parser, and build the other languages' number words, now (attune
+    """Import sympy and its parser, and load the other languages' number words, now (attune
     run does it in the background at start)."""
     _parser()
     lexicon()

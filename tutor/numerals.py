@@ -6,8 +6,9 @@
 message holds no number it can read (or English reads less of it); the markers of other
 languages around digits ("3分之2", "25 por ciento") are read there.
 
-The words come from the Unicode CLDR's number-spelling rules, through `unicode-rbnf`, for each
-language it covers (about 85): the cardinals 0-100, the hundreds and a thousand in every
+The words (`data/numerals/lexicon.json`, built by `tools/build_numerals.py`) come from the
+Unicode CLDR's number-spelling rules, through `unicode-rbnf`, for each language it covers
+(about 85): the cardinals 0-100, the hundreds and a thousand in every
 grammatical form CLDR spells, and the ordinals 3-20 and 100 as the bottom of a fraction ("un
 cinquième", "tre quarti", "три четвертых": a word that starts with the ordinal's stem). Each
 is also kept without accents ("tres" for "três") and, for Cyrillic, Greek, Chinese and Korean,
@@ -27,19 +28,16 @@ tie drops it. English is left to `tutor.answers`, which knows that "this one" is
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from anyascii import anyascii
+from tutor.settings import REPO_DATA_DIR
 
-CARDINALS = (*range(101), *range(200, 1001, 100))
-DENOMINATORS = (*range(3, 21), 100)
-# Rule sets that spell something other than a count: years, cheques, dates, roman numerals.
-# Korean's attributive forms (한, 두, 세, 네) are also "one", "yes" and other everyday words.
-_SKIP_RULESETS = ("year", "financial", "days", "roman", "verbose", "digits", "attributive")
+LEXICON = REPO_DATA_DIR / "numerals" / "lexicon.json"
+
 # Fraction words that are not the ordinal: halves everywhere, and thirds and quarters where
 # the word differs from "third" and "fourth".
 _HALVES = ("half halve halv halvt halb halbe halben hälfte demi demie moitié medio mitad mezzo "
@@ -53,22 +51,23 @@ _SPECIAL = {**{w: 2 for w in _HALVES}, **{w: 3 for w in (
 # The words for minus and per cent beside a number; tutor.answers reads them around digits.
 MINUS_WORDS = ("menos|moins|meno|eksi|минус|мінус|منفی|سالب|manfi|negatif|negativo|négatif|"
                "âm|ลบ|ລົບ|負|负|マイナス|마이너스|mwens|miinus|mínus|mínusz|μείον|माइनस|"
-               "negatibong|negatibo|hasi")
+               "negatibong|negatibo|hasi|míneas|mineas")
 PERCENT_WORDS = ("por ?ciento|pour ?cent|per ?cento|por ?cento|prozent|procent[a-z]*|prosent|"
                  "persen|feesad|pratishat|хувь|процент[а-я]*|відсот[а-я]*|pourcent|"
                  "posto|odstot[a-z]*|prosentti[a-z]*|százalék|phần trăm|phan tram|퍼센트|"
                  "パーセント|درصد|بالمئة|في المئة|प्रतिशत|посто|fil-mija|porsiyento|porsyento|فیصد|"
-                 "τοις εκατό|procento|procenta|procentů|peratus")
+                 "τοις εκατό|procento|procenta|procentů|peratus|protsent[a-z]*|"
+                 "เปอร์เซ็นต์|percento|prosent[a-z]*")
 # ... and before it: "yüzde yirmi beş", "asilimia hamsini"
 PERCENT_BEFORE = "yüzde|yuzde|asilimia"
 _SIGNS = f"{MINUS_WORDS}|minus|negative|neg|min"  # "min drie", "min lima"
 # The unknown and "equals" before a number: "x es igual a cuatro", "x等于四", "س يساوي أربعة"
 _EQUALS = re.compile(
     r"(?<![^\W\d_])(?:x|х|икс|ікс|iks|س|ایکس|एक्स|エックス|엑스)(?:\s*(?:等于|等於|は|는)|\s+(?:"
-    r"es igual a|igual a|é igual a|est égal à|est égale à|égale?|vaut|ist gleich|ist|gleich|"
-    r"är lika med|är|er lik|er lig med|er|is gelijk aan|is|on|yhtä kuin|równa się|równa|je|"
+    r"es igual a|igual a|é igual a|est [ée]gale? [àa]|[ée]gale?|vaut|ist gleich|ist|gleich|"
+    r"är lika med|är|er lik|er lig med|er|is gel[iy]jk aan|is|on|yhtä kuin|równa się|równa|je|"
     r"jest|este egal cu|este|egyenlő|είναι|ισούται με|eşittir|дорівнює|равно|равен|"
-    r"е равно на|е|је једнако|једнако|jednako|je jednako|يساوي|برابر(?: است| با)?|"
+    r"е равно на|е еднакво на|е|је једнако|једнако|jednako|je jednako|يساوي|برابر(?: است| با)?|"
     r"बराबर(?: है)?|bằng|sama dengan|ni sawa na|ay katumbas ng|ay))\s*(?=\S)", re.I)
 # "and a half" after a number: "iki buçuk"
 _AND_A_HALF = frozenset("buçuk bucuk setengah rưỡi".split())
@@ -84,7 +83,8 @@ OVER = frozenset("sur per phần phan बटा".split())
 _DECIMAL = frozenset("coma virgule komma punto vírgula virgula virgola koma pilkku запятая кома "
                      "tizedes nokta virgül phẩy phay pont point perpuluhan nukta celé celá celých "
                      "cele dešimt przecinek virgulă virgula zarez κόμμα فاصلة ممیز اعشاریہ цяло "
-                     "цяла egész দশমিক दशमलव 点 點 てん 점".split())
+                     "цяла egész pointe komats kablelis pikë ponto točka ነጥብ נקודה দশমিক दशमलव "
+                     "点 點 てん 점".split())
 # "and" between a whole number and a fraction: "siete y medio", "deux et demi"
 # ("ноль целых две десятых": nought wholes and two tenths)
 # ("два с половиной": two with a half)
@@ -94,8 +94,6 @@ _UNSPACED_AND = ("と", "又", "와", "과")
 # Latin number words of four letters or more that are also everyday words (in English or
 # another language): read as numbers only after a sign, as words of three letters or fewer are.
 _EVERYDAY = frozenset("once cent cant fire pump asia sept mitt mille tree".split())
-# Scripts whose numbers students also type in Latin letters, as anyascii spells them.
-_ROMANISED = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u3400-\u9fff\uac00-\ud7af]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 # Scripts written without spaces between words: numbers are found inside a word.
 _UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff"
@@ -107,6 +105,8 @@ _TOKEN = re.compile(rf"{_WORDCHARS}+(?:['’]{_WORDCHARS}+)*|\d+(?:[.,]\d+)?|\S"
 # "이분의 일", "百分之三十") and one closing particle ("吧", "ね", "요").
 _UNSPACED_MARKS = ("分之", "分の", "분의", "又", "負", "负", "百分之", "マイナス", "마이너스")
 _UNSPACED_POINT = ("点", "點", "점")  # 零点五, 영점오: a decimal point
+_UNSPACED_PERCENT = ("เปอร์เซ็นต์", "パーセント", "퍼센트")  # after the number, glued
+_UNSPACED_OVER = ("ส่วน", "ສ່ວນ", "ភាគ")  # สองส่วนสาม (Thai), ສາມສ່ວນສີ່ (Lao): parts of
 _PARTICLES = frozenset("吧囉啰啊呀呢嗎吗了的ねよかなだ요야죠") | {"입니다", "이요", "예요", "이에요", "です"}
 
 
@@ -128,6 +128,9 @@ def plain(word: str) -> str:
                                                 if not unicodedata.combining(c)))
 
 
+_DECIMAL_PLAIN = frozenset(plain(w) for w in _DECIMAL)
+
+
 def _latin(word: str) -> bool:
     return all(ord(c) < 0x250 or unicodedata.combining(c) for c in word)
 
@@ -135,82 +138,11 @@ def _latin(word: str) -> bool:
 @lru_cache(maxsize=1)
 def lexicon() -> tuple[dict[str, int], dict[str, int], frozenset[str]]:
     """(spelled cardinal -> value, ordinal stem -> denominator, the cardinals that are only
-    another script's number in Latin letters), over every CLDR language."""
-    from unicode_rbnf import FormatPurpose, RbnfEngine
-
-    cardinals: dict[str, set[tuple[int, str]]] = {}  # words -> (value, language)
-    ordinals: dict[str, set[tuple[int, str]]] = {}
-    romanised: set[str] = set()
-    spelled_in_latin: set[str] = set()
-
-    def add(table: dict[str, set[tuple[int, str]]], words: str, value: int) -> None:
-        words = " ".join(words.lower().replace("-", " ").replace("\u00ad", "")
-                         .replace("’", "'").replace("ʼ", "'").split())
-        if not words:
-            return
-        forms = {words, plain(words)}
-        if _UNSPACED.search(words):
-            forms.add(words.replace(" ", ""))  # Korean "열 일곱" is typed "열일곱" too
-        roman = " ".join(anyascii(words).lower().replace("'", "").split())
-        if table is cardinals and _ROMANISED.match(words) and len(roman) >= 4:
-            forms.add(roman)  # "pyat", "ershiwu"; not "i", "sa"
-            romanised.add(roman)
-        if _latin(words):
-            spelled_in_latin.update(forms)
-        for form in forms:
-            table.setdefault(form, set()).add((value, language))
-
-    for language in RbnfEngine.get_supported_languages():
-        if language.split("_")[0] == "en":
-            continue  # English is read by tutor.answers, which knows "this one" is no number
-        try:
-            engine = RbnfEngine.for_language(language)
-        except Exception:  # a language whose rules the library cannot load: the others stay
-            continue
-        for purpose, numbers, table in ((FormatPurpose.CARDINAL, CARDINALS, cardinals),
-                                        (FormatPurpose.ORDINAL, DENOMINATORS, ordinals)):
-            for n in numbers:
-                try:
-                    spelled = engine.format_number(n, purpose).text_by_ruleset
-                except Exception:  # no rule set for this purpose in this language
-                    break
-                for ruleset, words in spelled.items():
-                    if not any(skip in ruleset for skip in _SKIP_RULESETS):
-                        add(table, words, n)
-        for hundred in (*range(100, 1000, 100), 1000):  # "ciento" of "ciento veinte"
-            one = engine.format_number(1).text_by_ruleset
-            for ruleset, words in engine.format_number(hundred + 1).text_by_ruleset.items():
-                head = words.removesuffix(one.get(ruleset, "\0")).split()
-                while head and head[-1] in _AND:
-                    head.pop()  # "cento e um": "cento"
-                if head and words.split() != head and ruleset in one \
-                        and not any(skip in ruleset for skip in _SKIP_RULESETS):
-                    add(cardinals, " ".join(head), hundred)
-                    if len(head) == 2 and head[0] in one.values():
-                        add(cardinals, head[1], hundred)  # "одна тысяча": "тысяча" alone
-                    for unit in one.values():  # "einhundert": "hundert" in "dreihundert"
-                        if len(head) == 1 and head[0].startswith(unit) \
-                                and len(head[0]) - len(unit) >= 4:
-                            add(cardinals, head[0][len(unit):], hundred)
-    card = {w: _most(v) for w, v in cardinals.items() if _most(v) is not None}
-    stems: dict[str, set[tuple[int, str]]] = {}
-    for words, values in ordinals.items():
-        *before, word = words.split()  # "al treilea", "wa nne": the ordinal's own word
-        if any(len(w) > 3 or w in cardinals for w in before):
-            continue  # "décimo primeiro", "dix-huitième": its last word is another ordinal
-        stem = word[:-2] if len(word) >= 7 else word[:-1] if len(word) >= 5 else word
-        if len(stem) >= 4 and stem not in card:
-            stems.setdefault(stem, set()).update(values)
-    return (card, {s: _most(v) for s, v in stems.items() if _most(v) is not None},
-            frozenset(romanised - spelled_in_latin))
-
-
-def _most(said: set[tuple[int, str]]) -> int | None:
-    """The value most languages give a word ("tres": 3 in Spanish and Catalan, 60 in Danish);
-    None when two values tie ("du": 2 in Lithuanian, 10 in Akan)."""
-    votes = Counter(value for value, _ in said)
-    (best, n), *rest = votes.most_common()
-    return None if rest and rest[0][1] == n else best
+    another script's number in Latin letters): `data/numerals/lexicon.json`, which
+    `tools/build_numerals.py` builds from CLDR's rules (10 ms to load; building it takes a
+    second, too long to do on a student's first answer)."""
+    table = json.loads(LEXICON.read_text(encoding="utf-8"))
+    return table["cardinals"], table["stems"], frozenset(table["romanised"])
 
 
 def _denominator(word: str) -> int | None:
@@ -277,6 +209,14 @@ def _unspaced(token: str, cardinals: dict[str, int]) -> list[tuple[str, bool]]:
             elif joins and pieces and pieces[-1][1]:
                 put(" ", True)
                 n = len(joins)
+            elif (over := next((m for m in _UNSPACED_OVER if token.startswith(m, i)), None)) \
+                    and pieces and pieces[-1][1]:
+                put("/", True)
+                n = len(over)
+            elif (cent := next((m for m in _UNSPACED_PERCENT if token.startswith(m, i)), None)) \
+                    and pieces and pieces[-1][1]:
+                put("%", True)
+                n = len(cent)
             elif mark:
                 put(mark, True)
                 n = len(mark)
@@ -390,7 +330,7 @@ def _items(tokens: list[str]) -> list[_Item]:
                 role = "m"
             elif re.fullmatch(r"\W", t):
                 role = ""
-            elif t in OVER or t in _DECIMAL or (t in _AND and previous and previous.role == "n") \
+            elif t in OVER or _decimal(t) or (t in _AND and previous and previous.role == "n") \
                     or previous and previous.role == "n" and low in _AND_A_HALF:
                 role = "m"
             elif (previous and previous.role == "n" or t in _SPECIAL or low in _SPECIAL) \
@@ -412,7 +352,10 @@ def _joined(items: list[_Item]) -> list[_Item]:
         a = items[i]
         nxt = items[i + 1] if i + 1 < len(items) else None
         after = items[i + 2] if i + 2 < len(items) else None
-        if a.role == "m" and a.text in ("pctof", "xequals") and nxt and nxt.role == "n":
+        if a.role == "n" and a.text.endswith(("分の", "分之", "분의")) and nxt and nxt.role == "n":
+            out.append(_Item(f"{a.text} {nxt.text}", "n", a.words + nxt.words))  # "이분의 일"
+            i += 2
+        elif a.role == "m" and a.text in ("pctof", "xequals") and nxt and nxt.role == "n":
             text = f"{nxt.text}%" if a.text == "pctof" else f"x = {nxt.text}"
             out.append(_Item(text, "n", 1 + nxt.words))
             i += 2
@@ -436,7 +379,7 @@ def _joined(items: list[_Item]) -> list[_Item]:
         elif a.role == "n" and nxt and nxt.text in OVER and after and after.role == "n":
             out.append(_Item(f"{a.text}/{after.text}", "n", a.words + 1 + after.words))
             i += 3
-        elif a.role == "n" and a.value is not None and nxt and nxt.text in _DECIMAL \
+        elif a.role == "n" and a.value is not None and nxt and _decimal(nxt.text) \
                 and after and after.role == "n" and after.value is not None and not (
                     i + 3 < len(items) and items[i + 3].role == "d"):  # "egész öt tized"
             digits, k = str(after.value), i + 3
@@ -446,7 +389,7 @@ def _joined(items: list[_Item]) -> list[_Item]:
                 k += 1
             out.append(_Item(f"{a.value}.{digits}", "n", sum(it.words for it in items[i:k])))
             i = k
-        elif a.role == "n" and nxt and (nxt.text in _AND or nxt.text in _DECIMAL) and after and (
+        elif a.role == "n" and nxt and (nxt.text in _AND or _decimal(nxt.text)) and after and (
                 after.role == "d" and _denominator(after.text) == 2 or after.role == "n"
                 and "/" in after.text):
             fraction = "1/2" if after.role == "d" else after.text
@@ -470,6 +413,11 @@ def _after_place(a: _Item, nxt: _Item | None, after: _Item | None) -> _Item | No
         return b
     place = 10 ** (len(str(a.value)) - len(str(a.value).rstrip("0")))
     return b if place >= 10 and 0 < b.value < place and b.value < a.value else None
+
+
+def _decimal(word: str) -> bool:
+    """A decimal point said in words: "coma", "virgül" and "virgul" as typed without accents."""
+    return word in _DECIMAL or plain(word) in _DECIMAL_PLAIN
 
 
 def _sign(word: str) -> bool:
@@ -506,7 +454,7 @@ def spelled(text: str, *, ignore: frozenset[str] = frozenset()) -> Reading | Non
     items = _joined(_joined(_items(tokens)))
     for k, it in enumerate(items):  # markers left over: "je dois y aller" has no fraction
         after = items[k + 1] if k + 1 < len(items) else None
-        if it.role == "m" and (it.text in OVER or it.text in _DECIMAL or it.text in _AND
+        if it.role == "m" and (it.text in OVER or _decimal(it.text) or it.text in _AND
                                or it.text == "%" and not (k and items[k - 1].role == "n")
                                or _sign(it.text) and not (after and after.role == "n")):
             it.role = "w"
@@ -520,8 +468,9 @@ def spelled(text: str, *, ignore: frozenset[str] = frozenset()) -> Reading | Non
     words = sum(it.words for it in items if it.role and it.text not in ignore)
     theirs = sum(it.words for it in items if it.role in ("n", "d", "m"))
     if not any(it.role == "n" and not it.short for it in items) or any(
-            it.role == "d" for it in items):
-        return None  # only short words ("i", "en"), or a fraction's word left out ("robo tatu")
+            it.role == "d" for it in items) or sum(it.role == "n" for it in items) > 1:
+        return None  # only short words ("i", "en"), a fraction's word left out ("robo tatu"),
+        # or two numbers that nothing joins ("nulle komats pieci": which is the answer?)
     built = any(it.role == "m" or not it.text.isdigit() and not it.weak for it in items
                 if it.role in ("n", "m"))
     said = [it for it in items if it.role]
