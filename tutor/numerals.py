@@ -118,7 +118,9 @@ _UNACCENTED = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ß": "
 @dataclass(frozen=True)
 class Reading:
     text: str  # the message with its spelled numbers as digits
-    sure: bool  # more than a lone number word: a fraction, a sign, a decimal, or another script
+    # more than a short lone word: a fraction, a sign, a decimal, several words, another
+    # script, or a word of five letters or more ("cinco", not "dos")
+    sure: bool
 
 
 def plain(word: str) -> str:
@@ -183,7 +185,7 @@ def _unspaced(token: str, cardinals: dict[str, int]) -> list[tuple[str, bool]]:
             decimals = re.search(r"\.\d*$", last) and len(text) == 1  # 零點七五: 0.75
             glue = " " if number and last[-1:].isdigit() and text[:1].isdigit() \
                 and not decimals else ""
-            pieces[-1] = (last + glue + text, number)  # 열 일곱: two numbers, summed later
+            pieces[-1] = (last + glue + text, number)  # two numbers side by side stay two
         else:
             pieces.append((text, number))
 
