@@ -24,6 +24,8 @@ an everyday word somewhere ("en", "to", "set", "hai", "ok") is a number only ins
 fraction ("en halv", "to tredjedele") or after a sign ("minus to"). Where languages disagree
 on a word, most languages' value is taken ("tres": 3 in Spanish and Catalan, 60 in Danish); a
 tie drops it. English is left to `tutor.answers`, which knows that "this one" is no number.
+A reading is `sure` (an answer by rule, whatever the classifier says) when it is more than a
+lone word that may be an everyday word too: "không" is zero and "no" in Vietnamese.
 """
 
 from __future__ import annotations
@@ -118,8 +120,8 @@ _UNACCENTED = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ß": "
 @dataclass(frozen=True)
 class Reading:
     text: str  # the message with its spelled numbers as digits
-    # more than a short lone word: a fraction, a sign, a decimal, several words, another
-    # script, or a word of five letters or more ("cinco", not "dos")
+    # more than a lone word that may be an everyday word: a fraction, a sign, a decimal,
+    # several words, or a long word ("dezasseis", not "cinco" or "không": see _long)
     sure: bool
 
 
@@ -237,7 +239,6 @@ class _Item:
     words: int = 1  # the message's words it stands for
     value: int | None = None
     short: bool = False  # a short or everyday Latin word: a number only after a sign
-    foreign: bool = False  # spelled in a script other than Latin: no everyday English word
     said: str = ""  # the words as typed
     weak: bool = False  # built on a short word ("to tredjedele", "halb"): not the message's end
 
@@ -297,7 +298,7 @@ def _items(tokens: list[str]) -> list[_Item]:
                 pieces = [(t, False)]  # Korean number syllables (이, 오) are in every word
             for piece, number in pieces:
                 if number:
-                    items.append(_Item(piece.strip(" ."), "n", foreign=True))
+                    items.append(_Item(piece.strip(" ."), "n", said=t))
                 else:  # a closing particle ("吧", "ね") is no word
                     particle = piece in _PARTICLES
                     items.append(_Item("" if particle else piece, "" if particle else "w",
@@ -312,8 +313,7 @@ def _items(tokens: list[str]) -> list[_Item]:
         joins = t in _AND and items and items[-1].role == "n"  # "un et demi": not "et" (1)
         whole = _AND_HALVES.get(t, _AND_HALVES.get(plain(t))) or _compound(t)
         if whole is not None and not joins:
-            items.append(_Item(whole, "n", 1, int(whole) if whole.isdigit() else None,
-                               foreign=not _latin(t), said=t))
+            items.append(_Item(whole, "n", 1, int(whole) if whole.isdigit() else None, said=t))
             i += 1
             continue
         for n in range(min(5, len(tokens) - i), 0 if not joins else 1, -1):
@@ -322,7 +322,7 @@ def _items(tokens: list[str]) -> list[_Item]:
             if value is not None:
                 short = n == 1 and _latin(t) and (len(t) <= 3 or plain(t) in _EVERYDAY
                                                   or len(t) < 5 and t in lexicon()[2])
-                items.append(_Item(str(value), "n", n, value, short, not _latin(phrase), phrase))
+                items.append(_Item(str(value), "n", n, value, short, said=phrase))
                 i += n
                 break
         else:
@@ -422,6 +422,14 @@ def _decimal(word: str) -> bool:
     return word in _DECIMAL or plain(word) in _DECIMAL_PLAIN
 
 
+def _long(word: str) -> bool:
+    """A number word too long to be another language's everyday word too: "dezasseis",
+    "пятнадцать", "十五"; not "không" (Vietnamese "no"), "nulle", "दो" ("give"), "бир"."""
+    if _UNSPACED.search(word):
+        return len(word) >= 2
+    return len(word) >= (6 if _latin(word) else 4)
+
+
 def _sign(word: str) -> bool:
     return bool(re.fullmatch(_SIGNS, word) or re.fullmatch(_SIGNS, plain(word)))
 
@@ -483,7 +491,6 @@ def spelled(text: str, *, ignore: frozenset[str] = frozenset()) -> Reading | Non
     # ("je pense que c'est moins cinq", "ich glaube es ist zwei Drittel": a fraction, a sign
     # or a decimal closing a short message is its answer, whatever the words before it)
     # a number in another script, of several words, or a long word no language uses otherwise
-    sure = built or any(it.foreign or it.words > 1 or len(it.said) >= 5 for it in items
-                        if it.role == "n")
+    sure = built or any(it.words > 1 or _long(it.said) for it in items if it.role == "n")
     return Reading(" ".join(it.text for it in items), sure)
 

@@ -65,9 +65,13 @@ def test_everyday_words_that_look_like_numbers_are_not_read(text):
     assert extract_answer(text) is None
 
 
-def test_a_short_lone_word_is_left_to_the_classifier_and_a_whole_number_is_an_answer():
+def test_a_lone_word_that_may_be_an_everyday_word_is_left_to_the_classifier():
     assert spelled("dos") is None and spelled("minus dos").text == "-2"
-    assert is_only_an_answer("cinco") and is_only_an_answer("is it neunzehn?")
+    assert is_only_an_answer("dezasseis") and is_only_an_answer("is it neunzehn?")
+    assert is_only_an_answer("十五") and is_only_an_answer("пятнадцать")
+    # numbers, and also "no" (Vietnamese), "lame" (French), "give" (Hindi): not an answer by rule
+    for word in ("không", "nulle", "दो", "cinco"):
+        assert spelled(word) is not None and not is_only_an_answer(word), word
     assert is_only_an_answer("tres cuartos") and is_only_an_answer("menos tres??")
     move = classify_move("drei Viertel", expecting_answer=True)
     assert (move.kind, move.answer) == ("answer", "3/4")
