@@ -310,6 +310,14 @@ def _items(tokens: list[str]) -> list[_Item]:
                       _Item("at", "m", 0)]
             i += 1
             continue
+        # Turkish "dörtte üç": in four, three; the suffix is -te after a voiceless consonant
+        bottom = re.fullmatch(r"(.+?)([dt])[ae]", plain(t))
+        if bottom and len(bottom[1]) >= 2 and bottom[1] in cardinals and i + 1 < len(tokens) \
+                and plain(tokens[i + 1]) in cardinals and t not in cardinals \
+                and (bottom[2] == "t") == (bottom[1][-1] in "cfhkpst"):
+            items.append(_Item(f"of:{cardinals[bottom[1]]}", "m", said=t))
+            i += 1
+            continue
         joins = t in _AND and items and items[-1].role == "n"  # "un et demi": not "et" (1)
         whole = _AND_HALVES.get(t, _AND_HALVES.get(plain(t))) or _compound(t)
         if whole is not None and not joins:
@@ -356,6 +364,9 @@ def _joined(items: list[_Item]) -> list[_Item]:
         after = items[i + 2] if i + 2 < len(items) else None
         if a.role == "n" and a.text.endswith(("分の", "分之", "분의")) and nxt and nxt.role == "n":
             out.append(_Item(f"{a.text} {nxt.text}", "n", a.words + nxt.words))  # "이분의 일"
+            i += 2
+        elif a.role == "m" and a.text.startswith("of:") and nxt and nxt.role == "n":
+            out.append(_Item(f"{nxt.text}/{a.text[3:]}", "n", 1 + nxt.words))  # "beşte iki"
             i += 2
         elif a.role == "m" and a.text in ("pctof", "xequals") and nxt and nxt.role == "n":
             text = f"{nxt.text}%" if a.text == "pctof" else f"x = {nxt.text}"
@@ -465,6 +476,7 @@ def spelled(text: str, *, ignore: frozenset[str] = frozenset()) -> Reading | Non
     for k, it in enumerate(items):  # markers left over: "je dois y aller" has no fraction
         after = items[k + 1] if k + 1 < len(items) else None
         if it.role == "m" and (it.text in OVER or _decimal(it.text) or it.text in _AND
+                               or it.text.startswith("of:")
                                or it.text == "%" and not (k and items[k - 1].role == "n")
                                or _sign(it.text) and not (after and after.role == "n")):
             it.role = "w"

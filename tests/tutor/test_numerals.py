@@ -49,6 +49,7 @@ from tutor.numerals import lexicon, spelled
     ("สองส่วนสาม", "2/3"),  # Thai, no spaces: two parts of three
     ("สี่สิบเปอร์เซ็นต์", "40%"),
     ("sifir virgul yirmi bes", "0.25"),  # "virgül" typed without its accent
+    ("beşte iki", "2/5"),  # Turkish: of five, two
 ])
 def test_spelled_answers_are_read_as_their_value(text, value):
     assert extract_answer(text) == value
