@@ -392,11 +392,17 @@ def _read(raw: str) -> tuple[str, bool | None]:
     return other, reading.sure
 
 
+def _words(s: str, found: list[tuple[int, int]]) -> list[str]:
+    """The words of a written message outside its maths (`found`, its `_chunks`), in letters
+    of any script: "なんで4をかけるの" keeps its words."""
+    for a, b in reversed(found):
+        s = s[:a] + " " + s[b:]
+    return re.findall(r"[^\W\d_]+", s)
+
+
 def _unread(s: str) -> int:
     """How many words of a written message are neither maths nor fillers."""
-    for a, b in reversed(_chunks(s)):
-        s = s[:a] + " " + s[b:]
-    return sum(w not in _FILLERS for w in re.findall(r"[^\W\d_]+", s))
+    return sum(w not in _FILLERS for w in _words(s, _chunks(s)))
 
 
 def _chunks(s: str) -> list[tuple[int, int]]:
@@ -502,10 +508,7 @@ def is_only_an_answer(text: str) -> bool:
     found = _chunks(s)
     if not found or sure is False:  # a lone number word of another language: maybe a word
         return False
-    rest = s
-    for a, b in reversed(found):
-        rest = rest[:a] + " " + rest[b:]
-    words = re.findall(r"[^\W\d_]+", rest)  # letters of any script: "なんで4をかけるの" is not an answer
+    words = _words(s, found)  # "なんで4をかけるの" is not an answer
     if any(w in _TIME_UNITS for w in words):
         return False  # "one sec", "2 mins": how students ask to wait, as often as an answer
     return all(w in _FILLERS for w in words) and len(words) <= 6

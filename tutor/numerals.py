@@ -105,7 +105,7 @@ _WORDCHARS = r"[^\s\d.,;:!?¿¡()\"'’/+=*%<>\[\]{}~-]"
 _TOKEN = re.compile(rf"{_WORDCHARS}+(?:['’]{_WORDCHARS}+)*|\d+(?:[.,]\d+)?|\S")
 # Joined to a number in an unspaced script: the markers tutor.answers reads ("三分之二",
 # "이분의 일", "百分之三十") and one closing particle ("吧", "ね", "요").
-_UNSPACED_MARKS = ("分之", "分の", "분의", "又", "負", "负", "百分之", "マイナス", "마이너스")
+_UNSPACED_MARKS = ("分之", "分の", "분의", "又", "負", "负", "マイナス", "마이너스")
 _UNSPACED_POINT = ("点", "點", "점")  # 零点五, 영점오: a decimal point
 _UNSPACED_PERCENT = ("เปอร์เซ็นต์", "パーセント", "퍼센트")  # after the number, glued
 _UNSPACED_OVER = ("ส่วน", "ສ່ວນ", "ភាគ")  # สองส่วนสาม (Thai), ສາມສ່ວນສີ່ (Lao): parts of
@@ -156,17 +156,17 @@ def _denominator(word: str) -> int | None:
     for form in (word, plain(word), *plural):  # "medios", "halves"
         if form in _SPECIAL:
             return _SPECIAL[form]
-    stems = lexicon()[1]
+    cardinals, stems, _ = lexicon()
     for form in (word, plain(word)):
         for cut in range(min(len(form), 12), 2, -1):
             value = stems.get(form[:cut])
             if value is not None and len(form) - cut <= 5:
                 return value
-        if form.startswith("per") and form[3:] in lexicon()[0]:
-            return lexicon()[0][form[3:]]  # "perempat", "pertiga": a quarter, a third
+        if form.startswith("per") and form[3:] in cardinals:
+            return cardinals[form[3:]]  # "perempat", "pertiga": a quarter, a third
         bottom = re.fullmatch(r"(.+?)a?v[oa]s?", form)  # "doceavos", "onceavo"
-        if bottom and lexicon()[0].get(bottom[1], 0) > 10:
-            return lexicon()[0][bottom[1]]
+        if bottom and cardinals.get(bottom[1], 0) > 10:
+            return cardinals[bottom[1]]
     return None
 
 
