@@ -88,6 +88,8 @@ class PolicyConfig(BaseModel):
     said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
     said_feelings: dict[str, dict[str, float]] = Field(default_factory=dict)  # feeling -> states
     struggle_own: float = Field(default=0.3, gt=0)  # the weight of the dialogue's own split
+    calm_while_struggling: float = Field(default=0.0, ge=0)  # a calm reading, in that split,
+    # counts this much towards confusion
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
@@ -366,8 +368,10 @@ class Policy:
         is struggling, not how: the dialogue's struggling mass keeps its own split between
         frustration, anxiety and confusion with weight `struggle_own` and follows the
         emotion channels' split with their total trust in those states (a student failing
-        with a fearful voice is anxious, not only confused). A feeling the student put into
-        words joins the dialogue's view as said, split by nothing."""
+        with a fearful voice is anxious, not only confused), where a calm reading counts
+        `calm_while_struggling` towards confusion (a quiet student who keeps failing is lost,
+        and anger's crumbs in a neutral reading do not make him frustrated). A feeling the
+        student put into words joins the dialogue's view as said, split by nothing."""
         out = {}
         for channel in EMOTION_CHANNELS:
             trust = self._trust(channel, now)
@@ -383,6 +387,8 @@ class Policy:
             for s in FELT:
                 view[s] = (view[s] if s == "anxious" else 0.0) + fine * felt[s] / sum(felt.values())
         hurt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in SLOW_STATES}
+        hurt["confused"] += self.config.calm_while_struggling * sum(
+            out[c]["engaged"] for c in EMOTION_CHANNELS)  # failing calmly: lost, not upset
         total, own = sum(hurt.values()), self.config.struggle_own
         if total > 0:
             mass = sum(view[s] for s in SLOW_STATES)

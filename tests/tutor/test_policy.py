@@ -282,3 +282,26 @@ def test_wrong_answers_with_a_fearful_voice_are_anxiety_not_only_confusion():
 
     assert after("fear")["anxious"] > after("fear")["confused"]
     assert after(None)["confused"] > after(None)["anxious"]
+
+
+def test_a_calm_student_who_keeps_failing_is_confused_not_frustrated():
+    """Neutral readings with a crumb of anger beside slow wrong answers: the calm counts
+    towards confusion in the struggle's split (`calm_while_struggling`), so the crumb does
+    not make him frustrated; without it, frustration leads."""
+    calm = {e: 0.02 for e in EMOTIONS} | {"neutral": 0.80, "anger": 0.10}
+
+    def quiet(calm_weight: float) -> Policy:
+        config = load_policy_config().model_copy(update={"calm_while_struggling": calm_weight})
+        pol = Policy(config, clock=lambda: 0.0)
+        for n in (1, 2, 3):
+            face = reading_from_probs(calm)
+            pol.decide(AnalyzeResponse.from_probs(calm, modalities={"face": face, "text": face},
+                                                  model_version="t", latency_ms=1),
+                       Evidence(wrong_streak=n, correct=False, move="answer"), now=25.0 * n)
+        return pol
+
+    assert load_policy_config().calm_while_struggling > 0
+    shipped, without = quiet(load_policy_config().calm_while_struggling), quiet(0.0)
+    assert shipped.scores["confused"] > shipped.scores["frustrated"]
+    assert shipped.state == "confused"
+    assert without.scores["frustrated"] > without.scores["confused"]
