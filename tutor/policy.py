@@ -254,6 +254,7 @@ class Policy:
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         self._said_too_easy: float | None = None  # when the student last said "too easy"
+        self._slow_when_said = self.config.slow_s  # ...and their hesitation time then
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -307,10 +308,15 @@ class Policy:
         if evidence.correct and evidence.response_s is not None:
             self._right_s.append(evidence.response_s)
         if evidence.too_easy:
-            self._said_too_easy = now
-        if (amounts["fast_correct"] and self._said_too_easy is not None
+            self._said_too_easy, self._slow_when_said = now, self.slow_s()
+        # after "too easy", a slow right answer is drifting off (slower than this student's
+        # hesitation time when they said it): it bears the claim out as a fast one does
+        drifting = (amounts["correct"]
+                    and (evidence.response_s or 0.0) > self._slow_when_said)
+        if ((amounts["fast_correct"] or drifting) and self._said_too_easy is not None
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
-            amounts["fast_correct"], amounts["fast_after_too_easy"] = 0.0, 1.0  # as they said
+            amounts["fast_correct"] = amounts["correct"] = 0.0
+            amounts["fast_after_too_easy"] = 1.0  # as they said
         if evidence.move == "skip" and self._right:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         raw = {s: 0.0 for s in STATES}

@@ -305,3 +305,29 @@ def test_a_calm_student_who_keeps_failing_is_confused_not_frustrated():
     assert shipped.scores["confused"] > shipped.scores["frustrated"]
     assert shipped.state == "confused"
     assert without.scores["frustrated"] > without.scores["confused"]
+
+
+def test_slow_right_answers_after_too_easy_are_drifting_but_steady_ones_are_not():
+    """After "too easy", right answers slower than this student's hesitation time when they
+    said it (`slow_s`, or longer for one whose right answers were slow) bear the claim out:
+    the student drifts off. Right answers at their earlier pace do not."""
+    def after(seconds: float) -> Policy:
+        pol = Policy(clock=lambda: 0.0)
+        t = 0.0
+        for _ in range(3):
+            t += 15.0
+            pol.decide(read(text="neutral"),
+                       Evidence(correct=True, move="answer", response_s=15.0), now=t)
+        t += 5.0
+        pol.decide(read(text="neutral"), Evidence(too_easy=True, move="too_easy"), now=t)
+        for _ in range(3):
+            t += seconds
+            pol.decide(read(text="neutral"),
+                       Evidence(correct=True, move="answer", response_s=seconds), now=t)
+        return pol
+
+    slow_s = load_policy_config().slow_s
+    assert after(slow_s + 5).state == "bored"
+    steady = after(slow_s - 15)
+    assert steady.state == "engaged"
+    assert steady.scores["engaged"] > steady.scores["bored"]

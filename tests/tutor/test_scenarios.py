@@ -40,7 +40,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "m15_chuffed_spoken": "delight spoken (a voice read as anger) not read by turn 8",
     "n01_dim_corner_maya": "a backlit camera reading fear taken for anxiety",
     "n04_test_tomorrow_zara": "test worry in words and doubts not read by turn 5",
-    "n05_one_word_jayden": "one-word boredom with a careless slip not read as boredom",
     "n12_quiet_voice_mumbler": "a quiet, sleepy voice read as fear taken for anxiety",
     "o02_leo_show_off": "delight (a spoken 'YESSS' read half angry) not read by turn 4",
     "o08_sophie_test_worry": "worry shown through questions ('is this a test') not read by turn 3",
