@@ -294,8 +294,8 @@ def test_a_calm_student_who_keeps_failing_is_confused_not_frustrated():
         config = load_policy_config().model_copy(update={"calm_while_struggling": calm_weight})
         pol = Policy(config, clock=lambda: 0.0)
         for n in (1, 2, 3):
-            face = reading_from_probs(calm)
-            pol.decide(AnalyzeResponse.from_probs(calm, modalities={"face": face, "text": face},
+            one = reading_from_probs(calm)  # the face and the words read alike
+            pol.decide(AnalyzeResponse.from_probs(calm, modalities={"face": one, "text": one},
                                                   model_version="t", latency_ms=1),
                        Evidence(wrong_streak=n, correct=False, move="answer"), now=25.0 * n)
         return pol
