@@ -41,7 +41,7 @@ CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
-           "skip_while_right")
+           "skip_while_right", "right_streak")
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
@@ -155,6 +155,7 @@ class Evidence:
                 "fast_correct": float(self.fast_correct),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
+                "right_streak": 0.0,  # ...and how many in a row were right
                 "correct": float(self.correct is True and not self.fast_correct)}
 
     def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
@@ -251,6 +252,7 @@ class Policy:
         self._pending_turns = 0
         self._failing = 0  # wrong answers in a row (no right one since)
         self._right = False  # the last answer was right
+        self._right_run = 0  # right answers in a row
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         self._said_too_easy: float | None = None  # when the student last said "too easy"
@@ -317,6 +319,12 @@ class Policy:
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
             amounts["fast_correct"] = amounts["correct"] = 0.0
             amounts["fast_after_too_easy"] = 1.0  # as they said
+        if evidence.correct is not None:
+            self._right_run = self._right_run + 1 if evidence.correct else 0
+        if evidence.correct and self._right_run >= 2 and self.state in SLOW_STATES:
+            # a run of right answers while the tutor is slowed down: recovery, as a run of
+            # wrong ones is struggling (they count only then, so no boredom is outvoted)
+            amounts["right_streak"] = float(min(self._right_run, 3))
         if evidence.move == "skip" and self._right:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         raw = {s: 0.0 for s in STATES}

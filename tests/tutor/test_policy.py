@@ -331,3 +331,36 @@ def test_slow_right_answers_after_too_easy_are_drifting_but_steady_ones_are_not(
     steady = after(slow_s - 15)
     assert steady.state == "engaged"
     assert steady.scores["engaged"] > steady.scores["bored"]
+
+
+def test_a_run_of_right_answers_while_slowed_down_is_recovery():
+    """Frustration typed twice over wrong answers, then right answers in a row: the run
+    counts as recovery (`right_streak`), so doing fine leads sooner and the tutor leaves the
+    slow mode. The same run from a student who is doing fine adds nothing (it would outvote
+    a bored student's "too easy")."""
+    def lead_of_fine(pol: Policy) -> float:
+        fine = pol.scores["engaged"] + pol.scores["delighted"]
+        return fine - sum(pol.scores[s] for s in ("frustrated", "anxious", "confused"))
+
+    def with_streak(weight: float, *, struggling: bool) -> Policy:
+        config = load_policy_config()
+        weights = {**config.evidence_weights, "right_streak": {"engaged": weight}}
+        pol = Policy(config.model_copy(update={"evidence_weights": weights}), clock=lambda: 0.0)
+        t = 0.0
+        for n in (1, 2) if struggling else ():
+            t += 10.0
+            pol.decide(read(text="anger"), Evidence(wrong_streak=n, correct=False, move="answer",
+                                                    typed_frustration=True), now=t)
+        assert pol.state == ("frustrated" if struggling else "engaged")
+        for _ in range(4):
+            t += 20.0
+            pol.decide(read(text="neutral"), RIGHT, now=t)
+        return pol
+
+    shipped = load_policy_config().evidence_weights["right_streak"]["engaged"]
+    assert shipped > 0
+    recovered = with_streak(shipped, struggling=True)
+    assert recovered.state in ("engaged", "delighted")
+    assert lead_of_fine(recovered) > lead_of_fine(with_streak(0.0, struggling=True))
+    assert with_streak(shipped, struggling=False).scores == \
+        with_streak(0.0, struggling=False).scores

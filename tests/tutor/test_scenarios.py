@@ -21,13 +21,11 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "f03_leaning_fear_glitch": "a camera reading fear on some turns read as anxiety",
     "f06_says_easy": "'easy' said while half the answers go wrong read as boredom",
     "f11_nervous_smile": "a smile with scared words read as delight",
-    "f18_hints_fail_then_example": "frustration outlasts the worked example",
     "f19_japanese_english_test_anxiety": "worry in Japanese and English not read by turn 3",
     "g01_parents_worry": "worry about parents not read by turn 4",
     "g08_angry_cam_cheerful": "cheerful words do not outweigh a camera reading anger",
     "h03_annoyed_saturday": "annoyance at coming on a Saturday not read by turn 3",
     "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
-    "i17_swears_then_recovers": "frustration outlasts the recovery after a hint",
     "j08_polite": ("a long polite greeting read as a said feeling (joy), so "
                    "delighted at turn 2"),
     "j12_lolworry": "worry joked about ('still nervous tho ngl... haha') ends read as delight",
@@ -120,17 +118,13 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
     "n11_sleepy_lamp_face": "a tired face read as sad or angry, the words unread: frustration",
     "o03_kavin_quiet_fine": "a resting sad face, the words unread: anxiety",
-    "e10_portuguese_english_mix": "ends confused, the words unread",
     "e12_tired_sighing": "tired sighs read as anxiety, the words unread",
-    "g10_delight_stuck_recover": "frustration outlasts the recovery, the words unread",
     "o13_stammer_typer": "a concentration frown read as fear, the words unread: anxiety",
     "o14_noisy_kitchen": "a noisy kitchen read as frustration, the words unread",
     "o20_nervous_smiler": "a nervous smile read as delight, the words unread",
     "p16_concentration_frown": "a concentration scowl read as anger: entered frustrated at turn 6",
     "q09_vietnamese_test_monday": ("worry about Monday's test, camera off: anxious not reached by "
                                    "turn 7"),
-    "q19_sister_barges_in": ("a shout at a sister read as anger on voice and camera: ended "
-                             "frustrated"),
     "r17_lamp_light_resting_face": ("a dim lamp's sad-looking face, 'Enjoying this.': entered "
                                     "anxious and frustrated at turn 6; ended anxious"),
     "r20_laughing_at_herself": ("laughing at her slips, voice read as anger: entered frustrated "
@@ -141,6 +135,8 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                      "unread: confused not reached by turn 7"),
     "s20_accent_voice_misread": ("calm spoken turns, an intonation read as anger: entered "
                                  "frustrated at turn 8; ended frustrated"),
+    "f18_hints_fail_then_example": "frustration outlasts the worked example, the words unread",
+    "i17_swears_then_recovers": "frustration outlasts the recovery after a hint, the words unread",
     "t09_accent_voice": ("a calm accent read as anger or fear, the words unread: entered "
                          "frustrated at turn 6"),
 }
