@@ -251,8 +251,7 @@ class Policy:
         self._pending_since = 0.0
         self._pending_turns = 0
         self._failing = 0  # wrong answers in a row (no right one since)
-        self._right = False  # the last answer was right
-        self._right_run = 0  # right answers in a row
+        self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         self._said_too_easy: float | None = None  # when the student last said "too easy"
@@ -325,7 +324,7 @@ class Policy:
             # a run of right answers while the tutor is slowed down: recovery, as a run of
             # wrong ones is struggling (they count only then, so no boredom is outvoted)
             amounts["right_streak"] = float(min(self._right_run, 3))
-        if evidence.move == "skip" and self._right:
+        if evidence.move == "skip" and self._right_run:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         raw = {s: 0.0 for s in STATES}
         for name, weights in self.config.evidence_weights.items():
@@ -336,7 +335,6 @@ class Policy:
             self.channels["dialogue"].add(direction, strength, now)
         if evidence.correct is not None:
             self._failing = 0 if evidence.correct else max(evidence.wrong_streak, 1)
-            self._right = evidence.correct
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
             self._failing = 0
 
