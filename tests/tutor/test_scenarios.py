@@ -100,13 +100,26 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "t05_nervous_right": "worry in words over right answers: anxious not reached by turn 8",
     "s12_tired_after_swimming": ("tired after swimming, yawns read as surprise or sadness: bored "
                                  "not reached by turn 9; entered frustrated at turn 6"),
+    "u05_worried_camera_off": ("worry said over right answers, camera off: anxious not reached "
+                               "by turn 6"),
+    "u11_dark_room_sleepy": ("a dark room's camera reading weak fear over right answers: entered "
+                             "anxious at turn 2"),
+    "u15_bored_dad_on_phone": ("'we already did this', steady right answers: bored leads but "
+                               "not by the margin, not reached by turn 9"),
+    "u16_adult_caps_delight": ("delight in capitals flagged as frustration: delighted not "
+                               "reached by turn 6"),
+    "u18_spoken_monotone_bored": ("his spoken answers are numbers that are wrong for the "
+                                  "lesson's questions: entered confused at turn 2"),
+    "u20_mum_watching_smile": ("worry only in questions ('will you tell her my score', 'is it "
+                               "correct? i am not sure'): anxious not reached by turn 8"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "g01_parents_worry", "h03_annoyed_saturday", "i07_caps_emoji_excited",
     "j12_lolworry", "l06_deshawn_wait_fr", "l10_zainab_mocks_panic", "l19_youngest_nervous",
     "m11_laggy_laptop", "m14_done_these_in_yr9", "m15_chuffed_spoken", "n04_test_tomorrow_zara",
     "o08_sophie_test_worry", "p11_good_day_proud", "j08_polite", "l12_first_mistake_panic",
-    "n10_done_marcus", "t05_nervous_right"}
+    "n10_done_marcus", "t05_nervous_right",
+    "u05_worried_camera_off", "u15_bored_dad_on_phone"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -139,6 +152,11 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "i17_swears_then_recovers": "frustration outlasts the recovery after a hint, the words unread",
     "t09_accent_voice": ("a calm accent read as anger or fear, the words unread: entered "
                          "frustrated at turn 6"),
+    "u06_noisy_room_speaker": ("a loud room's voice read as anger, the calm words unread: "
+                               "entered frustrated at turn 7"),
+    "u08_glare_rusher": "glare read as fear, the annoyed words unread: entered anxious at turn 3",
+    "u13_train_phone": ("a train's noise read as fear, the calm words unread: entered anxious at "
+                        "turn 4"),
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
