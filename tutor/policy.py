@@ -375,15 +375,17 @@ class Policy:
 
         Joy counts little towards delight while answers go wrong. Right answers say the
         student is not failing, not how they feel about it: the dialogue's "engaged" is
-        shared between engaged, delighted and anxious as the emotion channels see those
-        (an anxious student may well answer right). Likewise wrong answers say the student
-        is struggling, not how: the dialogue's struggling mass keeps its own split between
-        frustration, anxiety and confusion with weight `struggle_own` and follows the
-        emotion channels' split with their total trust in those states (a student failing
-        with a fearful voice is anxious, not only confused), where a calm reading counts
-        `calm_while_struggling` towards confusion (a quiet student who keeps failing is lost,
-        and anger's crumbs in a neutral reading do not make him frustrated). A feeling the
-        student put into words joins the dialogue's view as said, split by nothing."""
+        shared between engaged, delighted and anxious as the emotion channels see those and
+        as the student said they feel, trusted as the dialogue is (an anxious student may
+        well answer right: "sorry for being slow", then right answers, is worry). Likewise
+        wrong answers say the student is struggling, not how: the dialogue's struggling mass
+        keeps its own split between frustration, anxiety and confusion with weight
+        `struggle_own` and follows the emotion channels' split with their total trust in
+        those states (a student failing with a fearful voice is anxious, not only confused),
+        where a calm reading counts `calm_while_struggling` towards confusion (a quiet
+        student who keeps failing is lost, and anger's crumbs in a neutral reading do not
+        make him frustrated). A feeling the student put into words joins the dialogue's view
+        as said, split by nothing."""
         out = {}
         for channel in EMOTION_CHANNELS:
             trust = self._trust(channel, now)
@@ -394,6 +396,11 @@ class Policy:
         trust = self._trust("dialogue", now)
         view = self.channels["dialogue"].view()
         felt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in FELT}
+        said = self._said_acc.weight
+        if said > 0:  # a feeling put into words is a reading of how right answers feel too
+            told, c = self._said_acc.view(), self.config.channels["dialogue"]
+            for s in FELT:
+                felt[s] += c.reliability * said / (said + c.saturation) * told[s]
         if sum(felt.values()) > 0:
             fine = sum(view[s] for s in FELT if s != "anxious")
             for s in FELT:

@@ -270,6 +270,26 @@ def test_the_feeling_a_vent_says_outweighs_the_words_emotion_reading():
     assert "in what you wrote" in student_note(d)
 
 
+def test_right_answers_after_a_worry_put_into_words_are_still_worry():
+    """Right answers say the student is not failing, not how they feel: after "sorry for
+    being slow" (a vent heard as worry), right answers with calm words keep the worry; after
+    an "ok" they are the student doing fine."""
+    worry = {"worry": 0.8, "down": 0.1, "glad": 0.05, "bored": 0.03, "angry": 0.02}
+
+    def after(said: Evidence) -> Policy:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(read(0.6, text="neutral"), RIGHT, now=30)
+        pol.decide(read(0.6, text="sadness"), said, now=36)
+        for t in (70, 105):
+            pol.decide(read(0.6, text="neutral"), RIGHT, now=t)
+        return pol
+
+    worried, fine = after(Evidence(move="vent", feelings=worry)), after(Evidence(move="ack"))
+    assert worried.state == "anxious"
+    assert worried.scores["anxious"] > worried.scores["engaged"]
+    assert fine.state == "engaged" and fine.scores["engaged"] > fine.scores["anxious"] + 0.2
+
+
 def test_wrong_answers_with_a_fearful_voice_are_anxiety_not_only_confusion():
     """Wrong answers say the student struggles, not how: with a fearful voice the struggle
     leans to anxiety, with no reading it stays the dialogue's own (confusion)."""
