@@ -98,12 +98,16 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                   "lesson's questions: entered confused at turn 2"),
     "u20_mum_watching_smile": ("worry only in questions ('will you tell her my score', 'is it "
                                "correct? i am not sure'): anxious not reached by turn 8"),
+    "o01_zarmina_worried": ("a wrong answer after 'not so good in english maths words' switches "
+                            "to confusion; the worry said next leaves it there by turn 3"),
+    "u16_adult_caps_delight": ("'WAIT. I GOT IT RIGHT!!!' no longer flagged, but an ack says no "
+                               "feeling: delighted at turn 7, one turn after the writer's"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
     "l12_first_mistake_panic", "l19_youngest_nervous", "m11_laggy_laptop", "m14_done_these_in_yr9",
-    "m15_chuffed_spoken", "n10_done_marcus", "o08_sophie_test_worry", "o19_chatty_bored",
-    "p07_phone_flat_on_table", "p11_good_day_proud", "u15_bored_dad_on_phone"}
+    "m15_chuffed_spoken", "n10_done_marcus", "o08_sophie_test_worry", "p07_phone_flat_on_table",
+    "p11_good_day_proud", "u15_bored_dad_on_phone", "u16_adult_caps_delight"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -142,8 +146,6 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "u08_glare_rusher": "glare read as fear, the annoyed words unread: entered anxious at turn 3",
     "u13_train_phone": ("a train's noise read as fear, the calm words unread: entered anxious at "
                         "turn 4"),
-    "u16_adult_caps_delight": ("delight in capitals flagged as frustration, the words unread: "
-                               "delighted not reached by turn 6"),
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
