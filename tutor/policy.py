@@ -42,6 +42,7 @@ EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
            "skip_while_right", "right_streak")
+COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
@@ -72,6 +73,10 @@ class Channel(BaseModel):
     reliability: float = Field(ge=0, le=1)
     half_life_s: float = Field(gt=0)
     saturation: float = Field(gt=0)  # evidence (turns; seconds for the face) for half trust
+
+    def trust(self, weight: float) -> float:
+        """How far this much evidence is trusted: reliability, saturating with the evidence."""
+        return self.reliability * weight / (weight + self.saturation)
 
 
 class PolicyConfig(BaseModel):
@@ -146,9 +151,9 @@ class Evidence:
     def amounts(self, slow_s: float) -> dict[str, float]:
         slow = self.correct is False and (self.response_s or 0.0) > slow_s
         return {"wrong_answer": float(self.correct is False),
-                "wrong_streak": float(min(self.wrong_streak, 3)),
+                "wrong_streak": float(min(self.wrong_streak, COUNT_CAP)),
                 "slow_wrong": float(slow),
-                "hint_requests": float(min(self.hint_requests, 3)),
+                "hint_requests": float(min(self.hint_requests, COUNT_CAP)),
                 "typed_confused": float(self.typed_confused and self.move != "why"),
                 "typed_frustration": float(self.typed_frustration) * self.frustration_p,
                 "too_easy": float(self.too_easy),
@@ -323,7 +328,7 @@ class Policy:
         if evidence.correct and self._right_run >= 2 and self.state in SLOW_STATES:
             # a run of right answers while the tutor is slowed down: recovery, as a run of
             # wrong ones is struggling (they count only then, so no boredom is outvoted)
-            amounts["right_streak"] = float(min(self._right_run, 3))
+            amounts["right_streak"] = float(min(self._right_run, COUNT_CAP))
         if evidence.move == "skip" and self._right_run:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         raw = {s: 0.0 for s in STATES}
@@ -367,8 +372,7 @@ class Policy:
             acc.decay_to(now)
             if channel == "dialogue":
                 self._said_acc.decay_to(now)
-        weight = acc.weight + (self._said_acc.weight if channel == "dialogue" else 0.0)
-        return c.reliability * weight / (weight + c.saturation)
+        return c.trust(acc.weight + (self._said_acc.weight if channel == "dialogue" else 0.0))
 
     def _contributions(self, now: float | None = None) -> dict[str, dict[str, float]]:
         """Per channel: its trust times its view of each state.
@@ -396,11 +400,11 @@ class Policy:
         trust = self._trust("dialogue", now)
         view = self.channels["dialogue"].view()
         felt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in FELT}
-        said = self._said_acc.weight
+        said, told = self._said_acc.weight, self._said_acc.view()
         if said > 0:  # a feeling put into words is a reading of how right answers feel too
-            told, c = self._said_acc.view(), self.config.channels["dialogue"]
+            said_trust = self.config.channels["dialogue"].trust(said)
             for s in FELT:
-                felt[s] += c.reliability * said / (said + c.saturation) * told[s]
+                felt[s] += said_trust * told[s]
         if sum(felt.values()) > 0:
             fine = sum(view[s] for s in FELT if s != "anxious")
             for s in FELT:
@@ -413,9 +417,8 @@ class Policy:
             mass = sum(view[s] for s in SLOW_STATES)
             for s in SLOW_STATES:
                 view[s] = (own * view[s] + mass * hurt[s]) / (own + total)
-        said, answers = self._said_acc.weight, self.channels["dialogue"].weight
+        answers = self.channels["dialogue"].weight
         if said > 0:  # feelings put into words join as they were said
-            told = self._said_acc.view()
             view = {s: (answers * view[s] + said * told[s]) / (answers + said) for s in STATES}
         out["dialogue"] = {s: trust * v for s, v in view.items()}
         return out
