@@ -259,8 +259,7 @@ class Policy:
         self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
-        self._said_too_easy: float | None = None  # when the student last said "too easy"
-        self._slow_when_said = self.config.slow_s  # ...and their hesitation time then
+        self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -314,15 +313,18 @@ class Policy:
         if evidence.correct and evidence.response_s is not None:
             self._right_s.append(evidence.response_s)
         if evidence.too_easy:
-            self._said_too_easy, self._slow_when_said = now, self.slow_s()
-        # after "too easy", a slow right answer is drifting off (slower than this student's
-        # hesitation time when they said it): it bears the claim out as a fast one does
-        drifting = (amounts["correct"]
-                    and (evidence.response_s or 0.0) > self._slow_when_said)
-        if ((amounts["fast_correct"] or drifting) and self._said_too_easy is not None
+            self._said_too_easy = now
+        if (evidence.correct and self._said_too_easy is not None
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
-            amounts["fast_correct"] = amounts["correct"] = 0.0
-            amounts["fast_after_too_easy"] = 1.0  # as they said
+            # after "too easy", a right answer bears the claim out, and the claim stands while
+            # right answers keep coming: a quick one as said; a steady or slow one (drifting
+            # off, or a harder question) except as far as the student is plainly enjoying it
+            # ("yesss that one was hard"): that share is doing well
+            glad = 0.0 if amounts["fast_correct"] else self._glad_share(now)
+            amounts["fast_correct"] *= glad
+            amounts["correct"] *= glad
+            amounts["fast_after_too_easy"] = 1.0 - glad  # as they said
+            self._said_too_easy = now
         if evidence.correct is not None:
             self._right_run = self._right_run + 1 if evidence.correct else 0
         if evidence.correct and self._right_run >= 2 and self.state in SLOW_STATES:
@@ -366,6 +368,13 @@ class Policy:
             self._said_acc.add(direction, self.config.said_feeling * weight, now)
 
     # -- fusing
+    def _glad_share(self, now: float) -> float:
+        """How much of how right answers feel is delight now (see `_felt`)."""
+        self._said_acc.decay_to(now)
+        felt = self._felt(self._emotions(now))
+        total = sum(felt.values())
+        return felt["delighted"] / total if total > 0 else 0.0
+
     def _trust(self, channel: str, now: float | None = None) -> float:
         acc, c = self.channels[channel], self.config.channels[channel]
         if now is not None:
@@ -390,21 +399,11 @@ class Policy:
         student who keeps failing is lost, and anger's crumbs in a neutral reading do not
         make him frustrated). A feeling the student put into words joins the dialogue's view
         as said, split by nothing."""
-        out = {}
-        for channel in EMOTION_CHANNELS:
-            trust = self._trust(channel, now)
-            view = self.channels[channel].view()
-            if self._failing >= FAILING_AFTER:
-                view["delighted"] *= self.config.smile_while_failing
-            out[channel] = {s: trust * v for s, v in view.items()}
+        out = self._emotions(now)
         trust = self._trust("dialogue", now)
         view = self.channels["dialogue"].view()
-        felt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in FELT}
+        felt = self._felt(out)
         said, told = self._said_acc.weight, self._said_acc.view()
-        if said > 0:  # a feeling put into words is a reading of how right answers feel too
-            said_trust = self.config.channels["dialogue"].trust(said)
-            for s in FELT:
-                felt[s] += said_trust * told[s]
         if sum(felt.values()) > 0:
             fine = sum(view[s] for s in FELT if s != "anxious")
             for s in FELT:
@@ -422,6 +421,29 @@ class Policy:
             view = {s: (answers * view[s] + said * told[s]) / (answers + said) for s in STATES}
         out["dialogue"] = {s: trust * v for s, v in view.items()}
         return out
+
+    def _emotions(self, now: float | None = None) -> dict[str, dict[str, float]]:
+        """Per emotion channel: its trust times its view of each state (joy counts little
+        towards delight while answers go wrong)."""
+        out = {}
+        for channel in EMOTION_CHANNELS:
+            trust = self._trust(channel, now)
+            view = self.channels[channel].view()
+            if self._failing >= FAILING_AFTER:
+                view["delighted"] *= self.config.smile_while_failing
+            out[channel] = {s: trust * v for s, v in view.items()}
+        return out
+
+    def _felt(self, emotions: dict[str, dict[str, float]]) -> dict[str, float]:
+        """How right answers feel: engaged, delighted or anxious, as the emotion channels
+        read those and as the student said they feel (trusted as the dialogue is)."""
+        felt = {s: sum(emotions[c][s] for c in EMOTION_CHANNELS) for s in FELT}
+        said, told = self._said_acc.weight, self._said_acc.view()
+        if said > 0:  # a feeling put into words is a reading of how right answers feel too
+            said_trust = self.config.channels["dialogue"].trust(said)
+            for s in FELT:
+                felt[s] += said_trust * told[s]
+        return felt
 
     def _fuse(self, now: float | None = None) -> dict[str, float]:
         contrib = self._contributions(now)

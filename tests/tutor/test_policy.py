@@ -327,30 +327,33 @@ def test_a_calm_student_who_keeps_failing_is_confused_not_frustrated():
     assert without.scores["frustrated"] > without.scores["confused"]
 
 
-def test_slow_right_answers_after_too_easy_are_drifting_but_steady_ones_are_not():
-    """After "too easy", right answers slower than this student's hesitation time when they
-    said it (`slow_s`, or longer for one whose right answers were slow) bear the claim out:
-    the student drifts off. Right answers at their earlier pace do not."""
-    def after(seconds: float) -> Policy:
+def test_right_answers_after_too_easy_bear_it_out_unless_they_are_enjoyed():
+    """After "too easy", a right answer bears the claim out: a quick one as said, a steady or
+    slow one except as far as the readings feel delight; and the claim stands while right
+    answers keep coming (here four, 100 s apart, past `too_easy_memory_s`). A flat student
+    who said it is easy is bored; one grinning through the same answers is not."""
+    def after(feel: str, seconds: float) -> Policy:
         pol = Policy(clock=lambda: 0.0)
         t = 0.0
         for _ in range(3):
             t += 15.0
-            pol.decide(read(text="neutral"),
+            pol.decide(read(text=feel, face=feel),
                        Evidence(correct=True, move="answer", response_s=15.0), now=t)
         t += 5.0
         pol.decide(read(text="neutral"), Evidence(too_easy=True, move="too_easy"), now=t)
-        for _ in range(3):
+        for _ in range(4):
             t += seconds
-            pol.decide(read(text="neutral"),
+            pol.decide(read(text=feel, face=feel),
                        Evidence(correct=True, move="answer", response_s=seconds), now=t)
         return pol
 
-    slow_s = load_policy_config().slow_s
-    assert after(slow_s + 5).state == "bored"
-    steady = after(slow_s - 15)
-    assert steady.state == "engaged"
-    assert steady.scores["engaged"] > steady.scores["bored"]
+    assert 4 * 100.0 > load_policy_config().too_easy_memory_s
+    for seconds in (15.0, 100.0):  # at their steady pace, and drifting off
+        flat = after("neutral", seconds)
+        assert flat.state == "bored", seconds
+        enjoyed = after("joy", seconds)
+        assert enjoyed.state in ("engaged", "delighted"), seconds
+        assert enjoyed.scores["bored"] < flat.scores["bored"]
 
 
 def test_a_run_of_right_answers_while_slowed_down_is_recovery():
