@@ -237,6 +237,11 @@ class Dialogue:
         if (move.kind != "answer" and self.expecting_answer and q.kind == "choice"
                 and picked_choice(q, message) is not None):  # one of the options, typed out
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
+        elif (move.kind in ("vent", "ack", "off_topic", "greeting") and self.expecting_answer
+                and q.kind == "free_text" and self.check(message).correct):
+            # an explanation that asks for nothing and that the checker accepts is the answer,
+            # whatever feeling or chat the classifier hears in a long sentence
+            move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:
             verdict = self.check(move.answer or message)

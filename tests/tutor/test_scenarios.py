@@ -92,8 +92,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                "feeling: delighted at turn 7, one turn after the writer's"),
     "g08_angry_cam_cheerful": ("'yesss easy' under a camera reading anger: the right answers after "
                                "it bear the claim out, so delight is not reached by turn 10"),
-    "r09_new_to_english_camera_flat": ("'sorry can you say more easy' (simpler words, please) "
-                                       "heard as 'too easy': entered bored at turn 10"),
     "r17_lamp_light_resting_face": ("'Can we try one with brackets?' heard as 'too easy', calm "
                                     "right answers bear it out: entered bored at turn 11 (the "
                                     "words unread: a dim lamp's sad-looking face, entered "
@@ -107,7 +105,7 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
     "l12_first_mistake_panic", "l19_youngest_nervous", "m11_laggy_laptop", "m15_chuffed_spoken",
-    "n10_done_marcus", "o08_sophie_test_worry", "p07_phone_flat_on_table", "p11_good_day_proud",
+    "o08_sophie_test_worry", "p07_phone_flat_on_table", "p11_good_day_proud",
     "u16_adult_caps_delight", "b07_sarcasm_flat", "g08_angry_cam_cheerful"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
