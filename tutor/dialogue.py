@@ -237,10 +237,12 @@ class Dialogue:
         if (move.kind != "answer" and self.expecting_answer and q.kind == "choice"
                 and picked_choice(q, message) is not None):  # one of the options, typed out
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
-        elif (move.kind in ("vent", "ack", "off_topic", "greeting") and self.expecting_answer
-                and q.kind == "free_text" and self.check(message).correct):
-            # an explanation that asks for nothing and that the checker accepts is the answer,
-            # whatever feeling or chat the classifier hears in a long sentence
+        elif (move.kind in ("vent", "ack", "off_topic", "greeting") and not move.frustrated
+                and self.expecting_answer and q.kind == "free_text"
+                and self.check(message).correct):
+            # an explanation that asks for nothing, calmly, and that the checker accepts is the
+            # answer, whatever feeling or chat the classifier hears in a long sentence ("i hate
+            # it when the parts are different sizes" stays a vent)
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:

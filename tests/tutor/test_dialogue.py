@@ -320,8 +320,9 @@ def test_a_choice_typed_out_is_an_answer(fractions, typed, correct):
 def test_an_explanation_the_checker_accepts_is_an_answer_whatever_the_classifier_hears(
         fractions, monkeypatch, heard):
     """A free-text question's answer is a long sentence; when the classifier hears a feeling
-    or chat in it but it asks for nothing and the checker accepts it, it is the answer. A
-    request keeps its kind, and a sentence the checker does not accept stays what was heard."""
+    or chat in it but it asks for nothing, calmly, and the checker accepts it, it is the
+    answer. A request or a frustrated message keeps its kind, and a sentence the checker does
+    not accept stays what was heard."""
     import tutor.dialogue as dialogue_module
     from tutor.intents import Move
 
@@ -337,9 +338,10 @@ def test_an_explanation_the_checker_accepts_is_an_answer_whatever_the_classifier
     d.resume("why_equal_parts")
     _, r = turn(d, "i had pizza for lunch today")
     assert r.move == heard and r.correct is None
-    monkeypatch.setattr(dialogue_module, "classify_move",
-                        lambda text, expecting_answer: Move("why", text))
-    d = Dialogue(fractions, seed=0)
-    d.resume("why_equal_parts")
-    _, r = turn(d, right)
-    assert r.move == "why" and r.correct is None
+    for kind, frustrated in (("why", False), (heard, True)):
+        monkeypatch.setattr(dialogue_module, "classify_move",
+                            lambda text, expecting_answer: Move(kind, text, frustrated=frustrated))
+        d = Dialogue(fractions, seed=0)
+        d.resume("why_equal_parts")
+        _, r = turn(d, right)
+        assert r.move == kind and r.correct is None
