@@ -98,9 +98,9 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                     "frustrated at turn 6)"),
     "v08_phone_drifting": ("on his phone, long gaps, 'k', then one slow slip read as confusion: "
                            "bored not reached by turn 7"),
-    "v20_wide_eyed_excited": ("amazed that it is 'actually that easy??', heard as 'too easy', "
-                              "wide eyes read as fear: bored at turn 5, delighted not reached "
-                              "by turn 7"),
+    "v20_wide_eyed_excited": ("amazed that it is 'actually that easy??' (a glad vent, but "
+                              "flagged frustrated), wide eyes read as surprise or fear: "
+                              "delighted not reached by turn 7"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
