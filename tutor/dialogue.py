@@ -234,15 +234,15 @@ class Dialogue:
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
         q = self.question
-        if (move.kind != "answer" and self.expecting_answer and q.kind == "choice"
-                and picked_choice(q, message) is not None):  # one of the options, typed out
-            move = Move("answer", message, message, move.frustrated, move.p_frustrated)
-        elif (move.kind in ("vent", "ack", "off_topic", "greeting") and not move.frustrated
-                and self.expecting_answer and q.kind == "free_text"
-                and self.check(message).correct):
-            # an explanation that asks for nothing, calmly, and that the checker accepts is the
-            # answer, whatever feeling or chat the classifier hears in a long sentence ("i hate
-            # it when the parts are different sizes" stays a vent)
+        if move.kind != "answer" and self.expecting_answer and (
+                # one of the options, typed out
+                (q.kind == "choice" and picked_choice(q, message) is not None)
+                # an explanation that asks for nothing, calmly, and that the checker accepts,
+                # whatever feeling or chat the classifier hears in a long sentence ("i hate it
+                # when the parts are different sizes" stays a vent)
+                or (q.kind == "free_text" and not move.frustrated
+                    and move.kind in ("vent", "ack", "off_topic", "greeting")
+                    and self.check(message).correct)):
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:
