@@ -45,6 +45,12 @@ DEFAULT_LESSON = "fractions"
 EXPECTED_ANSWER_S = 20.0  # s, a typical time to answer a question
 FAST_FRACTION = 0.5  # an answer in under this share of the expected time is "fast"
 REVEAL_AFTER = 3  # wrong answers on one question before the tutor shows the answer
+# what the tutor says to a feeling put into words (the feeling the move classifier hears in a
+# vent: tutor.moves), and whether help with the question follows; anger and frustration are
+# acknowledged and helped, gladness and boredom carry on with the question
+SAID_BANK = {"glad": "share_joy", "worry": "reassure", "down": "cheer_up",
+             "bored": "hear_bored", "angry": "acknowledge"}
+CARRY_ON_AFTER = ("glad", "bored")
 LEVEL_FOR_PACING = {"slower": "detailed", "worked_example": "detailed", "harder": "brief",
                     "skip": "brief", "normal": "standard"}
 
@@ -153,6 +159,15 @@ def format_question(question: Question) -> str:
         return question.prompt
     options = "\n".join(f"  {chr(97 + i)}) {c}" for i, c in enumerate(question.choices or []))
     return f"{question.prompt}\n{options}"
+
+
+def said_feeling(move: Move) -> str:
+    """The feeling a vent puts into words: anger when it is flagged frustrated or the
+    classifier's weights say no feeling (older weights), else the one it hears most."""
+    if move.frustrated or not move.feelings:
+        return "angry"
+    felt = max(move.feelings, key=move.feelings.get)
+    return felt if felt in SAID_BANK else "angry"
 
 
 class Dialogue:
@@ -270,9 +285,13 @@ class Dialogue:
 
     # ------------------------------------------------------------ replying
     def _steer(self, a: _Analysis, tone: str) -> tuple[str, str]:
-        """Back to the lesson; typed frustration ("this is so annoying") is acknowledged first."""
+        """Back to the lesson; typed frustration ("this is so annoying") is acknowledged first,
+        and a feeling put into words is answered as the feeling it is."""
         if a.move.frustrated:
             return self.book.say("acknowledge", tone), "acknowledged typed frustration"
+        if a.move.kind == "vent":
+            felt = said_feeling(a.move)
+            return self.book.say(SAID_BANK[felt], tone), f"acknowledged how they feel ({felt})"
         return self.book.say("off_topic", tone), "steered back to the lesson"
 
     def respond(self, message: str, decision: Decision, now: float | None = None) -> Reply:
@@ -331,11 +350,13 @@ class Dialogue:
                 out.add(self.book.say("repeat", tone))
             out.add(format_question(self.question), "repeated the question")
         elif kind == "ack":
-            out.add(f"{self.book.say('carry_on', tone)} {format_question(self.question)}",
-                    "carried on")
+            self._carry_on(out, tone)
         elif kind == "vent":
-            out.add(self.book.say("acknowledge", tone), "acknowledged how they feel")
-            self._on_vent(decision, out)
+            out.add(*self._steer(a, tone))
+            if said_feeling(a.move) in CARRY_ON_AFTER:  # heard, and on with the question
+                self._carry_on(out, tone)
+            else:
+                self._on_vent(decision, out)
         else:  # off_topic
             out.add(*self._steer(a, tone))
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
@@ -456,7 +477,8 @@ class Dialogue:
         out.add(f"{self.book.say('yours', tone)} {format_question(q)}", "re-asked")
 
     def _on_vent(self, d: Decision, out: _Out) -> None:
-        """After acknowledging the feeling: help with the question (an example or a hint)."""
+        """After acknowledging anger, worry or feeling down: help with the question (an
+        example or a hint)."""
         tone = d.tone
         if d.pacing == "worked_example" and self._worked_example(out, d):
             pass
@@ -465,6 +487,10 @@ class Dialogue:
             if not self._hint(out, d, at_least=max(d.hint_level, 1)):
                 out.add(self.step.explanations.at("brief"), "brief explanation")
         out.add(f"{self.book.say('yours', tone)} {format_question(self.question)}", "re-asked")
+
+    def _carry_on(self, out: _Out, tone: str) -> None:
+        out.add(f"{self.book.say('carry_on', tone)} {format_question(self.question)}",
+                "carried on")
 
     def _on_skip(self, d: Decision, out: _Out) -> None:
         out.add(self.book.say("skip", d.tone), "skipped the question")

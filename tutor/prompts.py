@@ -193,6 +193,39 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("That sounds frustrating. Let's slow down and take it one step at a time.",
                  "It's fine to feel stuck. One small step at a time."),
     },
+    # a feeling put into words (a `vent` the flag does not call frustration), by the feeling
+    # the move classifier hears in it; anger, or any vent flagged frustrated, is `acknowledge`
+    "share_joy": {  # gladness: "I DID IT!!", "this is easy now 😊"
+        "neutral": ("Love that feeling. Keep it going.", "Great to hear. On we go.",
+                    "That's the feeling. Let's keep going."),
+        "upbeat": ("Yes! I love that!", "That's the spirit!", "Woohoo, what a feeling!"),
+        "encouraging": ("That's wonderful to hear. You earned that feeling.",
+                        "I'm so glad. That's your hard work paying off."),
+        "calm": ("That's good to hear.", "Glad it's clicking. Let's keep going."),
+    },
+    "reassure": {  # worry: "im scared ill get it wrong"
+        "neutral": ("That's okay. Mistakes here are just practice.",
+                    "It's fine to feel unsure. We'll take it one step at a time."),
+        "upbeat": ("No worries! Mistakes are how we learn.",),
+        "encouraging": ("It's okay to feel nervous. You're doing fine, and mistakes here are "
+                        "just practice.", "No need to worry; we'll go at your pace, one step "
+                        "at a time."),
+        "calm": ("That's okay. There's no rush.", "It's fine to feel nervous. We'll go slowly."),
+    },
+    "cheer_up": {  # feeling down: "im so bad at this"
+        "neutral": ("Everyone finds this hard at first. You're learning it now.",
+                    "You're not bad at this; it's new, and new things take practice."),
+        "upbeat": ("Chin up! You're getting there!",),
+        "encouraging": ("You're doing better than you think. Every try teaches you something.",
+                        "Be kind to yourself: this is hard, and you're working at it."),
+        "calm": ("It's okay to feel that way. Let's take it slowly together.",
+                 "That's alright. One small step at a time."),
+    },
+    "hear_bored": {  # boredom or tiredness: "meh", "im so tired"
+        "neutral": ("Fair enough. Let's keep it moving.", "Okay, let's keep it short."),
+        "upbeat": ("Let's liven it up!", "Okay, let's pick up the pace!"),
+        "calm": ("Okay. Let's keep going at a steady pace.",),
+    },
     "reveal": {
         "neutral": ("Let's look at the answer: {answer}.", "The answer is {answer}.",
                     "Here's the answer: {answer}."),

@@ -276,6 +276,24 @@ def test_venting_is_acknowledged_then_helped(fractions):
     assert fractions.steps[0].examples[0].problem in r.text  # the pacing says: an example
 
 
+@pytest.mark.parametrize("message, bank, helped", [
+    ("yesss im on fire today 🔥", "share_joy", False),
+    ("im scared ill get it wrong", "reassure", True),
+    ("i always get fractions wrong", "cheer_up", True)])
+def test_a_feeling_put_into_words_is_answered_as_that_feeling(fractions, message, bank, helped):
+    """Gladness is shared and the lesson goes on (never "that sounds frustrating" and a hint);
+    worry is reassured and feeling down cheered, both then helped with the question."""
+    d = started(fractions)
+    _, r = turn(d, message)
+    assert r.move == "vent" and any(line in r.text for line in _lines(bank))
+    assert not any(line in r.text for line in _lines("acknowledge"))
+    assert (d.question.hints[0] in r.text) == helped and d.question.prompt in r.text
+    before = Dialogue(fractions, seed=0)  # before the first question too
+    _, r = turn(before, message)
+    assert any(line in r.text for line in _lines(bank))
+    assert not any(line in r.text for line in _lines("off_topic"))
+
+
 def test_a_greeting_mid_lesson_greets_and_continues(fractions):
     d = started(fractions)
     _, r = turn(d, "hello again")
