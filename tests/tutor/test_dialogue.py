@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 import pytest
@@ -294,6 +295,13 @@ def test_a_feeling_put_into_words_is_answered_as_that_feeling(fractions, message
     assert not any(line in r.text for line in _lines("off_topic"))
 
 
+def test_the_redirect_from_chat_does_not_judge_what_was_said():
+    """Off-topic is anything but the maths ("do my parents see these scores", "my english is
+    not so good", "my dog is called biscuit"): the redirect must fit every one of them."""
+    judging = re.compile(r"\b(nice|fun|love|good to hear|interesting|maybe later)\b", re.I)
+    assert not [line for line in _lines("off_topic") if judging.search(line)]
+
+
 def test_a_greeting_mid_lesson_greets_and_continues(fractions):
     d = started(fractions)
     _, r = turn(d, "hello again")
@@ -327,7 +335,7 @@ def test_no_request_is_read_as_an_answer(fractions, message):
     ("how many equal parts the whole is cut into", True), ("b", False)])
 def test_a_choice_typed_out_is_an_answer(fractions, typed, correct):
     """An option's text, typed with a slip or not, answers a choice question: it is never
-    read as chat ("Maybe later; back to the lesson")."""
+    read as chat ("Okay. Back to the lesson")."""
     d = Dialogue(fractions, seed=0)
     d.resume("denominator_meaning")
     ev, r = turn(d, typed)
