@@ -195,13 +195,13 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # a feeling put into words (a `vent` the flag does not call frustration), by the feeling
     # the move classifier hears in it; anger, or any vent flagged frustrated, is `acknowledge`
-    "share_joy": {  # gladness: "I DID IT!!", "this is easy now 😊"
-        "neutral": ("Love that feeling. Keep it going.", "Great to hear. On we go.",
-                    "That's the feeling. Let's keep going."),
-        "upbeat": ("Yes! I love that!", "That's the spirit!", "Woohoo, what a feeling!"),
-        "encouraging": ("That's wonderful to hear. You earned that feeling.",
-                        "I'm so glad. That's your hard work paying off."),
-        "calm": ("That's good to hear.", "Glad it's clicking. Let's keep going."),
+    "share_joy": {  # gladness: "I DID IT!!", "this is easy now 😊", "oops upside down haha"
+        "neutral": ("Love the attitude. Let's keep going.", "Glad to hear it. On we go.",
+                    "Good spirit. Let's keep going."),
+        "upbeat": ("Love that energy!", "That's the spirit!", "Woohoo, keep it coming!"),
+        "encouraging": ("Love that attitude. Keep it up.",
+                        "I'm so glad you're enjoying it."),
+        "calm": ("That's good to hear.", "Glad to hear it. Let's keep going."),
     },
     "reassure": {  # worry: "im scared ill get it wrong"
         "neutral": ("That's okay. Mistakes here are just practice.",
