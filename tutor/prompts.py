@@ -207,9 +207,8 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "neutral": ("That's okay. Mistakes here are just practice.",
                     "It's fine to feel unsure. We'll take it one step at a time."),
         "upbeat": ("No worries! Mistakes are how we learn.",),
-        "encouraging": ("It's okay to feel nervous. You're doing fine, and mistakes here are "
-                        "just practice.", "No need to worry; we'll go at your pace, one step "
-                        "at a time."),
+        "encouraging": ("It's okay to feel nervous. Mistakes here are just practice.",
+                        "No need to worry; we'll go at your pace, one step at a time."),
         "calm": ("That's okay. There's no rush.", "It's fine to feel nervous. We'll go slowly."),
     },
     "cheer_up": {  # feeling down: "im so bad at this"
@@ -221,9 +220,9 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("It's okay to feel that way. Let's take it slowly together.",
                  "That's alright. One small step at a time."),
     },
-    "hear_bored": {  # boredom or tiredness: "meh", "im so tired"
-        "neutral": ("Fair enough. Let's keep it moving.", "Okay, let's keep it short."),
-        "upbeat": ("Let's liven it up!", "Okay, let's pick up the pace!"),
+    "hear_bored": {  # boredom or tiredness: "meh", "im so tired" (the pacing is the policy's)
+        "neutral": ("Fair enough. Let's keep it moving.", "Okay, I hear you. Let's keep going."),
+        "upbeat": ("Fair enough! Let's keep it moving.", "I hear you! Let's keep going."),
         "calm": ("Okay. Let's keep going at a steady pace.",),
     },
     "reveal": {
