@@ -55,8 +55,10 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "q15_frown_of_concentration": ("calm and lost on signs, a frown read as anger: confused not "
                                    "reached by turn 7; entered frustrated at turn 3; ended "
                                    "frustrated"),
-    "r03_sats_worry": ("'is this on the sats', then 'because the numbers are like that' read as "
-                       "an ack after 'too easy': entered bored at turn 2"),
+    "t18_adult_engaged": ("an adult's calm 'I subtracted instead of adding, let me redo it' "
+                          "heard as gladness: ended delighted; with the words unread, a "
+                          "matter-of-fact test at work heard as feeling down: entered anxious "
+                          "at turn 1"),
     "r04_same_bottoms_frown": ("calm questions about denominators, a frown read as anger: "
                                "confused not reached by turn 7; entered frustrated at turn 2; "
                                "ended frustrated"),
@@ -112,7 +114,8 @@ _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
     "l12_first_mistake_panic", "l19_youngest_nervous", "m11_laggy_laptop", "m15_chuffed_spoken",
     "o08_sophie_test_worry", "p07_phone_flat_on_table", "p11_good_day_proud",
-    "u16_adult_caps_delight", "b07_sarcasm_flat", "g08_angry_cam_cheerful"}
+    "u16_adult_caps_delight", "b07_sarcasm_flat", "g08_angry_cam_cheerful",
+    "o19_chatty_bored"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
@@ -148,8 +151,6 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                "unread: entered anxious at turn 4"),
     "v13_concentration_frown": ("a concentration frown read as anger, the good questions unread: "
                                 "entered frustrated at turn 6"),
-    "t18_adult_engaged": ("a matter-of-fact test at work heard as feeling down, no readings: "
-                          "entered anxious at turn 1"),
     "u06_noisy_room_speaker": ("a loud room's voice read as anger, the calm words unread: "
                                "entered frustrated at turn 7"),
     "u08_glare_rusher": "glare read as fear, the annoyed words unread: entered anxious at turn 3",
