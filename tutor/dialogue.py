@@ -34,7 +34,7 @@ from typing import Protocol
 
 from tutor.answers import Similarity, Verdict, check_answer, picked_choice
 from tutor.curriculum import LESSONS_DIR, Pack, PackError, Question, Step, load_pack, load_packs
-from tutor.intents import Move, classify_move, looks_like_answer
+from tutor.intents import Move, asks_if_right, classify_move, looks_like_answer
 from tutor.mastery import Mastery
 from tutor.policy import Decision, Evidence
 from tutor.prompts import PHRASES
@@ -324,6 +324,8 @@ class Dialogue:
             self._present(out, decision, new_step=True)
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
+        elif just_answered and kind != "answer" and asks_if_right(message):
+            self._on_asks_if_right(a, decision, out)
         elif kind == "answer":
             self._on_answer(a, decision, out)
         elif kind == "hint":
@@ -431,6 +433,18 @@ class Dialogue:
             if not self._hint(out, d, at_least=max(d.hint_level, 1)):
                 out.add(step.explanations.at("standard"), "standard explanation")
         out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
+
+    def _on_asks_if_right(self, a: _Analysis, d: Decision, out: _Out) -> None:
+        """"is that right? i wasn't sure" just after a right answer: yes, it was; a feeling said
+        with it is heard, a "why" is answered for that answer, and the new question waits
+        (no hint for a question they have not tried)."""
+        out.add(self.book.say("confirm_right", d.tone), "confirmed the last answer was right")
+        if a.move.kind == "why":
+            self._on_why(d, out, just_answered=True)
+            return
+        if a.move.kind == "vent" or a.move.frustrated:
+            out.add(*self._steer(a, d.tone))
+        self._carry_on(out, d.tone)
 
     def _on_why(self, d: Decision, out: _Out, just_answered: bool) -> None:
         tone = d.tone

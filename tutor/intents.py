@@ -26,6 +26,7 @@ The moves, and what the tutor does with each (`tutor.dialogue`):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,6 +59,28 @@ class Move:
 def looks_like_answer(text: str) -> bool:
     """The message holds a maths answer somewhere ("3/4", "is it five?")."""
     return extract_answer(text) is not None
+
+
+# Asking whether an answer was right, in English as learners write it too ("is that right?",
+# "was i correct", "this one is right also?", "Is correct?"): certain enough for a rule, since
+# none of the fourteen moves says it. "is it ok if..." asks something else, so only
+# right/correct count.
+_THAT = r"(?:it|that|this|this one|that one|mine)"
+_RIGHT = r"(?:(?!not\b)\w+\s+)?(?:right|correct)"  # "is that actually right", not "not right"
+_ASKS_IF_RIGHT = re.compile("|".join([
+    # "is that right", "was i correct", "did i get it right"; not "how/why/y is that right"
+    rf"(?<!how )(?<!why )(?<!\by )\b(?:(?:is|was|were|are|am)\s+(?:{_THAT}|those|these|my answers?|i)"
+    rf"|did i(?: get (?:it|that|this))?)\s+{_RIGHT}(?!\s+(?:way|method|formula|rule|step))",
+    rf"^(?:ok\S*\s+)?(?:and\s+)?{_THAT}\s+(?:is|was)\s+{_RIGHT}\b.*\?",  # "this one is right also?"
+    r"^(?:is|was)\s+(?:right|correct)",  # "Is correct?"
+    r"^(?:right|correct|that right|thats right|that's right)\s*\?+$"]), re.I)
+
+
+def asks_if_right(text: str) -> bool:
+    """The message asks whether an answer was right and holds no answer of its own
+    ("is that right? i wasn't sure"; "is it 3/4?" is an answer)."""
+    words = " ".join(readable(text).lower().split())
+    return bool(_ASKS_IF_RIGHT.search(words)) and extract_answer(text) is None
 
 
 def _free_text(text: str) -> str:

@@ -276,6 +276,13 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Of course. Here it is again:",),
         "upbeat": ("Sure thing! Here it is:",),
     },
+    "confirm_right": {  # "is that right?" just after a right answer
+        "neutral": ("Yes, that one was right.", "Yes, your last answer was right."),
+        "upbeat": ("Yes, that one was right!", "Yes! Your last answer was spot on."),
+        "encouraging": ("Yes, that one was right. You can trust your working.",
+                        "Yes, your last answer was right."),
+        "calm": ("Yes, that one was right.", "Yes, your last answer was correct."),
+    },
     "carry_on": {  # "ok", "thanks": carry on with the question
         "neutral": ("Great. Over to you:", "Okay! Go ahead:", "Good. When you're ready:"),
         "upbeat": ("Awesome! Your go:", "Great, let's go:"),

@@ -295,6 +295,31 @@ def test_a_feeling_put_into_words_is_answered_as_that_feeling(fractions, message
     assert not any(line in r.text for line in _lines("off_topic"))
 
 
+@pytest.mark.parametrize("message", ["is that right? i wasnt sure", "Is correct? I was not sure",
+                                     "was that right?? im not sure if i did it properly",
+                                     "ok. and this one is right also?", "did i get it right"])
+def test_asking_if_the_last_answer_was_right_is_answered_yes(fractions, message):
+    """Just after a right answer, "is that right?" gets "yes, it was" and the new question
+    waits; never a hint for a question not yet tried, nor the step explained again."""
+    d = started(fractions)
+    turn(d, d.question.answer[0])
+    _, r = turn(d, message)
+    assert any(line in r.text for line in _lines("confirm_right")), r.text
+    assert d.question.prompt in r.text and d.question.hints[0] not in r.text
+    assert d.step.explanations.standard not in r.text
+
+
+def test_asking_if_right_without_a_right_answer_before_is_not_confirmed(fractions):
+    d = started(fractions)
+    _, r = turn(d, "is that right?")  # nothing answered yet
+    assert not any(line in r.text for line in _lines("confirm_right"))
+    turn(d, "5/8")  # wrong
+    _, r = turn(d, "is that right?")
+    assert not any(line in r.text for line in _lines("confirm_right"))
+    _, r = turn(d, "is it 3/8?")  # an answer, checked as one
+    assert r.move == "answer" and r.correct is True
+
+
 def test_the_redirect_from_chat_does_not_judge_what_was_said():
     """Off-topic is anything but the maths ("do my parents see these scores", "my english is
     not so good", "my dog is called biscuit"): the redirect must fit every one of them."""
