@@ -79,7 +79,7 @@ class Reply:
     text: str
     move: str  # the student's move, one of tutor.intents.MOVE_KINDS
     action: str  # what the tutor did, in words ("checked: wrong; worked example; re-asked")
-    correct: bool | None = None  # the checked verdict; None when nothing was checked
+    correct: bool | None = None  # right or wrong as it counts; None: nothing checked, or unreadable
     verdict: Verdict | None = None
     step_id: str | None = None  # where the student is now
     question_id: str | None = None
@@ -168,6 +168,14 @@ def said_feeling(move: Move) -> str:
         return "angry"
     felt = max(move.feelings, key=move.feelings.get)
     return felt if felt in SAID_BANK else "angry"
+
+
+def _counted(a: _Analysis) -> bool | None:
+    """The answer as it counts: right, wrong, or None when nothing was checked or it could not
+    be read ("can i check my answer first" is asked for a number, not marked wrong)."""
+    if a.verdict is None or not (a.verdict.correct or a.counts_wrong):
+        return None
+    return a.verdict.correct
 
 
 class Dialogue:
@@ -368,7 +376,7 @@ class Dialogue:
         template = "\n\n".join(out.parts)
         text, by = self._phrase(template, a, decision)
         return Reply(text=text, move=a.move.kind, action="; ".join(out.did) or "replied",
-                     correct=None if a.verdict is None else a.verdict.correct,
+                     correct=_counted(a),
                      verdict=a.verdict, step_id=self.step.id if self.step else None,
                      question_id=self.question.id if self.question else None, phrased_by=by)
 
