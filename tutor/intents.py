@@ -69,8 +69,9 @@ _THAT = r"(?:it|that|this|this one|that one|mine)"
 _RIGHT = r"(?:(?!not\b)\w+\s+)?(?:right|correct)"  # "is that actually right", not "not right"
 _ASKS_IF_RIGHT = re.compile("|".join([
     # "is that right", "was i correct", "did i get it right"; not "how/why/y is that right"
-    rf"(?<!how )(?<!why )(?<!\by )\b(?:(?:is|was|were|are|am)\s+(?:{_THAT}|those|these|my answers?|i)"
-    rf"|did i(?: get (?:it|that|this))?)\s+{_RIGHT}(?!\s+(?:way|method|formula|rule|step))",
+    rf"(?<!how )(?<!why )(?<!\by )\b(?:(?:is|was|were|are|am)\s+"
+    rf"(?:{_THAT}|those|these|my answers?|i)|did i(?: get (?:it|that|this))?)\s+{_RIGHT}"
+    r"(?!\s+(?:way|method|formula|rule|step))",
     rf"^(?:ok\S*\s+)?(?:and\s+)?{_THAT}\s+(?:is|was)\s+{_RIGHT}\b.*\?",  # "this one is right also?"
     r"^(?:is|was)\s+(?:right|correct)",  # "Is correct?"
     r"^(?:right|correct|that right|thats right|that's right)\s*\?+$"]), re.I)

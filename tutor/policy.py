@@ -41,7 +41,7 @@ CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
-           "skip_while_right", "right_streak")
+           "skip_while_right", "right_streak", "break_while_right")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
@@ -160,6 +160,7 @@ class Evidence:
                 "fast_correct": float(self.fast_correct),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
+                "break_while_right": 0.0,
                 "right_streak": 0.0,  # ...and how many in a row were right
                 "correct": float(self.correct is True and not self.fast_correct)}
 
@@ -333,6 +334,8 @@ class Policy:
             amounts["right_streak"] = float(min(self._right_run, COUNT_CAP))
         if evidence.move == "skip" and self._right_run:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
+        if evidence.move == "break" and self._right_run and not evidence.typed_frustration:
+            amounts["break_while_right"] = 1.0  # wanting to stop while it goes well: had enough
         raw = {s: 0.0 for s in STATES}
         for name, weights in self.config.evidence_weights.items():
             for state, w in weights.items():

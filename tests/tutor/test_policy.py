@@ -202,6 +202,22 @@ def test_asking_to_skip_after_right_answers_is_boredom_not_after_wrong_ones():
     assert bored_after(True) > 0.1 and bored_after(False) <= 0.0
 
 
+def test_asking_calmly_to_stop_after_a_right_answer_is_boredom_not_after_a_wrong_one():
+    """"can i go now" just after a right answer: had enough (tired or bored), not stuck. Said
+    after a wrong answer, or in anger, it is no boredom."""
+    def bored_after(correct: bool, angry: bool = False) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(correct=correct, wrong_streak=0 if correct else 1,
+                                  response_s=20.0, move="answer"), now=20.0)
+        before = pol.scores["bored"]
+        pol.decide(None, Evidence(move="break", wrong_streak=0 if correct else 1,
+                                  typed_frustration=angry, frustration_p=0.9 * angry), now=25.0)
+        return pol.scores["bored"] - before
+
+    assert bored_after(True) > 0.1
+    assert bored_after(False) <= 0.0 and bored_after(True, angry=True) <= 0.0
+
+
 def test_laughing_off_one_slip_is_not_failing_but_a_smile_through_two_is():
     """One wrong answer is a slip: joy in the voice and face still counts towards delight.
     From two wrong answers in a row, a smile counts little (`smile_while_failing`)."""

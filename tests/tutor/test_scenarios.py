@@ -129,7 +129,6 @@ _READ_ONLY = {  # missed only when the words are read
     "o19_chatty_bored", "x02_smiling_sorry_maya", "x13_sarcastic_priya",
     "x15_relief_tears_graca", "n09_nerviosa_valentina", "p09_whispering_embarrassed"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
-    "c02_tired_fading": "a tired face, the words unread",
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
     "e08_resting_sad_face": "a sad face, the words unread",
@@ -139,7 +138,6 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "j07_dimkitchen": "a dim kitchen's camera reading fear, the calm words unread",
     "n11_sleepy_lamp_face": "a tired face read as sad or angry, the words unread: frustration",
     "o03_kavin_quiet_fine": "a resting sad face, the words unread: anxiety",
-    "e12_tired_sighing": "tired sighs read as anxiety, the words unread",
     "o13_stammer_typer": "a concentration frown read as fear, the words unread: anxiety",
     "o14_noisy_kitchen": "a noisy kitchen read as frustration, the words unread",
     "s01_flat_affect_fractions": ("a flat face read as sad or angry, formal messages: ended "
