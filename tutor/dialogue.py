@@ -363,9 +363,9 @@ class Dialogue:
             self._carry_on(out, tone)
         elif kind == "vent":
             out.add(*self._steer(a, tone))
-            if said_feeling(a.move) in CARRY_ON_AFTER:  # heard, and on with the question
-                self._carry_on(out, tone)
-            else:
+            if said_feeling(a.move) in CARRY_ON_AFTER or decision.pacing == "harder":
+                self._carry_on(out, tone)  # heard, and on with the question: no unasked help
+            else:  # while the tutor steps up (a bored student), nor "let's make it easier"
                 self._on_vent(decision, out)
         else:  # off_topic
             out.add(*self._steer(a, tone))

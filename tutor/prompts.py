@@ -206,7 +206,7 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     "reassure": {  # worry: "im scared ill get it wrong"
         "neutral": ("That's okay. Mistakes here are just practice.",
                     "It's fine to feel unsure. We'll take it one step at a time."),
-        "upbeat": ("No worries! Mistakes are how we learn.",),
+        "upbeat": ("No worries! We'll take it one step at a time.",),
         "encouraging": ("It's okay to feel nervous. Mistakes here are just practice.",
                         "No need to worry; we'll go at your pace, one step at a time."),
         "calm": ("That's okay. There's no rush.", "It's fine to feel nervous. We'll go slowly."),

@@ -322,6 +322,18 @@ def test_asking_if_right_without_a_right_answer_before_is_not_confirmed(fraction
     assert r.move == "answer" and r.correct is True
 
 
+def test_a_feeling_said_while_the_tutor_steps_up_gets_no_unasked_help(fractions):
+    """While the policy has the tutor step up (a bored student: harder questions), a vent is
+    heard and the question follows; never "let's make it easier" and a hint nobody asked for
+    ("wake me up when its actually hard" was heard as worry)."""
+    d = started(fractions)
+    harder = Decision("bored", "upbeat", "harder", 0, "r")
+    _, r = turn(d, "im scared ill get it wrong", harder)
+    assert r.move == "vent" and any(line in r.text for line in _lines("reassure"))
+    assert d.question.prompt in r.text and d.question.hints[0] not in r.text
+    assert not any(line in r.text for line in _lines("more_help"))
+
+
 def test_the_redirect_from_chat_does_not_judge_what_was_said():
     """Off-topic is anything but the maths ("do my parents see these scores", "my english is
     not so good", "my dog is called biscuit"): the redirect must fit every one of them."""
