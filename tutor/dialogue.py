@@ -170,14 +170,6 @@ def said_feeling(move: Move) -> str:
     return felt if felt in SAID_BANK else "angry"
 
 
-def _counted(a: _Analysis) -> bool | None:
-    """The answer as it counts: right, wrong, or None when nothing was checked or it could not
-    be read ("can i check my answer first" is asked for a number, not marked wrong)."""
-    if a.verdict is None or not (a.verdict.correct or a.counts_wrong):
-        return None
-    return a.verdict.correct
-
-
 class Dialogue:
     """One student's tutor for one lesson pack: state, evidence and replies."""
 
@@ -376,7 +368,7 @@ class Dialogue:
         template = "\n\n".join(out.parts)
         text, by = self._phrase(template, a, decision)
         return Reply(text=text, move=a.move.kind, action="; ".join(out.did) or "replied",
-                     correct=_counted(a),
+                     correct=a.evidence.correct,  # as it counts: an unreadable answer is None
                      verdict=a.verdict, step_id=self.step.id if self.step else None,
                      question_id=self.question.id if self.question else None, phrased_by=by)
 
