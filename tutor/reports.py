@@ -9,13 +9,15 @@ minute, never per reading: camera frames arrive twice a second, so counting read
 let 380 calm frames drown three frustrated typed turns. A turn is *hard* when the policy
 judged the student frustrated, anxious or confused on it (the state stored with the turn), or
 when the turn's reading (the student's own words where read, else the fused label) is anger,
-disgust, fear or sadness. Camera frames between turns are summarised per minute; a minute is
-hard when most of its frames read one of those four. A student is *struggling* in a period
-with at least MIN_HARD_TURNS hard turns, or 2 hard turns making at least HARD_SHARE of their
-turns, or a majority of at least MIN_HARD_MINUTES hard camera minutes, or a last turn judged
+disgust, fear or sadness. A student is *struggling* in a period with at least MIN_HARD_TURNS
+hard turns, or 2 hard turns making at least HARD_SHARE of their turns, or a last turn judged
 frustrated or anxious. They *need help now* when active within NOW_WINDOW and at least 2 of
-their last RECENT_TURNS turns in it are hard, or the last one is judged frustrated or anxious,
-or their last two camera minutes are hard.
+their last RECENT_TURNS turns in it are hard, or the last one is judged frustrated or anxious.
+
+Camera frames between turns are summarised per minute; a minute is hard when most of its
+frames read one of those four. Hard camera minutes are said beside a judgement, never make
+one alone: the tutor's state on each turn already weighs the camera with the words, answers
+and voice, and a raw camera label is what glare, a dim room or a resting frown fool.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ STRUGGLING_STATES: tuple[str, ...] = ("frustrated", "anxious")  # one such last 
 HARD_STATES: tuple[str, ...] = ("frustrated", "anxious", "confused")
 MIN_HARD_TURNS = 3  # this many hard turns in the period: struggling, however many turns
 HARD_SHARE = 1 / 3  # or 2 hard turns that are at least this share of the turns
-MIN_HARD_MINUTES = 3  # camera minutes (of frames between turns) mostly negative
+MIN_HARD_MINUTES = 3  # camera minutes (of frames between turns) mostly negative, said
+# beside a judgement when they are most of the student's camera minutes
 RECENT_TURNS = 5  # "now": the last this many turns...
 NOW_WINDOW = timedelta(minutes=10)  # ...within this long before now
 
@@ -291,11 +294,11 @@ def judge(turns: list[TurnSignal], minutes: list[MinuteSignal], *,
     if len(hard) >= MIN_HARD_TURNS or (len(hard) >= 2 and len(hard) >= HARD_SHARE * len(turns)):
         why.append(f"{len(hard)} of {_n(len(turns), 'turn')} frustrated, anxious, confused or "
                    f"negative (latest {_turn_words(hard[-1])})")
-    if len(hard_min) >= MIN_HARD_MINUTES and len(hard_min) * 2 > len(minutes):
-        why.append(f"camera: {len(hard_min)} of {_n(len(minutes), 'minute')} mostly "
-                   "anger, disgust, fear or sadness")
     if turns and turns[-1].state in STRUGGLING_STATES:
         why.append(f"the tutor judged them {turns[-1].state} on their last turn")
+    if why and len(hard_min) >= MIN_HARD_MINUTES and len(hard_min) * 2 > len(minutes):
+        why.append(f"camera: {len(hard_min)} of {_n(len(minutes), 'minute')} mostly "
+                   "anger, disgust, fear or sadness")
 
     since = now - NOW_WINDOW
     recent = [t for t in turns if t.at >= since][-RECENT_TURNS:]
@@ -307,7 +310,7 @@ def judge(turns: list[TurnSignal], minutes: list[MinuteSignal], *,
                        f"({'; '.join(_turn_words(t) for t in recent_hard[-3:])})")
     elif recent and recent[-1].state in STRUGGLING_STATES:
         now_why.append(f"{recent[-1].state} on their last turn ({recent[-1].index})")
-    if len(recent_min) == 2 and all(m.hard for m in recent_min):
+    if now_why and len(recent_min) == 2 and all(m.hard for m in recent_min):
         now_why.append(f"the camera has read mostly {recent_min[-1].label} for two minutes")
     return Judgement(struggling=bool(why), why="; ".join(why),
                      needs_help_now=bool(now_why), now_why="; ".join(now_why))

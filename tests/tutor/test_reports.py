@@ -341,11 +341,25 @@ def test_needs_help_now_reads_the_last_turns_near_now_in_words():
     assert not reports.judge(stuck, [], now=at[5] + timedelta(hours=1)).needs_help_now  # long ago
     assert not reports.judge(calm, [], now=at[5]).needs_help_now
     sad = [reports.MinuteSignal(start=at[k], frames=100, negative=80, label="sadness") for k in (4, 5)]
-    j = reports.judge(calm, sad, now=at[5])
-    assert j.needs_help_now and "sadness for two minutes" in j.now_why
+    assert not reports.judge(calm, sad, now=at[5]).needs_help_now  # the camera alone: no
+    j = reports.judge(stuck, sad, now=at[5] + timedelta(minutes=1))
+    assert j.needs_help_now and "sadness for two minutes" in j.now_why  # said beside the turns
     one = reports.judge(calm[:1], [], now=at[0])
     assert "1 turn" not in one.why  # nothing to say; and plurals are right where said
     assert reports._n(1, "turn") == "1 turn" and reports._n(2, "turn") == "2 turns"
+
+
+def test_a_camera_fooled_by_the_light_never_marks_a_student_struggling_alone():
+    at = [T0 + timedelta(minutes=i) for i in range(8)]
+    fine = [reports.TurnSignal(index=i, at=t, state="engaged", label="neutral")
+            for i, t in enumerate(at)]
+    glare = [reports.MinuteSignal(start=t, frames=120, negative=110, label="fear") for t in at]
+    j = reports.judge(fine, glare, now=at[-1])
+    assert not j.struggling and not j.needs_help_now and j.why == ""
+    failing = fine[:5] + [reports.TurnSignal(index=i, at=at[i], state="confused", label="neutral")
+                          for i in (5, 6, 7)]
+    j = reports.judge(failing, glare, now=at[-1])
+    assert j.struggling and "3 of 8 turns" in j.why and "camera: 8 of 8 minutes" in j.why
 
 
 def test_a_teacher_adds_an_open_sign_in_student_but_cannot_take_anothers(db, world):
