@@ -274,6 +274,7 @@ class Dialogue:
             typed_frustration=move.frustrated,
             frustration_p=move.p_frustrated if move.frustrated else 0.0,
             too_easy=move.kind == "too_easy",
+            too_easy_p=move.p_kind if move.kind == "too_easy" else 0.0,
             fast_correct=correct and elapsed is not None
             and elapsed < FAST_FRACTION * self.expected_answer_s,
             correct=True if correct else (False if counts_wrong else None),

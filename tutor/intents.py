@@ -54,6 +54,7 @@ class Move:
     frustrated: bool = False
     p_frustrated: float = 0.0  # the flag's calibrated probability (flagged from FRUSTRATED_AT)
     feelings: dict[str, float] | None = None  # kind "vent": the feeling it says, probabilities
+    p_kind: float = 1.0  # the classifier's calibrated probability of `kind` (1: by rule)
 
 
 def looks_like_answer(text: str) -> bool:
@@ -102,11 +103,12 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
         # no word, number, emoji or emoticon ("...", "?!"): no feeling was said to acknowledge
         probs.pop("vent", None)
     if expecting_answer and is_only_an_answer(text_read):
-        kind = "answer"
+        kind, p_kind = "answer", 1.0  # certain: by rule
     else:
         kind = max(probs, key=probs.get)
+        p_kind = float(probs[kind])
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
     feelings = model.feeling(text_read, expecting_answer, row=row) if kind == "vent" else None
-    return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings)
+    return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings, p_kind)

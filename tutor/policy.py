@@ -142,6 +142,8 @@ class Evidence:
     typed_frustration: bool = False  # frustration in the student's words, typed or spoken
     frustration_p: float = 1.0  # how sure that reading is (the flag's calibrated probability)
     too_easy: bool = False
+    too_easy_p: float = 1.0  # how sure the classifier is that "too easy" was said (its move
+    # probability): a worried "what if theres a harder one" it half hears so counts half
     fast_correct: bool = False
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
     response_s: float | None = None  # seconds since the tutor's last reply
@@ -156,7 +158,7 @@ class Evidence:
                 "hint_requests": float(min(self.hint_requests, COUNT_CAP)),
                 "typed_confused": float(self.typed_confused and self.move != "why"),
                 "typed_frustration": float(self.typed_frustration) * self.frustration_p,
-                "too_easy": float(self.too_easy),
+                "too_easy": float(self.too_easy) * self.too_easy_p,
                 "fast_correct": float(self.fast_correct),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going

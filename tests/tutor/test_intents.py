@@ -103,6 +103,14 @@ def test_kinds_are_known_and_odd_input_is_safe():
         for expecting in (True, False):
             move = classify_move(text, expecting_answer=expecting)
             assert move.kind in MOVE_KINDS and isinstance(move.frustrated, bool)
+            assert 0 < move.p_kind <= 1
+
+
+def test_the_move_says_how_sure_the_classifier_is_of_its_kind():
+    sure = classify_move("this is too easy", expecting_answer=True)
+    unsure = classify_move("these are alright actually", expecting_answer=True)
+    assert sure.kind == "too_easy" and sure.p_kind > 0.9
+    assert unsure.p_kind < sure.p_kind
 
 
 def test_looks_like_answer():

@@ -251,6 +251,15 @@ def test_typed_frustration_counts_as_surely_as_the_flag_is_sure():
     assert frustration(0.55) < frustration(0.99)
 
 
+def test_too_easy_counts_as_surely_as_the_classifier_heard_it():
+    def boredom(p: float) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(too_easy=True, too_easy_p=p, move="too_easy"), now=5)
+        return pol.scores["bored"]
+
+    assert 0 < boredom(0.5) < boredom(1.0)
+
+
 def test_a_worry_put_into_words_counts_as_said_not_guessed():
     """"i'm scared i'll get it wrong" (a vent the flag does not call frustration) is taken in
     by the dialogue in the direction its words read; the same reading on an "ok" (an ack)

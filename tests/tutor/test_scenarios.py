@@ -86,10 +86,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                "feeling: delighted at turn 7, one turn after the writer's"),
     "g08_angry_cam_cheerful": ("'yesss easy' under a camera reading anger: the right answers after "
                                "it bear the claim out, so delight is not reached by turn 10"),
-    "r17_lamp_light_resting_face": ("'Can we try one with brackets?' heard as 'too easy', calm "
-                                    "right answers bear it out: entered bored at turn 11 (the "
-                                    "words unread: a dim lamp's sad-looking face, entered "
-                                    "frustrated at turn 6)"),
     "v08_phone_drifting": ("on his phone, long gaps, 'k', then one slow slip read as confusion: "
                            "bored not reached by turn 7"),
     "w02_able_year9_drifting": ("every answer right, most in seconds, 'k', 'yh', 'whats the time' "
@@ -149,7 +145,7 @@ _READ_ONLY = {  # missed only when the words are read
     "u16_adult_caps_delight", "b07_sarcasm_flat", "g08_angry_cam_cheerful",
     "o19_chatty_bored", "x02_smiling_sorry_maya", "x13_sarcastic_priya",
     "x15_relief_tears_graca", "n09_nerviosa_valentina", "p09_whispering_embarrassed",
-    "y03_quiet_frustration_dog", "y12_fisherman_retraining"}
+    "y03_quiet_frustration_dog", "y12_fisherman_retraining", "n10_done_marcus"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "c14_taglish_sad_face_fine_words": "a sad face, the cheerful words unread",
     "d10_concentration_frown": "a frowning face, the calm words unread",
@@ -189,9 +185,6 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                           "heard as worry, no readings: entered anxious at turn 8"),
     "u11_dark_room_sleepy": ("a dark room's camera reading weak fear over right answers, the "
                              "words unread: entered anxious at turn 6"),
-    "w11_nine_year_old_loves_fractions": ("'yay 🍕🍕 can we do pizza ones' heard as too easy, "
-                                          "no readings of the words: delighted at turn 8, not "
-                                          "by turn 6"),
     "x17_tala_away": ("the words unread, right answers after a smile read as delight and a "
                       "wrong one after 5 minutes away as confusion: the style changed on 4 "
                       "turns, at most 2 expected"),
@@ -202,10 +195,10 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                 "calm words unread: entered frustrated at turn 5"),
     "u13_train_phone": ("a train's noise read as fear, the calm words unread: entered anxious at "
                         "turn 4"),
+    "r17_lamp_light_resting_face": ("a dim lamp's sad-looking face, the calm words unread: "
+                                    "entered frustrated at turn 6"),
     "y11_island_lag": ("a wrong answer after long gaps of a slow connection read as confusion, "
                        "the words unread: ended confused"),
-    "y14_shared_room_whisper": ("'these are alright actually' heard as too easy, no readings of "
-                                "the words: ended bored"),
     "y20_generator_flicker_fine": ("a generator's flickering light read as fear, one slip "
                                    "corrected: entered anxious at turn 7"),
 }
