@@ -143,7 +143,7 @@ class Evidence:
     frustration_p: float = 1.0  # how sure that reading is (the flag's calibrated probability)
     too_easy: bool = False
     too_easy_p: float = 1.0  # how sure the classifier is that "too easy" was said (its move
-    # probability): a worried "what if theres a harder one" it half hears so counts half
+    # probability): "these are alright actually", heard as too easy at 0.59, counts 0.59
     fast_correct: bool = False
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
     response_s: float | None = None  # seconds since the tutor's last reply
