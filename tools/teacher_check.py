@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tutor import reports  # noqa: E402
 from tutor.db.models import EmotionReading, Turn  # noqa: E402
-from tutor.simulate import (FRAMES_PER_S, SCENARIOS_DIR, load_scenario,  # noqa: E402
-                            model_text_reader, run_scenario)
+from tutor.simulate import (SCENARIOS_DIR, load_scenario, model_text_reader,  # noqa: E402
+                            run_scenario)
 
 T0 = datetime(2026, 1, 5, 9, 0, 30, tzinfo=timezone.utc)
 HARD = set(reports.HARD_STATES)
@@ -57,15 +57,11 @@ def judged(sim) -> reports.Judgement:
     label_of = {r.turn_id: reports._turn_label(r.label, r.modality_probs)
                 for r in readings if r.turn_id is not None}
     frames = [r.label for r in readings if r.turn_id is None]
-    times, t = [], 0.0
-    for turn in sim.scenario.turns:  # the frames run_scenario sent, at the times it sent them
-        if turn.camera is not None:
-            times += [t + k / FRAMES_PER_S for k in range(1, int(turn.after_s * FRAMES_PER_S) + 1)]
-        t += turn.after_s
-    if len(times) != len(frames):
-        raise RuntimeError(f"{sim.scenario.name}: {len(frames)} frames logged, {len(times)} sent")
+    if len(sim.frame_times) != len(frames):
+        raise RuntimeError(f"{sim.scenario.name}: {len(frames)} frames logged, "
+                           f"{len(sim.frame_times)} sent")
     minutes = reports._minutes([(T0 + timedelta(seconds=x), label)
-                                for x, label in zip(times, frames)])
+                                for x, label in zip(sim.frame_times, frames)])
     labels = [label_of.get(tid) for tid in turn_ids]
     turns = [reports.TurnSignal(index=i, at=T0 + timedelta(seconds=row.t), state=row.state,
                                 label=label)

@@ -28,7 +28,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
@@ -301,6 +301,7 @@ class Simulation:
     rows: list[Row]
     session_id: int
     db: object  # the sessionmaker, for looking at what was logged
+    frame_times: list[float] = field(default_factory=list)  # when each camera frame was sent
 
 
 def resolve(turn: ScriptTurn, dialogue: Dialogue) -> str:
@@ -349,12 +350,13 @@ def run_scenario(scenario: Scenario | str | Path, *, control: bool = False,
     with db.begin() as s:  # the scripted student allows the camera and the microphone
         for modality in ("camera", "microphone"):
             record_consent(session=s, student_id=conv.student_id, modality=modality, granted=True)
-    rows = []
+    rows, frame_times = [], []
     for i, turn in enumerate(scenario.turns, 1):
         start, cmt.turn = clock.t, turn
         if turn.camera is not None:  # the frames the camera sent while the student thought
             for k in range(1, int(turn.after_s * FRAMES_PER_S) + 1):
                 clock.t = start + k / FRAMES_PER_S
+                frame_times.append(clock.t)
                 conv.observe_frame(b"scripted frame")
         clock.t = start + turn.after_s
         said = resolve(turn, dialogue)
@@ -375,7 +377,8 @@ def run_scenario(scenario: Scenario | str | Path, *, control: bool = False,
                         changed=bool(d.changes), noticed=student_note(d),
                         source="spoken" if turn.is_spoken else "typed"))
     conv.close()
-    return Simulation(scenario=scenario, mode=mode, rows=rows, session_id=conv.session_id, db=db)
+    return Simulation(scenario=scenario, mode=mode, rows=rows, session_id=conv.session_id, db=db,
+                      frame_times=frame_times)
 
 
 def _cut(s: str, n: int) -> str:
