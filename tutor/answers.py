@@ -440,12 +440,16 @@ def _tidy(chunk: str) -> str:
 
 
 _BECAUSE = re.compile(r"\b(?:because|cos|coz|cuz|cause|since)\b")
+_DENIED = re.compile(r"\b(?:not|isnt|aint|never)[\s,]*$")  # just before a number: denied
 
 
 def _pick(s: str) -> tuple[int, int] | None:
     found = _chunks(s)
     if not found:
         return None
+    denied = [c for c in found if _DENIED.search(s[:c[0]])]
+    if denied and len(denied) < len(found):  # "its 2/4, not 2/5": the one denied is not it
+        found = [c for c in found if c not in denied]
     why = _BECAUSE.search(s)
     if why and found[0][1] <= why.start():  # "200, because 50 is 20%": the reason follows
         found = [c for c in found if c[1] <= why.start()]

@@ -315,6 +315,9 @@ def test_the_last_expression_is_the_answer():
     # corrections and misspellings students type
     ("0.45 oh no 0.5", "0.5"), ("3 no 4", "4"), ("three forths", "3/4"),
     ("20 present", "20%"), ("twenty persent", "20%"), ("i was present", None),
+    # a number denied is not the answer when another is given
+    ("hang on, no. it's two quarters, not two fifths", "2/4"), ("not 5, its 7", "7"),
+    ("its 3/4 not 3/5", "3/4"), ("not 3/4 but 3/5", "3/5"), ("its not 3/4", "3/4"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
