@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +103,8 @@ class PolicyConfig(BaseModel):
     adaptations: dict[str, Adaptation]
     break_after_s: float = Field(gt=0)
     break_min_score: float = Field(ge=0, le=1)
+    anger_at_rest: float = Field(default=0.0, ge=0, le=1)  # see Policy._at_rest
+    anger_at_rest_min: float = Field(default=0.0, ge=0, le=1)  # ...from this usual anger
 
     def model_post_init(self, _ctx) -> None:
         tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values(),
@@ -262,6 +265,8 @@ class Policy:
         self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
+        # per sensor: anger and disgust read while answers go right (sum, weight): its usual look
+        self._rest = {c: [0.0, 0.0] for c in ("face", "speech")}
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
@@ -285,12 +290,45 @@ class Policy:
             if r.confidence < cfg.min_confidence:
                 read.append(f"{channel} {r.label} {r.confidence:.2f} too unsure to count")
                 continue
+            said = f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}"
+            if channel in self._rest and cfg.anger_at_rest > 0:
+                usual = self._at_rest(channel, r, amount)
+                if usual is not r:
+                    said, r = f"{said} (partly their usual look)", usual
             direction, weight = self._evidence_of(r)
             if not direction:
                 continue
             self.channels[channel].add(direction, amount * weight, now)
-            read.append(f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}")
+            read.append(said)
         return read
+
+    def _at_rest(self, channel: str, r, amount: float):
+        """A camera or voice that reads anger while the answers go right is how this student
+        looks or sounds (a concentration frown, a gruff voice, a loud room), not frustration:
+        the anger and disgust it read then, on average, are taken off each of its readings
+        (`anger_at_rest` of it) and counted as calm, once that average reaches
+        `anger_at_rest_min`. Learned only while the last answer was right, so anger that comes
+        with failing is kept; the average starts from 10 s of a calm face or one calm spoken
+        turn."""
+        seen = r.probs.get("anger", 0.0) + r.probs.get("disgust", 0.0)
+        rest = self._rest[channel]
+        if self._right_run and not self._failing:
+            rest[0] += amount * seen
+            rest[1] += amount
+        prior = self.config.max_frame_s * 10.0 if channel == "face" else 1.0
+        usual = rest[0] / (rest[1] + prior)
+        if usual < self.config.anger_at_rest_min:
+            return r  # a calm sensor's crumbs of anger are not a usual look
+        off = min(seen, self.config.anger_at_rest * usual)
+        if off <= 0:
+            return r
+        probs = dict(r.probs)
+        for e in ("anger", "disgust"):
+            probs[e] = probs.get(e, 0.0) * (1.0 - off / seen)
+        probs["neutral"] = probs.get("neutral", 0.0) + off
+        label = max(probs, key=probs.get)
+        return SimpleNamespace(probs=probs, label=label, confidence=r.confidence,
+                               reliability=getattr(r, "reliability", None))
 
     def _evidence_of(self, r) -> tuple[dict[str, float], float]:
         """A reading as evidence: its direction over the states (emotion_weights) and its

@@ -412,3 +412,35 @@ def test_a_run_of_right_answers_while_slowed_down_is_recovery():
     assert lead_of_fine(recovered) > lead_of_fine(with_streak(0.0, struggling=True))
     assert with_streak(shipped, struggling=False).scores == \
         with_streak(0.0, struggling=False).scores
+
+
+
+def _frowning_through(anger_at_rest: float | None, face_while_right: str) -> list[str]:
+    """Three right answers 40 s apart with the camera reading `face_while_right`, then with it
+    reading anger: a slip, a calm "let me think", a right answer and two wrong ones."""
+    config = load_policy_config()
+    if anger_at_rest is not None:
+        config = config.model_copy(update={"anger_at_rest": anger_at_rest})
+    pol, t, states = Policy(config, clock=lambda: 0.0), 0.0, []
+    turns = [(face_while_right, RIGHT)] * 3 + [
+        ("anger", WRONG), ("anger", Evidence(wrong_streak=1, move="ack")), ("anger", RIGHT),
+        ("anger", WRONG), ("anger", Evidence(wrong_streak=2, correct=False, move="answer"))]
+    for face, ev in turns:
+        t = frames(pol, face, t, 40, per_s=0.5)
+        states.append(pol.decide(read(0.6, face=face, text="neutral"), ev, now=t).state)
+    return states
+
+
+def test_a_camera_that_reads_anger_while_answers_go_right_is_the_students_usual_look():
+    """A concentration frown or a gruff voice: anger read while the answers go right is taken
+    off the sensor's later readings as calm (`anger_at_rest`), so a slip after it is not
+    frustration; without the rule the frown made the first slip frustration."""
+    assert load_policy_config().anger_at_rest > 0
+    assert "frustrated" not in _frowning_through(None, "anger")
+    assert _frowning_through(0.0, "anger")[4] == "frustrated"
+
+
+def test_anger_that_comes_with_failing_is_kept():
+    """The usual look is learned only while the answers go right: a camera calm then and
+    angry as the answers go wrong still reads frustration."""
+    assert _frowning_through(None, "neutral")[-1] == "frustrated"
