@@ -141,6 +141,21 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "z13_youngest_emoji": ("'I DID ITTTT 🎉🎉🎉' and a smile not read as delight by turn 3"),
     "z19_worried_eleven": ("worry only in questions ('does one wrong mean i fail' taken for "
                            "frustration): entered frustrated at turn 5"),
+    "za06_yes_got_it_phone": ("thrilled with himself on his mum's phone ('ha i'm on a roll', "
+                              "'get in! can i do a really hard one now' taken for too easy): "
+                              "delighted not reached by turn 6"),
+    "za07_well_easy_innit": ("'thats well easy innit' from a girl working fast and swearing "
+                             "casually taken for too easy: entered bored at turn 3"),
+    "za09_watching_the_match": ("the football on, answers taking minutes, 'whats the question "
+                                "again', 'how much longer is it': bored not reached by turn 6"),
+    "za12_first_thing_ive_passed": ("a prison learner's pride ('get in. thats 4 out of 4' taken "
+                                    "for a wrong answer): delighted not reached by turn 8"),
+    "za17_done_gcse_already": ("already has the GCSE: fast right answers, 'these are easy man', "
+                               "'😴😴': bored at turn 8, one turn late"),
+    "za18_swears_but_grafts": ("'give us a harder one' after right answers, swearing as habit: "
+                               "entered bored at turn 10"),
+    "za19_yusuf_proud_student": ("a Sudanese learner's pride and thanks, his accent read as "
+                                 "anger: delighted at turn 10, not by turn 6"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
@@ -150,8 +165,10 @@ _READ_ONLY = {  # missed only when the words are read
     "o19_chatty_bored", "x02_smiling_sorry_maya", "x13_sarcastic_priya",
     "x15_relief_tears_graca", "n09_nerviosa_valentina", "p09_whispering_embarrassed",
     "y03_quiet_frustration_dog", "y12_fisherman_retraining", "n10_done_marcus",
-    "z13_youngest_emoji", "z19_worried_eleven"}
+    "z13_youngest_emoji", "z19_worried_eleven", "za19_yusuf_proud_student"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
+    "za01_telly_room_year7": ("a dim lamp read as sadness and fear over a Year 7's right "
+                              "answers, the words unread: entered anxious at turn 4"),
     "n16_calm_sunday": ("asks for a harder one, then right answers under a frown, the words "
                         "unread: entered bored at turn 8"),
     "z04_noisy_room_spoken": ("a noisy classroom's voice read as anger, the words unread: "
@@ -279,7 +296,7 @@ def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_ty
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 519 scripted students, every message read by the model: minutes
+@pytest.mark.timeout(1800)  # 539 scripted students, every message read by the model: minutes
 def test_the_suite_holds_when_the_shipped_model_reads_the_words():
     """Turns without a scripted `text` reading are read by the shipped model, as by default."""
     from tutor.simulate import model_text_reader
