@@ -260,10 +260,11 @@ def _join(tokens: list[str]) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-_WORD_OPS = (
-    (r"\bdivided by\b|\bdivide by\b|\bover\b|\bout of\b", "/"),
-    (r"\bmultiplied by\b|\btimes\b", "*"),
-    (r"\bplus\b", "+"),
+_OPERAND = r"(?=\s*(?:[-(\d]|[a-z](?![a-z])))"  # a sign said in words needs a number after it
+_WORD_OPS = (  # ("took the 3 over wrong" holds no fraction)
+    (rf"(?:\bdivided by|\bdivide by|\bover|\bout of)\b{_OPERAND}", "/"),
+    (rf"(?:\bmultiplied by|\btimes)\b{_OPERAND}", "*"),
+    (rf"\bplus\b{_OPERAND}", "+"),
     (r"(?<=[\d\w)] )minus\b", "-"),
     (r"\bis equal to\b|\bequal to\b|\bequals\b|\bequal\b", "="),
     (r"\bper ?cent\b|\bpercentage\b|(?<=\d )(?:persent|precent|percnt|present)\b", "%"),

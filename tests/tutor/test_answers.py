@@ -318,11 +318,19 @@ def test_the_last_expression_is_the_answer():
     # a number denied is not the answer when another is given
     ("hang on, no. it's two quarters, not two fifths", "2/4"), ("not 5, its 7", "7"),
     ("its 3/4 not 3/5", "3/4"), ("not 3/4 but 3/5", "3/5"), ("its not 3/4", "3/4"),
+    # a sign said in words needs a number (or the unknown) after it
+    ("took the 3 over wrong didnt i", "3"), ("three over four", "3/4"), ("1 over x", "1/x"),
+    ("2 times (3+1)", "2*(3 + 1)"),
 ])
 def test_extract_answer(text, answer):
     from tutor.answers import extract_answer
 
     assert extract_answer(text) == answer
+
+
+def test_a_sign_the_student_never_typed_is_never_blamed():
+    v = check_answer(THREE_EIGHTHS, "took the 3 over wrong didnt i")
+    assert not v.correct and v.normalized == "3" and "sign" not in (v.message or "")
 
 
 def test_a_word_is_never_quoted_back_as_not_a_number():
