@@ -167,16 +167,20 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "upbeat": ("Prove it! Try this one.", "Then this one's for you!",
                    "Let's see, try the toughest one here!"),
     },
-    "off_topic": {  # about anything (a pet, a worry, a noisy room): no judgement of what was said
-        "neutral": ("Okay. Let's keep to maths for now.", "Okay. Back to the lesson.",
-                    "Thanks for telling me. Let's get back to the question."),
-        "upbeat": ("Maths first, then we can chat!", "Let's get back to it!",
-                   "Back to the maths, you've got this!"),
+    "off_topic": {  # about anything (a pet, a worry, pride told to a parent, the football):
+        # heard, with no judgement of what was said, then back to the lesson
+        "neutral": ("Thanks for telling me. Let's get back to the question.",
+                    "Thanks for sharing that. Now, back to the maths.",
+                    "I hear you. Let's carry on with the question."),
+        "upbeat": ("Thanks for sharing! Let's get back to it.",
+                   "Thanks for telling me! Back to the maths now.",
+                   "Thanks! Back to the maths, you've got this!"),
         "encouraging": ("Thanks for telling me. Let's finish this one first.",
                         "We can chat after; let's keep going for now.",
                         "I hear you. Let's get back to it together."),
-        "calm": ("Let's come back to the maths.", "Let's set that aside for now.",
-                 "Back to the question, gently."),
+        "calm": ("Thanks for telling me. Let's come back to the maths.",
+                 "I hear you. Let's set that aside for now.",
+                 "Thanks. Back to the question, gently."),
     },
     "early": {  # an answer typed before any question was asked
         "neutral": ("Hold that thought: let's start with the first question.",

@@ -374,7 +374,7 @@ def test_no_request_is_read_as_an_answer(fractions, message):
     ("how many equal parts the whole is cut into", True), ("b", False)])
 def test_a_choice_typed_out_is_an_answer(fractions, typed, correct):
     """An option's text, typed with a slip or not, answers a choice question: it is never
-    read as chat ("Okay. Back to the lesson")."""
+    read as chat ("Thanks for telling me. Let's get back to the question.")."""
     d = Dialogue(fractions, seed=0)
     d.resume("denominator_meaning")
     ev, r = turn(d, typed)
