@@ -944,6 +944,9 @@ def check_answer(question: Question, raw: str, *, similarity: Similarity | None 
             s = found
         if kind in ("number", "fraction"):  # no unknowns here: letters after it are a unit
             s = re.sub(r"(?<=\d)\s*[a-z]{1,3}(?:\s*/\s*[a-z]{1,3})?$", "", s) or s  # 18p, 8 m/s
+            named = re.fullmatch(r"[a-z]\s*=\s*([^a-z=]*\d[^a-z=]*)", s.strip())
+            if named:  # "x equals seven": the value is what is judged
+                s = named[1].strip()
     score = None
     try:
         if kind == "free_text":

@@ -328,6 +328,16 @@ def test_extract_answer(text, answer):
     assert extract_answer(text) == answer
 
 
+@pytest.mark.parametrize("typed, correct", [
+    ("x equals seventeen", True), ("x = 17", True), ("the answer is x = 17 i think", True),
+    ("x equals seven", False)])
+def test_the_unknown_named_before_a_number_is_judged_by_the_number(typed, correct):
+    """'Find the value of 3x + 2 when x = 5': "x equals seventeen" gives the value, it is not
+    told that a number was expected, not 'x'."""
+    v = check_answer(q(kind="number", answer="17"), typed)
+    assert v.correct is correct and v.message is None
+
+
 def test_a_sign_the_student_never_typed_is_never_blamed():
     v = check_answer(THREE_EIGHTHS, "took the 3 over wrong didnt i")
     assert not v.correct and v.normalized == "3" and "sign" not in (v.message or "")

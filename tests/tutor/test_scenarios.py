@@ -141,6 +141,9 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "z13_youngest_emoji": ("'I DID ITTTT 🎉🎉🎉' and a smile not read as delight by turn 3"),
     "z19_worried_eleven": ("worry only in questions ('does one wrong mean i fail' taken for "
                            "frustration): entered frustrated at turn 5"),
+    "u19_accent_misread": ("'x is equal to four', meant as a right answer, is wrong for the "
+                           "lesson's first question (the value of 3x + 2 when x = 5), under a "
+                           "voice read as anger: entered frustrated at turn 2"),
     "za06_yes_got_it_phone": ("thrilled with himself on his mum's phone ('ha i'm on a roll', "
                               "'get in! can i do a really hard one now' taken for too easy): "
                               "delighted not reached by turn 6"),
@@ -167,6 +170,9 @@ _READ_ONLY = {  # missed only when the words are read
     "y03_quiet_frustration_dog", "y12_fisherman_retraining", "n10_done_marcus",
     "z13_youngest_emoji", "z19_worried_eleven", "za19_yusuf_proud_student"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
+    "u13_train_phone": ("'x equals minus two', meant as a right answer, is wrong for the "
+                        "lesson's question, under a train's noise read as fear, the words "
+                        "unread: entered anxious at turn 4"),
     "za01_telly_room_year7": ("a dim lamp read as sadness and fear over a Year 7's right "
                               "answers, the words unread: entered anxious at turn 4"),
     "n16_calm_sunday": ("asks for a harder one, then right answers under a frown, the words "
