@@ -414,7 +414,6 @@ def test_a_run_of_right_answers_while_slowed_down_is_recovery():
         with_streak(0.0, struggling=False).scores
 
 
-
 def _frowning_through(anger_at_rest: float | None, face_while_right: str) -> list[str]:
     """Three right answers 40 s apart with the camera reading `face_while_right`, then with it
     reading anger: a slip, a calm "let me think", a right answer and two wrong ones."""
@@ -444,3 +443,19 @@ def test_anger_that_comes_with_failing_is_kept():
     """The usual look is learned only while the answers go right: a camera calm then and
     angry as the answers go wrong still reads frustration."""
     assert _frowning_through(None, "neutral")[-1] == "frustrated"
+
+
+def test_a_calm_cameras_crumbs_of_anger_are_not_a_usual_look():
+    """A confident neutral reading spreads a little over every emotion (here 0.033 to anger and
+    to disgust): under `anger_at_rest_min` nothing is taken off, so a quiet student's slow
+    slips weigh exactly as they would without the rule."""
+    def scores(anger_at_rest: float) -> dict[str, float]:
+        config = load_policy_config().model_copy(update={"anger_at_rest": anger_at_rest})
+        pol, t = Policy(config, clock=lambda: 0.0), 0.0
+        for ev in [RIGHT, RIGHT, WRONG, Evidence(wrong_streak=2, correct=False, move="answer")]:
+            t = frames(pol, "neutral", t, 40, per_s=0.5)
+            pol.decide(read(0.8, face="neutral"), ev, now=t)
+        return pol.scores
+
+    assert load_policy_config().anger_at_rest_min > 2 * (1 - 0.8) / 6
+    assert scores(load_policy_config().anger_at_rest) == scores(0.0)
