@@ -105,6 +105,7 @@ class PolicyConfig(BaseModel):
     break_min_score: float = Field(ge=0, le=1)
     anger_at_rest: float = Field(default=0.0, ge=0, le=1)  # see Policy._at_rest
     anger_at_rest_min: float = Field(default=0.0, ge=0, le=1)  # ...from this usual anger
+    said_at_once: float | None = Field(default=None, ge=0, le=1)  # see Policy._track
 
     def model_post_init(self, _ctx) -> None:
         tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values(),
@@ -531,6 +532,18 @@ class Policy:
         self.scores = self._fuse(now)
         self._track(now, turn=False)
 
+    def _said_now(self, evidence: Evidence) -> frozenset[str]:
+        """The states a feeling said on this turn points to, when the move classifier heard
+        it at least `said_at_once` surely (a `vent` not flagged frustrated)."""
+        sure = self.config.said_at_once
+        if sure is None or evidence.move != "vent" or evidence.typed_frustration \
+                or not evidence.feelings:
+            return frozenset()
+        felt = max(evidence.feelings, key=evidence.feelings.get)
+        if evidence.feelings[felt] < sure:
+            return frozenset()
+        return frozenset(self.config.said_feelings.get(felt, {}))
+
     def _leader(self) -> tuple[str, float]:
         """The state that should be, and its lead over the current one. Between families
         (doing fine, struggling, bored) the families' totals compete, so evidence split
@@ -544,8 +557,10 @@ class Policy:
         leader = max(FAMILIES[mine], key=self.scores.get)
         return leader, self.scores[leader] - self.scores[self.state]
 
-    def _track(self, now: float, *, turn: bool) -> bool:
-        """Follow the leader; True when it has earned the switch."""
+    def _track(self, now: float, *, turn: bool, said: frozenset[str] = frozenset()) -> bool:
+        """Follow the leader; True when it has earned the switch: after `confirm_s` or on two
+        turns in a row, or at once when it is a state the student has just said they feel
+        (`said`: "i'm on a roll!!", heard as gladness at least `said_at_once` surely)."""
         leader, lead = self._leader()
         leads = leader != self.state and lead >= self.config.switch_margin
         if not leads:
@@ -557,7 +572,7 @@ class Policy:
         self._pending = leader  # the switch goes to whichever state leads when it is earned
         self._pending_turns += turn
         confirmed = (now - self._pending_since >= self.config.confirm_s
-                     or self._pending_turns >= 2)
+                     or self._pending_turns >= 2 or leader in said)
         return confirmed and now - self.since >= self.config.min_dwell_s
 
     # -- deciding
@@ -578,7 +593,7 @@ class Policy:
         self.scores = self._fuse(now)
         before = self.state
         driver = None
-        if self._track(now, turn=turn):
+        if self._track(now, turn=turn, said=self._said_now(evidence)):
             shares = self.channel_shares(self._pending)
             felt = {c: v for c, v in shares.items() if c != "dialogue" and v > 0}
             said = self._said_share(self._pending)

@@ -288,11 +288,25 @@ def test_the_feeling_a_vent_says_outweighs_the_words_emotion_reading():
     glad = scores({"glad": 0.9, "worry": 0.1})
     assert glad["delighted"] > glad["anxious"]
     pol = Policy(clock=lambda: 0.0)
-    pol.decide(read(0.6, face="joy"), Evidence(move="vent", feelings=worry), now=5)
-    d = pol.decide(read(0.6, face="joy"), Evidence(move="vent", feelings=worry), now=10)
+    d = pol.decide(read(0.6, face="joy"), Evidence(move="vent", feelings=worry), now=5)
     assert "said they're worried" in d.reason
     assert d.state == "anxious" and d.driver == "said"  # the words drove it, not the smile
     assert "in what you wrote" in student_note(d)
+
+
+def test_a_feeling_said_surely_switches_at_once_and_a_half_heard_one_waits():
+    """A tutor answers "i'm on a roll!!" as it is said: a feeling heard at least
+    `said_at_once` surely switches on its turn; one heard less surely waits for the usual
+    confirmation (`confirm_s`, or a second turn)."""
+    def states(p_glad: float) -> list[str]:
+        pol = Policy(clock=lambda: 0.0)
+        feelings = {"glad": p_glad, "worry": (1 - p_glad) / 2, "down": (1 - p_glad) / 2}
+        return [pol.decide(read(0.6, text="joy"), Evidence(move="vent", feelings=feelings),
+                           now=t).state for t in (5, 7)]
+
+    assert load_policy_config().said_at_once == pytest.approx(0.8)
+    assert states(0.9) == ["delighted", "delighted"]
+    assert states(0.6) == ["engaged", "delighted"]
 
 
 def test_right_answers_after_a_worry_put_into_words_are_still_worry():
