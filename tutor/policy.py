@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,6 +153,13 @@ class Evidence:
     move: str = ""  # the student's move kind (tutor.intents)
     feelings: dict[str, float] | None = None  # a vent's said feeling, probabilities (tutor.moves)
 
+    @property
+    def felt(self) -> str | None:
+        """The feeling a vent not flagged frustrated says, as the classifier hears it most."""
+        if self.move != "vent" or self.typed_frustration or not self.feelings:
+            return None
+        return max(self.feelings, key=self.feelings.get)
+
     def amounts(self, slow_s: float) -> dict[str, float]:
         slow = self.correct is False and (self.response_s or 0.0) > slow_s
         return {"wrong_answer": float(self.correct is False),
@@ -184,9 +190,8 @@ class Evidence:
             out.append("said they don't get it")
         if self.typed_frustration:
             out.append("said they're frustrated" if spoken else "typed frustration")
-        elif self.move == "vent" and self.feelings:
-            felt = max(self.feelings, key=self.feelings.get)
-            out.append(f"said they're {FEELING_WORDS.get(felt, felt)}")
+        elif self.felt:
+            out.append(f"said they're {FEELING_WORDS.get(self.felt, self.felt)}")
         if self.too_easy:
             out.append("said it's too easy")
         if self.fast_correct:
@@ -313,7 +318,7 @@ class Policy:
         turn."""
         seen = r.probs.get("anger", 0.0) + r.probs.get("disgust", 0.0)
         rest = self._rest[channel]
-        if self._right_run and not self._failing:
+        if self._right_run:  # the last answer was right
             rest[0] += amount * seen
             rest[1] += amount
         prior = self.config.max_frame_s * 10.0 if channel == "face" else 1.0
@@ -327,9 +332,7 @@ class Policy:
         for e in ("anger", "disgust"):
             probs[e] = probs.get(e, 0.0) * (1.0 - off / seen)
         probs["neutral"] = probs.get("neutral", 0.0) + off
-        label = max(probs, key=probs.get)
-        return SimpleNamespace(probs=probs, label=label, confidence=r.confidence,
-                               reliability=getattr(r, "reliability", None))
+        return r.model_copy(update={"probs": probs, "label": max(probs, key=probs.get)})
 
     def _evidence_of(self, r) -> tuple[dict[str, float], float]:
         """A reading as evidence: its direction over the states (emotion_weights) and its
@@ -535,12 +538,8 @@ class Policy:
     def _said_now(self, evidence: Evidence) -> frozenset[str]:
         """The states a feeling said on this turn points to, when the move classifier heard
         it at least `said_at_once` surely (a `vent` not flagged frustrated)."""
-        sure = self.config.said_at_once
-        if sure is None or evidence.move != "vent" or evidence.typed_frustration \
-                or not evidence.feelings:
-            return frozenset()
-        felt = max(evidence.feelings, key=evidence.feelings.get)
-        if evidence.feelings[felt] < sure:
+        sure, felt = self.config.said_at_once, evidence.felt
+        if sure is None or felt is None or evidence.feelings[felt] < sure:
             return frozenset()
         return frozenset(self.config.said_feelings.get(felt, {}))
 
