@@ -281,6 +281,7 @@ class Dialogue:
             response_s=elapsed,
             move=move.kind,
             feelings=move.feelings,
+            letters=sum(c.isalnum() for c in message),
         )
         return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
 

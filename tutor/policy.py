@@ -41,7 +41,7 @@ CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
-           "skip_while_right", "right_streak", "break_while_right")
+           "skip_while_right", "right_streak", "break_while_right", "drift")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
@@ -86,6 +86,9 @@ class PolicyConfig(BaseModel):
     slow_s: float = Field(gt=0)
     slow_vs_own: float = Field(default=1.5, ge=1)
     too_easy_memory_s: float = Field(ge=0)
+    drift_s: float | None = Field(default=None, gt=0)  # see Policy._drift; None: never
+    drift_letters: int = Field(default=4, ge=0)
+    drift_memory_s: float = Field(default=0.0, ge=0)
     channels: dict[str, Channel]
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
@@ -152,6 +155,7 @@ class Evidence:
     response_s: float | None = None  # seconds since the tutor's last reply
     move: str = ""  # the student's move kind (tutor.intents)
     feelings: dict[str, float] | None = None  # a vent's said feeling, probabilities (tutor.moves)
+    letters: int | None = None  # letters and digits in the message ("k" 1, "mm" 2, "ok" 2)
 
     @property
     def felt(self) -> str | None:
@@ -173,6 +177,7 @@ class Evidence:
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
                 "break_while_right": 0.0,
+                "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
                 "correct": float(self.correct is True and not self.fast_correct)}
 
@@ -274,6 +279,8 @@ class Policy:
         # per sensor: anger and disgust read while answers go right (sum, weight): its usual look
         self._rest = {c: [0.0, 0.0] for c in ("face", "speech")}
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
+        self._drifting: float | None = None  # when the student last seemed to drift off
+        self._drifted = False  # ...and whether they did on this turn
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -380,6 +387,11 @@ class Policy:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         if evidence.move == "break" and self._right_run and not evidence.typed_frustration:
             amounts["break_while_right"] = 1.0  # wanting to stop while it goes well: had enough
+        self._drifted = self._drift(evidence, now)
+        if self._drifted:
+            amounts["drift"] = 1.0
+            amounts["correct"] = 0.0  # a right answer minutes later says they can, not that
+            self._drifting = now      # they are with it
         raw = {s: 0.0 for s in STATES}
         for name, weights in self.config.evidence_weights.items():
             for state, w in weights.items():
@@ -391,6 +403,21 @@ class Policy:
             self._failing = 0 if evidence.correct else max(evidence.wrong_streak, 1)
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
             self._failing = 0
+
+    def _drift(self, evidence: Evidence, now: float) -> bool:
+        """Their mind is elsewhere: a reply of a few letters ("k", "mm", "sry"; at most
+        `drift_letters`), not an answer and not angry, at least `drift_s` after the tutor's
+        last reply, while they are not failing; and, within `drift_memory_s` of that, a right
+        answer that again took `drift_s` or more (the drifting goes on; it says they can do
+        it, not that they are with it). Counted in no language: the length and the time."""
+        cfg, waited = self.config, evidence.response_s or 0.0
+        if cfg.drift_s is None or waited < cfg.drift_s:
+            return False
+        if (evidence.move != "answer" and not evidence.typed_frustration
+                and evidence.letters is not None and evidence.letters <= cfg.drift_letters):
+            return not self._failing
+        return bool(evidence.correct and self._drifting is not None
+                    and now - self._drifting <= cfg.drift_memory_s)
 
     def _said(self, reading: AnalyzeResponse | None, evidence: Evidence, now: float) -> None:
         """A feeling the student put into words ("i'm scared i'll get it wrong": a `vent` the
@@ -537,9 +564,15 @@ class Policy:
 
     def _said_now(self, evidence: Evidence) -> frozenset[str]:
         """The states a feeling said on this turn points to, when the move classifier heard
-        it at least `said_at_once` surely (a `vent` not flagged frustrated)."""
-        sure, felt = self.config.said_at_once, evidence.felt
-        if sure is None or felt is None or evidence.feelings[felt] < sure:
+        it at least `said_at_once` surely: a `vent` not flagged frustrated, or "too easy" /
+        "boring" (a said boredom, towards the states `said_feelings` gives `bored`)."""
+        sure = self.config.said_at_once
+        if sure is None:
+            return frozenset()
+        if evidence.too_easy and evidence.too_easy_p >= sure:
+            return frozenset(self.config.said_feelings.get("bored", {}))
+        felt = evidence.felt
+        if felt is None or evidence.feelings[felt] < sure:
             return frozenset()
         return frozenset(self.config.said_feelings.get(felt, {}))
 
@@ -559,7 +592,8 @@ class Policy:
     def _track(self, now: float, *, turn: bool, said: frozenset[str] = frozenset()) -> bool:
         """Follow the leader; True when it has earned the switch: after `confirm_s` or on two
         turns in a row, or at once when it is a state the student has just said they feel
-        (`said`: "i'm on a roll!!", heard as gladness at least `said_at_once` surely)."""
+        (`said`: "i'm on a roll!!" heard as gladness, or "this is way too easy", at least
+        `said_at_once` surely)."""
         leader, lead = self._leader()
         leads = leader != self.state and lead >= self.config.switch_margin
         if not leads:
@@ -630,6 +664,8 @@ class Policy:
                 + (f" ({', '.join(top)})" if top else "")]
         what += read if had_reading else ["no emotion reading"]
         what += evidence.phrases(spoken=spoken, slow_s=self.slow_s())
+        if self._drifted:
+            what.append(f"drifting off ({evidence.response_s:.0f} s to reply)")
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []

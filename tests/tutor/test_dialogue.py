@@ -410,3 +410,11 @@ def test_an_explanation_the_checker_accepts_is_an_answer_whatever_the_classifier
         d.resume("why_equal_parts")
         _, r = turn(d, right)
         assert r.move == kind and r.correct is None
+
+
+def test_evidence_counts_the_letters_of_a_reply_in_any_script(fractions):
+    """The policy reads a reply of a few letters minutes later as drifting off: the dialogue
+    counts letters and digits, not bytes or punctuation, in whatever script."""
+    d = started(fractions)
+    assert [d.evidence(m, now=60.0).letters for m in ("k", "mm...", "好的", "ok, back now")] == [
+        1, 2, 2, 9]

@@ -309,6 +309,53 @@ def test_a_feeling_said_surely_switches_at_once_and_a_half_heard_one_waits():
     assert states(0.6) == ["engaged", "delighted"]
 
 
+def test_too_easy_said_surely_switches_at_once_and_a_half_heard_one_waits():
+    """ "too easy", said again after quick right answers, is a boredom put into words: heard
+    at least `said_at_once` surely it switches on the turn boredom takes the lead, as a
+    vent's feeling does; heard less surely it waits for the usual confirmation."""
+    fast = Evidence(correct=True, fast_correct=True, move="answer")
+
+    def states(p: float) -> list[str]:
+        pol = Policy(clock=lambda: 0.0)
+        for t in (6, 12, 18, 24):
+            pol.decide(None, fast, now=t)
+        said = Evidence(move="too_easy", too_easy=True, too_easy_p=p)
+        return [pol.decide(None, e, now=t).state
+                for t, e in ((26, said), (28, said), (30, Evidence(move="ack")))]
+
+    assert states(0.99) == ["engaged", "bored", "bored"]
+    assert states(0.7) == ["engaged", "engaged", "bored"]
+
+
+def test_a_few_letters_minutes_later_is_drifting_off_and_slow_right_answers_keep_it():
+    """ "k" two minutes after the tutor's reply, while the answers go right, is a mind
+    elsewhere (boredom), whatever the language; a long message after a long gap ("back, sorry
+    my mum needed me"), a quick "k", or a "k" while failing is not; a right answer that again
+    takes minutes goes on drifting rather than counting as doing fine."""
+    def after(said: Evidence, *, first: Evidence = RIGHT, then: Evidence | None = None):
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(correct=True, move="answer", response_s=20), now=20)
+        pol.decide(None, first, now=40)
+        d = pol.decide(None, said, now=40 + (said.response_s or 0))
+        if then is not None:
+            d = pol.decide(None, then, now=40 + said.response_s + then.response_s)
+        return pol, d
+
+    k = Evidence(move="ack", letters=1, response_s=120)
+    pol, d = after(k)
+    assert "drifting off (120 s to reply)" in d.reason
+    assert pol.scores["bored"] > pol.scores["engaged"] + 0.1
+    for calm in (Evidence(move="off_topic", letters=24, response_s=240),
+                 Evidence(move="ack", letters=1, response_s=20)):
+        assert "drifting" not in after(calm)[1].reason
+    failing = Evidence(wrong_streak=1, correct=False, move="answer", response_s=20)
+    assert "drifting" not in after(k, first=failing)[1].reason
+    slow_right = Evidence(correct=True, move="answer", response_s=150)
+    pol, d = after(k, then=slow_right)
+    assert "drifting off (150 s to reply)" in d.reason and d.state == "bored"
+    assert "drifting" not in Policy(clock=lambda: 0.0).decide(None, slow_right, now=150).reason
+
+
 def test_right_answers_after_a_worry_put_into_words_are_still_worry():
     """Right answers say the student is not failing, not how they feel: after "sorry for
     being slow" (a vent heard as worry), right answers with calm words keep the worry; after
