@@ -277,6 +277,8 @@ class Dialogue:
             too_easy_p=move.p_kind if move.kind == "too_easy" else 0.0,
             fast_correct=correct and elapsed is not None
             and elapsed < FAST_FRACTION * self.expected_answer_s,
+            fast_wrong=counts_wrong and streak >= 2 and elapsed is not None
+            and elapsed < FAST_FRACTION * self.expected_answer_s,
             correct=True if correct else (False if counts_wrong else None),
             response_s=elapsed,
             move=move.kind,

@@ -41,7 +41,7 @@ CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
-           "skip_while_right", "right_streak", "break_while_right", "drift")
+           "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
@@ -151,6 +151,7 @@ class Evidence:
     too_easy_p: float = 1.0  # how sure the classifier is that "too easy" was said (its move
     # probability): "these are alright actually", heard as too easy at 0.59, counts 0.59
     fast_correct: bool = False
+    fast_wrong: bool = False  # a second (or later) wrong answer in a row, given fast: guessing
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
     response_s: float | None = None  # seconds since the tutor's last reply
     move: str = ""  # the student's move kind (tutor.intents)
@@ -174,6 +175,7 @@ class Evidence:
                 "typed_frustration": float(self.typed_frustration) * self.frustration_p,
                 "too_easy": float(self.too_easy) * self.too_easy_p,
                 "fast_correct": float(self.fast_correct),
+                "fast_wrong": float(self.fast_wrong),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
                 "break_while_right": 0.0,
@@ -201,6 +203,8 @@ class Evidence:
             out.append("said it's too easy")
         if self.fast_correct:
             out.append("answered right, fast")
+        elif self.fast_wrong:
+            out.append("guessed fast")
         elif self.response_s is not None and self.correct is False and self.response_s >= slow_s:
             out.append(f"answered after {self.response_s:.0f} s")
         return out

@@ -356,6 +356,21 @@ def test_a_few_letters_minutes_later_is_drifting_off_and_slow_right_answers_keep
     assert "drifting" not in Policy(clock=lambda: 0.0).decide(None, slow_right, now=150).reason
 
 
+def test_wrong_again_in_seconds_is_guessing_and_leans_to_frustration():
+    """A second wrong answer in a row given fast (`fast_wrong`: guessing, giving up) leans the
+    struggle towards frustration, as a slow one leans it to confusion; the reason says so."""
+    def second(fast: bool):
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(wrong_streak=1, correct=False, move="answer"), now=20)
+        d = pol.decide(None, Evidence(wrong_streak=2, correct=False, move="answer",
+                                      fast_wrong=fast, response_s=4), now=24)
+        return pol.scores, d
+
+    (guess, d), (plain, _) = second(True), second(False)
+    assert guess["frustrated"] > plain["frustrated"] + 0.05
+    assert guess["confused"] < plain["confused"] and "guessed fast" in d.reason
+
+
 def test_right_answers_after_a_worry_put_into_words_are_still_worry():
     """Right answers say the student is not failing, not how they feel: after "sorry for
     being slow" (a vent heard as worry), right answers with calm words keep the worry; after
