@@ -226,6 +226,7 @@ class Decision:
     source: str = "typed"  # how the student's words came: "typed" or "spoken"
     control: bool = False
     evidence: Evidence | None = None  # the dialogue's evidence this turn
+    drifting: bool = False  # the student seemed to drift off this turn (Policy._drift)
 
 
 class _Accumulator:
@@ -657,7 +658,7 @@ class Policy:
                         offer_break=offer_break, reason=reason,
                         driver=driver if "state" in changes else None,
                         previous=before if "state" in changes else None, source=source,
-                        evidence=evidence)
+                        evidence=evidence, drifting=self._drifted)
 
     def _reason(self, read: list[str], had_reading: bool, evidence: Evidence, changes: dict,
                 held: float, offer_break: bool, *, spoken: bool) -> str:
@@ -709,6 +710,9 @@ _STILL = {  # no change this turn
 _RECOVERED = "You've got the hang of it now, so back to the normal pace."
 
 
+_DRIFTED = "You seem a bit far away, so let's try something more of a challenge!"
+
+
 def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> str:
     words = "what you said" if spoken else "what you wrote"
     if driver == "face":
@@ -738,10 +742,14 @@ def student_note(decision: Decision) -> str:
         line = _STILL[decision.state]
     elif decision.state in ("engaged", "delighted") and decision.previous in SLOW_STATES:
         line = _RECOVERED if decision.state == "engaged" else _NOW["delighted"]
+    elif decision.state == "bored" and decision.drifting:
+        line = _DRIFTED
     else:
         line = _NOW[decision.state]
     because = (_because(decision.driver, decision.evidence, spoken=decision.source == "spoken")
                if "state" in decision.changes else "")
+    if line == _DRIFTED and decision.driver == "dialogue":
+        because = "I noticed it from how long you take to reply."
     if decision.offer_break:
         line += " How about a short break?"
     return f"{line} {because}".strip()

@@ -353,6 +353,9 @@ def test_a_few_letters_minutes_later_is_drifting_off_and_slow_right_answers_keep
     slow_right = Evidence(correct=True, move="answer", response_s=150)
     pol, d = after(k, then=slow_right)
     assert "drifting off (150 s to reply)" in d.reason and d.state == "bored"
+    assert d.drifting and "state" in d.changes
+    assert student_note(d) == ("You seem a bit far away, so let's try something more of a "
+                               "challenge! I noticed it from how long you take to reply.")
     assert "drifting" not in Policy(clock=lambda: 0.0).decide(None, slow_right, now=150).reason
 
 
