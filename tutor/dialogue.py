@@ -267,6 +267,7 @@ class Dialogue:
         elapsed = None if self._last_reply_at is None else max(now - self._last_reply_at, 0.0)
         correct = verdict is not None and verdict.correct
         streak = 0 if correct else self.wrong_streak + counts_wrong
+        fast = elapsed is not None and elapsed < FAST_FRACTION * self.expected_answer_s
         evidence = Evidence(
             wrong_streak=streak,
             hint_requests=self.hint_requests + (move.kind == "hint"),
@@ -275,10 +276,8 @@ class Dialogue:
             frustration_p=move.p_frustrated if move.frustrated else 0.0,
             too_easy=move.kind == "too_easy",
             too_easy_p=move.p_kind if move.kind == "too_easy" else 0.0,
-            fast_correct=correct and elapsed is not None
-            and elapsed < FAST_FRACTION * self.expected_answer_s,
-            fast_wrong=counts_wrong and streak >= 2 and elapsed is not None
-            and elapsed < FAST_FRACTION * self.expected_answer_s,
+            fast_correct=correct and fast,
+            fast_wrong=counts_wrong and streak >= 2 and fast,
             correct=True if correct else (False if counts_wrong else None),
             response_s=elapsed,
             move=move.kind,
