@@ -98,6 +98,8 @@ class PolicyConfig(BaseModel):
     struggle_own: float = Field(default=0.3, gt=0)  # the weight of the dialogue's own split
     calm_while_struggling: float = Field(default=0.0, ge=0)  # a calm reading, in that split,
     # counts this much towards confusion
+    struggle_how: dict[str, list[str]] = Field(default_factory=dict)  # evidence -> the states
+    # the readings may move its struggling share among (see Policy._resplit)
     switch_margin: float = Field(ge=0)
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
@@ -125,6 +127,12 @@ class PolicyConfig(BaseModel):
             raise ValueError(f"unknown evidence {unknown}; evidence is {SIGNALS}")
         if set(CHANNELS) != set(self.channels):
             raise ValueError(f"channels must be exactly {CHANNELS}")
+        unknown = sorted(set(self.struggle_how) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"struggle_how: unknown evidence {unknown}; evidence is {SIGNALS}")
+        for name, states in self.struggle_how.items():
+            if not states or set(states) - set(SLOW_STATES):
+                raise ValueError(f"struggle_how: {name} must go to some of {SLOW_STATES}")
         missing = sorted(set(STATES) - set(self.adaptations))
         if missing:
             raise ValueError(f"adaptations missing for {missing}")
@@ -273,6 +281,11 @@ class Policy:
         # feelings the student put into words: the dialogue's too, kept apart from the answers'
         # evidence so that no reading re-splits them (a said worry stays worry)
         self._said_acc = _Accumulator(self.config.channels["dialogue"].half_life_s)
+        # per evidence that says how the student struggles (struggle_how): its share of the
+        # dialogue's evidence, added with the same weights at the same times, so its view is
+        # that share of the dialogue's view
+        self._how = {name: _Accumulator(self.config.channels["dialogue"].half_life_s)
+                     for name in self.config.struggle_how}
         self.state, self.since = "engaged", clock()
         self._pending: str | None = None
         self._pending_since = 0.0
@@ -404,6 +417,10 @@ class Policy:
         direction, strength = _normalised(raw)
         if direction:
             self.channels["dialogue"].add(direction, strength, now)
+            for name, acc in self._how.items():
+                weights = self.config.evidence_weights.get(name, {})
+                acc.add({st: w * amounts.get(name, 0.0) / strength
+                         for st, w in weights.items() if st in SLOW_STATES}, strength, now)
         if evidence.correct is not None:
             self._failing = 0 if evidence.correct else max(evidence.wrong_streak, 1)
         elif evidence.wrong_streak == 0 and evidence.move == "answer":
@@ -476,7 +493,8 @@ class Policy:
         those states (a student failing with a fearful voice is anxious, not only confused),
         where a calm reading counts `calm_while_struggling` towards confusion (a quiet
         student who keeps failing is lost, and anger's crumbs in a neutral reading do not
-        make him frustrated). A feeling the student put into words joins the dialogue's view
+        make him frustrated); evidence that says how they struggle moves only as far as
+        `struggle_how` lets it (`_resplit`). A feeling the student put into words joins the dialogue's view
         as said, split by nothing."""
         out = self._emotions(now)
         trust = self._trust("dialogue", now)
@@ -490,15 +508,42 @@ class Policy:
         hurt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in SLOW_STATES}
         hurt["confused"] += self.config.calm_while_struggling * sum(
             out[c]["engaged"] for c in EMOTION_CHANNELS)  # failing calmly: lost, not upset
-        total, own = sum(hurt.values()), self.config.struggle_own
-        if total > 0:
-            mass = sum(view[s] for s in SLOW_STATES)
-            for s in SLOW_STATES:
-                view[s] = (own * view[s] + mass * hurt[s]) / (own + total)
+        view.update(self._resplit(view, hurt))
         answers = self.channels["dialogue"].weight
         if said > 0:  # feelings put into words join as they were said
             view = {s: (answers * view[s] + said * told[s]) / (answers + said) for s in STATES}
         out["dialogue"] = {s: trust * v for s, v in view.items()}
+        return out
+
+    def _resplit(self, view: dict[str, float], hurt: dict[str, float]) -> dict[str, float]:
+        """The dialogue's struggling share, split again by the emotion channels (`hurt`: their
+        trust in each struggling state). Wrong answers and their streak say only that the
+        student struggles, so the readings may move that share among all three states.
+        Evidence that says how (`struggle_how`) moves only among the states given there:
+        frustration typed or said stays frustration, and a hesitant wrong answer or "i don't
+        get it" (not flagged frustrated) is confusion or worry, never anger, whatever a
+        frowning camera reads. Each share keeps `struggle_own` of its own split."""
+        own = self.config.struggle_own
+        rest = {s: view[s] for s in SLOW_STATES}
+        shares = []
+        for name, acc in self._how.items():
+            said = acc.view()
+            share = {s: min(said[s], rest[s]) for s in SLOW_STATES}
+            rest = {s: rest[s] - share[s] for s in SLOW_STATES}
+            shares.append((self.config.struggle_how[name], share))
+        shares.append((SLOW_STATES, rest))
+        out = dict.fromkeys(SLOW_STATES, 0.0)
+        for to, share in shares:
+            total = sum(hurt[s] for s in to)
+            if total <= 0:
+                for s in SLOW_STATES:
+                    out[s] += share[s]
+                continue
+            mass = sum(share.values())
+            for s in SLOW_STATES:
+                out[s] += own * share[s] / (own + total)
+            for s in to:
+                out[s] += mass * hurt[s] / (own + total)
         return out
 
     def _emotions(self, now: float | None = None) -> dict[str, dict[str, float]]:

@@ -538,3 +538,44 @@ def test_a_calm_cameras_crumbs_of_anger_are_not_a_usual_look():
 
     assert load_policy_config().anger_at_rest_min > 2 * (1 - 0.8) / 6
     assert scores(load_policy_config().anger_at_rest) == scores(0.0)
+
+
+def test_hesitating_under_a_frown_is_confusion_and_typed_anger_stays_frustration():
+    """A camera reading anger (a concentration frown) while the student answers wrong after
+    long thought and says they don't get it: the wrong answers may lean towards anger, but the
+    hesitation and "i don't get it" say how they struggle (`struggle_how`), so confusion
+    leads; with no `struggle_how`, the frown makes it frustration. Frustration typed under a
+    fearful face stays frustration."""
+    def frowning(how: dict[str, list[str]]) -> Policy:
+        config = load_policy_config().model_copy(update={"struggle_how": how})
+        pol = Policy(config, clock=lambda: 0.0)
+        t = 0.0
+        for n in (1, 2):
+            for _ in range(100):  # 50 s of a frown read as anger, half sure
+                t += 0.5
+                pol.observe(read(0.5, face="anger"), now=t)
+            pol.decide(None, Evidence(wrong_streak=n, correct=False, move="answer",
+                                      response_s=50.0), now=t)
+            t += 15.0
+            pol.decide(None, Evidence(wrong_streak=n, typed_confused=True, move="confused"),
+                       now=t)
+        return pol
+
+    shipped = frowning(load_policy_config().struggle_how)
+    assert shipped.scores["confused"] > shipped.scores["frustrated"]
+    without = frowning({})
+    assert without.scores["frustrated"] > without.scores["confused"]
+
+    pol = Policy(clock=lambda: 0.0)
+    t = frames(pol, "fear", 0.0, 20.0)
+    pol.decide(None, Evidence(wrong_streak=1, correct=False, move="answer"), now=t)
+    pol.decide(None, Evidence(wrong_streak=1, typed_frustration=True, move="vent"), now=t + 5)
+    assert pol.scores["frustrated"] > pol.scores["anxious"]
+
+
+def test_struggle_how_names_known_evidence_and_struggling_states():
+    config = load_policy_config()
+    with pytest.raises(ValueError, match="unknown evidence"):
+        config.model_validate(config.model_dump() | {"struggle_how": {"sighs": ["confused"]}})
+    with pytest.raises(ValueError, match="must go to some of"):
+        config.model_validate(config.model_dump() | {"struggle_how": {"slow_wrong": ["bored"]}})
