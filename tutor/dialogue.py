@@ -268,10 +268,13 @@ class Dialogue:
         correct = verdict is not None and verdict.correct
         streak = 0 if correct else self.wrong_streak + counts_wrong
         fast = elapsed is not None and elapsed < FAST_FRACTION * self.expected_answer_s
+        # "is right?" just after a right answer asks to be told so (`respond`), whatever move
+        # the classifier hears in it: no "i don't get it"
+        checking = self._just_answered and move.kind != "answer" and asks_if_right(message)
         evidence = Evidence(
             wrong_streak=streak,
             hint_requests=self.hint_requests + (move.kind == "hint"),
-            typed_confused=move.kind in ("confused", "why"),
+            typed_confused=move.kind in ("confused", "why") and not checking,
             typed_frustration=move.frustrated,
             frustration_p=move.p_frustrated if move.frustrated else 0.0,
             too_easy=move.kind == "too_easy",

@@ -6,6 +6,7 @@ from itertools import pairwise
 import pytest
 
 from tutor.curriculum import PackError
+from tutor.intents import classify_move
 from tutor.dialogue import Dialogue, Phrasebook, load_lesson
 from tutor.policy import Decision
 
@@ -309,6 +310,20 @@ def test_asking_if_the_last_answer_was_right_is_answered_yes(fractions, message)
     assert any(line in r.text for line in _lines("confirm_right")), r.text
     assert d.question.prompt in r.text and d.question.hints[0] not in r.text
     assert d.step.explanations.standard not in r.text
+
+
+@pytest.mark.parametrize("message", ["is right?", "is it correct? please tell"])
+def test_asking_if_right_just_after_a_right_answer_is_not_saying_i_dont_get_it(fractions,
+                                                                                 message):
+    """Whatever move the classifier hears in it, asking whether a right answer was right
+    asks to be told so, and the tutor answers it so: no "i don't get it" for the policy.
+    Asked with no right answer just before, what the classifier hears counts."""
+    d = started(fractions)
+    turn(d, d.question.answer[0])
+    assert not d.evidence(message).typed_confused
+    fresh = started(fractions)
+    if classify_move(message, expecting_answer=True).kind in ("confused", "why"):
+        assert fresh.evidence(message).typed_confused
 
 
 def test_asking_if_right_without_a_right_answer_before_is_not_confirmed(fractions):

@@ -36,8 +36,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                 "as confusion before anxiety: anxious not reached by turn 8"),
     "m03_dragged_in": "'my dad made me do this' heard as feeling down, taken for anxiety",
     "p08_sent_at_lunch": "sent at lunch, drifting through easy ones: bored not reached by turn 7",
-    "p09_whispering_embarrassed": ("whispered embarrassment about being seen: anxious not reached "
-                                   "by turn 8"),
     "r04_same_bottoms_frown": ("calm questions about denominators, a frown read as anger: "
                                "confused not reached by turn 7; entered frustrated at turn 2; "
                                "ended frustrated"),
@@ -156,15 +154,26 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                               "scowl that is his usual look: frustrated at turn 9, not by 8"),
     "zd14_impress_the_tutor": ("'easy 😎' and 'give me a harder one' in pride: bored (a harder "
                                "problem) where his writer has him delighted"),
+    "ze03_frown-then-yes": ("a deaf boy's concentration frown read as anger all session, then "
+                            "'YES!! 2 step also i can do 😀' heard as 'ok': delighted not "
+                            "reached by turn 12"),
+    "ze11_romanian-forklift-noise": ("spoken answers over beeping machines, an accent read as "
+                                     "anger, a self-corrected slip: the style changed on 2 "
+                                     "turns, at most 1 expected"),
+    "ze14_punjabi-dont-tell": ("an embarrassed loader's worry in stalls, 'sory' and 'pls dont "
+                               "send result to supervisor', 'my son do this easy. me 47 and "
+                               "cant' heard as too easy: entered bored at turn 8"),
+    "ze16_did-this-in-1985": ("bored in instant right answers, 'yep', 'k' and minutes away, "
+                              "'we did this at school in 1985 mate': bored not reached"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
     "l12_first_mistake_panic", "o08_sophie_test_worry", "b07_sarcasm_flat", "o19_chatty_bored",
-    "x02_smiling_sorry_maya", "x13_sarcastic_priya", "p09_whispering_embarrassed",
+    "x02_smiling_sorry_maya", "x13_sarcastic_priya",
     "y03_quiet_frustration_dog", "y12_fisherman_retraining",
     "z19_worried_eleven", "za19_yusuf_proud_student", "w03_phone_under_desk",
     "zb16_omid_drifting", "zc11_library_bored_gamer",
-    "zc18_library_frustrated_camera_off"}
+    "zc18_library_frustrated_camera_off", "ze03_frown-then-yes"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "g08_angry_cam_cheerful": ("'yesss easy' under a camera reading anger, the words unread: "
                                "delighted not reached by turn 10"),
@@ -227,6 +236,11 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                  "unread: entered frustrated at turn 8"),
     "zd17_hinglish_engaged": ("'arre, sign galat ho gaya' heard as annoyed under an accent "
                               "read as anger, the words' emotion unread: frustrated at turn 8"),
+    "ze09_flip-why-then-oh": ("'why flip? not understand' under a face read as surprise, then a "
+                              "frown read as anger on a wrong answer, the words unread: "
+                              "frustrated at turn 5, not confused by turn 5"),
+    "ze20_which-side": ("a puzzled face read as fear over slow wrong answers, the words unread: "
+                        "ended anxious"),
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
@@ -310,7 +324,7 @@ def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_ty
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 599 scripted students, every message read by the model: minutes
+@pytest.mark.timeout(1800)  # 619 scripted students, every message read by the model: minutes
 def test_the_suite_holds_when_the_shipped_model_reads_the_words():
     """Turns without a scripted `text` reading are read by the shipped model, as by default."""
     from tutor.simulate import model_text_reader
