@@ -494,8 +494,8 @@ class Policy:
         where a calm reading counts `calm_while_struggling` towards confusion (a quiet
         student who keeps failing is lost, and anger's crumbs in a neutral reading do not
         make him frustrated); evidence that says how they struggle moves only as far as
-        `struggle_how` lets it (`_resplit`). A feeling the student put into words joins the dialogue's view
-        as said, split by nothing."""
+        `struggle_how` lets it (`_resplit`). A feeling the student put into words joins the
+        dialogue's view as said, split by nothing."""
         out = self._emotions(now)
         trust = self._trust("dialogue", now)
         view = self.channels["dialogue"].view()
