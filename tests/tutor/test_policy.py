@@ -566,11 +566,19 @@ def test_hesitating_under_a_frown_is_confusion_and_typed_anger_stays_frustration
     without = frowning({})
     assert without.scores["frustrated"] > without.scores["confused"]
 
-    pol = Policy(clock=lambda: 0.0)
-    t = frames(pol, "fear", 0.0, 20.0)
-    pol.decide(None, Evidence(wrong_streak=1, correct=False, move="answer"), now=t)
-    pol.decide(None, Evidence(wrong_streak=1, typed_frustration=True, move="vent"), now=t + 5)
-    assert pol.scores["frustrated"] > pol.scores["anxious"]
+    def fearful(how: dict[str, list[str]]) -> Policy:
+        config = load_policy_config().model_copy(update={"struggle_how": how})
+        pol = Policy(config, clock=lambda: 0.0)
+        t = frames(pol, "fear", 0.0, 20.0)
+        pol.decide(None, Evidence(wrong_streak=1, correct=False, move="answer"), now=t)
+        pol.decide(None, Evidence(wrong_streak=1, typed_frustration=True, move="vent"),
+                   now=t + 5)
+        return pol
+
+    shipped = fearful(load_policy_config().struggle_how)
+    assert shipped.scores["frustrated"] > shipped.scores["anxious"]
+    without = fearful({})  # the fearful face would turn the typed anger into worry
+    assert without.scores["anxious"] > without.scores["frustrated"]
 
 
 def test_struggle_how_names_known_evidence_and_struggling_states():
