@@ -131,6 +131,7 @@ class _Analysis:
     counts_wrong: bool  # a wrong answer that counts (not an unreadable one or a form slip)
     elapsed_s: float | None
     evidence: Evidence
+    checking: bool = False  # asks whether the answer just given was right ("is right?")
 
 
 @dataclass
@@ -287,7 +288,8 @@ class Dialogue:
             feelings=move.feelings,
             letters=sum(c.isalnum() for c in message),
         )
-        return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence)
+        return _Analysis(message, move, self.question, verdict, counts_wrong, elapsed, evidence,
+                         checking)
 
     # ------------------------------------------------------------ replying
     def _steer(self, a: _Analysis, tone: str) -> tuple[str, str]:
@@ -330,7 +332,7 @@ class Dialogue:
             self._present(out, decision, new_step=True)
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
-        elif just_answered and kind != "answer" and asks_if_right(message):
+        elif a.checking:
             self._on_asks_if_right(a, decision, out)
         elif kind == "answer":
             self._on_answer(a, decision, out)

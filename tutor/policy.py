@@ -758,7 +758,8 @@ _RECOVERED = "You've got the hang of it now, so back to the normal pace."
 _DRIFTED = "You seem a bit far away, so let's try something more of a challenge!"
 
 
-def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> str:
+def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool,
+             drifted: bool = False) -> str:
     words = "what you said" if spoken else "what you wrote"
     if driver == "face":
         return "I could see it on your face."
@@ -769,6 +770,8 @@ def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool) -> 
     if driver == "fused":  # a reading that names no modality
         return "I noticed how you seem to feel."
     if driver == "dialogue":
+        if drifted:
+            return "I noticed it from how long you take to reply."
         e = evidence or Evidence()
         if e.typed_frustration or e.typed_confused or e.too_easy or e.move == "hint":
             return f"I noticed it in {words}."
@@ -783,18 +786,18 @@ def student_note(decision: Decision) -> str:
     never says "wrote" of a spoken turn. Empty in control mode (nothing adapts)."""
     if decision.control:
         return ""
+    drifted = decision.state == "bored" and decision.drifting
     if "state" not in decision.changes:
         line = _STILL[decision.state]
     elif decision.state in ("engaged", "delighted") and decision.previous in SLOW_STATES:
         line = _RECOVERED if decision.state == "engaged" else _NOW["delighted"]
-    elif decision.state == "bored" and decision.drifting:
+    elif drifted:
         line = _DRIFTED
     else:
         line = _NOW[decision.state]
-    because = (_because(decision.driver, decision.evidence, spoken=decision.source == "spoken")
+    because = (_because(decision.driver, decision.evidence, spoken=decision.source == "spoken",
+                        drifted=drifted)
                if "state" in decision.changes else "")
-    if line == _DRIFTED and decision.driver == "dialogue":
-        because = "I noticed it from how long you take to reply."
     if decision.offer_break:
         line += " How about a short break?"
     return f"{line} {because}".strip()
