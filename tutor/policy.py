@@ -110,6 +110,7 @@ class PolicyConfig(BaseModel):
     anger_at_rest: float = Field(default=0.0, ge=0, le=1)  # see Policy._at_rest
     anger_at_rest_min: float = Field(default=0.0, ge=0, le=1)  # ...from this usual anger
     said_at_once: float | None = Field(default=None, ge=0, le=1)  # see Policy._track
+    relief_from: list[str] = Field(default_factory=list)  # see Policy._track
 
     def model_post_init(self, _ctx) -> None:
         tables = [self.emotion_weights, self.adaptations, *self.evidence_weights.values(),
@@ -133,6 +134,9 @@ class PolicyConfig(BaseModel):
         for name, states in self.struggle_how.items():
             if not states or set(states) - set(SLOW_STATES):
                 raise ValueError(f"struggle_how: {name} must go to some of {SLOW_STATES}")
+        unknown = sorted(set(self.relief_from) - set(SLOW_STATES))
+        if unknown:
+            raise ValueError(f"relief_from: {unknown} are not among {SLOW_STATES}")
         missing = sorted(set(STATES) - set(self.adaptations))
         if missing:
             raise ValueError(f"adaptations missing for {missing}")
@@ -643,8 +647,14 @@ class Policy:
         """Follow the leader; True when it has earned the switch: after `confirm_s` or on two
         turns in a row, or at once when it is a state the student has just said they feel
         (`said`: "i'm on a roll!!" heard as gladness, or "this is way too easy", at least
-        `said_at_once` surely)."""
+        `said_at_once` surely). From a state in `relief_from` (anxiety), doing fine again is
+        relief: the switch goes to engaged, not delight, and a gladness said then brings it
+        at once."""
         leader, lead = self._leader()
+        if self.state in self.config.relief_from and leader == "delighted":
+            leader = "engaged"
+            if "delighted" in said:
+                said = said | {"engaged"}
         leads = leader != self.state and lead >= self.config.switch_margin
         if not leads:
             self._pending = None

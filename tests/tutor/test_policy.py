@@ -587,3 +587,45 @@ def test_struggle_how_names_known_evidence_and_struggling_states():
         config.model_validate(config.model_dump() | {"struggle_how": {"sighs": ["confused"]}})
     with pytest.raises(ValueError, match="must go to some of"):
         config.model_validate(config.model_dump() | {"struggle_how": {"slow_wrong": ["bored"]}})
+
+
+def test_relief_after_worry_is_met_in_the_usual_tone_before_delight():
+    """A worried student whose answers start going right, smiling (often a nervous smile),
+    is relieved, not yet delighted: from anxiety the switch goes to engaged, and delight may
+    follow from there. Without `relief_from` the smile made it delight at once. A gladness
+    said then brings the usual tone on its turn."""
+    worry = {"worry": 0.9, "down": 0.05, "glad": 0.05}
+
+    def smiling(relief: list[str]) -> list[str]:
+        config = load_policy_config().model_copy(update={"relief_from": relief})
+        pol = Policy(config, clock=lambda: 0.0)
+        states = [pol.decide(None, Evidence(move="vent", feelings=worry), now=5).state]
+        t = 5.0
+        for _ in range(4):
+            t = frames(pol, "joy", t, 30.0)
+            states.append(pol.decide(read(face="joy"), RIGHT, now=t).state)
+        return states
+
+    assert load_policy_config().relief_from == ["anxious"]
+    shipped = smiling(["anxious"])
+    assert shipped[0] == "anxious" and "engaged" in shipped
+    assert shipped.index("engaged") < shipped.index("delighted")  # relief, then delight
+    without = smiling([])
+    assert "engaged" not in without and "delighted" in without
+
+    def says_glad(relief: list[str]) -> list[str]:
+        config = load_policy_config().model_copy(update={"relief_from": relief})
+        pol = Policy(config, clock=lambda: 0.0)
+        glad = Evidence(move="vent", feelings={"glad": 0.95, "worry": 0.05})
+        return [pol.decide(None, e, now=t).state for t, e in
+                ((5, Evidence(move="vent", feelings=worry)), (40, RIGHT), (80, RIGHT),
+                 (85, glad))]
+
+    assert says_glad(["anxious"]) == ["anxious", "anxious", "anxious", "engaged"]
+    assert says_glad([]) == ["anxious", "anxious", "anxious", "delighted"]
+
+
+def test_relief_from_names_struggling_states():
+    config = load_policy_config()
+    with pytest.raises(ValueError, match="relief_from"):
+        config.model_validate(config.model_dump() | {"relief_from": ["delighted"]})
