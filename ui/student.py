@@ -258,15 +258,28 @@ def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
 
 
 # ---------------------------------------------------------------- chat
+# Run in the page as a message is sent: the box is emptied there and then, so what the student
+# types next is never cut by a reply arriving; the message itself goes on to `respond`.
+CLEAR_ON_SEND_JS = """(...args) => {
+  const box = document.querySelector('#student-message textarea');
+  if (box) {
+    box.value = '';
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  return args;
+}"""
+
+
 def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
             history: list, conv: Conversation | None, frame: np.ndarray | None = None,
             shown: Shown = None):
     """A typed message; yields (history, textbox, conversation, indicator) as each part is ready.
     `shown`: the question the greeting asked (the first message answers it).
 
-    The student's message shows at once; the reply follows, whole, the moment it exists (it is
-    written in one piece: pausing to reveal it word by word would only delay it). On bad
-    input the message stays in the box and a warning says why; nothing is lost.
+    The student's message shows at once (the page has already emptied the box, so what they
+    type next is theirs); the reply follows, whole, the moment it exists (it is written in one
+    piece: pausing to reveal it word by word would only delay it). On bad input the message
+    goes back in the box and a warning says why; nothing is lost.
     """
     history = list(history or [])
     try:
@@ -277,7 +290,9 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
         yield history, message, conv, gr.skip()
         return
     mine = {"role": "user", "content": text}
-    yield history + [mine, {"role": "assistant", "content": "…"}], "", conv, gr.skip()
+    # the page emptied the box as it sent (CLEAR_ON_SEND_JS); emptying it from here, a moment
+    # later, would cut the first letters of a fast typist's next message
+    yield history + [mine, {"role": "assistant", "content": "…"}], gr.skip(), conv, gr.skip()
     try:
         result = conv.turn(text, image=encode_frame(frame) if frame is not None else None)
     except (MessageError, StorageError) as e:
@@ -289,7 +304,8 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
         gr.Warning(OOPS)
         yield history, message, conv, gr.skip()
         return
-    yield history + [mine, {"role": "assistant", "content": result.reply}], "", conv, noticed(result)
+    yield (history + [mine, {"role": "assistant", "content": result.reply}], gr.skip(), conv,
+           noticed(result))
 
 
 def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
@@ -444,9 +460,11 @@ def build_student(deps: Deps) -> None:
     def send_msg(w, les, m, h, c, f, sh):
         yield from respond(deps, w, les, m, h, c, f, sh)
 
+    # a message sent while the last one is answered runs when it is done, with what the box
+    # and the chat then hold (Gradio's default drops a second Enter while the first is pending)
     for trigger in (box.submit, send.click):
         trigger(send_msg, [who, lesson, box, chat, conv, cam, shown], [chat, box, conv, indicator],
-                api_name=False)
+                api_name=False, trigger_mode="always_last", js=CLEAR_ON_SEND_JS)
     mic.stop_recording(lambda w, les, r, h, c, sh: respond_spoken(deps, w, les, r, h, c, sh),
                        [who, lesson, mic, chat, conv, shown], [chat, conv, indicator],
                        api_name=False)

@@ -196,6 +196,35 @@ def test_the_next_student_at_the_keyboard_starts_clean(app, page):
     expect(page.locator("#consent-microphone input[type=checkbox]")).to_be_checked()
 
 
+def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app, page):
+    """Messages typed at 40 ms a key, each sent with Enter at once, while the tutor is still
+    answering the last: each is stored whole, in order (the box was emptied by the server's
+    first step, after the next message's first letters were typed, and a second Enter while
+    one was pending was dropped)."""
+    import time
+
+    from sqlalchemy import select
+
+    from tutor.db.models import Turn
+
+    page.locator("#student-name textarea, #student-name input").first.fill("Kit")
+    sent = ["hello there", "this is stupid", "i dont get it"]
+    box = page.locator("#student-message textarea")
+    for text in sent:
+        box.type(text, delay=40)
+        box.press("Enter")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with app[1]() as s:
+            stored = s.scalars(select(Turn.student_text).where(Turn.student_text.in_(sent))
+                               .order_by(Turn.id)).all()
+        if len(stored) == len(sent):
+            break
+        page.wait_for_timeout(250)
+    assert stored == sent
+    assert box.input_value() == ""
+
+
 def test_teacher_finds_the_camera_student_flagged_adds_the_walk_in_and_reads_the_timeline(app, page):
     from playwright.sync_api import expect
 

@@ -37,14 +37,16 @@ def last(gen):
 def test_the_message_shows_at_once_and_the_reply_as_soon_as_it_is_ready(deps):
     steps = list(respond(deps, "Sam", "fractions", "I am happy", [], None))
     first, final = steps[0], steps[-1]
-    assert first[0][0]["content"] == "I am happy" and first[0][1]["content"] == "…" and first[1] == ""
+    assert first[0][0]["content"] == "I am happy" and first[0][1]["content"] == "…"
+    assert first[1] == SKIP  # the page emptied the box as it sent (student.CLEAR_ON_SEND_JS)
     # the reply is written whole: it is shown whole, not revealed word by word with pauses
     assert len(steps) == 2 and len(final[0][-1]["content"].split()) > 4
 
 
 def test_a_typed_message_is_answered_logged_and_explained(deps):
     history, box, conv, note = last(respond(deps, "Sam", "fractions", "I am happy", [], None))
-    assert box == "" and [m["role"] for m in history] == ["user", "assistant"]
+    # the box was emptied at once (first step); the reply leaves what was typed since alone
+    assert box == SKIP and [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "I am happy" and history[1]["content"]
     assert note.startswith("**Tutor noticed:**") and "tone: **neutral**" in note
     assert "→" not in note and not any(c.isdigit() for c in note)  # plain words, no scores
@@ -123,7 +125,7 @@ def test_a_signed_in_student_chats_in_their_own_session(coded):
     deps, codes = coded
     ana = signed_in(deps, "ana", codes["ana"])
     history, box, conv, note = last(respond(deps, ana, "fractions", "I am happy", [], None))
-    assert box == "" and len(history) == 2 and "Tutor noticed:" in note
+    assert box == SKIP and len(history) == 2 and "Tutor noticed:" in note
     assert conv.student_id == ana.id and turns_of(deps.db, conv.session_id) == ["I am happy"]
     _, _, again, _ = last(respond(deps, ana, "fractions", "next", history, conv))
     assert again is conv
@@ -226,7 +228,7 @@ def test_hundreds_of_messages_a_minute_get_a_polite_slow_down_and_nothing_is_los
     assert box == "answer 5" and after == history and note == SKIP  # the message is still there
     assert "Traceback" not in str(w[0].message)
     # another student is unaffected
-    assert last(respond(deps, "Jo", "fractions", "hello", [], None))[1] == ""
+    assert last(respond(deps, "Jo", "fractions", "hello", [], None))[1] == SKIP
 
 
 # ---------------------------------------------------------------- issue 19, item 11
@@ -278,7 +280,7 @@ def test_the_greeting_asks_the_first_question_and_the_first_message_answers_it(d
     assert "Type your name above" in hello["content"]
     history, box, conv, _ = last(respond(deps, "Sam", "fractions", question.answer[0], chat,
                                          None, None, shown))
-    assert box == "" and history[0] == hello  # the greeting stays above the first turn
+    assert box == SKIP and history[0] == hello  # the greeting stays above the first turn
     assert [m["role"] for m in history] == ["assistant", "user", "assistant"]
     assert conv.dialogue.last_answered == (step, question)  # checked, and right
     assert question.prompt not in history[-1]["content"]  # on to the next question
