@@ -198,9 +198,9 @@ def test_the_next_student_at_the_keyboard_starts_clean(app, page):
 
 def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app, page):
     """Messages typed at 40 ms a key, each sent with Enter at once, while the tutor is still
-    answering the last: each is stored whole, in order (the box was emptied by the server's
-    first step, after the next message's first letters were typed, and a second Enter while
-    one was pending was dropped)."""
+    answering the last: each is stored whole, in order. (Before, the server emptied the box
+    in its first step, after the next message's first letters were typed, and an Enter while
+    a reply was pending was dropped.)"""
     import time
 
     from sqlalchemy import select
@@ -208,7 +208,7 @@ def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app
     from tutor.db.models import Turn
 
     page.locator("#student-name textarea, #student-name input").first.fill("Kit")
-    sent = ["hello there", "this is stupid", "i dont get it"]
+    sent = ["hi its kit here", "this is so stupid honestly", "i really dont get it kit"]
     box = page.locator("#student-message textarea")
     for text in sent:
         box.type(text, delay=40)

@@ -45,7 +45,7 @@ def test_the_message_shows_at_once_and_the_reply_as_soon_as_it_is_ready(deps):
 
 def test_a_typed_message_is_answered_logged_and_explained(deps):
     history, box, conv, note = last(respond(deps, "Sam", "fractions", "I am happy", [], None))
-    # the box was emptied at once (first step); the reply leaves what was typed since alone
+    # the page empties the box as it sends; the reply leaves what was typed since alone
     assert box == SKIP and [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "I am happy" and history[1]["content"]
     assert note.startswith("**Tutor noticed:**") and "tone: **neutral**" in note
