@@ -49,6 +49,8 @@ FELT = ("engaged", "delighted", "anxious")  # states that right answers do not t
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
 FAMILY_OF = {s: g for g, members in FAMILIES.items() for s in members}
 STRUGGLING_STATES = ("frustrated", "anxious", "confused")
+# a sensor's usual look (Policy._at_rest): the emotions it reads while the answers go right
+AT_REST = {"anger": ("anger", "disgust"), "fear": ("fear",)}
 DEFAULT_POLICY = REPO_DATA_DIR / "policy" / "default.yaml"
 NOUN = {"engaged": "engagement", "delighted": "delight", "frustrated": "frustration",
         "anxious": "anxiety", "confused": "confusion", "bored": "boredom"}
@@ -108,7 +110,8 @@ class PolicyConfig(BaseModel):
     break_after_s: float = Field(gt=0)
     break_min_score: float = Field(ge=0, le=1)
     anger_at_rest: float = Field(default=0.0, ge=0, le=1)  # see Policy._at_rest
-    anger_at_rest_min: float = Field(default=0.0, ge=0, le=1)  # ...from this usual anger
+    fear_at_rest: float = Field(default=0.0, ge=0, le=1)  # ...and fear, see Policy._at_rest
+    at_rest_min: float = Field(default=0.0, ge=0, le=1)  # ...from this usual anger or fear
     said_at_once: float | None = Field(default=None, ge=0, le=1)  # see Policy._track
     relief_from: list[str] = Field(default_factory=list)  # see Policy._track
 
@@ -298,8 +301,9 @@ class Policy:
         self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
-        # per sensor: anger and disgust read while answers go right (sum, weight): its usual look
-        self._rest = {c: [0.0, 0.0] for c in ("face", "speech")}
+        # per sensor and look (AT_REST): what it read while answers go right (sum, weight)
+        self._rest = {(c, look): [0.0, 0.0] for c in ("face", "speech") for look in AT_REST}
+        self._worry_said = False  # the student has put a worry into words (Policy._said)
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
         self._drifting: float | None = None  # when the student last seemed to drift off
         self._drifted = False  # ...and whether they did on this turn
@@ -326,8 +330,10 @@ class Policy:
                 read.append(f"{channel} {r.label} {r.confidence:.2f} too unsure to count")
                 continue
             said = f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}"
-            if channel in self._rest and cfg.anger_at_rest > 0:
-                usual = self._at_rest(channel, r, amount)
+            if channel in ("face", "speech"):
+                usual = r
+                for look in AT_REST:
+                    usual = self._at_rest(channel, look, usual, amount)
                 if usual is not r:
                     said, r = f"{said} (partly their usual look)", usual
             direction, weight = self._evidence_of(r)
@@ -337,28 +343,37 @@ class Policy:
             read.append(said)
         return read
 
-    def _at_rest(self, channel: str, r, amount: float):
+    def _at_rest(self, channel: str, look: str, r, amount: float):
         """A camera or voice that reads anger while the answers go right is how this student
-        looks or sounds (a concentration frown, a gruff voice, a loud room), not frustration:
-        the anger and disgust it read then, on average, are taken off each of its readings
-        (`anger_at_rest` of it) and counted as calm, once that average reaches
-        `anger_at_rest_min`. Learned only while the last answer was right, so anger that comes
-        with failing is kept; the average starts from 10 s of a calm face or one calm spoken
-        turn."""
-        seen = r.probs.get("anger", 0.0) + r.probs.get("disgust", 0.0)
-        rest = self._rest[channel]
+        looks or sounds (a concentration frown, a gruff voice, a loud room), not frustration;
+        one that reads fear then is glare, a dim room or an accent, not worry. What it read of
+        the look's emotions then (AT_REST), on average, is taken off each of its readings
+        (`anger_at_rest` or `fear_at_rest` of it) and counted as calm, once that average
+        reaches `at_rest_min`. Learned only while the last answer was right, so anger that
+        comes with failing is kept; the average starts from 10 s of a calm face or one calm
+        spoken turn. Fear is taken off only while the answers go right and until the student
+        says a worry: a fearful look over failing, or beside worry put into words, is
+        believed."""
+        share = self.config.anger_at_rest if look == "anger" else self.config.fear_at_rest
+        if share <= 0:
+            return r
+        emotions = AT_REST[look]
+        seen = sum(r.probs.get(e, 0.0) for e in emotions)
+        rest = self._rest[(channel, look)]
         if self._right_run:  # the last answer was right
             rest[0] += amount * seen
             rest[1] += amount
+        if look == "fear" and (not self._right_run or self._worry_said):
+            return r
         prior = self.config.max_frame_s * 10.0 if channel == "face" else 1.0
         usual = rest[0] / (rest[1] + prior)
-        if usual < self.config.anger_at_rest_min:
-            return r  # a calm sensor's crumbs of anger are not a usual look
-        off = min(seen, self.config.anger_at_rest * usual)
+        if usual < self.config.at_rest_min:
+            return r  # a calm sensor's crumbs of anger or fear are not a usual look
+        off = min(seen, share * usual)
         if off <= 0:
             return r
         probs = dict(r.probs)
-        for e in ("anger", "disgust"):
+        for e in emotions:
             probs[e] = probs.get(e, 0.0) * (1.0 - off / seen)
         probs["neutral"] = probs.get("neutral", 0.0) + off
         return r.model_copy(update={"probs": probs, "label": max(probs, key=probs.get)})
@@ -465,6 +480,7 @@ class Policy:
                 return
             direction, weight = self._evidence_of(words)
         if direction:
+            self._worry_said |= direction.get("anxious", 0.0) >= 0.5
             self._said_acc.add(direction, self.config.said_feeling * weight, now)
 
     # -- fusing

@@ -526,7 +526,7 @@ def test_anger_that_comes_with_failing_is_kept():
 
 def test_a_calm_cameras_crumbs_of_anger_are_not_a_usual_look():
     """A confident neutral reading spreads a little over every emotion (here 0.033 to anger and
-    to disgust): under `anger_at_rest_min` nothing is taken off, so a quiet student's slow
+    to disgust): under `at_rest_min` nothing is taken off, so a quiet student's slow
     slips weigh exactly as they would without the rule."""
     def scores(anger_at_rest: float) -> dict[str, float]:
         config = load_policy_config().model_copy(update={"anger_at_rest": anger_at_rest})
@@ -536,9 +536,52 @@ def test_a_calm_cameras_crumbs_of_anger_are_not_a_usual_look():
             pol.decide(read(0.8, face="neutral"), ev, now=t)
         return pol.scores
 
-    assert load_policy_config().anger_at_rest_min > 2 * (1 - 0.8) / 6
+    assert load_policy_config().at_rest_min > 2 * (1 - 0.8) / 6
     assert scores(load_policy_config().anger_at_rest) == scores(0.0)
 
+
+def _glare_through(fear_at_rest: float | None, *, said_worry: bool = False) -> list[str]:
+    """A camera reading fear (glare on glasses, a dim room) 40 s before each of five right
+    answers, the words calm; with `said_worry`, the student says a worry after the first."""
+    config = load_policy_config()
+    if fear_at_rest is not None:
+        config = config.model_copy(update={"fear_at_rest": fear_at_rest})
+    pol, t, states = Policy(config, clock=lambda: 0.0), 0.0, []
+    turns = [RIGHT] * 5
+    if said_worry:
+        turns.insert(1, Evidence(move="vent", feelings={"worry": 0.9, "glad": 0.1}))
+    for ev in turns:
+        t = frames(pol, "fear", t, 40, per_s=0.5)
+        states.append(pol.decide(read(0.6, face="fear", text="neutral"), ev, now=t).state)
+    return states
+
+
+def test_a_camera_that_reads_fear_while_answers_go_right_is_the_students_usual_look():
+    """Glare or a dim room read as fear over right answers and calm words is how the camera
+    sees this student (`fear_at_rest`), not worry: learned over the right answers, the tutor
+    is back in its usual tone; without the rule it stayed anxious."""
+    assert load_policy_config().fear_at_rest > 0
+    assert _glare_through(None)[-2:] == ["engaged", "engaged"]
+    assert _glare_through(0.0)[-1] == "anxious"
+
+
+def test_a_fearful_look_beside_a_said_worry_is_believed():
+    """Once the student puts a worry into words, the camera's fear is worry again."""
+    assert _glare_through(None, said_worry=True)[-1] == "anxious"
+
+
+def test_fear_that_comes_with_failing_is_kept():
+    """Fear is taken off only while the answers go right: the same camera over two wrong
+    answers after two right ones is anxiety, with the rule as without it."""
+    def state(fear_at_rest: float) -> str:
+        config = load_policy_config().model_copy(update={"fear_at_rest": fear_at_rest})
+        pol, t = Policy(config, clock=lambda: 0.0), 0.0
+        for ev in [RIGHT, RIGHT, WRONG, Evidence(wrong_streak=2, correct=False, move="answer")]:
+            t = frames(pol, "fear", t, 40, per_s=0.5)
+            decision = pol.decide(read(0.6, face="fear"), ev, now=t)
+        return decision.state
+
+    assert state(load_policy_config().fear_at_rest) == state(0.0) == "anxious"
 
 def test_hesitating_under_a_frown_is_confusion_and_typed_anger_stays_frustration():
     """A camera reading anger (a concentration frown) while the student answers wrong after
