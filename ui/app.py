@@ -9,7 +9,7 @@ from tutor.settings import Settings
 from ui.demo import build_demo
 from ui.deps import Deps
 from ui.guard import ClientGuard
-from ui.student import build_student
+from ui.student import SEND_HEAD, build_student
 from ui.teacher import build_teacher
 
 TITLE = "Attune — adaptive tutor"
@@ -45,10 +45,12 @@ def build_app(deps: Deps) -> gr.Blocks:
 
 def launch(app: gr.Blocks, settings: Settings, **kwargs):
     """Serve `app` on settings.host:settings.port as Attune must be served: uploads bounded
-    (MAX_UPLOAD), the cache swept (CACHE_SWEEP), the app's home never served, and each
-    session bound to its browser (ui.guard). `kwargs` go to gr.Blocks.launch (tests pass
+    (MAX_UPLOAD), the cache swept (CACHE_SWEEP), the app's home never served, each session
+    bound to its browser (ui.guard), and the student's messages sent by the page
+    (ui.student.SEND_HEAD). `kwargs` go to gr.Blocks.launch (tests pass
     prevent_thread_lock, quiet)."""
     return app.queue(default_concurrency_limit=CONCURRENCY).launch(
         server_name=settings.host, server_port=settings.port, show_error=False, css=CSS,
+        head=SEND_HEAD,
         max_file_size=MAX_UPLOAD, blocked_paths=[str(settings.home.expanduser().resolve())],
         app_kwargs={"middleware": [Middleware(ClientGuard)]}, **kwargs)

@@ -258,51 +258,89 @@ def _owns(deps: Deps, who: Principal | str | None, conv: Conversation) -> bool:
 
 
 # ---------------------------------------------------------------- chat
-# Run in the page as a message is sent: the box is emptied there and then, so what the student
-# types next is never cut by a reply arriving; the message itself goes on to `respond`.
-CLEAR_ON_SEND_JS = """(...args) => {
-  const box = document.querySelector('#student-message textarea');
-  if (box) {
+# Sending, in the page. Enter (or Send) takes the box's text into the page's outbox and empties
+# the box in the same keystroke (SEND_HEAD: Gradio's own submit read the box later, after the
+# first letters of a fast typist's next message were in it), so what the student types next is
+# never cut or joined to it. The messages go to `respond` one at a time, in order, each when the
+# last is answered: TAKE_JS takes the next; NEXT_JS, run when a turn ends, starts the next if
+# any wait. One turn at a time keeps the chat the page sends with each message whole, and the
+# conversation's turns in the order they were typed.
+_OUTBOX = "(window.attuneOutbox ??= {queue: [], busy: false})"
+_SEND_NEXT = """if (!o.busy && o.queue.length) {
+    o.busy = true;
+    document.getElementById('student-pump')?.click();
+  }"""
+SEND_HEAD = f"""<script>
+(() => {{
+  const send = () => {{
+    const o = {_OUTBOX};
+    const box = document.querySelector('#student-message textarea');
+    if (!box) return;
+    o.queue.push(box.value);
     box.value = '';
-    box.dispatchEvent(new Event('input', {bubbles: true}));
-  }
+    box.dispatchEvent(new Event('input', {{bubbles: true}}));
+    {_SEND_NEXT}
+  }};
+  document.addEventListener('keydown', (e) => {{
+    if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+    if (!e.target.closest?.('#student-message')) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    send();
+  }}, true);
+  document.addEventListener('click', (e) => {{
+    if (e.target.closest?.('#student-send')) send();
+  }}, true);
+}})();
+</script>"""
+TAKE_JS = f"""(...args) => {{
+  const o = {_OUTBOX};
+  args[2] = o.queue.length ? o.queue.shift() : null;
   return args;
-}"""
+}}"""
+NEXT_JS = f"""() => {{
+  const o = {_OUTBOX};
+  o.busy = false;
+  {_SEND_NEXT}
+  return [];
+}}"""
 
 
 def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
             history: list, conv: Conversation | None, frame: np.ndarray | None = None,
-            shown: Shown = None):
+            shown: Shown = None, typing: str = ""):
     """A typed message; yields (history, textbox, conversation, indicator) as each part is ready.
-    `shown`: the question the greeting asked (the first message answers it).
+    `shown`: the question the greeting asked (the first message answers it); `typing`: what the
+    box holds now (the page took the message out of it as it was sent).
 
-    The student's message shows at once (the page has already emptied the box, so what they
-    type next is theirs); the reply follows, whole, the moment it exists (it is written in one
-    piece: pausing to reveal it word by word would only delay it). On bad input the message
-    goes back in the box and a warning says why; nothing is lost.
+    The student's message shows at once; the reply follows, whole, the moment it exists (it is
+    written in one piece: pausing to reveal it word by word would only delay it). On bad input
+    the message goes back in the box, before whatever has been typed since, and a warning says
+    why; nothing is lost.
     """
     history = list(history or [])
+    back = "\n".join(part for part in (message, typing) if part) if typing else message
     try:
         text = clean_message(message)
         conv = _conversation(deps, who, lesson, conv, shown)
     except MessageError as e:
         gr.Warning(str(e))
-        yield history, message, conv, gr.skip()
+        yield history, back, conv, gr.skip()
         return
     mine = {"role": "user", "content": text}
-    # the page emptied the box as it sent (CLEAR_ON_SEND_JS); emptying it from here, a moment
-    # later, would cut the first letters of a fast typist's next message
+    # the page emptied the box as it sent (SEND_HEAD); emptying it from here, a moment later,
+    # would cut the first letters of a fast typist's next message
     yield history + [mine, {"role": "assistant", "content": "…"}], gr.skip(), conv, gr.skip()
     try:
         result = conv.turn(text, image=encode_frame(frame) if frame is not None else None)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
-        yield history, message, conv, gr.skip()
+        yield history, back, conv, gr.skip()
         return
     except Exception:
         log.exception("turn failed")
         gr.Warning(OOPS)
-        yield history, message, conv, gr.skip()
+        yield history, back, conv, gr.skip()
         return
     yield (history + [mine, {"role": "assistant", "content": result.reply}], gr.skip(), conv,
            noticed(result))
@@ -412,7 +450,10 @@ def build_student(deps: Deps) -> None:
             with gr.Row():
                 box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
                                  scale=5, max_lines=4, elem_id="student-message")
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="student-send")
+                gr.Button("Send", variant="primary", scale=1, elem_id="student-send")
+                # the page's outbox hands each message to `respond` through these (SEND_HEAD)
+                outgoing = gr.Textbox(visible="hidden", elem_id="student-outgoing")
+                pump = gr.Button(visible="hidden", elem_id="student-pump")
             with gr.Row():
                 show = gr.Checkbox(value=True, label="Show what the tutor noticed", scale=1)
             indicator = gr.Markdown(elem_id="student-noticed")
@@ -457,14 +498,18 @@ def build_student(deps: Deps) -> None:
     lesson.input(lambda les, w: greeting(deps, les, w), [lesson, who], [chat, shown],
                  api_name=False)
 
-    def send_msg(w, les, m, h, c, f, sh):
-        yield from respond(deps, w, les, m, h, c, f, sh)
+    def send_msg(w, les, m, typing, h, c, f, sh):
+        if m is None:  # the page's outbox was empty: nothing to send
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from respond(deps, w, les, m, h, c, f, sh, typing=typing or "")
 
-    # a message sent while the last one is answered runs when it is done, with what the box
-    # and the chat then hold (Gradio's default drops a second Enter while the first is pending)
-    for trigger in (box.submit, send.click):
-        trigger(send_msg, [who, lesson, box, chat, conv, cam, shown], [chat, box, conv, indicator],
-                api_name=False, trigger_mode="always_last", js=CLEAR_ON_SEND_JS)
+    # Enter and Send are heard in the page (SEND_HEAD, which ui.app puts in the page's head)
+    sent = pump.click(send_msg, [who, lesson, outgoing, box, chat, conv, cam, shown],
+                      [chat, box, conv, indicator], js=TAKE_JS, trigger_mode="multiple",
+                      api_name=False)
+    sent.then(None, js=NEXT_JS, api_name=False)  # a turn that ends...
+    sent.failure(None, js=NEXT_JS, api_name=False)  # ...or fails (.then skips a failed one)
     mic.stop_recording(lambda w, les, r, h, c, sh: respond_spoken(deps, w, les, r, h, c, sh),
                        [who, lesson, mic, chat, conv, shown], [chat, conv, indicator],
                        api_name=False)

@@ -125,9 +125,10 @@ def test_run_serves_the_page_before_the_model_loads_and_answers_an_early_turn(tm
         try:
             http = browser(f"http://127.0.0.1:{port}")  # GET / answered 200
             assert asked.wait(30) and not loaded.is_set()  # the model is being made only now
-            turn = fn_index(http, elem_id="student-message", event="submit")
+            # the page sends each message through its hidden pump (ui.student.SEND_HEAD)
+            turn = fn_index(http, elem_id="student-pump", event="click")
             sent = threading.Thread(target=lambda: seen.update(done=call(
-                http, turn, ["Ida", "fractions", "so happy, is it 3/4?", [], None, None, True],
+                http, turn, ["Ida", "fractions", "so happy, is it 3/4?", "", [], None, None, True],
                 "early-tab")))
             sent.start()
             sent.join(30)

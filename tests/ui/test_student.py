@@ -38,7 +38,7 @@ def test_the_message_shows_at_once_and_the_reply_as_soon_as_it_is_ready(deps):
     steps = list(respond(deps, "Sam", "fractions", "I am happy", [], None))
     first, final = steps[0], steps[-1]
     assert first[0][0]["content"] == "I am happy" and first[0][1]["content"] == "…"
-    assert first[1] == SKIP  # the page emptied the box as it sent (student.CLEAR_ON_SEND_JS)
+    assert first[1] == SKIP  # the page emptied the box as it sent (student.SEND_HEAD)
     # the reply is written whole: it is shown whole, not revealed word by word with pauses
     assert len(steps) == 2 and len(final[0][-1]["content"].split()) > 4
 
@@ -65,6 +65,15 @@ def test_bad_input_keeps_the_message_and_history(deps, name, message):
                                                 [{"role": "user", "content": "a"}], None))
     assert box == message and len(history) == 1
 
+
+
+def test_a_refused_message_goes_back_before_what_was_typed_since(deps):
+    """The page emptied the box as the message went; the student has typed on since. The
+    refused message comes back first and what they typed stays after it."""
+    with pytest.warns(UserWarning):
+        _, box, _, _ = last(respond(deps, "Sam", "fractions", "x" * 1_000_000, [], None,
+                                    typing="and then"))
+    assert box == "x" * 1_000_000 + "\nand then"
 
 def test_consent_shows_the_camera_and_frames_are_read_only_with_it(deps):
     conv, cam, _ = set_consent(deps, "Ana", "fractions", None, "camera", True)
