@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -178,6 +179,15 @@ class Conversation:
                 log.warning("question %r is not in lesson %r", asked, pack.id)
         self.dialogue, self.pack = dialogue, pack
         self.policy = Policy(mode=policy_mode, clock=clock)
+        # The page reads a recording, a typed message and camera frames in threads of their own:
+        # what follows each reading (the policy, the dialogue, the turn's place in the session)
+        # is done one at a time, in time order (`_now`: the latest time the policy has seen).
+        self._lock, self._now = threading.Lock(), -math.inf
+
+    def _at(self, now: float) -> float:
+        """`now`, or the policy's latest time if a later one got in first (hold `_lock`)."""
+        self._now = max(self._now, now)
+        return self._now
 
     def turn(self, text: str | bytes | None, *, image: bytes | None = None,
              audio: bytes | None = None, source: str = "typed") -> TurnResult:
@@ -201,30 +211,32 @@ class Conversation:
             message = clean_message(text)
             reading, notice = self._read(message, image, audio)
         notice = notice or withheld
-        evidence = self.dialogue.evidence(message, now=now)
-        decision = self.policy.decide(reading, evidence, now=now, source=source)
-        answer = self.dialogue.respond(message, decision, now=now)
-        reply = answer.text
-        latency_ms = (time.perf_counter() - t0) * 1e3
-        try:
-            with self.db.begin() as s:
-                turn = crud.add_turn(session=s, tutor_session_id=self.session_id,
-                                     student_text=message, tutor_text=reply,
-                                     input_source=source, latency_ms=latency_ms)
-                if reading is not None:
-                    crud.add_reading(session=s, tutor_session_id=self.session_id,
-                                     reading=reading, turn_id=turn.id)
-                crud.add_adaptation(session=s, tutor_session_id=self.session_id,
-                                    turn_id=turn.id, state=decision.state, tone=decision.tone,
-                                    pacing=decision.pacing, hint_level=decision.hint_level,
-                                    reason=decision.reason,
-                                    changes=decision.changes)
-                crud.save_mastery(session=s, student_id=self.student_id, lesson=self.pack.id,
-                                  state=self.dialogue.mastery.to_dict())
-                turn_id = turn.id
-        except SQLAlchemyError as e:
-            log.error("could not save turn of session %s: %s", self.session_id, e)
-            raise StorageError("Your message could not be saved just now; please send it again.") from e
+        with self._lock:
+            now = self._at(now)
+            evidence = self.dialogue.evidence(message, now=now)
+            decision = self.policy.decide(reading, evidence, now=now, source=source)
+            answer = self.dialogue.respond(message, decision, now=now)
+            reply = answer.text
+            latency_ms = (time.perf_counter() - t0) * 1e3
+            try:
+                with self.db.begin() as s:
+                    turn = crud.add_turn(session=s, tutor_session_id=self.session_id,
+                                         student_text=message, tutor_text=reply,
+                                         input_source=source, latency_ms=latency_ms)
+                    if reading is not None:
+                        crud.add_reading(session=s, tutor_session_id=self.session_id,
+                                         reading=reading, turn_id=turn.id)
+                    crud.add_adaptation(session=s, tutor_session_id=self.session_id,
+                                        turn_id=turn.id, state=decision.state, tone=decision.tone,
+                                        pacing=decision.pacing, hint_level=decision.hint_level,
+                                        reason=decision.reason, changes=decision.changes)
+                    crud.save_mastery(session=s, student_id=self.student_id, lesson=self.pack.id,
+                                      state=self.dialogue.mastery.to_dict())
+                    turn_id = turn.id
+            except SQLAlchemyError as e:
+                log.error("could not save turn of session %s: %s", self.session_id, e)
+                raise StorageError("Your message could not be saved just now; "
+                                   "please send it again.") from e
         return TurnResult(turn_id=turn_id, reply=reply, reading=reading, decision=decision,
                           notice=notice, move=answer.move, action=answer.action,
                           correct=answer.correct, message=message,
@@ -243,7 +255,8 @@ class Conversation:
         except CMTError as e:
             log.info("frame not read: %s", e)
             return None
-        self.policy.observe(reading, now=self.clock())
+        with self._lock:
+            self.policy.observe(reading, now=self._at(self.clock()))
         try:
             with self.db.begin() as s:
                 crud.add_reading(session=s, tutor_session_id=self.session_id, reading=reading)

@@ -203,3 +203,39 @@ def test_a_finished_lesson_opens_by_saying_so(db):
     done.set_known(pack.skills)
     opening = open_lesson(pack, mastery=done.to_dict())
     assert opening.question_id is None and opening.text
+
+
+
+def test_a_spoken_turn_a_typed_turn_and_camera_frames_at_once_leave_one_ordered_session(db):
+    """The page runs a recording's turn, a typed turn and the camera's frames in threads of
+    their own; on one conversation they must not interleave: every turn is stored, each in
+    its own place in the session, and every frame's reading is logged."""
+    import threading
+
+    from cmt.serve.engine import Engine
+
+    conv = Conversation(db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())), student_handle="cy")
+    _consent(db, conv, "camera", "microphone")
+    errors: list[BaseException] = []
+
+    def run(fn, n):
+        try:
+            for i in range(n):
+                fn(i)
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    jobs = [(lambda i: conv.turn(f"typed {i}"), 15),
+            (lambda i: conv.turn(None, audio=f"spoken {i}".encode()), 15),
+            (lambda i: conv.observe_frame(b"jpeg"), 60)]
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db() as s:
+        turns = crud.session_turns(session=s, tutor_session_id=conv.session_id)
+        assert sorted(t.index for t in turns) == list(range(30))
+        readings = crud.session_readings(session=s, tutor_session_id=conv.session_id)
+        assert sum(r.turn_id is None for r in readings) == 60
