@@ -41,7 +41,8 @@ CHANNELS = ("dialogue", "text", "speech", "face", "fused")
 EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
-           "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong")
+           "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong",
+           "fast_streak")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
@@ -51,6 +52,7 @@ FAMILY_OF = {s: g for g, members in FAMILIES.items() for s in members}
 STRUGGLING_STATES = ("frustrated", "anxious", "confused")
 # a sensor's usual look (Policy._at_rest): the emotions it reads while the answers go right
 AT_REST = {"anger": ("anger", "disgust"), "fear": ("fear",)}
+SENSORS = ("face", "speech")  # the channels whose usual look is learned (AT_REST)
 DEFAULT_POLICY = REPO_DATA_DIR / "policy" / "default.yaml"
 NOUN = {"engaged": "engagement", "delighted": "delight", "frustrated": "frustration",
         "anxious": "anxiety", "confused": "confusion", "bored": "boredom"}
@@ -91,6 +93,7 @@ class PolicyConfig(BaseModel):
     drift_s: float | None = Field(default=None, gt=0)  # see Policy._drift; None: never
     drift_letters: int = Field(default=4, ge=0)
     drift_memory_s: float = Field(default=0.0, ge=0)
+    fast_streak_from: int = Field(default=3, ge=2)  # see Policy._dialogue
     channels: dict[str, Channel]
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
@@ -196,6 +199,7 @@ class Evidence:
                 "break_while_right": 0.0,
                 "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
+                "fast_streak": 0.0,  # ...and how many of those were quick
                 "correct": float(self.correct is True and not self.fast_correct)}
 
     def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:
@@ -299,10 +303,11 @@ class Policy:
         self._pending_turns = 0
         self._failing = 0  # wrong answers in a row (no right one since)
         self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
+        self._fast_run = 0  # ...of which the last ones were quick (fast_correct)
         self._right_s: list[float] = []  # how long this student took over their right answers
         self._last_face: float | None = None
         # per sensor and look (AT_REST): what it read while answers go right (sum, weight)
-        self._rest = {(c, look): [0.0, 0.0] for c in ("face", "speech") for look in AT_REST}
+        self._rest = {(c, look): [0.0, 0.0] for c in SENSORS for look in AT_REST}
         self._worry_said = False  # the student has put a worry into words (Policy._said)
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
         self._drifting: float | None = None  # when the student last seemed to drift off
@@ -330,7 +335,7 @@ class Policy:
                 read.append(f"{channel} {r.label} {r.confidence:.2f} too unsure to count")
                 continue
             said = f"{'read' if channel == 'fused' else channel} {r.label} {r.confidence:.2f}"
-            if channel in ("face", "speech"):
+            if channel in SENSORS:
                 usual = r
                 for look in AT_REST:
                     usual = self._at_rest(channel, look, usual, amount)
@@ -416,6 +421,11 @@ class Policy:
             self._said_too_easy = now
         if evidence.correct is not None:
             self._right_run = self._right_run + 1 if evidence.correct else 0
+            self._fast_run = self._fast_run + 1 if evidence.fast_correct else 0
+        if evidence.fast_correct and self._fast_run >= self.config.fast_streak_from:
+            # right again, quick again: one quick answer is a student doing well, a run of them
+            # (with no slow one or slip between) is work too easy for them, said or not
+            amounts["fast_streak"] = 1.0
         if evidence.correct and self._right_run >= 2 and self.state in SLOW_STATES:
             # a run of right answers while the tutor is slowed down: recovery, as a run of
             # wrong ones is struggling (they count only then, so no boredom is outvoted)

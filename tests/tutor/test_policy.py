@@ -160,7 +160,7 @@ def test_a_live_stream_deciding_on_every_frame_switches_by_time_not_by_frame_cou
     assert d.state == "engaged"
 
 
-def test_fast_right_answers_are_boredom_only_with_too_easy():
+def test_fast_right_answers_are_boredom_with_too_easy_and_not_under_a_smile():
     fast = Evidence(correct=True, fast_correct=True, move="answer")
     keen, bored = Policy(clock=lambda: 0.0), Policy(clock=lambda: 0.0)
     t = 0.0
@@ -171,6 +171,28 @@ def test_fast_right_answers_are_boredom_only_with_too_easy():
         d_bored = bored.decide(read(text="neutral"), said, now=t)
     assert d_keen.state in ("engaged", "delighted")
     assert d_bored.state == "bored" and d_bored.pacing == "harder"
+
+
+def _quick_right_answers(pattern: str) -> list[str]:
+    """A student answering right under calm readings, 8 s apart: "f" a quick right answer,
+    "s" a steady one, "w" a wrong one. The states after each turn."""
+    fast = Evidence(correct=True, fast_correct=True, move="answer")
+    turns = {"f": fast, "s": RIGHT, "w": WRONG}
+    pol, t, states = Policy(clock=lambda: 0.0), 0.0, []
+    for step in pattern:
+        t += 8
+        states.append(pol.decide(read(face="neutral", text="neutral"), turns[step], now=t).state)
+    return states
+
+
+def test_a_run_of_quick_right_answers_is_work_too_easy_and_one_or_two_are_not():
+    """Nothing said, no look: answering right, quickly, again and again says the work is too
+    easy (a tutor steps up). One or two quick ones, or quick ones broken by a steady answer or
+    a slip, are a student doing well."""
+    assert _quick_right_answers("ffffff")[-1] == "bored"
+    assert "bored" not in _quick_right_answers("ff")
+    assert "bored" not in _quick_right_answers("ffsffsffsffs")
+    assert "bored" not in _quick_right_answers("ffwffwffwff")
 
 
 def test_a_slow_slip_is_hesitation_only_against_the_students_own_pace():
@@ -317,14 +339,14 @@ def test_too_easy_said_surely_switches_at_once_and_a_half_heard_one_waits():
 
     def states(p: float) -> list[str]:
         pol = Policy(clock=lambda: 0.0)
-        for t in (6, 12, 18, 24):
+        for t in (6, 12):  # two quick right answers (a run of them would be boredom unsaid)
             pol.decide(None, fast, now=t)
         said = Evidence(move="too_easy", too_easy=True, too_easy_p=p)
         return [pol.decide(None, e, now=t).state
                 for t, e in ((26, said), (28, said), (30, Evidence(move="ack")))]
 
-    assert states(0.99) == ["engaged", "bored", "bored"]
-    assert states(0.7) == ["engaged", "engaged", "bored"]
+    assert states(0.99) == ["bored", "bored", "bored"]
+    assert states(0.7) == ["engaged", "bored", "bored"]
 
 
 def test_a_few_letters_minutes_later_is_drifting_off_and_slow_right_answers_keep_it():

@@ -120,8 +120,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                "entered bored at turn 10"),
     "za19_yusuf_proud_student": ("a Sudanese learner's pride and thanks, his accent read as "
                                  "anger: delighted at turn 10, not by turn 6"),
-    "zb04_tesfay_bored_fast": ("'this is very easy. we do this in grade 7' after quick right "
-                               "answers, then slow ones and 'k': bored at turn 9, not by 8"),
     "zb16_omid_drifting": ("drifting off in minutes-long gaps, 'k', 'wat', 'mm', every answer "
                            "right: boredom rises on each turn, and the calm words read between "
                            "them keep it from leading for two turns in a row"),
@@ -177,8 +175,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                             "joy: ended engaged, not frustrated"),
     "zg12_nairobi_mechi": ("'too easy' said in Sheng and Swahili ('hii bado ni rahisi') beside "
                            "fast right answers: bored not reached by turn 6"),
-    "zg19_lagos_sabi": ("'Abeg bring the hard ones' heard surely as too easy, but the words read "
-                        "calm kept boredom under the margin: bored at turn 9, not by turn 6"),
     "zg20_accra_dumsor": ("a power cut's black frames read as fear 0.9 for 44 s over a right "
                           "answer: entered anxious at turn 4"),
 }
@@ -189,8 +185,7 @@ _READ_ONLY = {  # missed only when the words are read
     "y03_quiet_frustration_dog", "y12_fisherman_retraining",
     "z19_worried_eleven", "za19_yusuf_proud_student", "w03_phone_under_desk",
     "zb16_omid_drifting", "zc11_library_bored_gamer",
-    "zc18_library_frustrated_camera_off", "ze03_frown-then-yes", "zg09_call_newspaper",
-    "zg19_lagos_sabi"}
+    "zc18_library_frustrated_camera_off", "ze03_frown-then-yes", "zg09_call_newspaper"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "g08_angry_cam_cheerful": ("'yesss easy' under a camera reading anger, the words unread: "
                                "delighted not reached by turn 10"),
