@@ -298,6 +298,12 @@ TAKE_JS = f"""(...args) => {{
   args[2] = o.queue.length ? o.queue.shift() : null;
   return args;
 }}"""
+# Another student at the keyboard (a new name, signing in or out): what the last one typed and
+# has not yet sent is theirs, never sent as the next one's.
+DROP_JS = f"""(...args) => {{
+  {_OUTBOX}.queue.length = 0;
+  return args;
+}}"""
 NEXT_JS = f"""() => {{
   const o = {_OUTBOX};
   o.busy = false;
@@ -484,17 +490,17 @@ def build_student(deps: Deps) -> None:
                     *greeting(deps, les, w), media_heading(c, m))
 
         gr.on([sign_in_btn.click, code.submit], on_sign_in,
-              [handle, code, conv], outputs, api_name=False).then(
+              [handle, code, conv], outputs, api_name=False, js=DROP_JS).then(
                   greet_signed_in, [who, cam_ok, mic_ok, lesson],
                   [code, cam, mic, indicator, cam_note, chat, shown, heading], api_name=False)
-        sign_out_btn.click(sign_out, [conv], outputs, api_name=False).then(
+        sign_out_btn.click(sign_out, [conv], outputs, api_name=False, js=DROP_JS).then(
             lambda les: (gr.update(visible=False), gr.update(visible=False), "", "",
                          *greeting(deps, les), media_heading(False, False)), [lesson],
             [cam, mic, indicator, cam_note, chat, shown, heading], api_name=False)
     else:  # a new name may be a new student at the keyboard: nothing of the last one stays
         who.change(lambda w, les, c: switch_student(deps, w, les, c), [who, lesson, conv],
                   [conv, chat, cam_ok, mic_ok, cam, mic, cam_note, indicator, heading, shown],
-                  api_name=False)
+                  api_name=False, js=DROP_JS)
     lesson.input(lambda les, w: greeting(deps, les, w), [lesson, who], [chat, shown],
                  api_name=False)
 

@@ -231,6 +231,28 @@ def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app
         chat.get_by_text(turn.tutor_text.splitlines()[0], exact=False).first.wait_for()
 
 
+
+def test_what_one_student_typed_and_did_not_send_is_never_sent_as_the_next_ones(app, page):
+    """Messages waiting in the page's outbox (a reply is pending) when a new name is typed
+    belong to the last student: they are dropped, not sent under the new name."""
+    from sqlalchemy import select
+
+    from tutor.db.models import Turn
+
+    name = page.locator("#student-name textarea, #student-name input").first
+    name.fill("Lu")
+    page.evaluate("window.attuneOutbox = {queue: [], busy: true}")  # as while a reply is pending
+    box = page.locator("#student-message textarea")
+    box.type("lus secret answer", delay=20)
+    box.press("Enter")
+    assert page.evaluate("window.attuneOutbox.queue") == ["lus secret answer"]
+    name.fill("Max")
+    page.wait_for_function("window.attuneOutbox.queue.length === 0")
+    page.evaluate("window.attuneOutbox.busy = false")
+    _say(page, app[1], "hello from max")  # the page sends again, Max's own message only
+    with app[1]() as s:
+        assert s.scalars(select(Turn).where(Turn.student_text == "lus secret answer")).all() == []
+
 def test_teacher_finds_the_camera_student_flagged_adds_the_walk_in_and_reads_the_timeline(app, page):
     from playwright.sync_api import expect
 
