@@ -199,7 +199,7 @@ class Evidence:
                 "break_while_right": 0.0,
                 "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
-                "fast_streak": 0.0,  # ...and how many of those were quick
+                "fast_streak": 0.0,  # ...and whether this one ends a run of quick ones
                 "correct": float(self.correct is True and not self.fast_correct)}
 
     def phrases(self, *, spoken: bool = False, slow_s: float = 30.0) -> list[str]:

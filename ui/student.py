@@ -295,7 +295,7 @@ SEND_HEAD = f"""<script>
 </script>"""
 TAKE_JS = f"""(...args) => {{
   const o = {_OUTBOX};
-  args[2] = o.queue.length ? o.queue.shift() : null;
+  args[2] = o.queue.length ? o.queue.shift() : null;  // the pump's third input: `outgoing`
   return args;
 }}"""
 # Another student at the keyboard (a new name, signing in or out): what the last one typed and
@@ -325,7 +325,7 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
     why; nothing is lost.
     """
     history = list(history or [])
-    back = "\n".join(part for part in (message, typing) if part) if typing else message
+    back = "\n".join(part for part in (message, typing) if part)  # the box, if refused
     try:
         text = clean_message(message)
         conv = _conversation(deps, who, lesson, conv, shown)
