@@ -275,7 +275,7 @@ SEND_HEAD = f"""<script>
   const send = () => {{
     const o = {_OUTBOX};
     const box = document.querySelector('#student-message textarea');
-    if (!box) return;
+    if (!box || !box.value.trim()) return;  // nothing typed: nothing to send, nothing to refuse
     o.queue.push(box.value);
     box.value = '';
     box.dispatchEvent(new Event('input', {{bubbles: true}}));
