@@ -304,20 +304,28 @@ DROP_JS = f"""(...args) => {{
   {_OUTBOX}.queue.length = 0;
   return args;
 }}"""
-NEXT_JS = f"""() => {{
+# A refused message (too long, say) comes back from `respond` in the hidden `#student-refused`
+# box; NEXT_JS puts it back in the message box in the page, before whatever was typed while it
+# was away (a key typed during the round trip is never overwritten), and empties `refused`.
+NEXT_JS = f"""(refused) => {{
   const o = {_OUTBOX};
+  const box = document.querySelector('#student-message textarea');
+  if (refused && box) {{
+    box.value = box.value ? refused + '\\n' + box.value : refused;
+    box.dispatchEvent(new Event('input', {{bubbles: true}}));
+  }}
   o.busy = false;
   {_SEND_NEXT}
-  return [];
+  return '';
 }}"""
 
 
 def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message: str,
             history: list, conv: Conversation | None, frame: np.ndarray | None = None,
-            shown: Shown = None, typing: str = ""):
-    """A typed message; yields (history, textbox, conversation, indicator) as each part is ready.
-    `shown`: the question the greeting asked (the first message answers it); `typing`: what the
-    box holds now (the page took the message out of it as it was sent).
+            shown: Shown = None):
+    """A typed message; yields (history, refused, conversation, indicator) as each part is ready.
+    `shown`: the question the greeting asked (the first message answers it); `refused`: the
+    message, when it is refused, for the page to put back in the box (NEXT_JS).
 
     The student's message shows at once; the reply follows, whole, the moment it exists (it is
     written in one piece: pausing to reveal it word by word would only delay it). On bad input
@@ -325,13 +333,12 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
     why; nothing is lost.
     """
     history = list(history or [])
-    back = "\n".join(part for part in (message, typing) if part)  # the box, if refused
     try:
         text = clean_message(message)
         conv = _conversation(deps, who, lesson, conv, shown)
     except MessageError as e:
         gr.Warning(str(e))
-        yield history, back, conv, gr.skip()
+        yield history, message, conv, gr.skip()
         return
     mine = {"role": "user", "content": text}
     # the page emptied the box as it sent (SEND_HEAD); emptying it from here, a moment later,
@@ -341,12 +348,12 @@ def respond(deps: Deps, who: Principal | str | None, lesson: str | None, message
         result = conv.turn(text, image=encode_frame(frame) if frame is not None else None)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
-        yield history, back, conv, gr.skip()
+        yield history, message, conv, gr.skip()
         return
     except Exception:
         log.exception("turn failed")
         gr.Warning(OOPS)
-        yield history, back, conv, gr.skip()
+        yield history, message, conv, gr.skip()
         return
     yield (history + [mine, {"role": "assistant", "content": result.reply}], gr.skip(), conv,
            noticed(result))
@@ -454,11 +461,13 @@ def build_student(deps: Deps) -> None:
             chat = gr.Chatbot(value=first_chat, label="Tutor", show_label=False, height=420,
                               buttons=["copy"], elem_id="student-chat")
             with gr.Row():
-                box = gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
-                                 scale=5, max_lines=4, elem_id="student-message")
+                # read and written in the page only (SEND_HEAD, NEXT_JS)
+                gr.Textbox(placeholder="Type your message and press Enter", show_label=False,
+                           scale=5, max_lines=4, elem_id="student-message")
                 gr.Button("Send", variant="primary", scale=1, elem_id="student-send")
                 # the page's outbox hands each message to `respond` through these (SEND_HEAD)
                 outgoing = gr.Textbox(visible="hidden", elem_id="student-outgoing")
+                refused = gr.Textbox(visible="hidden", elem_id="student-refused")
                 pump = gr.Button(visible="hidden", elem_id="student-pump")
             with gr.Row():
                 show = gr.Checkbox(value=True, label="Show what the tutor noticed", scale=1)
@@ -504,18 +513,19 @@ def build_student(deps: Deps) -> None:
     lesson.input(lambda les, w: greeting(deps, les, w), [lesson, who], [chat, shown],
                  api_name=False)
 
-    def send_msg(w, les, m, typing, h, c, f, sh):
+    def send_msg(w, les, m, h, c, f, sh):
         if m is None:  # the page's outbox was empty: nothing to send
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        yield from respond(deps, w, les, m, h, c, f, sh, typing=typing or "")
+        yield from respond(deps, w, les, m, h, c, f, sh)
 
     # Enter and Send are heard in the page (SEND_HEAD, which ui.app puts in the page's head)
-    sent = pump.click(send_msg, [who, lesson, outgoing, box, chat, conv, cam, shown],
-                      [chat, box, conv, indicator], js=TAKE_JS, trigger_mode="multiple",
+    sent = pump.click(send_msg, [who, lesson, outgoing, chat, conv, cam, shown],
+                      [chat, refused, conv, indicator], js=TAKE_JS, trigger_mode="multiple",
                       api_name=False)
-    sent.then(None, js=NEXT_JS, api_name=False)  # a turn that ends...
-    sent.failure(None, js=NEXT_JS, api_name=False)  # ...or fails (.then skips a failed one)
+    sent.then(None, [refused], [refused], js=NEXT_JS, api_name=False)  # a turn that ends...
+    sent.failure(None, [refused], [refused], js=NEXT_JS,  # ...or fails (.then skips those)
+                 api_name=False)
     mic.stop_recording(lambda w, les, r, h, c, sh: respond_spoken(deps, w, les, r, h, c, sh),
                        [who, lesson, mic, chat, conv, shown], [chat, conv, indicator],
                        api_name=False)

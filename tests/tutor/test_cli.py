@@ -128,7 +128,7 @@ def test_run_serves_the_page_before_the_model_loads_and_answers_an_early_turn(tm
             # the page sends each message through its hidden pump (ui.student.SEND_HEAD)
             turn = fn_index(http, elem_id="student-pump", event="click")
             sent = threading.Thread(target=lambda: seen.update(done=call(
-                http, turn, ["Ida", "fractions", "so happy, is it 3/4?", "", [], None, None, True],
+                http, turn, ["Ida", "fractions", "so happy, is it 3/4?", [], None, None, True],
                 "early-tab")))
             sent.start()
             sent.join(30)

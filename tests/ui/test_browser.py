@@ -232,6 +232,32 @@ def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app
 
 
 
+def test_a_message_refused_as_too_long_comes_back_without_losing_what_was_typed_since(
+        app, page):
+    """A message over the length limit is refused and put back in the box; keys typed while
+    it was away stay, after it. (Before, the server sent the box back as it was when the
+    message left, overwriting whatever was typed during the round trip.)"""
+    from tutor.session import MAX_TEXT_CHARS
+
+    page.locator("#student-name textarea, #student-name input").first.fill("Len")
+    box = page.locator("#student-message textarea")
+    long = "x" * (MAX_TEXT_CHARS + 1)
+    box.fill(long)
+    box.press("Enter")
+    box.type("ok", delay=0)  # at once: typically before the refusal is back
+    page.wait_for_function("window.attuneOutbox && !window.attuneOutbox.busy")
+    page.wait_for_function("document.querySelector('#student-message textarea').value.length"
+                           f" > {len(long)}")
+    value = box.input_value()
+    assert value.startswith(long) and value.endswith("ok")
+    assert value in (long + "\nok", long + "ok")  # "ok" typed before or after it came back
+    assert page.locator("#student-refused textarea").input_value() == ""
+    warning = page.locator(".toast-body", has_text="characters long")
+    warning.wait_for()  # the student is told why
+    warning.locator(".toast-close").click()
+    box.fill("")
+
+
 def test_what_one_student_typed_and_did_not_send_is_never_sent_as_the_next_ones(app, page):
     """Messages waiting in the page's outbox (a reply is pending) when a new name is typed
     belong to the last student: they are dropped, not sent under the new name."""
