@@ -24,6 +24,8 @@ import io
 import re
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -53,14 +55,36 @@ def forget(path: str | Path) -> None:
         shutil.rmtree(p.parent, ignore_errors=True)
 
 
+class AlreadyTaken(FileNotFoundError):
+    """The file was read (and deleted) by an earlier take_bytes: one upload delivered twice,
+    as when a browser sends one recording's stop event more than once."""
+
+
+_TAKEN: OrderedDict[str, None] = OrderedDict()  # the paths take_bytes read last, newest last
+_TAKEN_KEPT = 256
+_taken_lock = threading.Lock()
+
+
 def take_bytes(path: str | Path, *, max_bytes: int) -> bytes | None:
     """The file's bytes, or None when it holds more than `max_bytes`; either way a file in
-    Gradio's cache is deleted (with its folder) before this returns."""
+    Gradio's cache is deleted (with its folder) before this returns. A file that is not there
+    raises AlreadyTaken when an earlier call read it, else FileNotFoundError."""
+    key = str(Path(path).resolve())
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        with _taken_lock:
+            if key in _TAKEN:
+                raise AlreadyTaken(path) from None
+        raise
     finally:
         forget(path)
+    with _taken_lock:
+        _TAKEN[key] = None
+        _TAKEN.move_to_end(key)
+        while len(_TAKEN) > _TAKEN_KEPT:
+            _TAKEN.popitem(last=False)
     return data if len(data) <= max_bytes else None
 
 

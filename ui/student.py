@@ -30,7 +30,7 @@ from tutor.session import (Conversation, MessageError, StorageError, clean_messa
                            stored_mastery)
 from ui.deps import Deps
 from ui.guard import client_address
-from ui.media import take_bytes
+from ui.media import AlreadyTaken, take_bytes
 
 log = logging.getLogger("ui.student")
 HANDLE_RE = re.compile(r"^[\w .'-]{1,60}$")
@@ -374,6 +374,13 @@ def respond_spoken(deps: Deps, who: Principal | str | None, lesson: str | None,
         result = conv.turn(None, audio=audio)
     except (MessageError, StorageError) as e:
         gr.Warning(str(e))
+        return history, conv, gr.skip()
+    except AlreadyTaken:  # the same recording's stop event again: it was answered once
+        log.info("a recording delivered twice was answered once")
+        return gr.skip(), gr.skip(), gr.skip()
+    except FileNotFoundError:
+        log.warning("a recording was gone before its turn could read it")
+        gr.Warning("That recording did not reach the tutor; please say it again or type it.")
         return history, conv, gr.skip()
     except Exception:
         log.exception("spoken turn failed")

@@ -57,3 +57,20 @@ def test_exports_go_to_a_private_folder_in_gradios_cache(cache):
     assert p.read_text() == "a,b\n1,2\n" and p.name == "attune_session_3.csv"
     assert p.parent.parent == cache.resolve() and p.parent.stat().st_mode & 0o077 == 0
     assert media.is_export(p) and not media.is_export(cache / "abc" / "audio.wav")
+
+
+def test_a_file_read_once_and_asked_for_again_is_told_apart_from_one_never_there(cache):
+    """One upload delivered twice (a browser sending a recording's stop event again) finds its
+    file gone: AlreadyTaken, so the handler can skip it; a file never there is plain missing."""
+    upload = cache / "9e1d" / "audio.wav"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"RIFF....WAVE")
+    assert media.take_bytes(upload, max_bytes=100) == b"RIFF....WAVE"
+    with pytest.raises(media.AlreadyTaken):
+        media.take_bytes(upload, max_bytes=100)
+    with pytest.raises(FileNotFoundError) as e:
+        media.take_bytes(cache / "0000" / "audio.wav", max_bytes=100)
+    assert not isinstance(e.value, media.AlreadyTaken)
+    upload.parent.mkdir(parents=True)  # the same bytes uploaded again: a new recording
+    upload.write_bytes(b"RIFF....WAVE")
+    assert media.take_bytes(upload, max_bytes=100) == b"RIFF....WAVE"

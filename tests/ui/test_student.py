@@ -96,6 +96,26 @@ def test_a_spoken_recording_becomes_the_students_message(db, tmp_path):
     assert history[0]["content"] == "🎤 three quarters" and history[1]["role"] == "assistant"
 
 
+def test_a_recording_delivered_twice_is_answered_once_and_a_lost_one_is_said(db, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    deps = Deps(settings=Settings(), db=db, cmt=EmbeddedCMT(Engine(TranscribingModel())))
+    conv, _, _ = set_consent(deps, "Bo", "fractions", None, "microphone", True)
+    rec = tmp_path / "gradio" / "5b7e" / "audio.wav"
+    rec.parent.mkdir(parents=True)
+    rec.write_bytes(b"three quarters")
+    history, conv, _ = respond_spoken(deps, "Bo", "fractions", str(rec), [], conv)
+    assert len(history) == 2 and not rec.exists()
+    again = respond_spoken(deps, "Bo", "fractions", str(rec), [], conv)  # the same stop event
+    assert again == (SKIP, SKIP, SKIP)  # nothing changes on the page, no warning
+    with deps.db() as s:
+        assert len(crud.session_turns(session=s, tutor_session_id=conv.session_id)) == 1
+    with pytest.warns(UserWarning, match="did not reach the tutor"):
+        lost = respond_spoken(deps, "Bo", "fractions", str(rec.parent.parent / "0" / "a.wav"),
+                              history, conv)
+    assert lost[0] == history
+
+
 # ---------------------------------------------------------------- code sign-in
 SKIP = {"__type__": "update"}
 
