@@ -305,6 +305,7 @@ class Policy:
         self._right_run = 0  # right answers in a row (0: the last answer was wrong, or none yet)
         self._fast_run = 0  # ...of which the last ones were quick (fast_correct)
         self._right_s: list[float] = []  # how long this student took over their right answers
+        self._answered_right = False  # any right answer yet
         self._last_face: float | None = None
         # per sensor and look (AT_REST): what it read while answers go right (sum, weight)
         self._rest = {(c, look): [0.0, 0.0] for c in SENSORS for look in AT_REST}
@@ -406,6 +407,7 @@ class Policy:
         amounts = evidence.amounts(self.slow_s())
         if evidence.correct and evidence.response_s is not None:
             self._right_s.append(evidence.response_s)
+        self._answered_right |= bool(evidence.correct)
         if evidence.too_easy:
             self._said_too_easy = now
         if (evidence.correct and self._said_too_easy is not None
@@ -649,7 +651,9 @@ class Policy:
         sure = self.config.said_at_once
         if sure is None:
             return frozenset()
-        if evidence.too_easy and evidence.too_easy_p >= sure:
+        if evidence.too_easy and evidence.too_easy_p >= sure and self._answered_right:
+            # "too easy" before any right answer is a claim the answers have yet to bear out
+            # (the dialogue tests it with the step's hardest question); it still counts
             return frozenset(self.config.said_feelings.get("bored", {}))
         felt = evidence.felt
         if felt is None or evidence.feelings[felt] < sure:

@@ -349,6 +349,22 @@ def test_too_easy_said_surely_switches_at_once_and_a_half_heard_one_waits():
     assert states(0.7) == ["engaged", "bored", "bored"]
 
 
+def test_too_easy_before_any_right_answer_is_a_claim_to_test_not_boredom_at_once():
+    """ "the others are already past this" heard surely as too easy, before the student has
+    answered anything right, is not taken at once (the dialogue tests the claim with a hard
+    question): it still counts, and a right answer bearing it out brings boredom on."""
+    said = Evidence(move="too_easy", too_easy=True, too_easy_p=0.99)
+    pol = Policy(clock=lambda: 0.0)
+    assert pol.decide(None, said, now=6).state == "engaged"
+    assert pol.scores["bored"] > 0
+    wrong = Evidence(correct=False, wrong_streak=1, move="answer", response_s=60.0)
+    assert pol.decide(None, wrong, now=66).state != "bored"  # not borne out
+
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(None, Evidence(correct=True, move="answer", response_s=20.0), now=20)
+    assert pol.decide(None, said, now=26).state == "bored"  # after a right answer: at once
+
+
 def test_a_few_letters_minutes_later_is_drifting_off_and_slow_right_answers_keep_it():
     """ "k" two minutes after the tutor's reply, while the answers go right, is a mind
     elsewhere (boredom), whatever the language; a long message after a long gap ("back, sorry

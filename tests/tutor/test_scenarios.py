@@ -180,9 +180,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "zh07_hyperfocus_balance": ("delight put in calm words over a neutral face and voice ('this "
                                 "is my favourite thing we have done in co-op' heard as "
                                 "annoyance): delighted not reached by turn 9"),
-    "zh10_oldest_on_the_call": ("shame at being behind ('the 11 yr olds are already past this so "
-                                "pls dont put my answers on the big screen') heard as 'too "
-                                "easy': entered bored at turn 1"),
     "zh12_whisper_sister_asleep": ("a whisper read as fear over right answers, and a corrected "
                                    "answer ('11/15') wrong for the lesson's question: entered "
                                    "anxious"),
