@@ -231,7 +231,6 @@ def test_a_fast_typist_s_messages_arrive_whole_without_waiting_for_the_tutor(app
         chat.get_by_text(turn.tutor_text.splitlines()[0], exact=False).first.wait_for()
 
 
-
 def test_a_message_refused_as_too_long_comes_back_without_losing_what_was_typed_since(
         app, page):
     """A message over the length limit is refused and put back in the box; keys typed while
@@ -278,6 +277,7 @@ def test_what_one_student_typed_and_did_not_send_is_never_sent_as_the_next_ones(
     _say(page, app[1], "hello from max")  # the page sends again, Max's own message only
     with app[1]() as s:
         assert s.scalars(select(Turn).where(Turn.student_text == "lus secret answer")).all() == []
+
 
 def test_teacher_finds_the_camera_student_flagged_adds_the_walk_in_and_reads_the_timeline(app, page):
     from playwright.sync_api import expect
