@@ -16,9 +16,15 @@ SHARED = Path(os.environ.get("ATTUNE_SHARED_DIR", REPO.parent / "shared"))
 # keep between runs (its exports are then made once); else a fresh one, removed at the end.
 TEST_HOME = Path(os.environ.get("ATTUNE_TEST_HOME") or tempfile.mkdtemp(prefix="attune-test-home-"))
 os.environ["ATTUNE_HOME"] = str(TEST_HOME)
+# ...and its own Gradio cache (GRADIO_TEMP_DIR), removed at the end: what the apps under test
+# take in or export (a teacher's export a test never downloads) is not left in the system's
+# temp folder after the run.
+TEST_GRADIO = Path(tempfile.mkdtemp(prefix="attune-test-gradio-"))
+os.environ["GRADIO_TEMP_DIR"] = str(TEST_GRADIO)
 
 
 def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(TEST_GRADIO, ignore_errors=True)
     if not os.environ.get("ATTUNE_TEST_HOME"):
         shutil.rmtree(TEST_HOME, ignore_errors=True)
 
