@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tutor.answers import extract_answer, is_only_an_answer
-from tutor.moves import load_model, readable, symbols
+from tutor.moves import load_model, mostly_garbled, readable, symbols
 
 MoveKind = Literal["answer", "hint", "confused", "example", "why", "skip", "too_easy", "break",
                    "reveal", "repeat", "greeting", "ack", "off_topic", "vent"]
@@ -93,7 +93,8 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     """Classify one chat message. `expecting_answer`: a question is waiting for an answer."""
     raw = text if isinstance(text, str) else str(text)
     text_read = readable(raw)
-    if not text_read.strip():  # empty, or only bytes that were not text (U+FFFD), controls
+    if not text_read.strip() or mostly_garbled(raw):
+        # empty, or only (or mostly) bytes that were not text (U+FFFD), controls
         return Move("off_topic", raw)
     model = load_model()
     row = model.vector(text_read, expecting_answer)  # one TF-IDF row for every head

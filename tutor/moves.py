@@ -59,6 +59,15 @@ def readable(text: str) -> str:
         and not "\U0001f3fb" <= c <= "\U0001f3ff")
 
 
+def mostly_garbled(text: str) -> bool:
+    """Most of the message is in words holding U+FFFD (bytes that were not UTF-8, decoded
+    with replacement): what is left between the replacements is chance, not something said.
+    One word spoiled in a readable line ("qu\ufffd" of a Latin-1 "qué") is not enough."""
+    words = text[:MAX_CHARS].split()
+    spoiled = sum(len(w) for w in words if "\ufffd" in w)
+    return spoiled > sum(len(w) for w in words if "\ufffd" not in w)
+
+
 def symbols(text: str) -> list[str]:
     """Emoji and other pictographs, and typed emoticons, as tokens; an emoji also gives the
     words of its Unicode name, so one never seen is read by its kin ("POUTING FACE" ->

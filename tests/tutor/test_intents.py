@@ -195,6 +195,16 @@ def test_a_line_of_bytes_that_are_not_text_is_not_a_feeling():
     assert rows[2]["move"] != "vent"  # punctuation alone states no feeling
 
 
+def test_a_line_mostly_of_bytes_that_are_not_text_is_not_read_for_the_letters_left():
+    """Random bytes decode to U+FFFD with a few letters between: those letters are chance, so
+    the line is nothing readable; one word spoiled in a readable line is still read."""
+    noise = "\ufffd\ufffda\ufffd\u0101\ufffdm\ufffd\ufffd\u0638n\ufffd\ufffd\ufffdu\ufffdwhy"
+    move = classify_move(noise, expecting_answer=True)
+    assert (move.kind, move.frustrated) == ("off_topic", False)
+    assert classify_move("no entiendo qu\ufffd hacer", expecting_answer=True).kind == "confused"
+    assert classify_move("ugh i hate this \ufffd\ufffd", expecting_answer=True).frustrated
+
+
 def test_emoji_are_read_by_what_they_show():
     """An emoji is a token with the words of its Unicode name, so faces never seen in
     training are read by their kin; emoji joiners and skin tones are dropped."""
