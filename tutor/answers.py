@@ -899,6 +899,26 @@ def _check_free_text(question: Question, s: str, similarity: Similarity) -> tupl
     return score >= threshold, s, score
 
 
+# the word an explanation begins with ("because ...", "cuz ...", "porque ..."), in English as
+# students type it and in the languages learners most often mix into it
+_EXPLAINS = re.compile(
+    r"^\W*(?:(?:because|becos|becuz|bcuz|bcoz|bcos|bc|cause|cos|coz|cuz|since|so\s+that|"
+    r"porque|parce\s+que|weil|perch[eé]|omdat|fordi|eftersom|ponieważ|bo|protože|"
+    r"потому\s+что|так\s+как|бо|тому\s+що|çünkü|karena|kerana|vì|kasi|kwa\s+sababu)(?!\w)"
+    r"|因为|因為|なぜなら|왜냐하면|لأن|क्योंकि|কারণ)", re.IGNORECASE)
+
+
+def attempts_explanation(question: Question, text: str, verdict: Verdict) -> bool:
+    """`text` tries to answer the free-text `question` (`verdict`: the checker's on it), right
+    or wrong: the checker accepts it or knows the wrong idea in it, it comes halfway to an
+    expected idea, or it begins as an explanation does ("because they have to")."""
+    if question.kind != "free_text":
+        return False
+    threshold = question.min_similarity or DEFAULT_MIN_SIMILARITY
+    return (verdict.correct or verdict.misconception is not None
+            or (verdict.score or 0.0) >= threshold / 2 or bool(_EXPLAINS.match(text)))
+
+
 # ---------------------------------------------------------------- front door
 
 

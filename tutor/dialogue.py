@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from tutor.answers import Similarity, Verdict, check_answer, picked_choice
+from tutor.answers import Similarity, Verdict, attempts_explanation, check_answer, picked_choice
 from tutor.curriculum import LESSONS_DIR, Pack, PackError, Question, Step, load_pack, load_packs
 from tutor.intents import Move, asks_if_right, classify_move, looks_like_answer
 from tutor.mastery import Mastery
@@ -253,12 +253,13 @@ class Dialogue:
         if move.kind != "answer" and self.expecting_answer and (
                 # one of the options, typed out
                 (q.kind == "choice" and picked_choice(q, message) is not None)
-                # an explanation that asks for nothing, calmly, and that the checker accepts,
-                # whatever feeling or chat the classifier hears in a long sentence ("i hate it
-                # when the parts are different sizes" stays a vent)
+                # an explanation that asks for nothing, calmly, right or wrong, whatever feeling
+                # or chat the classifier hears in a long sentence ("because the numbers are
+                # like that" is a wrong answer, not a glad vent; "i hate it when the parts are
+                # different sizes", flagged, stays a vent)
                 or (q.kind == "free_text" and not move.frustrated
                     and move.kind in ("vent", "ack", "off_topic", "greeting")
-                    and self.check(message).correct)):
+                    and attempts_explanation(q, message, self.check(message)))):
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:

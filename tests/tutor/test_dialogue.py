@@ -426,6 +426,28 @@ def test_an_explanation_the_checker_accepts_is_an_answer_whatever_the_classifier
         assert r.move == kind and r.correct is None
 
 
+@pytest.mark.parametrize("heard", ["vent", "ack", "off_topic"])
+def test_a_wrong_explanation_is_a_wrong_answer_not_a_feeling(fractions, monkeypatch, heard):
+    """A calm sentence that tries to answer a free-text question and misses ("because the
+    numbers are like that", or one halfway to the idea) is a wrong answer with a hint, whatever
+    the classifier heard in it: never "Glad to hear it"."""
+    import tutor.dialogue as dialogue_module
+    from tutor.intents import Move
+
+    monkeypatch.setattr(dialogue_module, "classify_move",
+                        lambda text, expecting_answer: Move(heard, text))
+    for attempt in ("because the numbers are like that", "cuz its fair",
+                    "porque tienen que ser iguales", "the parts have to be fair"):
+        d = Dialogue(fractions, seed=0)
+        d.resume("why_equal_parts")
+        ev, r = turn(d, attempt)
+        assert (r.move, r.correct, ev.correct, ev.wrong_streak) == ("answer", False, False, 1)
+    d = Dialogue(fractions, seed=0)
+    d.resume("why_equal_parts")
+    _, r = turn(d, "ok")
+    assert r.move == heard and r.correct is None
+
+
 def test_evidence_counts_the_letters_of_a_reply_in_any_script(fractions):
     """The policy reads a reply of a few letters minutes later as drifting off: the dialogue
     counts letters and digits, not bytes or punctuation, in whatever script."""
