@@ -673,13 +673,16 @@ class Policy:
         leader = max(FAMILIES[mine], key=self.scores.get)
         return leader, self.scores[leader] - self.scores[self.state]
 
-    def _track(self, now: float, *, turn: bool, said: frozenset[str] = frozenset()) -> bool:
+    def _track(self, now: float, *, turn: bool, said: frozenset[str] = frozenset(),
+               correct: bool | None = None) -> bool:
         """Follow the leader; True when it has earned the switch: after `confirm_s` or on two
         turns in a row, or at once when it is a state the student has just said they feel
         (`said`: "i'm on a roll!!" heard as gladness, or "this is way too easy", at least
         `said_at_once` surely). From a state in `relief_from` (anxiety), doing fine again is
         relief: the switch goes to engaged, not delight, and a gladness said then brings it
-        at once."""
+        at once. Never into another family on a turn whose answer (`correct`) says otherwise:
+        a right answer does not confirm that the student struggles, nor a wrong one that they
+        are doing fine (the switch waits for a turn that does not contradict it)."""
         leader, lead = self._leader()
         if self.state in self.config.relief_from and leader == "delighted":
             leader = "engaged"
@@ -696,7 +699,10 @@ class Policy:
         self._pending_turns += turn
         confirmed = (now - self._pending_since >= self.config.confirm_s
                      or self._pending_turns >= 2 or leader in said)
-        return confirmed and now - self.since >= self.config.min_dwell_s
+        against = FAMILY_OF[leader] != FAMILY_OF[self.state] and (
+            (correct is True and FAMILY_OF[leader] == "struggling")
+            or (correct is False and FAMILY_OF[leader] == "fine"))
+        return confirmed and not against and now - self.since >= self.config.min_dwell_s
 
     # -- deciding
     def decide(self, reading: AnalyzeResponse | None = None, evidence: Evidence = Evidence(),
@@ -716,7 +722,7 @@ class Policy:
         self.scores = self._fuse(now)
         before = self.state
         driver = None
-        if self._track(now, turn=turn, said=self._said_now(evidence)):
+        if self._track(now, turn=turn, said=self._said_now(evidence), correct=evidence.correct):
             shares = self.channel_shares(self._pending)
             felt = {c: v for c, v in shares.items() if c != "dialogue" and v > 0}
             said = self._said_share(self._pending)

@@ -264,6 +264,27 @@ def test_a_switch_is_earned_by_the_family_that_leads_not_by_an_earlier_one():
     assert d.state in ("engaged", "delighted")
 
 
+def test_no_switch_on_a_turn_whose_answer_says_otherwise():
+    """A right answer is not the turn to conclude that a student struggles (a shadow read as
+    fear over it), nor a wrong one that they are doing fine (a smile over it): the switch
+    waits for a turn that does not contradict it."""
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(read(0.8, face="fear"), WRONG, now=30)
+    d = pol.decide(read(0.8, face="fear"), RIGHT, now=60)
+    assert pol.scores["anxious"] > pol.scores["engaged"] and d.state == "engaged"
+    assert pol.decide(read(0.8, face="fear"), Evidence(move="ack"), now=70).state == "anxious"
+
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(read(0.6, face="neutral"), WRONG, now=20)
+    pol.decide(read(0.6, face="neutral"), Evidence(wrong_streak=2, correct=False), now=40)
+    assert pol.state == "confused"
+    glad = read(0.9, face="joy", speech="joy", text="joy")
+    pol.decide(glad, RIGHT, now=130)
+    d = pol.decide(glad, WRONG, now=135)
+    assert pol.scores["delighted"] > pol.scores["confused"] and d.state == "confused"
+    assert pol.decide(glad, RIGHT, now=160).state == "delighted"
+
+
 def test_typed_frustration_counts_as_surely_as_the_flag_is_sure():
     def frustration(p: float) -> float:
         pol = Policy(clock=lambda: 0.0)
@@ -580,12 +601,13 @@ def test_a_calm_cameras_crumbs_of_anger_are_not_a_usual_look():
 
 def _glare_through(fear_at_rest: float | None, *, said_worry: bool = False) -> list[str]:
     """A camera reading fear (glare on glasses, a dim room) 40 s before each of five right
-    answers, the words calm; with `said_worry`, the student says a worry after the first."""
+    answers and a calm "ok", the words calm; with `said_worry`, the student says a worry after
+    the first."""
     config = load_policy_config()
     if fear_at_rest is not None:
         config = config.model_copy(update={"fear_at_rest": fear_at_rest})
     pol, t, states = Policy(config, clock=lambda: 0.0), 0.0, []
-    turns = [RIGHT] * 5
+    turns = [RIGHT] * 5 + [Evidence(move="ack")]
     if said_worry:
         turns.insert(1, Evidence(move="vent", feelings={"worry": 0.9, "glad": 0.1}))
     for ev in turns:
