@@ -908,15 +908,23 @@ _EXPLAINS = re.compile(
     r"|因为|因為|なぜなら|왜냐하면|لأن|क्योंकि|কারণ)", re.IGNORECASE)
 
 
-def attempts_explanation(question: Question, text: str, verdict: Verdict) -> bool:
+def attempts_explanation(question: Question, text: str, verdict: Verdict, *,
+                         says_feeling: bool = False) -> bool:
     """`text` tries to answer the free-text `question` (`verdict`: the checker's on it), right
-    or wrong: the checker accepts it or knows the wrong idea in it, it comes halfway to an
-    expected idea, or it begins as an explanation does ("because they have to")."""
+    or wrong: the checker accepts it or knows the wrong idea in it; or, unless it says a
+    feeling (`says_feeling`: "im not good with fractions" is heard, not marked), it holds
+    half of an expected idea's content words or begins as an explanation does ("because they
+    have to"). Word overlap, not the engine's comparison, judges "half": a sentence
+    embedding puts "i hate fractions" a quarter of the way to any sentence about fractions."""
     if question.kind != "free_text":
         return False
+    if verdict.correct or verdict.misconception is not None:
+        return True
+    if says_feeling:
+        return False
     threshold = question.min_similarity or DEFAULT_MIN_SIMILARITY
-    return (verdict.correct or verdict.misconception is not None
-            or (verdict.score or 0.0) >= threshold / 2 or bool(_EXPLAINS.match(text)))
+    near = max(lexical_similarity(text, idea) for idea in question.answer)
+    return near >= threshold / 2 or bool(_EXPLAINS.match(text))
 
 
 # ---------------------------------------------------------------- front door

@@ -171,6 +171,14 @@ def said_feeling(move: Move) -> str:
     return felt if felt in SAID_BANK else "angry"
 
 
+def _says_feeling(move: Move) -> bool:
+    """A vent the classifier hears a feeling other than gladness in (worry, feeling down,
+    boredom, anger): what it says is a feeling, whatever words it shares with an answer."""
+    if move.kind != "vent" or not move.feelings:
+        return False
+    return max(move.feelings, key=move.feelings.get) not in ("glad", "other")
+
+
 class Dialogue:
     """One student's tutor for one lesson pack: state, evidence and replies."""
 
@@ -259,7 +267,8 @@ class Dialogue:
                 # different sizes", flagged, stays a vent)
                 or (q.kind == "free_text" and not move.frustrated
                     and move.kind in ("vent", "ack", "off_topic", "greeting")
-                    and attempts_explanation(q, message, self.check(message)))):
+                    and attempts_explanation(q, message, self.check(message),
+                                             says_feeling=_says_feeling(move)))):
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:

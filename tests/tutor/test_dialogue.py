@@ -448,6 +448,28 @@ def test_a_wrong_explanation_is_a_wrong_answer_not_a_feeling(fractions, monkeypa
     assert r.move == heard and r.correct is None
 
 
+def test_a_feeling_said_beside_a_free_text_question_stays_a_feeling(fractions, monkeypatch):
+    """What the classifier hears as worry, feeling down or anger stays that feeling even where
+    it shares words with the idea; and a sentence embedding's loose closeness ("i hate
+    fractions" comes a quarter of the way to any sentence about fractions) makes no attempt."""
+    import tutor.dialogue as dialogue_module
+    from tutor.intents import Move
+
+    down = {"down": 0.8, "glad": 0.1, "worry": 0.1}
+    monkeypatch.setattr(dialogue_module, "classify_move",
+                        lambda text, expecting_answer: Move("vent", text, feelings=down))
+    d = Dialogue(fractions, seed=0)
+    d.resume("why_equal_parts")
+    _, r = turn(d, "im rubbish at the parts and sizes stuff")
+    assert r.move == "vent" and r.correct is None
+    monkeypatch.setattr(dialogue_module, "classify_move",
+                        lambda text, expecting_answer: Move("vent", text))
+    d = Dialogue(fractions, seed=0, similarity=lambda a, b: 0.3)
+    d.resume("why_equal_parts")
+    _, r = turn(d, "i hate fractions")
+    assert r.move == "vent" and r.correct is None
+
+
 def test_evidence_counts_the_letters_of_a_reply_in_any_script(fractions):
     """The policy reads a reply of a few letters minutes later as drifting off: the dialogue
     counts letters and digits, not bytes or punctuation, in whatever script."""
