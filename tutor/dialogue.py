@@ -45,6 +45,10 @@ DEFAULT_LESSON = "fractions"
 EXPECTED_ANSWER_S = 20.0  # s, a typical time to answer a question
 FAST_FRACTION = 0.5  # an answer in under this share of the expected time is "fast"
 REVEAL_AFTER = 3  # wrong answers on one question before the tutor shows the answer
+# a free-text question's accepted explanation that the classifier hears as one of these
+# requests less surely than this is the answer stated, not the request
+REQUESTS = ("confused", "why", "hint", "example")
+UNSURE_REQUEST = 0.6
 # what the tutor says to a feeling put into words (the feeling the move classifier hears in a
 # vent: tutor.moves), and whether help with the question follows; anger and frustration are
 # acknowledged and helped, gladness and boredom carry on with the question
@@ -268,7 +272,14 @@ class Dialogue:
                 or (q.kind == "free_text" and not move.frustrated
                     and move.kind in ("vent", "ack", "off_topic", "greeting")
                     and attempts_explanation(q, message, self.check(message),
-                                             says_feeling=_says_feeling(move)))):
+                                             says_feeling=_says_feeling(move)))
+                # the right explanation, stated, where the classifier half hears a request in
+                # it ("the parts have to be the same size so each one is the same fraction of
+                # the whole", confused at 0.51); "i dont get why the parts have to be the same
+                # size" is heard surely and stays a request
+                or (q.kind == "free_text" and not move.frustrated and "?" not in message
+                    and move.kind in REQUESTS and move.p_kind < UNSURE_REQUEST
+                    and self.check(message).correct)):
             move = Move("answer", message, message, move.frustrated, move.p_frustrated)
         verdict, counts_wrong = None, False
         if move.kind == "answer" and self.expecting_answer:

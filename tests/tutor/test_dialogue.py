@@ -448,6 +448,25 @@ def test_a_wrong_explanation_is_a_wrong_answer_not_a_feeling(fractions, monkeypa
     assert r.move == heard and r.correct is None
 
 
+def test_the_right_explanation_half_heard_as_a_request_is_the_answer(fractions, monkeypatch):
+    """A stated explanation the checker accepts, which the classifier hears as a request only
+    half surely, is the answer; heard surely, or asked with "?", it stays the request."""
+    import tutor.dialogue as dialogue_module
+    from tutor.intents import Move
+
+    right = ("the parts have to be the same size so each one is the same fraction of the "
+             "whole")
+    for kind, p, text, taken in (("confused", 0.51, right, True),
+                                 ("why", 0.9, right, False),
+                                 ("confused", 0.51, right + "?", False)):
+        monkeypatch.setattr(dialogue_module, "classify_move",
+                            lambda t, expecting_answer: Move(kind, t, p_kind=p))
+        d = Dialogue(fractions, seed=0)
+        d.resume("why_equal_parts")
+        _, r = turn(d, text)
+        assert (r.move, r.correct) == (("answer", True) if taken else (kind, None)), (kind, p)
+
+
 def test_a_feeling_said_beside_a_free_text_question_stays_a_feeling(fractions, monkeypatch):
     """What the classifier hears as worry, feeling down or anger stays that feeling even where
     it shares words with the idea; and a sentence embedding's loose closeness ("i hate
