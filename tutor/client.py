@@ -201,7 +201,7 @@ class RemoteCMT:
             except httpx.TimeoutException as e:
                 # Sent: the engine may be reading it still. Asking again would queue the same
                 # work behind itself.
-                raise CMTUnavailable(f"the emotion service took longer than {wait:.0f} s") from e
+                raise CMTUnavailable(f"the emotion service took longer than {wait:g} s") from e
             except httpx.TransportError as e:
                 raise CMTUnavailable(f"emotion service connection failed: {e}") from e
             if r.status_code == 200:

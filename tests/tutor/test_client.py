@@ -63,6 +63,9 @@ def test_client_survives_the_service_dying_and_coming_back(keyword_engine):
     port = free_port()
     app = create_app(Settings(), engine_factory=lambda: keyword_engine)
     server, url = serve_in_thread(app, port=port)
+    # a fresh service's first answer can take longer than the 0.5 s allowed below on a busy
+    # machine: warmed by a client of its own, so the one under test starts from a live service
+    RemoteCMT(url, timeout_s=30, retries=0).analyze(AnalyzeRequest(text="warm"))
     remote = RemoteCMT(url, timeout_s=0.5, retries=0, breaker=CircuitBreaker(failures=2, reset_s=0.5))
     client = FallbackCMT(remote, EmbeddedCMT(keyword_engine))
     assert not client.analyze(AnalyzeRequest(text="happy")).degraded
@@ -81,6 +84,7 @@ def test_client_survives_the_service_dying_and_coming_back(keyword_engine):
     assert _time.perf_counter() - t < 0.3  # open circuit: no waiting on the dead service
     server2, _ = serve_in_thread(create_app(Settings(), engine_factory=lambda: keyword_engine), port=port)
     try:
+        RemoteCMT(url, timeout_s=30, retries=0).analyze(AnalyzeRequest(text="warm"))
         _time.sleep(0.6)  # past reset_s: the next call is the trial
         assert not client.analyze(AnalyzeRequest(text="happy")).degraded
         assert remote.breaker.state == "closed"
