@@ -175,14 +175,6 @@ def said_feeling(move: Move) -> str:
     return felt if felt in SAID_BANK else "angry"
 
 
-def _says_feeling(move: Move) -> bool:
-    """A vent the classifier hears a feeling other than gladness in (worry, feeling down,
-    boredom, anger): what it says is a feeling, whatever words it shares with an answer."""
-    if move.kind != "vent" or not move.feelings:
-        return False
-    return max(move.feelings, key=move.feelings.get) not in ("glad", "other")
-
-
 class Dialogue:
     """One student's tutor for one lesson pack: state, evidence and replies."""
 
@@ -259,31 +251,43 @@ class Dialogue:
         self._pending = self._analyse(message, self.clock() if now is None else now)
         return self._pending.evidence
 
+    def _explained(self, q: Question, move: Move, message: str) -> Verdict | None:
+        """The checker's verdict on a calm message to a free-text question when the message is
+        the explanation, right or wrong, whatever the classifier heard; else None. A feeling
+        or chat heard in a long sentence that tries the question is the answer ("because the
+        numbers are like that" is a wrong one, not a glad vent; "i hate it when the parts are
+        different sizes", flagged, never gets here). So is the right explanation, stated,
+        where the classifier half hears a request in it ("the parts have to be the same size
+        so each one is the same fraction of the whole", confused at 0.51); "i dont get why
+        the parts have to be the same size" is heard surely and stays a request."""
+        chat = move.kind in ("vent", "ack", "off_topic", "greeting")
+        unsure_request = (move.kind in REQUESTS and move.p_kind < UNSURE_REQUEST
+                          and "?" not in message)
+        if not (chat or unsure_request):
+            return None
+        verdict = self.check(message)
+        if chat:
+            says_feeling = (move.kind == "vent" and bool(move.feelings)
+                            and said_feeling(move) != "glad")
+            return verdict if attempts_explanation(q, message, verdict,
+                                                   says_feeling=says_feeling) else None
+        return verdict if verdict.correct else None
+
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
         q = self.question
-        if move.kind != "answer" and self.expecting_answer and (
-                # one of the options, typed out
-                (q.kind == "choice" and picked_choice(q, message) is not None)
-                # an explanation that asks for nothing, calmly, right or wrong, whatever feeling
-                # or chat the classifier hears in a long sentence ("because the numbers are
-                # like that" is a wrong answer, not a glad vent; "i hate it when the parts are
-                # different sizes", flagged, stays a vent)
-                or (q.kind == "free_text" and not move.frustrated
-                    and move.kind in ("vent", "ack", "off_topic", "greeting")
-                    and attempts_explanation(q, message, self.check(message),
-                                             says_feeling=_says_feeling(move)))
-                # the right explanation, stated, where the classifier half hears a request in
-                # it ("the parts have to be the same size so each one is the same fraction of
-                # the whole", confused at 0.51); "i dont get why the parts have to be the same
-                # size" is heard surely and stays a request
-                or (q.kind == "free_text" and not move.frustrated and "?" not in message
-                    and move.kind in REQUESTS and move.p_kind < UNSURE_REQUEST
-                    and self.check(message).correct)):
-            move = Move("answer", message, message, move.frustrated, move.p_frustrated)
-        verdict, counts_wrong = None, False
+        verdict = None
+        if move.kind != "answer" and self.expecting_answer:
+            if q.kind == "choice" and picked_choice(q, message) is not None:
+                move = Move("answer", message, message, move.frustrated, move.p_frustrated)
+            elif q.kind == "free_text" and not move.frustrated:
+                verdict = self._explained(q, move, message)
+                if verdict is not None:
+                    move = Move("answer", message, message, move.frustrated, move.p_frustrated)
+        counts_wrong = False
         if move.kind == "answer" and self.expecting_answer:
-            verdict = self.check(move.answer or message)
+            if verdict is None:  # the explanation's verdict is already in hand
+                verdict = self.check(move.answer or message)
             counts_wrong = not verdict.correct and (verdict.feedback is not None
                                                     or verdict.message is None)
         elapsed = None if self._last_reply_at is None else max(now - self._last_reply_at, 0.0)

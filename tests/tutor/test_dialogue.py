@@ -460,7 +460,7 @@ def test_the_right_explanation_half_heard_as_a_request_is_the_answer(fractions, 
                                  ("why", 0.9, right, False),
                                  ("confused", 0.51, right + "?", False)):
         monkeypatch.setattr(dialogue_module, "classify_move",
-                            lambda t, expecting_answer: Move(kind, t, p_kind=p))
+                            lambda t, expecting_answer, kind=kind, p=p: Move(kind, t, p_kind=p))
         d = Dialogue(fractions, seed=0)
         d.resume("why_equal_parts")
         _, r = turn(d, text)
