@@ -473,6 +473,16 @@ def _pick(s: str) -> tuple[int, int] | None:
     return stated[-1] if stated else found[0]
 
 
+def as_digits(text: str) -> str:
+    """The message as the answer reader reads it: lower case, with its numbers spelled in
+    words, English or another language's, as digits ("wait five minutes" -> "wait 5
+    minutes", "dame cinco minutos" -> "dame 5 minutos")."""
+    raw = text if isinstance(text, str) else str(text)
+    if len(raw) > 10 * MAX_CHARS:
+        return raw.lower()
+    return _read(raw)[0]
+
+
 def extract_answer(text: str) -> str | None:
     """The answer in a student's message, written plainly, or None when there is none.
 

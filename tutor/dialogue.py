@@ -38,6 +38,7 @@ from tutor.intents import Move, asks_if_right, classify_move, looks_like_answer
 from tutor.mastery import Mastery
 from tutor.policy import Decision, Evidence
 from tutor.prompts import PHRASES
+from tutor.units import measured, named
 
 log = logging.getLogger("tutor.dialogue")
 
@@ -251,6 +252,20 @@ class Dialogue:
         self._pending = self._analyse(message, self.clock() if now is None else now)
         return self._pending.evidence
 
+    def _measured_otherwise(self, message: str) -> bool:
+        """The message's number is a time or a temperature that the waiting question never
+        speaks of ("wait 5 minutes", "she say 12 oclock", "its like 30 degrees in here" to a
+        question about fractions): a pause or a remark, not a wrong answer. "45 minutes" to
+        "how many minutes is 3/4 of an hour?" is its answer."""
+        q = self.question
+        if q is None or q.kind in ("free_text", "choice"):
+            return False
+        said = measured(message)
+        if not said:
+            return False
+        asked = " ".join([q.prompt, *q.answer, *q.hints, q.explanation or ""])
+        return not said <= named(asked)
+
     def _explained(self, q: Question, move: Move, message: str) -> Verdict | None:
         """The checker's verdict on a calm message to a free-text question when the message is
         the explanation, right or wrong, whatever the classifier heard; else None. A feeling
@@ -276,6 +291,8 @@ class Dialogue:
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
         q = self.question
+        if move.kind == "answer" and self.expecting_answer and self._measured_otherwise(message):
+            move = classify_move(message, expecting_answer=True, not_answer=True)
         verdict = None
         if move.kind != "answer" and self.expecting_answer:
             if q.kind == "choice" and picked_choice(q, message) is not None:

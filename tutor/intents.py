@@ -89,8 +89,11 @@ def _free_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def classify_move(text: str, *, expecting_answer: bool) -> Move:
-    """Classify one chat message. `expecting_answer`: a question is waiting for an answer."""
+def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False) -> Move:
+    """Classify one chat message. `expecting_answer`: a question is waiting for an answer.
+    `not_answer`: the message is known to hold no answer to it ("wait 5 minutes" to a question
+    that measures no time): the likeliest of the other moves, its probability taken among
+    them."""
     raw = text if isinstance(text, str) else str(text)
     text_read = readable(raw)
     if not text_read.strip() or mostly_garbled(raw):
@@ -103,7 +106,11 @@ def classify_move(text: str, *, expecting_answer: bool) -> Move:
     if not any(c.isalnum() for c in text_read) and not symbols(text_read):
         # no word, number, emoji or emoticon ("...", "?!"): no feeling was said to acknowledge
         probs.pop("vent", None)
-    if expecting_answer and is_only_an_answer(text_read):
+    if not_answer:
+        rest = sum(p for k, p in probs.items() if k != "answer")
+        probs = {k: p / rest for k, p in probs.items() if k != "answer"} if rest > 0 else \
+            {k: 1 / (len(probs) - 1) for k in probs if k != "answer"}
+    if expecting_answer and not not_answer and is_only_an_answer(text_read):
         kind, p_kind = "answer", 1.0  # certain: by rule
     else:
         kind = max(probs, key=probs.get)

@@ -508,3 +508,30 @@ def test_a_second_wrong_answer_in_seconds_is_a_fast_guess(fractions):
     assert (first.correct, first.fast_wrong) == (False, False)
     assert (again.wrong_streak, again.fast_wrong) == (2, True)
     assert (slow.wrong_streak, slow.fast_wrong) == (3, False)
+
+
+def test_a_time_or_temperature_said_to_a_fractions_question_is_no_wrong_answer(fractions):
+    d = started(fractions)
+    for message in ("wait 5 minutes", "2 mins", "she say 12 oclock ok",
+                    "its like 30 degrees in here"):
+        evidence, reply = turn(d, message)
+        assert reply.move != "answer" and reply.correct is None, message
+        assert evidence.wrong_streak == 0 and evidence.correct is None, message
+    evidence, reply = turn(d, "wait 5 minutes")
+    assert reply.move == "break"
+
+
+def test_a_time_is_the_answer_to_a_question_that_asks_for_one():
+    from tutor.curriculum import Pack
+
+    question = {"id": "q", "prompt": "How many minutes is 3/4 of an hour?", "kind": "number",
+                "answer": 45, "hints": ["An hour is 60 minutes."]}
+    pack = Pack.model_validate({
+        "id": "time", "title": "Time", "description": "Minutes.",
+        "topics": [{"id": "t", "title": "T", "steps": [{
+            "id": "s", "title": "S", "skills": ["time"],
+            "explanations": {"standard": "An hour has 60 minutes."},
+            "questions": [question]}]}]})
+    d = started(pack)
+    evidence, reply = turn(d, "45 minutes")
+    assert reply.move == "answer" and reply.correct is True
