@@ -19,8 +19,6 @@ word. Deterministic: the same library gives the same file.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 from collections import Counter
@@ -32,6 +30,7 @@ from anyascii import anyascii
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools.shipped import write_or_check  # noqa: E402
 from tutor.numerals import _AND, _UNSPACED, LEXICON, _latin, plain  # noqa: E402
 
 CARDINALS = (*range(101), *range(200, 1001, 100))
@@ -124,27 +123,10 @@ def _most(said: set[tuple[int, str]]) -> int | None:
     return None if rest and rest[0][1] == n else best
 
 
-
-
-def serialise(table: dict) -> str:
-    return json.dumps(table, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true",
-                    help="compare with the shipped file instead of writing it")
-    args = ap.parse_args()
-    text = serialise(build())
-    if args.check:
-        same = LEXICON.exists() and LEXICON.read_text(encoding="utf-8") == text
-        print(f"{LEXICON}: {'as built' if same else 'differs from a fresh build'}")
-        raise SystemExit(0 if same else 1)
-    LEXICON.parent.mkdir(parents=True, exist_ok=True)
-    LEXICON.write_text(text, encoding="utf-8")
-    table = json.loads(text)
-    print(f"{LEXICON}: {len(table['cardinals'])} cardinals, {len(table['stems'])} ordinal "
-          f"stems, {len(table['romanised'])} romanised ({table['source']})")
+    write_or_check(LEXICON, build, __doc__, lambda table: (
+        f"{len(table['cardinals'])} cardinals, {len(table['stems'])} ordinal stems, "
+        f"{len(table['romanised'])} romanised ({table['source']})"))
 
 
 if __name__ == "__main__":

@@ -19,18 +19,16 @@ words that are something else in a language students write ("time", "hola", "sat
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import unicodedata
 from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools.shipped import write_or_check  # noqa: E402
 from tutor.numerals import plain  # noqa: E402
-from tutor.units import UNITS  # noqa: E402
+from tutor.units import UNITS, in_signs  # noqa: E402
 
 KINDS = {
     "time": ("duration-second", "duration-minute", "duration-hour"),
@@ -41,14 +39,7 @@ ENGLISH = {
     "time": "sec secs min mins hr hrs oclock pm".split(),
     "temperature": "deg degs ° °c °f".split(),
 }
-NOT_UNITS = frozenset("time hola sat vor eur 分 分钟之 분".split())
-
-
-def _alphabetic(word: str) -> bool:
-    """Written in an alphabet (Latin, Cyrillic, Arabic...), where two letters are no unit name;
-    not Chinese, Japanese or Korean, whose one sign is ("秒", "度")."""
-    return not any(unicodedata.name(c, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA"))
-                   for c in word)
+NOT_UNITS = frozenset("time hola sat vor eur 分 분".split())
 
 
 def build() -> dict:
@@ -69,7 +60,7 @@ def build() -> dict:
                     word = " ".join(pattern.replace("{0}", " ").lower().split()).strip(".")
                     if not word or word in NOT_UNITS:
                         continue
-                    if _alphabetic(word) and sum(c.isalpha() for c in word) < 3:
+                    if not in_signs(word) and sum(c.isalpha() for c in word) < 3:
                         continue
                     words[kind].update({word, plain(word)})
     return {"source": f"babel {version('babel')}",
@@ -77,25 +68,9 @@ def build() -> dict:
                for kind, found in words.items()}}
 
 
-def serialise(table: dict) -> str:
-    return json.dumps(table, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true",
-                    help="compare with the shipped file instead of writing it")
-    args = ap.parse_args()
-    text = serialise(build())
-    if args.check:
-        same = UNITS.exists() and UNITS.read_text(encoding="utf-8") == text
-        print(f"{UNITS}: {'as built' if same else 'differs from a fresh build'}")
-        raise SystemExit(0 if same else 1)
-    UNITS.parent.mkdir(parents=True, exist_ok=True)
-    UNITS.write_text(text, encoding="utf-8")
-    table = json.loads(text)
-    print(f"{UNITS}: " + ", ".join(f"{len(table[k])} {k} words" for k in KINDS)
-          + f" ({table['source']})")
+    write_or_check(UNITS, build, __doc__, lambda table: ", ".join(
+        f"{len(table[kind])} {kind} words" for kind in KINDS) + f" ({table['source']})")
 
 
 if __name__ == "__main__":

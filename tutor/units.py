@@ -29,7 +29,7 @@ UNITS = REPO_DATA_DIR / "numerals" / "units.json"
 KINDS = ("time", "temperature")
 
 
-def _signs(word: str) -> bool:
+def in_signs(word: str) -> bool:
     """Written in Chinese, Japanese or Korean signs, which run on without spaces."""
     return any(unicodedata.name(c, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA"))
                for c in word)
@@ -43,8 +43,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     out = {}
     for kind in KINDS:
         words = sorted(table[kind], key=len, reverse=True)  # "minutes" before "min"
-        spaced = "|".join(re.escape(w) for w in words if not _signs(w))
-        run_on = "|".join(re.escape(w) for w in words if _signs(w)) or "(?!)"
+        spaced = "|".join(re.escape(w) for w in words if not in_signs(w))
+        run_on = "|".join(re.escape(w) for w in words if in_signs(w)) or "(?!)"
         out[kind] = re.compile(rf"(?<![^\W\d_])(?:{spaced})(?![^\W\d_])|{run_on}")
     return out
 
@@ -61,7 +61,7 @@ def _counts(before: str) -> bool:
     if word is None:
         return False
     cardinals = lexicon()[0]
-    if _signs(word[0]):  # run on: "等我五" ends in "五"
+    if in_signs(word[0]):  # run on: "等我五" ends in "五"
         return any(word[0][-k:] in cardinals for k in range(1, min(len(word[0]), 4) + 1))
     return word[0] in cardinals
 

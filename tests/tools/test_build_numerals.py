@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tools.build_numerals import _most, build, serialise
+from tools.build_numerals import _most, build
+from tools.shipped import serialise
 from tutor.numerals import LEXICON
 
 

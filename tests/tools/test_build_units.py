@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tools.build_units import NOT_UNITS, build, serialise
+from tools.build_units import NOT_UNITS, build
+from tools.shipped import serialise
 from tutor.units import UNITS
 
 
