@@ -206,6 +206,7 @@ class Dialogue:
         self.level_shown: str | None = None  # explanation level last shown for the step
         self.last_answered: tuple[Step, Question] | None = None  # the last question got right
         self._just_answered = False
+        self._just_wrong = False  # the last message was an answer, checked and counted wrong
         self._last_reply_at: float | None = None
         self._pending: _Analysis | None = None
         self.on_break = False  # the student took a break; the next message comes back
@@ -313,7 +314,8 @@ class Dialogue:
         fast = elapsed is not None and elapsed < FAST_FRACTION * self.expected_answer_s
         # "is right?" just after a right answer asks to be told so (`respond`), whatever move
         # the classifier hears in it: no "i don't get it"
-        checking = self._just_answered and move.kind != "answer" and asks_if_right(message)
+        checking = ((self._just_answered or self._just_wrong) and move.kind != "answer"
+                    and asks_if_right(message))
         evidence = Evidence(
             wrong_streak=streak,
             hint_requests=self.hint_requests + (move.kind == "hint"),
@@ -353,6 +355,7 @@ class Dialogue:
         self.wrong_streak = a.evidence.wrong_streak
         self.hint_requests = a.evidence.hint_requests
         just_answered, self._just_answered = self._just_answered, False
+        self._just_wrong = False
         out, tone = _Out(), decision.tone
         kind = a.move.kind
         back = self.on_break and kind != "break"
@@ -375,7 +378,7 @@ class Dialogue:
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
         elif a.checking:
-            self._on_asks_if_right(a, decision, out)
+            self._on_asks_if_right(a, decision, out, right=just_answered)
         elif kind == "answer":
             self._on_answer(a, decision, out)
         elif kind == "hint":
@@ -445,6 +448,7 @@ class Dialogue:
             return
         self.mastery.observe_answer(step, q, False)
         self.wrong_on_question += 1
+        self._just_wrong = True
         why = v.feedback or v.message or ""
         out.add(f"{self.book.say('wrong', tone)} {why}".strip(),
                 "checked: wrong" + (f" ({v.misconception})" if v.misconception else ""))
@@ -484,17 +488,25 @@ class Dialogue:
                 out.add(step.explanations.at("standard"), "standard explanation")
         out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}", "re-asked")
 
-    def _on_asks_if_right(self, a: _Analysis, d: Decision, out: _Out) -> None:
-        """"is that right? i wasn't sure" just after a right answer: yes, it was; a feeling said
-        with it is heard, a "why" is answered for that answer, and the new question waits
-        (no hint for a question they have not tried)."""
-        out.add(self.book.say("confirm_right", d.tone), "confirmed the last answer was right")
-        if a.move.kind == "why":
+    def _on_asks_if_right(self, a: _Analysis, d: Decision, out: _Out,
+                          right: bool) -> None:
+        """"is that right? i wasn't sure" just after an answer: yes, it was (a "why" is then
+        answered for that answer), or no, it was not (the tutor's "not quite" may have been
+        missed); a feeling said with it is heard, and the waiting question follows with no
+        unasked hint. Not "i don't get it": the policy does not count it as confusion."""
+        bank, did = (("confirm_right", "confirmed the last answer was right") if right else
+                     ("confirm_wrong", "said the last answer was not right"))
+        out.add(self.book.say(bank, d.tone), did)
+        if right and a.move.kind == "why":
             self._on_why(d, out, just_answered=True)
             return
         if a.move.kind == "vent" or a.move.frustrated:
             out.add(*self._steer(a, d.tone))
-        self._carry_on(out, d.tone)
+        if right:
+            self._carry_on(out, d.tone)
+        else:  # "Great. Over to you:" after a no would jar
+            out.add(f"{self.book.say('reask', d.tone)} {format_question(self.question)}",
+                    "re-asked")
 
     def _on_why(self, d: Decision, out: _Out, just_answered: bool) -> None:
         tone = d.tone

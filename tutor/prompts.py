@@ -287,6 +287,15 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
                         "Yes, your last answer was right."),
         "calm": ("Yes, that one was right.", "Yes, your last answer was correct."),
     },
+    "confirm_wrong": {  # "was that right?" just after a wrong answer
+        "neutral": ("No, that one wasn't right.", "No, your last answer wasn't right yet."),
+        "upbeat": ("Not that one, but you're getting there!",
+                   "Not quite that one. Keep going!"),
+        "encouraging": ("Not that one yet, and that's fine: a wrong answer shows what to "
+                        "look at.", "Not quite yet. You're learning it."),
+        "calm": ("No, that one wasn't right. Let's look again.",
+                 "Not that one. We'll take it slowly."),
+    },
     "carry_on": {  # "ok", "thanks": carry on with the question
         "neutral": ("Great. Over to you:", "Okay! Go ahead:", "Good. When you're ready:"),
         "upbeat": ("Awesome! Your go:", "Great, let's go:"),

@@ -336,6 +336,21 @@ def test_asking_if_right_without_a_right_answer_before_is_not_confirmed(fraction
     assert r.move == "answer" and r.correct is True
 
 
+@pytest.mark.parametrize("message", ["was that right?", "is that right? i wasnt sure",
+                                     "did i get it right"])
+def test_asking_if_right_just_after_a_wrong_answer_is_told_no_and_the_question_waits(
+        fractions, message):
+    """The "not quite" may have been missed: "no, it wasn't", and the same question again;
+    not the step explained as to "why?", and not "i don't get it" for the policy."""
+    d = started(fractions)
+    turn(d, "5/8")  # wrong
+    evidence, r = turn(d, message)
+    assert any(line in r.text for line in _lines("confirm_wrong")), r.text
+    assert d.question.prompt in r.text and d.step.explanations.standard not in r.text
+    assert not evidence.typed_confused and evidence.correct is None
+    assert evidence.wrong_streak == 1
+
+
 def test_a_feeling_said_while_the_tutor_steps_up_gets_no_unasked_help(fractions):
     """While the policy has the tutor step up (a bored student: harder questions), a vent is
     heard and the question follows; never "let's make it easier" and a hint nobody asked for
