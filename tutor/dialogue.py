@@ -312,8 +312,8 @@ class Dialogue:
         correct = verdict is not None and verdict.correct
         streak = 0 if correct else self.wrong_streak + counts_wrong
         fast = elapsed is not None and elapsed < FAST_FRACTION * self.expected_answer_s
-        # "is right?" just after a right answer asks to be told so (`respond`), whatever move
-        # the classifier hears in it: no "i don't get it"
+        # "is right?" just after an answer, right or wrong, asks to be told so (`respond`),
+        # whatever move the classifier hears in it: no "i don't get it"
         checking = ((self._just_answered or self._just_wrong) and move.kind != "answer"
                     and asks_if_right(message))
         evidence = Evidence(
