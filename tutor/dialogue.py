@@ -205,8 +205,9 @@ class Dialogue:
         self.examples_shown: dict[str, int] = {}  # step id -> worked examples shown
         self.level_shown: str | None = None  # explanation level last shown for the step
         self.last_answered: tuple[Step, Question] | None = None  # the last question got right
-        self._just_answered = False
-        self._just_wrong = False  # the last message was an answer, checked and counted wrong
+        # the last message's answer: right (True), checked and counted wrong (False), or
+        # there was none (None)
+        self._just_answered: bool | None = None
         self._last_reply_at: float | None = None
         self._pending: _Analysis | None = None
         self.on_break = False  # the student took a break; the next message comes back
@@ -314,7 +315,7 @@ class Dialogue:
         fast = elapsed is not None and elapsed < FAST_FRACTION * self.expected_answer_s
         # "is right?" just after an answer, right or wrong, asks to be told so (`respond`),
         # whatever move the classifier hears in it: no "i don't get it"
-        checking = ((self._just_answered or self._just_wrong) and move.kind != "answer"
+        checking = (self._just_answered is not None and move.kind != "answer"
                     and asks_if_right(message))
         evidence = Evidence(
             wrong_streak=streak,
@@ -354,8 +355,7 @@ class Dialogue:
         self._pending = None
         self.wrong_streak = a.evidence.wrong_streak
         self.hint_requests = a.evidence.hint_requests
-        just_answered, self._just_answered = self._just_answered, False
-        self._just_wrong = False
+        just_answered, self._just_answered = self._just_answered, None
         out, tone = _Out(), decision.tone
         kind = a.move.kind
         back = self.on_break and kind != "break"
@@ -378,7 +378,7 @@ class Dialogue:
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
         elif a.checking:
-            self._on_asks_if_right(a, decision, out, right=just_answered)
+            self._on_asks_if_right(a, decision, out, right=just_answered is True)
         elif kind == "answer":
             self._on_answer(a, decision, out)
         elif kind == "hint":
@@ -388,7 +388,7 @@ class Dialogue:
                 out.add(self.book.say("acknowledge", tone), "acknowledged typed frustration")
             self._on_confused(decision, out)
         elif kind == "why":
-            self._on_why(decision, out, just_answered)
+            self._on_why(decision, out, just_answered is True)
         elif kind == "skip":
             self._on_skip(decision, out)
         elif kind == "too_easy":
@@ -448,7 +448,7 @@ class Dialogue:
             return
         self.mastery.observe_answer(step, q, False)
         self.wrong_on_question += 1
-        self._just_wrong = True
+        self._just_answered = False
         why = v.feedback or v.message or ""
         out.add(f"{self.book.say('wrong', tone)} {why}".strip(),
                 "checked: wrong" + (f" ({v.misconception})" if v.misconception else ""))
