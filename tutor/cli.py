@@ -238,7 +238,8 @@ def moves(no_question: bool = typer.Option(False, "--no-question",
     for line in lines:  # bytes that are not UTF-8 become U+FFFD, never a traceback
         text = line.rstrip("\r\n")
         move = classify_move(text, expecting_answer=not no_question)
-        feeling = max(move.feelings, key=move.feelings.get) if move.feelings else None
+        feeling = (max(move.feelings, key=move.feelings.get)
+                   if move.kind == "vent" and move.feelings else None)
         typer.echo(json.dumps({"text": text, "move": move.kind, "frustrated": move.frustrated,
                                "answer": move.answer, "feeling": feeling}, ensure_ascii=False))
 

@@ -42,7 +42,7 @@ EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
            "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong",
-           "fast_streak")
+           "fast_streak", "chat_while_right")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
@@ -197,6 +197,7 @@ class Evidence:
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
                 "break_while_right": 0.0,
+                "chat_while_right": 0.0,
                 "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
                 "fast_streak": 0.0,  # ...and whether this one ends a run of quick ones
@@ -246,6 +247,7 @@ class Decision:
     control: bool = False
     evidence: Evidence | None = None  # the dialogue's evidence this turn
     drifting: bool = False  # the student seemed to drift off this turn (Policy._drift)
+    chatted: bool = False  # ...or chatted off the lesson while it goes well (chat_while_right)
 
 
 class _Accumulator:
@@ -313,6 +315,7 @@ class Policy:
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
         self._drifting: float | None = None  # when the student last seemed to drift off
         self._drifted = False  # ...and whether they did on this turn
+        self._chatted = False  # chatted off-topic this turn while it goes well (no worry)
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -436,6 +439,12 @@ class Policy:
             amounts["skip_while_right"] = 1.0  # another question, please: this one is no challenge
         if evidence.move == "break" and self._right_run and not evidence.typed_frustration:
             amounts["break_while_right"] = 1.0  # wanting to stop while it goes well: had enough
+        if evidence.move == "off_topic" and self._right_run and not evidence.typed_frustration:
+            # chat while it goes well ("how many more?", "did you watch the match"): a mind
+            # elsewhere, except as far as the chat is worry ("will my teacher see this")
+            worry = (evidence.feelings or {}).get("worry", 0.0)
+            amounts["chat_while_right"] = 1.0 - worry
+        self._chatted = amounts["chat_while_right"] >= 0.5
         self._drifted = self._drift(evidence, now)
         if self._drifted:
             amounts["drift"] = 1.0
@@ -749,7 +758,7 @@ class Policy:
                         offer_break=offer_break, reason=reason,
                         driver=driver if "state" in changes else None,
                         previous=before if "state" in changes else None, source=source,
-                        evidence=evidence, drifting=self._drifted)
+                        evidence=evidence, drifting=self._drifted, chatted=self._chatted)
 
     def _reason(self, read: list[str], had_reading: bool, evidence: Evidence, changes: dict,
                 held: float, offer_break: bool, *, spoken: bool) -> str:
@@ -762,6 +771,8 @@ class Policy:
         what += evidence.phrases(spoken=spoken, slow_s=self.slow_s())
         if self._drifted:
             what.append(f"drifting off ({evidence.response_s:.0f} s to reply)")
+        if self._chatted:
+            what.append("chatting while it goes well")
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []
@@ -805,7 +816,7 @@ _DRIFTED = "You seem a bit far away, so let's try something more of a challenge!
 
 
 def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool,
-             drifted: bool = False) -> str:
+             drifted: bool = False, chatted: bool = False) -> str:
     words = "what you said" if spoken else "what you wrote"
     if driver == "face":
         return "I could see it on your face."
@@ -816,10 +827,11 @@ def _because(driver: str | None, evidence: Evidence | None, *, spoken: bool,
     if driver == "fused":  # a reading that names no modality
         return "I noticed how you seem to feel."
     if driver == "dialogue":
-        if drifted:
+        if drifted and not chatted:
             return "I noticed it from how long you take to reply."
         e = evidence or Evidence()
-        if e.typed_frustration or e.typed_confused or e.too_easy or e.move == "hint":
+        if (e.typed_frustration or e.typed_confused or e.too_easy or e.move == "hint"
+                or chatted):
             return f"I noticed it in {words}."
         return "I noticed it from how your answers are going."
     return ""
@@ -832,7 +844,7 @@ def student_note(decision: Decision) -> str:
     never says "wrote" of a spoken turn. Empty in control mode (nothing adapts)."""
     if decision.control:
         return ""
-    drifted = decision.state == "bored" and decision.drifting
+    drifted = decision.state == "bored" and (decision.drifting or decision.chatted)
     if "state" not in decision.changes:
         line = _STILL[decision.state]
     elif decision.state in ("engaged", "delighted") and decision.previous in SLOW_STATES:
@@ -842,7 +854,7 @@ def student_note(decision: Decision) -> str:
     else:
         line = _NOW[decision.state]
     because = (_because(decision.driver, decision.evidence, spoken=decision.source == "spoken",
-                        drifted=drifted)
+                        drifted=drifted, chatted=decision.chatted)
                if "state" in decision.changes else "")
     if decision.offer_break:
         line += " How about a short break?"

@@ -240,6 +240,37 @@ def test_asking_calmly_to_stop_after_a_right_answer_is_boredom_not_after_a_wrong
     assert bored_after(False) <= 0.0 and bored_after(True, angry=True) <= 0.0
 
 
+def test_chatting_off_topic_after_a_right_answer_is_boredom_unless_it_is_worry():
+    """"how many more questions?", "did you watch the match" just after a right answer: a mind
+    elsewhere. Not after a wrong answer, nor in anger, nor as far as the chat is worry ("will
+    my teacher see this")."""
+    def bored_after(correct: bool, *, angry: bool = False, worry: float = 0.0) -> float:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(correct=correct, wrong_streak=0 if correct else 1,
+                                  response_s=20.0, move="answer"), now=20.0)
+        before = pol.scores["bored"]
+        d = pol.decide(None, Evidence(move="off_topic", wrong_streak=0 if correct else 1,
+                                      typed_frustration=angry, frustration_p=0.9 * angry,
+                                      feelings={"worry": worry, "glad": 1.0 - worry}), now=25.0)
+        assert ("chatting while it goes well" in d.reason) == (correct and not angry
+                                                             and worry < 0.5)
+        return pol.scores["bored"] - before
+
+    assert bored_after(True) > 0.1
+    assert bored_after(False) <= 0.0 and bored_after(True, angry=True) <= 0.0
+    assert bored_after(True, worry=0.97) < bored_after(True) / 4
+
+
+def test_chat_after_chat_while_it_goes_well_is_a_mind_elsewhere_and_the_student_is_told_so():
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(None, Evidence(correct=True, move="answer", response_s=20.0), now=20.0)
+    chat = Evidence(move="off_topic", feelings={"glad": 1.0}, response_s=8.0)
+    states = [pol.decide(None, chat, now=20.0 + 8 * i) for i in (1, 2, 3)]
+    assert [d.state for d in states] == ["engaged", "engaged", "bored"]
+    assert student_note(states[-1]) == ("You seem a bit far away, so let's try something more "
+                                        "of a challenge! I noticed it in what you wrote.")
+
+
 def test_laughing_off_one_slip_is_not_failing_but_a_smile_through_two_is():
     """One wrong answer is a slip: joy in the voice and face still counts towards delight.
     From two wrong answers in a row, a smile counts little (`smile_while_failing`)."""
