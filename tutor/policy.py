@@ -42,8 +42,9 @@ EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
            "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong",
-           "fast_streak", "chat_while_right")
+           "fast_streak", "chat_while_right", "slip_owned")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
+SLIP_OWNED_LETTERS = 8  # an ack at least this long after a first wrong answer owns the slip
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
@@ -198,6 +199,7 @@ class Evidence:
                 "skip_while_right": 0.0,  # the policy knows how the answers are going
                 "break_while_right": 0.0,
                 "chat_while_right": 0.0,
+                "slip_owned": 0.0,  # ...and whether the last answer was a first wrong one
                 "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
                 "fast_streak": 0.0,  # ...and whether this one ends a run of quick ones
@@ -316,6 +318,8 @@ class Policy:
         self._drifting: float | None = None  # when the student last seemed to drift off
         self._drifted = False  # ...and whether they did on this turn
         self._chatted = False  # chatted off-topic this turn while it goes well (no worry)
+        self._after_wrong = False  # the last answer counted was wrong
+        self._owned = False  # ...and this turn owned that slip (slip_owned)
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -445,6 +449,15 @@ class Policy:
             worry = (evidence.feelings or {}).get("worry", 0.0)
             amounts["chat_while_right"] = 1.0 - worry
         self._chatted = amounts["chat_while_right"] >= 0.5
+        if (self._after_wrong and evidence.move == "ack" and evidence.wrong_streak == 1
+                and not evidence.typed_frustration
+                and (evidence.letters or 0) >= SLIP_OWNED_LETTERS):
+            # "oh i added the bottoms. silly me" just after a first wrong answer: a slip seen
+            # and owned, not a student lost ("ok" alone says nothing of the kind)
+            amounts["slip_owned"] = 1.0
+        self._owned = amounts["slip_owned"] > 0
+        if evidence.correct is not None or evidence.move == "answer":
+            self._after_wrong = evidence.correct is False
         self._drifted = self._drift(evidence, now)
         if self._drifted:
             amounts["drift"] = 1.0
@@ -773,6 +786,8 @@ class Policy:
             what.append(f"drifting off ({evidence.response_s:.0f} s to reply)")
         if self._chatted:
             what.append("chatting while it goes well")
+        if self._owned:
+            what.append("owned the slip")
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []

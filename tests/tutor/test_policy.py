@@ -271,6 +271,26 @@ def test_chat_after_chat_while_it_goes_well_is_a_mind_elsewhere_and_the_student_
                                         "of a challenge! I noticed it in what you wrote.")
 
 
+def test_owning_a_first_slip_in_words_counts_towards_doing_fine_not_a_bare_ok():
+    """"oh i added the bottoms. silly me" just after a first wrong answer: the slip is seen.
+    "ok" says nothing of the kind, nor words owned after two wrong answers in a row."""
+    def after(letters: int, *, streak: int = 1) -> tuple[float, str]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, Evidence(correct=True, move="answer", response_s=20.0), now=20.0)
+        for i in range(streak):
+            pol.decide(None, Evidence(correct=False, wrong_streak=i + 1, move="answer",
+                                      response_s=20.0), now=40.0 + 20 * i)
+        d = pol.decide(None, Evidence(move="ack", wrong_streak=streak, letters=letters,
+                                      response_s=8.0), now=48.0 + 20 * streak)
+        return pol.scores["engaged"], d.reason
+
+    owned, reason = after(25)
+    assert "owned the slip" in reason
+    bare, reason = after(2)
+    assert "owned the slip" not in reason and owned > bare + 0.1
+    assert "owned the slip" not in after(25, streak=2)[1]
+
+
 def test_laughing_off_one_slip_is_not_failing_but_a_smile_through_two_is():
     """One wrong answer is a slip: joy in the voice and face still counts towards delight.
     From two wrong answers in a row, a smile counts little (`smile_while_failing`)."""
