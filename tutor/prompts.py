@@ -190,7 +190,7 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "acknowledge": {  # typed frustration that is not an answer: heard, not steered away from
         "neutral": ("That sounds frustrating. Let's take it one step at a time.",
-                    "I hear you; this part can be annoying. Let's go slowly."),
+                    "I hear you; this part can be annoying. Let's work through it."),
         "upbeat": ("I get it, that's annoying! Let's crack it together.",),
         "encouraging": ("That's a normal feeling; it means you're working at it. We'll go step by step.",
                         "It's okay to find this hard. Let's work through it together."),

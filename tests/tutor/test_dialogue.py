@@ -154,6 +154,22 @@ def test_tone_picks_the_tones_own_lines(fractions):
     assert any(r.text.startswith(line) for line in PHRASES["right"]["upbeat"])
 
 
+def test_a_tone_that_keeps_the_pace_never_promises_to_slow_down():
+    """The policy pairs neutral and upbeat with normal or harder pacing, so their lines never
+    say "slowly": the words the student reads agree with the pace shown beside them."""
+    import re
+
+    from tutor.policy import load_policy_config
+    from tutor.prompts import PHRASES
+
+    brisk = {a.tone for a in load_policy_config().adaptations.values()
+             if a.pacing in ("normal", "harder")}
+    assert brisk == {"neutral", "upbeat"}
+    promises = [line for bank in PHRASES.values() for tone in brisk
+                for line in bank.get(tone, ()) if re.search(r"\bslow", line, re.IGNORECASE)]
+    assert promises == []
+
+
 def test_a_finished_pack_says_so(fractions):
     d = started(fractions)
     for step in fractions.steps:
