@@ -107,6 +107,7 @@ class PolicyConfig(BaseModel):
     struggle_how: dict[str, list[str]] = Field(default_factory=dict)  # evidence -> the states
     # the readings may move its struggling share among (see Policy._resplit)
     switch_margin: float = Field(ge=0)
+    switch_margin_slow: float | None = Field(default=None, ge=0)  # see Policy._track
     confirm_s: float = Field(ge=0)
     min_dwell_s: float = Field(ge=0)
     min_confidence: float = Field(ge=0, le=1)
@@ -710,7 +711,12 @@ class Policy:
             leader = "engaged"
             if "delighted" in said:
                 said = said | {"engaged"}
-        leads = leader != self.state and lead >= self.config.switch_margin
+        margin = self.config.switch_margin
+        if (leader in SLOW_STATES and self.state in SLOW_STATES
+                and self.config.switch_margin_slow is not None):
+            margin = self.config.switch_margin_slow  # among the slow states (all calm or
+            # encouraging, all slower): how the student struggles, followed more closely
+        leads = leader != self.state and lead >= margin
         if not leads:
             self._pending = None
             return False

@@ -783,3 +783,39 @@ def test_relief_from_names_struggling_states():
     config = load_policy_config()
     with pytest.raises(ValueError, match="relief_from"):
         config.model_validate(config.model_dump() | {"relief_from": ["delighted"]})
+
+
+def test_calm_slow_failing_after_one_annoyed_word_turns_frustration_into_confusion_soon():
+    """"yeah yeah makes sense" flagged frustrated after a wrong answer makes him frustrated;
+    then slow wrong answers under a calm face and calm words say he is lost. Between two slow
+    states (both calm, both slower) the tutor follows the lead at `switch_margin_slow`, so
+    confusion takes over two turns sooner than at the margin between families."""
+    def states(margin: float | None) -> list[str]:
+        config = load_policy_config().model_copy(update={"switch_margin_slow": margin})
+        pol = Policy(config, clock=lambda: 0.0)
+        script = [(7, Evidence(move="ack"), "neutral", 0.85),
+                  (70, Evidence(wrong_streak=1, correct=False, move="answer", response_s=70),
+                   "neutral", 0.85),
+                  (5, Evidence(wrong_streak=1, move="ack", typed_frustration=True,
+                               frustration_p=0.87), "joy", 0.77),
+                  (85, Evidence(wrong_streak=2, correct=False, move="answer", response_s=85),
+                   "neutral", 0.85),
+                  (8, Evidence(wrong_streak=2, move="answer", typed_frustration=True,
+                               frustration_p=0.72), "anger", 0.35),
+                  (90, Evidence(wrong_streak=3, correct=False, move="answer", response_s=90),
+                   "neutral", 0.85),
+                  (4, Evidence(wrong_streak=3, move="ack"), "neutral", 0.85),
+                  (105, Evidence(wrong_streak=4, correct=False, move="answer", response_s=105),
+                   "neutral", 0.85)]
+        t, out = 0.0, []
+        for seconds, evidence, words, p in script:
+            for _ in range(int(seconds * 2)):  # a calm face at 2 frames a second
+                t += 0.5
+                pol.observe(read(0.6, face="neutral"), now=t)
+            out.append(pol.decide(read(p, text=words), evidence, now=t).state)
+        return out
+
+    assert load_policy_config().switch_margin_slow < load_policy_config().switch_margin
+    shipped, between_families = states(load_policy_config().switch_margin_slow), states(None)
+    assert shipped[2:6] == ["frustrated"] * 4 and shipped[6:] == ["confused"] * 2
+    assert between_families[2:] == ["frustrated"] * 6
