@@ -514,6 +514,12 @@ class Policy:
             if words is None or words.confidence < self.config.min_confidence:
                 return
             direction, weight = self._evidence_of(words)
+        if direction and self._after_wrong and direction.get("delighted"):
+            # gladness said just after a wrong answer ("haha my brain is broken 🤪"): laughing
+            # at the slip, a smile while failing, not delight
+            direction, weight = _normalised(
+                {s: v * weight * (self.config.smile_while_failing if s == "delighted" else 1.0)
+                 for s, v in direction.items()})
         if direction:
             self._worry_said |= direction.get("anxious", 0.0) >= 0.5
             self._said_acc.add(direction, self.config.said_feeling * weight, now)
@@ -681,7 +687,8 @@ class Policy:
         felt = evidence.felt
         if felt is None or evidence.feelings[felt] < sure:
             return frozenset()
-        return frozenset(self.config.said_feelings.get(felt, {}))
+        states = frozenset(self.config.said_feelings.get(felt, {}))
+        return states - {"delighted"} if self._after_wrong else states  # see `_said`
 
     def _leader(self) -> tuple[str, float]:
         """The state that should be, and its lead over the current one. Between families

@@ -819,3 +819,21 @@ def test_calm_slow_failing_after_one_annoyed_word_turns_frustration_into_confusi
     shipped, between_families = states(load_policy_config().switch_margin_slow), states(None)
     assert shipped[2:6] == ["frustrated"] * 4 and shipped[6:] == ["confused"] * 2
     assert between_families[2:] == ["frustrated"] * 6
+
+
+def test_laughing_at_a_slip_just_made_is_not_delight():
+    """"haha my brain is broken 🤪" just after a wrong answer, heard as gladness: laughing at
+    the slip is a smile while failing, so it counts little towards delight and does not
+    switch at once; the same words after a right answer are delight said."""
+    glad = Evidence(move="vent", feelings={"glad": 0.95, "down": 0.05})
+
+    def after(answer: Evidence) -> tuple[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(read(0.6, text="neutral"), Evidence(move="greeting"), now=5)
+        pol.decide(read(0.6, text="neutral"), answer, now=70)
+        d = pol.decide(read(0.84, text="joy"), glad, now=76)
+        return d.state, pol.scores["delighted"]
+
+    (slip, slip_glad), (right, right_glad) = after(WRONG), after(RIGHT)
+    assert slip != "delighted" and right == "delighted"
+    assert slip_glad < right_glad / 2

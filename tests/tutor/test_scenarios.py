@@ -204,9 +204,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "zj18_sienna_love_that": ("frustration hidden in sarcasm and smileys ('amazing wrong again "
                               "🙂', 'clearly a maths genius') read as confusion: frustrated not "
                               "reached by turn 7"),
-    "zj20_leah_foundation_worry": ("worry about a mock exam said in questions and jokes ('is "
-                                   "fractions even on the mock', 'im failing tomorrow 💀', "
-                                   "'they put me in foundation'): anxious not reached by turn 8"),
     "zk01_amara": ("a keen girl after surgery asking for a harder one ('that one was easy tho', "
                    "'can i do a harder one') taken for boredom: entered bored at turn 2"),
     "zk18_zainab": ("quiet frustration in few words ('fine', 'uff', 'theres no point im just "
@@ -231,8 +228,8 @@ _READ_ONLY = {  # missed only when the words are read
     "zb16_omid_drifting", "zc11_library_bored_gamer",
     "ze03_frown-then-yes", "zg09_call_newspaper",
     "zi04_quietly_lost", "r18_nervous_start_grows",
-    "zd15_harsh_old_tutor", "zj20_leah_foundation_worry", "p09_whispering_embarrassed",
-    "zb13_artem_frustrated", "zh18_silent_speed_guessing"}
+    "zd15_harsh_old_tutor", "p09_whispering_embarrassed",
+    "zb13_artem_frustrated", "zh18_silent_speed_guessing", "zf17_nervous_laugher"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "z20_steady_teen": ("a calm 'ah i forget to divide the other side' after a slip, under a "
                         "resting sad face, the words' emotion unread: entered frustrated"),
