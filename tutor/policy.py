@@ -101,6 +101,7 @@ class PolicyConfig(BaseModel):
     smile_while_failing: float = Field(ge=0, le=1)
     said_feeling: float = Field(default=0.0, ge=0)  # 0: a said feeling is only a text reading
     said_feelings: dict[str, dict[str, float]] = Field(default_factory=dict)  # feeling -> states
+    chat_worry_from: float = Field(default=1.1, ge=0)  # see Policy._said (above 1: never)
     struggle_own: float = Field(default=0.3, gt=0)  # the weight of the dialogue's own split
     calm_while_struggling: float = Field(default=0.0, ge=0)  # a calm reading, in that split,
     # counts this much towards confusion
@@ -321,6 +322,7 @@ class Policy:
         self._chatted = False  # chatted off-topic this turn while it goes well (no worry)
         self._after_wrong = False  # the last answer counted was wrong
         self._owned = False  # ...and this turn owned that slip (slip_owned)
+        self._asked_worried = False  # this turn's chat was a worry said (chat_worry_from)
         self.scores = self._fuse()
         a = self.config.adaptations["engaged"]
         self.tone, self.pacing, self.hint_level = a.tone, a.pacing, a.hint_level
@@ -501,9 +503,19 @@ class Policy:
         `said_feeling` turns of evidence, towards the states `said_feelings` gives the feeling
         the move classifier heard (worry, feeling down, gladness...), as sure as that reading
         is; without that reading, in the direction the words' emotion reads."""
-        if evidence.move != "vent" or evidence.typed_frustration:
+        self._asked_worried = False
+        if evidence.typed_frustration or evidence.move not in ("vent", "off_topic"):
             return
-        if evidence.feelings and self.config.said_feelings:
+        if evidence.move == "off_topic":
+            # a question about being marked, seen or told ("will my teacher see this"): chat,
+            # but a worry put into words as surely as the classifier hears worry in it
+            worry = (evidence.feelings or {}).get("worry", 0.0)
+            if worry < self.config.chat_worry_from or "worry" not in self.config.said_feelings:
+                return
+            self._asked_worried = True
+            direction, weight = _normalised(
+                {s: worry * w for s, w in self.config.said_feelings["worry"].items()})
+        elif evidence.feelings and self.config.said_feelings:
             raw = {s: 0.0 for s in STATES}
             for feeling, p in evidence.feelings.items():
                 for state, w in self.config.said_feelings.get(feeling, {}).items():
@@ -556,7 +568,8 @@ class Policy:
         student who keeps failing is lost, and anger's crumbs in a neutral reading do not
         make him frustrated); evidence that says how they struggle moves only as far as
         `struggle_how` lets it (`_resplit`). A feeling the student put into words joins the
-        dialogue's view as said, split by nothing."""
+        dialogue's view as said, split by nothing, and a worry said leans the struggling split
+        towards anxiety as a fearful voice does ("will sir see my answers", then a wrong one)."""
         out = self._emotions(now)
         trust = self._trust("dialogue", now)
         view = self.channels["dialogue"].view()
@@ -569,6 +582,8 @@ class Policy:
         hurt = {s: sum(out[c][s] for c in EMOTION_CHANNELS) for s in SLOW_STATES}
         hurt["confused"] += self.config.calm_while_struggling * sum(
             out[c]["engaged"] for c in EMOTION_CHANNELS)  # failing calmly: lost, not upset
+        if said > 0:  # a worry put into words says how failing feels too ("will sir see")
+            hurt["anxious"] += self.config.channels["dialogue"].trust(said) * told["anxious"]
         view.update(self._resplit(view, hurt))
         answers = self.channels["dialogue"].weight
         if said > 0:  # feelings put into words join as they were said
@@ -801,6 +816,8 @@ class Policy:
             what.append("chatting while it goes well")
         if self._owned:
             what.append("owned the slip")
+        if self._asked_worried:
+            what.append("asked a worried question")
         if self._pending:
             what.append(f"{NOUN[self._pending]} rising")
         todo = []

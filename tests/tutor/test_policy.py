@@ -837,3 +837,39 @@ def test_laughing_at_a_slip_just_made_is_not_delight():
     (slip, slip_glad), (right, right_glad) = after(WRONG), after(RIGHT)
     assert slip != "delighted" and right == "delighted"
     assert slip_glad < right_glad / 2
+
+
+def test_a_worried_question_in_chat_is_a_worry_said():
+    """"will my teacher see this" is chat (`off_topic`), but the classifier's feeling head
+    hears worry in it: from `chat_worry_from` it counts as a worry put into words, as a vent's
+    would; chat it hears little worry in counts nothing towards anxiety."""
+    def anxious_after(worry: float) -> tuple[float, str]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(read(0.6, text="neutral"), Evidence(move="greeting"), now=5)
+        d = pol.decide(read(0.6, text="neutral"),
+                       Evidence(move="off_topic", feelings={"worry": worry, "bored": 1 - worry}),
+                       now=20)
+        return pol.scores["anxious"], d.reason
+
+    shipped = load_policy_config().chat_worry_from
+    assert 0.5 < shipped < 1.0
+    (worried, why), (calm, calm_why) = anxious_after(0.9), anxious_after(0.3)
+    assert worried > 3 * calm
+    assert "asked a worried question" in why and "worried" not in calm_why
+
+
+def test_failing_after_a_worry_said_is_worry_not_only_confusion():
+    """Two worried questions ("does this thing record my face", "can the teacher see what i
+    type"), then a slow wrong answer with no camera: the worry said is how failing feels to
+    him, so the struggle is worry; asked calmly about the weather instead, it is confusion."""
+    def state_after(feeling: str) -> str:
+        pol = Policy(clock=lambda: 0.0)
+        chat = Evidence(move="off_topic", feelings={feeling: 0.9, "glad": 0.1})
+        pol.decide(read(0.6, text="neutral"), chat, now=20)
+        pol.decide(read(0.6, text="neutral"), chat, now=35)
+        wrong = Evidence(wrong_streak=1, correct=False, move="answer", response_s=75)
+        pol.decide(read(0.6, text="neutral"), wrong, now=110)
+        return pol.decide(read(0.6, text="neutral"), Evidence(move="ack"), now=122).state
+
+    assert state_after("worry") == "anxious"
+    assert state_after("bored") == "confused"
