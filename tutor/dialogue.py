@@ -337,14 +337,17 @@ class Dialogue:
                          checking)
 
     # ------------------------------------------------------------ replying
-    def _steer(self, a: _Analysis, tone: str) -> tuple[str, str]:
+    def _steer(self, a: _Analysis, tone: str, *, worried: bool = False) -> tuple[str, str]:
         """Back to the lesson; typed frustration ("this is so annoying") is acknowledged first,
-        and a feeling put into words is answered as the feeling it is."""
+        and a feeling put into words is answered as the feeling it is (`worried`: the policy
+        heard the chat as a worry said, "will my teacher see this")."""
         if a.move.frustrated:
             return self.book.say("acknowledge", tone), "acknowledged typed frustration"
         if a.move.kind == "vent":
             felt = said_feeling(a.move)
             return self.book.say(SAID_BANK[felt], tone), f"acknowledged how they feel ({felt})"
+        if worried:
+            return self.book.say("worried_question", tone), "reassured a worried question"
         return self.book.say("off_topic", tone), "steered back to the lesson"
 
     def respond(self, message: str, decision: Decision, now: float | None = None) -> Reply:
@@ -373,7 +376,7 @@ class Dialogue:
             elif kind == "off_topic" and looks_like_answer(message):
                 out.add(self.book.say("early", tone), "answer before the question")
             elif kind in ("off_topic", "vent") or a.move.frustrated:
-                out.add(*self._steer(a, tone))
+                out.add(*self._steer(a, tone, worried=decision.worried_question))
             self._present(out, decision, new_step=True)
         elif self.question is None:
             out.add(self.book.say("done", tone), "lesson complete")
@@ -413,7 +416,7 @@ class Dialogue:
             else:  # while the tutor steps up (a bored student), nor "let's make it easier"
                 self._on_vent(decision, out)
         else:  # off_topic
-            out.add(*self._steer(a, tone))
+            out.add(*self._steer(a, tone, worried=decision.worried_question))
             out.add(f"{self.book.say('reask', tone)} {format_question(self.question)}")
         if decision.offer_break and not self.on_break:
             out.add(self.book.say("break", tone), "offered a break")

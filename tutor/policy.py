@@ -252,6 +252,7 @@ class Decision:
     evidence: Evidence | None = None  # the dialogue's evidence this turn
     drifting: bool = False  # the student seemed to drift off this turn (Policy._drift)
     chatted: bool = False  # ...or chatted off the lesson while it goes well (chat_while_right)
+    worried_question: bool = False  # the chat was heard as a worry said (chat_worry_from)
 
 
 class _Accumulator:
@@ -799,7 +800,8 @@ class Policy:
                         offer_break=offer_break, reason=reason,
                         driver=driver if "state" in changes else None,
                         previous=before if "state" in changes else None, source=source,
-                        evidence=evidence, drifting=self._drifted, chatted=self._chatted)
+                        evidence=evidence, drifting=self._drifted, chatted=self._chatted,
+                        worried_question=self._asked_worried)
 
     def _reason(self, read: list[str], had_reading: bool, evidence: Evidence, changes: dict,
                 held: float, offer_break: bool, *, spoken: bool) -> str:

@@ -111,7 +111,7 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
                     "Let's go over it."),
         "upbeat": ("Let's look at it from another angle!", "Here's another way to see it!",
                    "Quick recap!"),
-        "encouraging": ("That's a good thing to say. Let's go through it together.",
+        "encouraging": ("No problem. Let's go through it together.",
                         "Lots of people find this tricky at first. Here's the idea.",
                         "Let's unpack it together."),
         "calm": ("Let's slow down and go through it.", "Let's take it step by step.",
@@ -181,6 +181,15 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Thanks for telling me. Let's come back to the maths.",
                  "I hear you. Let's set that aside for now.",
                  "Thanks. Back to the question, gently."),
+    },
+    "worried_question": {  # chat heard as worry: "will my teacher see this", "is this marked"
+        "neutral": ("No need to worry: this is practice, and mistakes here are how you learn.",
+                    "It's okay to ask. This is practice, so a wrong answer is just a step."),
+        "upbeat": ("No worries! This is practice: mistakes are how we learn.",),
+        "encouraging": (("That's a fair thing to wonder. This is practice, and mistakes here "
+                         "are how you learn."), "No need to worry; we'll go at your pace."),
+        "calm": ("That's okay to wonder. This is practice; mistakes are part of it.",
+                 "No need to worry. We'll take it one step at a time."),
     },
     "early": {  # an answer typed before any question was asked
         "neutral": ("Hold that thought: let's start with the first question.",

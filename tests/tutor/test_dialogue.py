@@ -566,3 +566,20 @@ def test_a_time_is_the_answer_to_a_question_that_asks_for_one():
     d = started(pack)
     evidence, reply = turn(d, "45 minutes")
     assert reply.move == "answer" and reply.correct is True
+
+
+def test_a_worried_question_is_answered_with_reassurance_then_the_question(fractions):
+    """When the policy hears chat as a worry said ("will my teacher see this"), the tutor
+    reassures before asking again; other chat is only steered back to the lesson."""
+    from dataclasses import replace
+
+    from tutor.prompts import PHRASES
+
+    worried = replace(NORMAL, worried_question=True)
+    d = started(fractions)
+    _, r = turn(d, "will my teacher see this", worried)
+    assert any(line in r.text for line in PHRASES["worried_question"]["neutral"])
+    assert d.question.prompt in r.text
+    _, r = turn(d, "did you watch the match", NORMAL)
+    assert not any(line in r.text for line in PHRASES["worried_question"]["neutral"])
+    assert any(line in r.text for line in PHRASES["off_topic"]["neutral"])

@@ -856,6 +856,10 @@ def test_a_worried_question_in_chat_is_a_worry_said():
     (worried, why), (calm, calm_why) = anxious_after(0.9), anxious_after(0.3)
     assert worried > 3 * calm
     assert "asked a worried question" in why and "worried" not in calm_why
+    pol = Policy(clock=lambda: 0.0)
+    chat = Evidence(move="off_topic", feelings={"worry": 0.9, "bored": 0.1})
+    assert pol.decide(read(0.6, text="neutral"), chat, now=20).worried_question
+    assert not pol.decide(read(0.6, text="neutral"), Evidence(move="ack"), now=30).worried_question
 
 
 def test_failing_after_a_worry_said_is_worry_not_only_confusion():
