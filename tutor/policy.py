@@ -507,18 +507,18 @@ class Policy:
         self._asked_worried = False
         if evidence.typed_frustration or evidence.move not in ("vent", "off_topic"):
             return
+        feelings = evidence.feelings
         if evidence.move == "off_topic":
             # a question about being marked, seen or told ("will my teacher see this"): chat,
             # but a worry put into words as surely as the classifier hears worry in it
-            worry = (evidence.feelings or {}).get("worry", 0.0)
+            worry = (feelings or {}).get("worry", 0.0)
             if worry < self.config.chat_worry_from or "worry" not in self.config.said_feelings:
                 return
             self._asked_worried = True
-            direction, weight = _normalised(
-                {s: worry * w for s, w in self.config.said_feelings["worry"].items()})
-        elif evidence.feelings and self.config.said_feelings:
+            feelings = {"worry": worry}  # only the worry in chat is a feeling said
+        if feelings and self.config.said_feelings:
             raw = {s: 0.0 for s in STATES}
-            for feeling, p in evidence.feelings.items():
+            for feeling, p in feelings.items():
                 for state, w in self.config.said_feelings.get(feeling, {}).items():
                     raw[state] += p * w
             direction, weight = _normalised(raw)

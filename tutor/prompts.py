@@ -182,7 +182,7 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
                  "I hear you. Let's set that aside for now.",
                  "Thanks. Back to the question, gently."),
     },
-    "worried_question": {  # chat heard as worry: "will my teacher see this", "is this marked"
+    "worried_question": {  # chat heard as worry: "will my teacher see this"
         "neutral": ("No need to worry: this is practice, and mistakes here are how you learn.",
                     "It's okay to ask. This is practice, so a wrong answer is just a step."),
         "upbeat": ("No worries! This is practice: mistakes are how we learn.",),
