@@ -728,7 +728,9 @@ class Policy:
         relief: the switch goes to engaged, not delight, and a gladness said then brings it
         at once. Never into another family on a turn whose answer (`correct`) says otherwise:
         a right answer does not confirm that the student struggles, nor a wrong one that they
-        are doing fine (the switch waits for a turn that does not contradict it)."""
+        are doing fine (the switch waits for a turn that does not contradict it); and never
+        into delight on a wrong answer, from any state (a smile while failing is not
+        delight)."""
         leader, lead = self._leader()
         if self.state in self.config.relief_from and leader == "delighted":
             leader = "engaged"
@@ -752,7 +754,8 @@ class Policy:
                      or self._pending_turns >= 2 or leader in said)
         against = FAMILY_OF[leader] != FAMILY_OF[self.state] and (
             (correct is True and FAMILY_OF[leader] == "struggling")
-            or (correct is False and FAMILY_OF[leader] == "fine"))
+            or (correct is False and FAMILY_OF[leader] == "fine")) or (
+            correct is False and leader == "delighted")
         return confirmed and not against and now - self.since >= self.config.min_dwell_s
 
     # -- deciding

@@ -877,3 +877,16 @@ def test_failing_after_a_worry_said_is_worry_not_only_confusion():
 
     assert state_after("worry") == "anxious"
     assert state_after("bored") == "confused"
+
+
+def test_a_wrong_answer_never_brings_delight_even_under_laughter():
+    """A student laughing at something in the room (face and voice read joy, strongly) who
+    then gets one wrong: delight may lead the scores, but the wrong answer is not the turn it
+    starts on; the switch waits for a turn that does not contradict it."""
+    pol = Policy(clock=lambda: 0.0)
+    pol.decide(read(0.6, face="neutral"), Evidence(move="greeting"), now=5)
+    pol.decide(read(0.6, face="neutral"), RIGHT, now=35)
+    pol.decide(read(0.9, face="joy", speech="joy"), Evidence(move="off_topic"), now=39)
+    d = pol.decide(read(0.85, face="joy"), WRONG, now=59)
+    assert pol._leader()[0] == "delighted"
+    assert d.state == "engaged" and d.tone != "upbeat"

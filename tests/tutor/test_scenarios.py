@@ -20,8 +20,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "f06_says_easy": "'easy' said while half the answers go wrong read as boredom",
     "h03_annoyed_saturday": "annoyance at coming on a Saturday not read by turn 3",
     "i07_caps_emoji_excited": "delight in capitals and emoji not read by turn 5",
-    "j08_polite": ("a long polite greeting read as a said feeling (joy), so "
-                   "delighted at turn 2"),
     "m11_laggy_laptop": "annoyance at a freezing laptop not read as frustration",
     "n12_quiet_voice_mumbler": "a quiet, sleepy voice read as fear taken for anxiety",
     "o02_leo_show_off": "delight (a spoken 'YESSS' read half angry) not read by turn 4",
@@ -212,7 +210,7 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
 }
 _READ_ONLY = {  # missed only when the words are read
     "j19_politelost",
-    "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited", "j08_polite",
+    "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited",
     "o08_sophie_test_worry", "b07_sarcasm_flat", "o19_chatty_bored",
     "x02_smiling_sorry_maya", "x13_sarcastic_priya",
     "w03_phone_under_desk", "za12_first_thing_ive_passed",
@@ -288,8 +286,6 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "n01_dim_corner_maya": ("a backlit camera reading fear, the words unread: entered anxious "
                             "at turn 8"),
     "o10_jayden_sunny_window": "glare read as fear, the words unread: entered anxious at turn 2",
-    "zh02_siblings_one_laptop": ("a younger brother's giggling read as joy on her camera, the "
-                                 "words unread: entered delighted at turn 4"),
     "zh11_night_bus_voice": ("bus noise read as anger and fear in his voice, the words unread: "
                              "entered anxious at turn 2"),
     "zh12_whisper_sister_asleep": ("a whisper and a dark room read as fear over right answers, "
