@@ -36,6 +36,17 @@ def test_the_held_out_set_reads_and_covers_every_move():
     assert len({(r["text"], r["question_waiting"]) for r in rows}) == len(rows)
 
 
+def test_the_hard_set_reads_and_is_never_trained_on():
+    """`hard_heldout.txt`: difficulty said with "hard" against requests for harder work, kept
+    apart from messages.txt so that it measures messages the classifier never learned."""
+    rows = read_messages(MOVES_DIR / "hard_heldout.txt")
+    kinds = {r["move"] for r in rows}
+    assert len(rows) >= 400 and {"vent", "confused", "too_easy"} <= kinds <= set(MOVE_KINDS)
+    trained = {(r["text"], r["question_waiting"])
+               for r in read_messages(MOVES_DIR / "messages.txt")}
+    assert not trained & {(r["text"], r["question_waiting"]) for r in rows}
+
+
 def test_every_second_reader_label_is_of_a_message_in_the_splits():
     """`tools/eval_moves.py --second-reader` compares these labels with the splits' own."""
     def rows(name):
