@@ -577,6 +577,13 @@ class Dialogue:
 
     def _on_too_easy(self, d: Decision, out: _Out) -> None:
         tone = d.tone
+        if self.wrong_on_question > 0:
+            # just missed this one: no harder question ("these are getting hard" is often
+            # heard as asking for harder work); this one first
+            out.add(self.book.say("this_one_first", tone), "kept the question (just missed)")
+            out.add(format_question(self.question))
+            self.presented = True
+            return
         if d.pacing in ("harder", "skip"):
             self._advance(out, d, moved_on=True)  # _advance says "harder" itself
             return

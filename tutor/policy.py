@@ -419,7 +419,11 @@ class Policy:
         if evidence.correct and evidence.response_s is not None:
             self._right_s.append(evidence.response_s)
         self._answered_right |= bool(evidence.correct)
-        if evidence.too_easy:
+        if evidence.too_easy and self._after_wrong:
+            # "too easy" just after a wrong answer: the answer says otherwise (and "these are
+            # getting hard" is often heard as asking for harder work): no boredom from it
+            amounts["too_easy"] = 0.0
+        elif evidence.too_easy:
             self._said_too_easy = now
         if (evidence.correct and self._said_too_easy is not None
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
@@ -696,9 +700,11 @@ class Policy:
         sure = self.config.said_at_once
         if sure is None:
             return frozenset()
-        if evidence.too_easy and evidence.too_easy_p >= sure and self._answered_right:
+        if (evidence.too_easy and evidence.too_easy_p >= sure and self._answered_right
+                and not self._after_wrong):
             # "too easy" before any right answer is a claim the answers have yet to bear out
-            # (the dialogue tests it with the step's hardest question); it still counts
+            # (the dialogue tests it with the step's hardest question); it still counts.
+            # Just after a wrong answer it counts nothing (`_dialogue`)
             return frozenset(self.config.said_feelings.get("bored", {}))
         felt = evidence.felt
         if felt is None or evidence.feelings[felt] < sure:

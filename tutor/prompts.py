@@ -161,6 +161,16 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "calm": ("Let's try a harder one.", "Let's move ahead a little.",
                  "Something a bit harder."),
     },
+    "this_one_first": {  # "too easy" (or "getting hard", heard so) just after a miss
+        "neutral": ("Let's get this one first.", "First, this one.",
+                    "Let's finish this one, then we'll see."),
+        "upbeat": ("Let's nail this one first!", "This one first, you can do it!",
+                   "Let's crack this one first!"),
+        "encouraging": ("Let's get this one first, step by step.",
+                        "This one first. Take your time.", "Let's work this one out first."),
+        "calm": ("Let's get this one first.", "This one first, no rush.",
+                 "Let's take this one slowly first."),
+    },
     "prove_it": {
         "neutral": ("Then this one should be quick.", "Let's check with the hardest one here.",
                     "Show me with this one."),

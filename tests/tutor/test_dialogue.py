@@ -583,3 +583,16 @@ def test_a_worried_question_is_answered_with_reassurance_then_the_question(fract
     _, r = turn(d, "did you watch the match", NORMAL)
     assert not any(line in r.text for line in PHRASES["worried_question"]["neutral"])
     assert any(line in r.text for line in PHRASES["off_topic"]["neutral"])
+
+
+def test_too_easy_just_after_missing_the_question_keeps_the_question(fractions):
+    """"too easy" (or "these are getting hard", which the classifier often hears so) just
+    after a wrong answer to this question: no harder one and no step ahead; this one first."""
+    d = started(fractions)
+    turn(d, "3/5")
+    for decision in (NORMAL, BORED):
+        ev, r = turn(d, "too easy", decision)
+        assert ev.too_easy and "just missed" in r.action
+        assert r.question_id == fractions.steps[0].questions[0].id
+    _, r = turn(d, "3/8")
+    assert r.question_id != fractions.steps[0].questions[0].id  # answered: on as usual

@@ -890,3 +890,22 @@ def test_a_wrong_answer_never_brings_delight_even_under_laughter():
     d = pol.decide(read(0.85, face="joy"), WRONG, now=59)
     assert pol._leader()[0] == "delighted"
     assert d.state == "engaged" and d.tone != "upbeat"
+
+
+def test_too_easy_just_after_a_wrong_answer_is_no_boredom():
+    """"too easy" said (or "these are getting hard" heard so) just after a wrong answer: the
+    answer says otherwise, so it counts nothing towards boredom and switches nothing; after
+    a right answer it is boredom said."""
+    fast = Evidence(correct=True, fast_correct=True, move="answer")
+    said = Evidence(move="too_easy", too_easy=True, too_easy_p=0.99)
+
+    def after(answer: Evidence) -> tuple[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, fast, now=6)
+        pol.decide(None, answer, now=12)
+        d = pol.decide(None, said, now=20)
+        return d.state, pol.scores["bored"]
+
+    (missed, missed_bored), (right, right_bored) = after(WRONG), after(fast)
+    assert missed != "bored" and right == "bored"
+    assert missed_bored < right_bored / 2
