@@ -581,8 +581,7 @@ class Dialogue:
             # just missed this one: no harder question ("these are getting hard" is often
             # heard as asking for harder work); this one first
             out.add(self.book.say("this_one_first", tone), "kept the question (just missed)")
-            out.add(format_question(self.question))
-            self.presented = True
+            out.add(format_question(self.question))  # shown already: it was just answered
             return
         if d.pacing in ("harder", "skip"):
             self._advance(out, d, moved_on=True)  # _advance says "harder" itself

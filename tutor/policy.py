@@ -758,10 +758,10 @@ class Policy:
         self._pending_turns += turn
         confirmed = (now - self._pending_since >= self.config.confirm_s
                      or self._pending_turns >= 2 or leader in said)
-        against = FAMILY_OF[leader] != FAMILY_OF[self.state] and (
-            (correct is True and FAMILY_OF[leader] == "struggling")
-            or (correct is False and FAMILY_OF[leader] == "fine")) or (
-            correct is False and leader == "delighted")
+        across = FAMILY_OF[leader] != FAMILY_OF[self.state]
+        against = (correct is True and across and FAMILY_OF[leader] == "struggling") or (
+            correct is False and (leader == "delighted"
+                                  or (across and FAMILY_OF[leader] == "fine")))
         return confirmed and not against and now - self.since >= self.config.min_dwell_s
 
     # -- deciding
