@@ -53,7 +53,8 @@ class Move:
     )
     frustrated: bool = False
     p_frustrated: float = 0.0  # the flag's calibrated probability (flagged from FRUSTRATED_AT)
-    feelings: dict[str, float] | None = None  # "vent", "off_topic": the feeling, probabilities
+    feelings: dict[str, float] | None = None  # "vent", "off_topic" or flagged frustrated:
+    # the feeling, probabilities ("k whatever": boredom)
     p_kind: float = 1.0  # the classifier's calibrated probability of `kind` (1: by rule)
 
 
@@ -118,7 +119,8 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
-    # the feeling a vent says, or that chat carries ("will my teacher see this": worry)
+    # the feeling a vent says, or that chat or frustration carries ("will my teacher see
+    # this": worry; "k whatever": boredom)
     feelings = (model.feeling(text_read, expecting_answer, row=row)
-                if kind in ("vent", "off_topic") else None)
+                if kind in ("vent", "off_topic") or frustrated else None)
     return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings, p_kind)

@@ -42,7 +42,7 @@ EMOTION_CHANNELS = ("text", "speech", "face", "fused")
 SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed_confused",
            "typed_frustration", "too_easy", "fast_correct", "fast_after_too_easy", "correct",
            "skip_while_right", "right_streak", "break_while_right", "drift", "fast_wrong",
-           "fast_streak", "chat_while_right", "slip_owned")
+           "fast_streak", "chat_while_right", "slip_owned", "fed_up")
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 SLIP_OWNED_LETTERS = 8  # an ack at least this long after a first wrong answer owns the slip
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
@@ -202,6 +202,7 @@ class Evidence:
                 "break_while_right": 0.0,
                 "chat_while_right": 0.0,
                 "slip_owned": 0.0,  # ...and whether the last answer was a first wrong one
+                "fed_up": 0.0,  # ...and whether the frustration typed is boredom's
                 "drift": 0.0,  # ...and whether their mind is elsewhere
                 "right_streak": 0.0,  # ...and how many in a row were right
                 "fast_streak": 0.0,  # ...and whether this one ends a run of quick ones
@@ -436,6 +437,15 @@ class Policy:
             amounts["correct"] *= glad
             amounts["fast_after_too_easy"] = 1.0 - glad  # as they said
             self._said_too_easy = now
+        if (evidence.typed_frustration and evidence.feelings and self._answered_right
+                and evidence.wrong_streak <= 1):
+            # irritation whose words say boredom ("whatever", "this is pointless") from a
+            # student who has answered right and is not failing: fed up with work they can
+            # do, not stuck on it (before any right answer, "why do we even have to do this"
+            # is resentment of the work, frustration)
+            bored = evidence.feelings.get("bored", 0.0)
+            amounts["fed_up"] = amounts["typed_frustration"] * bored
+            amounts["typed_frustration"] *= 1.0 - bored
         if evidence.correct is not None:
             self._right_run = self._right_run + 1 if evidence.correct else 0
             self._fast_run = self._fast_run + 1 if evidence.fast_correct else 0
@@ -691,7 +701,7 @@ class Policy:
         if evidence is not None:
             self._dialogue(evidence, now)
         self.scores = self._fuse(now)
-        self._track(now, turn=False)
+        self._track(now, turn=False, between=True)
 
     def _said_now(self, evidence: Evidence) -> frozenset[str]:
         """The states a feeling said on this turn points to, when the move classifier heard
@@ -726,19 +736,24 @@ class Policy:
         return leader, self.scores[leader] - self.scores[self.state]
 
     def _track(self, now: float, *, turn: bool, said: frozenset[str] = frozenset(),
-               correct: bool | None = None) -> bool:
+               correct: bool | None = None, between: bool = False) -> bool:
         """Follow the leader; True when it has earned the switch: after `confirm_s` or on two
         turns in a row, or at once when it is a state the student has just said they feel
         (`said`: "i'm on a roll!!" heard as gladness, or "this is way too easy", at least
         `said_at_once` surely). From a state in `relief_from` (anxiety), doing fine again is
         relief: the switch goes to engaged, not delight, and a gladness said then brings it
-        at once. Never into another family on a turn whose answer (`correct`) says otherwise:
+        at once; so it is from the other slow states until two answers in a row have gone
+        right (a smile over a first right answer after a struggle is relief: the recovery
+        has to hold before it is delight). Between turns (`between`: camera frames) a lead
+        that fades does not cancel a pending switch: the evidence only decays there, as it
+        does with no camera, and the next turn judges the lead. Never into another family on a turn whose answer (`correct`) says otherwise:
         a right answer does not confirm that the student struggles, nor a wrong one that they
         are doing fine (the switch waits for a turn that does not contradict it); and never
         into delight on a wrong answer, from any state (a smile while failing is not
         delight)."""
         leader, lead = self._leader()
-        if self.state in self.config.relief_from and leader == "delighted":
+        if leader == "delighted" and (self.state in self.config.relief_from or (
+                self.state in SLOW_STATES and self._right_run < 2)):
             leader = "engaged"
             if "delighted" in said:
                 said = said | {"engaged"}
@@ -749,7 +764,8 @@ class Policy:
             # encouraging, all slower): how the student struggles, followed more closely
         leads = leader != self.state and lead >= margin
         if not leads:
-            self._pending = None
+            if not between:  # between turns (camera frames) the evidence only fades, as it
+                self._pending = None  # does without a camera: the next turn judges the lead
             return False
         if self._pending is None or FAMILY_OF[leader] != FAMILY_OF[self._pending]:
             # the current state is beaten from now by this family: count its time and turns

@@ -77,6 +77,12 @@ def test_a_vent_says_which_feeling(text, feeling):
     assert classify_move("give me a hint", expecting_answer=True).feelings is None
 
 
+def test_frustration_in_any_move_says_which_feeling():
+    move = classify_move("k whatever", expecting_answer=True)
+    assert move.kind == "ack" and move.frustrated
+    assert max(move.feelings, key=move.feelings.get) == "bored"
+
+
 def test_without_an_open_question_requests_keep_their_kind():
     assert classify_move("give me a hint", expecting_answer=False).kind == "hint"
     assert classify_move("hello", expecting_answer=False).kind == "greeting"

@@ -333,7 +333,7 @@ def test_no_switch_on_a_turn_whose_answer_says_otherwise():
     pol.decide(glad, RIGHT, now=130)
     d = pol.decide(glad, WRONG, now=135)
     assert pol.scores["delighted"] > pol.scores["confused"] and d.state == "confused"
-    assert pol.decide(glad, RIGHT, now=160).state == "delighted"
+    assert pol.decide(glad, RIGHT, now=160).state == "engaged"  # out of struggling: relief
 
 
 def test_typed_frustration_counts_as_surely_as_the_flag_is_sure():
@@ -909,3 +909,76 @@ def test_too_easy_just_after_a_wrong_answer_is_no_boredom():
     (missed, missed_bored), (right, right_bored) = after(WRONG), after(fast)
     assert missed != "bored" and right == "bored"
     assert missed_bored < right_bored / 2
+
+
+def test_frustration_whose_words_say_boredom_is_boredom_from_a_student_who_can_do_it():
+    """'whatever' flagged frustrated, its words heard as boredom: from a student who has
+    answered right and missed at most one, it counts towards boredom; its anger, or the same
+    words after a run of wrong answers or before any right one, is frustration."""
+    bored = {"bored": 0.95, "angry": 0.05}
+
+    def after(answers: list[Evidence], feelings: dict[str, float]) -> dict[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        t = 0.0
+        for answer in answers:
+            t += 20
+            pol.decide(None, answer, now=t)
+        streak = next((a.wrong_streak for a in reversed(answers) if a.correct is not None), 0)
+        pol.decide(None, Evidence(move="vent", typed_frustration=True, frustration_p=0.99,
+                                  wrong_streak=streak, feelings=feelings), now=t + 15)
+        return pol.scores
+
+    wrong = [Evidence(wrong_streak=n, correct=False, move="answer") for n in (1, 2, 3)]
+    shrug = after([RIGHT, RIGHT, WRONG], bored)
+    assert shrug["bored"] > shrug["frustrated"]
+    angry = after([RIGHT, RIGHT, WRONG], {"bored": 0.05, "angry": 0.95})
+    assert angry["frustrated"] > angry["bored"]
+    failing = after([RIGHT, *wrong], bored)
+    assert failing["frustrated"] > failing["bored"]
+    first = after([], bored)
+    assert first["frustrated"] > first["bored"]
+
+
+def test_faint_camera_frames_between_turns_do_not_cancel_what_the_turns_earn():
+    """A switch is earned on turns: between them the evidence only fades. A drifting student
+    on camera (frames too unsure to count while they take minutes) is seen drifting off as
+    one with the camera off is."""
+    def state(camera: bool) -> str:
+        pol = Policy(clock=lambda: 0.0)
+        turns = [(20, Evidence(correct=True, move="answer", response_s=20)), (40, RIGHT),
+                 (160, Evidence(move="ack", letters=1, response_s=120)),
+                 (310, Evidence(correct=True, move="answer", response_s=150))]
+        t = 0.0
+        for at, evidence in turns:
+            while camera and t + 0.5 < at:
+                t += 0.5
+                pol.observe(read(0.3, face="neutral"), now=t)
+            d = pol.decide(read(0.3, face="neutral") if camera else None, evidence, now=at)
+            t = at
+        return d.state
+
+    assert state(camera=False) == "bored"
+    assert state(camera=True) == "bored"
+
+
+def test_out_of_struggling_one_right_answer_is_relief_and_two_in_a_row_bring_delight():
+    """A lost student who smiles over a first right answer (a friend giggling in frame, a
+    polite "ok thank you") is relieved, not delighted: the tutor returns to its usual tone.
+    Delight waits for the recovery to hold, two right answers in a row."""
+    def states(rights: int) -> list[str]:
+        pol = Policy(clock=lambda: 0.0)
+        calm, glad = read(0.6, face="neutral"), read(0.7, face="joy")
+        pol.decide(calm, WRONG, now=30)
+        pol.decide(calm, Evidence(wrong_streak=2, correct=False, move="answer"), now=60)
+        assert pol.state == "confused"
+        out, t = [], 60
+        for _ in range(rights):
+            t += 30
+            out.append(pol.decide(glad, RIGHT, now=t).state)
+            t += 8
+            out.append(pol.decide(glad, Evidence(move="ack"), now=t).state)
+        return out
+
+    once = states(1)
+    assert "delighted" not in once and once[-1] == "engaged"
+    assert states(2)[-1] == "delighted"
