@@ -746,11 +746,11 @@ class Policy:
         right (a smile over a first right answer after a struggle is relief: the recovery
         has to hold before it is delight). Between turns (`between`: camera frames) a lead
         that fades does not cancel a pending switch: the evidence only decays there, as it
-        does with no camera, and the next turn judges the lead. Never into another family on a turn whose answer (`correct`) says otherwise:
-        a right answer does not confirm that the student struggles, nor a wrong one that they
-        are doing fine (the switch waits for a turn that does not contradict it); and never
-        into delight on a wrong answer, from any state (a smile while failing is not
-        delight)."""
+        does with no camera, and the next turn judges the lead. Never into another family
+        on a turn whose answer (`correct`) says otherwise: a right answer does not confirm
+        that the student struggles, nor a wrong one that they are doing fine (the switch
+        waits for a turn that does not contradict it); and never into delight on a wrong
+        answer, from any state (a smile while failing is not delight)."""
         leader, lead = self._leader()
         if leader == "delighted" and (self.state in self.config.relief_from or (
                 self.state in SLOW_STATES and self._right_run < 2)):
