@@ -46,6 +46,7 @@ SIGNALS = ("wrong_answer", "wrong_streak", "slow_wrong", "hint_requests", "typed
 COUNT_CAP = 3  # a counted signal (wrong or right answers in a row, hints) counts up to this
 SLIP_OWNED_LETTERS = 8  # an ack at least this long after a first wrong answer owns the slip
 FAILING_AFTER = 2  # wrong answers in a row from which a smile is not delight (one is a slip)
+RECOVERED_AFTER = 2  # right answers in a row from which, after a struggle, it may be delight
 SLOW_STATES = ("frustrated", "anxious", "confused")  # the tutor slows down in these
 FELT = ("engaged", "delighted", "anxious")  # states that right answers do not tell apart
 FAMILIES = {"fine": ("engaged", "delighted"), "struggling": SLOW_STATES, "bored": ("bored",)}
@@ -753,7 +754,7 @@ class Policy:
         answer, from any state (a smile while failing is not delight)."""
         leader, lead = self._leader()
         if leader == "delighted" and (self.state in self.config.relief_from or (
-                self.state in SLOW_STATES and self._right_run < 2)):
+                self.state in SLOW_STATES and self._right_run < RECOVERED_AFTER)):
             leader = "engaged"
             if "delighted" in said:
                 said = said | {"engaged"}
