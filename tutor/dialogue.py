@@ -136,7 +136,8 @@ class _Analysis:
     counts_wrong: bool  # a wrong answer that counts (not an unreadable one or a form slip)
     elapsed_s: float | None
     evidence: Evidence
-    checking: bool = False  # asks whether the answer just given was right ("is right?")
+    checking: bool = False  # asks whether the answer just given was right ("is right?"),
+    # or says it again with no request ("yesss 3/4!!")
 
 
 @dataclass
@@ -268,6 +269,20 @@ class Dialogue:
         asked = " ".join([q.prompt, *q.answer, *q.hints, q.explanation or ""])
         return not said <= named(asked)
 
+    def _restated(self, move: Move, message: str) -> bool:
+        """Just after a right answer, the message holds that answer again and not this
+        question's ("3/4 obviously. give me something harder", "x is 4 easy", the same answer
+        sent twice over a slow link): said about the last question, not a wrong attempt at
+        this one. Unless it is a wrong answer the lesson knows students give to this one (a
+        misconception's): then it is that attempt."""
+        if self._just_answered is not True or self.last_answered is None:
+            return False
+        said = move.answer or message
+        if not self.check(said, self.last_answered[1]).correct:
+            return False
+        now = self.check(said)
+        return not now.correct and now.misconception is None
+
     def _explained(self, q: Question, move: Move, message: str) -> Verdict | None:
         """The checker's verdict on a calm message to a free-text question when the message is
         the explanation, right or wrong, whatever the classifier heard; else None. A feeling
@@ -293,7 +308,10 @@ class Dialogue:
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
         q = self.question
-        if move.kind == "answer" and self.expecting_answer and self._measured_otherwise(message):
+        restated = (move.kind == "answer" and self.expecting_answer
+                    and self._restated(move, message))
+        if move.kind == "answer" and self.expecting_answer and (
+                restated or self._measured_otherwise(message)):
             move = classify_move(message, expecting_answer=True, not_answer=True)
         verdict = None
         if move.kind != "answer" and self.expecting_answer:
@@ -316,7 +334,9 @@ class Dialogue:
         # "is right?" just after an answer, right or wrong, asks to be told so (`respond`),
         # whatever move the classifier hears in it: no "i don't get it"
         checking = (self._just_answered is not None and move.kind != "answer"
-                    and asks_if_right(message))
+                    and asks_if_right(message)) or (
+            restated and move.kind in ("why", "ack", "off_topic", "vent", "greeting"))
+        # the answer just got right said again, with no request: yes, it was right
         evidence = Evidence(
             wrong_streak=streak,
             hint_requests=self.hint_requests + (move.kind == "hint"),

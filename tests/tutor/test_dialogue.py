@@ -552,6 +552,54 @@ def test_a_time_or_temperature_said_to_a_fractions_question_is_no_wrong_answer(f
     assert reply.move == "break"
 
 
+def test_the_answer_just_got_right_said_again_is_no_wrong_answer_to_the_next(fractions):
+    """Just after a right answer the tutor has moved on; "3/4 obviously. give me something
+    harder", or the same answer sent twice over a slow link, is about the last question: no
+    wrong answer to this one. The next question's own answer still counts."""
+    for remark in ("{a} obviously. give me something harder", "yesss {a}!!", "{a}"):
+        d = started(fractions)
+        right = d.question.answer[0]
+        _, reply = turn(d, right)
+        assert reply.correct is True
+        assert d.question.answer[0] != right  # a question with another answer waits
+        message = remark.format(a=right)
+        evidence, reply = turn(d, message)
+        assert reply.correct is None and reply.move != "answer", message
+        assert evidence.wrong_streak == 0 and evidence.correct is None, message
+        if remark == "{a}":  # nothing asked: yes, that was right, and on with this one
+            assert "confirmed the last answer was right" in reply.action
+        _, reply = turn(d, d.question.answer[0])
+        assert reply.correct is True
+
+
+def test_the_last_answer_again_is_an_attempt_when_the_lesson_knows_it_as_a_wrong_one():
+    """When the waiting question's known wrong answers hold the last one's answer, saying it
+    again is that mistake, not a remark about the last question: it counts, with its
+    feedback."""
+    from tutor.curriculum import Pack
+
+    def q(qid: str, prompt: str, answer: str, wrong: str | None = None) -> dict:
+        out = {"id": qid, "prompt": prompt, "kind": "number", "answer": answer,
+               "hints": ["Work it out step by step."]}
+        if wrong:
+            out["misconceptions"] = [{"answer": wrong, "name": "added",
+                                      "feedback": "Multiply before you add."}]
+        return out
+
+    pack = Pack.model_validate({
+        "id": "values", "title": "Values", "description": "Substitution.",
+        "topics": [{"id": "t", "title": "T", "steps": [{
+            "id": "s", "title": "S", "skills": ["substitution"],
+            "explanations": {"standard": "Put the number in place of the letter."},
+            "questions": [q("q1", "Find x + 2 when x = 5.", "7"),
+                          q("q2", "Find 3x + 2 when x = 5.", "17", wrong="7")]}]}]})
+    d = started(pack)
+    assert turn(d, "7")[1].correct is True
+    evidence, reply = turn(d, "7")
+    assert reply.move == "answer" and reply.correct is False
+    assert evidence.wrong_streak == 1 and "Multiply before you add." in reply.text
+
+
 def test_a_time_is_the_answer_to_a_question_that_asks_for_one():
     from tutor.curriculum import Pack
 
