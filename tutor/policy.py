@@ -749,8 +749,9 @@ class Policy:
         that fades does not cancel a pending switch: the evidence only decays there, as it
         does with no camera, and the next turn judges the lead. Never into another family
         on a turn whose answer (`correct`) says otherwise: a right answer does not confirm
-        that the student struggles, nor a wrong one that they are doing fine (the switch
-        waits for a turn that does not contradict it); and never into delight on a wrong
+        that the student struggles, nor does a first slip owned in words ("ah i added the
+        bottoms": they see what went wrong), nor a wrong one that they are doing fine (the
+        switch waits for a turn that does not contradict it); and never into delight on a wrong
         answer, from any state (a smile while failing is not delight)."""
         leader, lead = self._leader()
         if leader == "delighted" and (self.state in self.config.relief_from or (
@@ -776,7 +777,8 @@ class Policy:
         confirmed = (now - self._pending_since >= self.config.confirm_s
                      or self._pending_turns >= 2 or leader in said)
         across = FAMILY_OF[leader] != FAMILY_OF[self.state]
-        against = (correct is True and across and FAMILY_OF[leader] == "struggling") or (
+        against = ((correct is True or self._owned) and across
+                   and FAMILY_OF[leader] == "struggling") or (
             correct is False and (leader == "delighted"
                                   or (across and FAMILY_OF[leader] == "fine")))
         return confirmed and not against and now - self.since >= self.config.min_dwell_s

@@ -291,6 +291,23 @@ def test_owning_a_first_slip_in_words_counts_towards_doing_fine_not_a_bare_ok():
     assert "owned the slip" not in after(25, streak=2)[1]
 
 
+def test_a_turn_that_owns_a_slip_does_not_confirm_a_struggle():
+    """A wrong answer under a camera reading sadness starts a switch to struggling; the next
+    turn, "ah i added the bottom numbers. gotta make em same first", says the student sees
+    the slip, as a right answer would: it does not confirm the switch. A bare "ok" does."""
+    def after(letters: int) -> list[str]:
+        pol, t, states = Policy(clock=lambda: 0.0), 0.0, []
+        turns = [(RIGHT, 40), (WRONG, 60),
+                 (Evidence(move="ack", wrong_streak=1, letters=letters, response_s=20.0), 20)]
+        for ev, seconds in turns:
+            t = frames(pol, "sadness", t, seconds)
+            states.append(pol.decide(read(0.7, face="sadness", text="neutral"), ev, now=t).state)
+        return states
+
+    assert after(45)[-1] == "engaged"
+    assert after(2)[-1] in ("anxious", "confused", "frustrated")
+
+
 def test_laughing_off_one_slip_is_not_failing_but_a_smile_through_two_is():
     """One wrong answer is a slip: joy in the voice and face still counts towards delight.
     From two wrong answers in a row, a smile counts little (`smile_while_failing`)."""
