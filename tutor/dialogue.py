@@ -274,11 +274,15 @@ class Dialogue:
         question's ("3/4 obviously. give me something harder", "x is 4 easy", the same answer
         sent twice over a slow link): said about the last question, not a wrong attempt at
         this one. Unless it is a wrong answer the lesson knows students give to this one (a
-        misconception's): then it is that attempt."""
+        misconception's): then it is that attempt. An explanation is not said again this way:
+        only answers the checker compares by value."""
         if self._just_answered is not True or self.last_answered is None:
             return False
+        last = self.last_answered[1]
+        if last.kind == "free_text":
+            return False
         said = move.answer or message
-        if not self.check(said, self.last_answered[1]).correct:
+        if not self.check(said, last).correct:
             return False
         now = self.check(said)
         return not now.correct and now.misconception is None
