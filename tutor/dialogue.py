@@ -49,6 +49,7 @@ REVEAL_AFTER = 3  # wrong answers on one question before the tutor shows the ans
 # a free-text question's accepted explanation that the classifier hears as one of these
 # requests less surely than this is the answer stated, not the request
 REQUESTS = ("confused", "why", "hint", "example")
+CHAT = ("vent", "ack", "off_topic", "greeting")  # moves that ask for nothing
 UNSURE_REQUEST = 0.6
 # what the tutor says to a feeling put into words (the feeling the move classifier hears in a
 # vent: tutor.moves), and whether help with the question follows; anger and frustration are
@@ -269,23 +270,22 @@ class Dialogue:
         asked = " ".join([q.prompt, *q.answer, *q.hints, q.explanation or ""])
         return not said <= named(asked)
 
-    def _restated(self, move: Move, message: str) -> bool:
+    def _restated(self, move: Move, message: str, verdict: Verdict) -> bool:
         """Just after a right answer, the message holds that answer again and not this
         question's ("3/4 obviously. give me something harder", "x is 4 easy", the same answer
         sent twice over a slow link): said about the last question, not a wrong attempt at
         this one. Unless it is a wrong answer the lesson knows students give to this one (a
         misconception's): then it is that attempt. An explanation is not said again this way:
-        only answers the checker compares by value."""
+        only answers the checker compares by value. `verdict`: the message's, on this
+        question."""
         if self._just_answered is not True or self.last_answered is None:
             return False
         last = self.last_answered[1]
         if last.kind == "free_text":
             return False
-        said = move.answer or message
-        if not self.check(said, last).correct:
+        if not self.check(move.answer or message, last).correct:
             return False
-        now = self.check(said)
-        return not now.correct and now.misconception is None
+        return not verdict.correct and verdict.misconception is None
 
     def _explained(self, q: Question, move: Move, message: str) -> Verdict | None:
         """The checker's verdict on a calm message to a free-text question when the message is
@@ -296,7 +296,7 @@ class Dialogue:
         where the classifier half hears a request in it ("the parts have to be the same size
         so each one is the same fraction of the whole", confused at 0.51); "i dont get why
         the parts have to be the same size" is heard surely and stays a request."""
-        chat = move.kind in ("vent", "ack", "off_topic", "greeting")
+        chat = move.kind in CHAT
         unsure_request = (move.kind in REQUESTS and move.p_kind < UNSURE_REQUEST
                           and "?" not in message)
         if not (chat or unsure_request):
@@ -312,12 +312,13 @@ class Dialogue:
     def _analyse(self, message: str, now: float) -> _Analysis:
         move = classify_move(message, expecting_answer=self.expecting_answer)
         q = self.question
-        restated = (move.kind == "answer" and self.expecting_answer
-                    and self._restated(move, message))
-        if move.kind == "answer" and self.expecting_answer and (
-                restated or self._measured_otherwise(message)):
-            move = classify_move(message, expecting_answer=True, not_answer=True)
-        verdict = None
+        verdict, restated = None, False
+        if move.kind == "answer" and self.expecting_answer:
+            verdict = self.check(move.answer or message)  # kept for the answer it stays
+            restated = self._restated(move, message, verdict)
+            if restated or self._measured_otherwise(message):
+                move = classify_move(message, expecting_answer=True, not_answer=True)
+                verdict = None
         if move.kind != "answer" and self.expecting_answer:
             if q.kind == "choice" and picked_choice(q, message) is not None:
                 move = Move("answer", message, message, move.frustrated, move.p_frustrated)
@@ -339,7 +340,7 @@ class Dialogue:
         # whatever move the classifier hears in it: no "i don't get it"
         checking = (self._just_answered is not None and move.kind != "answer"
                     and asks_if_right(message)) or (
-            restated and move.kind in ("why", "ack", "off_topic", "vent", "greeting"))
+            restated and (move.kind in CHAT or move.kind == "why"))
         # the answer just got right said again, with no request: yes, it was right
         evidence = Evidence(
             wrong_streak=streak,
