@@ -8,8 +8,9 @@
    `train.jsonl` and `dev.jsonl`. Each message goes to dev when a hash of its text says so
    (a fixed fifth; the hash is of `near_copy_key`, so "stuck stuck!!" and "STUCK" share a split), and some get one noisy copy (a typo, a stretched letter, a dropped capital)
    that stays in its original's split, so dev never holds a near-copy of a train message.
-2. scikit-learn fits linear SVMs for the move, for frustration and, on the vents of train,
-   for the feeling a vent says (`feelings.txt`) over `tutor.moves.features`, their margins
+2. scikit-learn fits linear SVMs for the move, for frustration, on the vents of train for
+   the feeling a vent says (`feelings.txt`) and on its `too_easy` messages for how a request
+   for harder work is made (`keenness.txt`), over `tutor.moves.features`, their margins
    made probabilities by temperatures and Platt scaling fitted by cross-validation within
    train (`fit`), and the weights go to
    `data/moves/model.npz` for `tutor.moves` to use with numpy alone. Deterministic: the same
@@ -36,6 +37,7 @@ from tutor.moves import MOVES_DIR, MoveModel, features  # noqa: E402
 
 DEV_SHARE = 5  # one message in DEV_SHARE goes to dev
 FEELINGS = ("angry", "bored", "down", "glad", "worry")  # what a vent says (feelings.txt)
+KEENNESS = ("bored", "keen", "plain")  # how "too easy" is said (keenness.txt)
 # The SVMs' C, chosen by --cv (5 folds of train): move 0.885 at 2, 0.884 at 1 and 3, and a
 # logistic regression (C 30) 0.877 on the first fold alone
 C_MOVE = 2.0
@@ -145,20 +147,26 @@ def build(source: Path, out_dir: Path) -> tuple[list[dict], list[dict]]:
     return train, dev
 
 
-def read_feelings(path: Path) -> dict[str, str]:
-    """`feelings.txt`: "<feeling><TAB><vent message>" lines -> {message: feeling}. Tiredness
-    is read with boredom (low energy: `tired` and `bored` are one class, `bored`), and a
-    message with no clear feeling (`other`) is left out."""
+def read_tags(path: Path, tags: tuple[str, ...]) -> dict[str, str]:
+    """"<tag><TAB><message>" lines -> {message: tag}."""
     out = {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        feeling, sep, text = line.partition("\t")
-        if not sep or feeling not in FEELINGS + ("tired", "other"):
-            raise SystemExit(f"{path}:{n}: not '<feeling><TAB><message>' with a known feeling")
-        if feeling != "other":
-            out[text] = "bored" if feeling == "tired" else feeling
+        tag, sep, text = line.partition("\t")
+        if not sep or tag not in tags:
+            raise SystemExit(f"{path}:{n}: not '<tag><TAB><message>' with a tag of {tags}")
+        out[text] = tag
     return out
+
+
+def read_feelings(path: Path) -> dict[str, str]:
+    """`feelings.txt`: "<feeling><TAB><vent message>" lines -> {message: feeling}. Tiredness
+    is read with boredom (low energy: `tired` and `bored` are one class, `bored`), and a
+    message with no clear feeling (`other`) is left out."""
+    return {text: "bored" if feeling == "tired" else feeling
+            for text, feeling in read_tags(path, FEELINGS + ("tired", "other")).items()
+            if feeling != "other"}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -167,14 +175,16 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_FRUSTRATION,
-        calibrate: bool = True, feelings: dict[str, str] | None = None) -> MoveModel:
+        calibrate: bool = True, feelings: dict[str, str] | None = None,
+        keenness: dict[str, str] | None = None) -> MoveModel:
     """Linear SVMs over the TF-IDF features (the move: one against the rest, classes balanced;
     the frustration flag: one), then their margins made probabilities: one temperature for the
     moves' softmax and Platt's a, b for the flag, fitted on margins that 5-fold
     cross-validation within `train` gives (a message and its noisy copy in one fold). Both are
     folded into the weights, so the model is still one linear map and a softmax/sigmoid.
     With `feelings` ({vent message: feeling}), a third SVM learns the feeling on the vents of
-    `train`, tempered the same way."""
+    `train`, tempered the same way; with `keenness` ({too_easy message: keen, bored or
+    plain}), a fourth learns it on the `too_easy` messages."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
@@ -193,18 +203,21 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
         t = _temperature(margins, np.searchsorted(moves.classes_, y))
         a, b = _platt(_held_out_margins(lambda: LinearSVC(C=c_frustration), x, f, fold), f)
     heads = {}
-    feelings = feelings or {}
-    said = [i for i, r in enumerate(train) if r["move"] == "vent" and r["text"] in feelings]
-    if said:  # the feeling a vent says: its own head over the same features, on vents alone
-        xs, ys = x[said], np.array([feelings[train[i]["text"]] for i in said])
+    for move, tags, label, name in (("vent", feelings, "feelings", "feeling"),
+                                    ("too_easy", keenness, "keenness", "keen")):
+        # its own head over the same features, on that move's messages alone
+        said = [i for i, r in enumerate(train) if r["move"] == move and r["text"] in (tags or {})]
+        if not said:
+            continue
+        xs, ys = x[said], np.array([tags[train[i]["text"]] for i in said])
         head = LinearSVC(C=c_move, class_weight="balanced").fit(xs, ys)
-        tf = 1.0
+        th = 1.0
         if calibrate:
             margins = _held_out_margins(
                 lambda: LinearSVC(C=c_move, class_weight="balanced"), xs, ys, fold[said])
-            tf = _temperature(margins, np.searchsorted(head.classes_, ys))
-        heads = {"feelings": tuple(head.classes_.tolist()), "feeling_coef": head.coef_.T * tf,
-                 "feeling_bias": head.intercept_ * tf}
+            th = _temperature(margins, np.searchsorted(head.classes_, ys))
+        heads |= {label: tuple(head.classes_.tolist()), f"{name}_coef": head.coef_.T * th,
+                  f"{name}_bias": head.intercept_ * th}
     return MoveModel(
         vocab={k: int(v) for k, v in vec.vocabulary_.items()}, idf=vec.idf_,
         kinds=tuple(moves.classes_.tolist()), move_coef=moves.coef_.T * t,
@@ -275,7 +288,8 @@ def main() -> None:
             print(f"C {c:g}: cross-validated on train: move {m:.3f}, frustrated {flags}")
         return
     feelings = read_feelings(args.source.with_name("feelings.txt"))
-    model = fit(train, feelings=feelings)
+    keenness = read_tags(args.source.with_name("keenness.txt"), KEENNESS)
+    model = fit(train, feelings=feelings, keenness=keenness)
     model.save(args.out / "model.npz")
     kinds = sorted({r["move"] for r in train + dev})
     print(f"messages: train {len(train)}, dev {len(dev)}; moves: {', '.join(kinds)}")
@@ -292,6 +306,11 @@ def main() -> None:
         ok = sum(max(p := model.feeling(r["text"], r["question_waiting"]), key=p.get)
                  == feelings[r["text"]] for r in said)
         print(f"dev vents, the feeling they say: {ok / len(said):.3f} ({ok}/{len(said)})")
+    asked = [r for r in dev if r["move"] == "too_easy" and r["text"] in keenness]
+    if asked:
+        ok = sum(max(p := model.keen(r["text"], r["question_waiting"]), key=p.get)
+                 == keenness[r["text"]] for r in asked)
+        print(f"dev too_easy, how it is said: {ok / len(asked):.3f} ({ok}/{len(asked)})")
 
 
 if __name__ == "__main__":

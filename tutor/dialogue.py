@@ -350,6 +350,7 @@ class Dialogue:
             frustration_p=move.p_frustrated if move.frustrated else 0.0,
             too_easy=move.kind == "too_easy",
             too_easy_p=move.p_kind if move.kind == "too_easy" else 0.0,
+            too_easy_keen=move.keen,
             fast_correct=correct and fast,
             fast_wrong=counts_wrong and streak >= 2 and fast,
             correct=True if correct else (False if counts_wrong else None),

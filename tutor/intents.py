@@ -56,6 +56,8 @@ class Move:
     feelings: dict[str, float] | None = None  # "vent", "off_topic" or flagged frustrated:
     # the feeling, probabilities ("k whatever": boredom)
     p_kind: float = 1.0  # the classifier's calibrated probability of `kind` (1: by rule)
+    keen: float = 0.0  # "too_easy" not flagged frustrated and heard as asked for keenly most
+    # ("this is fun can i do a harder one"), not as a complaint or plainly: how surely (0 else)
 
 
 def looks_like_answer(text: str) -> bool:
@@ -123,4 +125,8 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
     # this": worry; "k whatever": boredom)
     feelings = (model.feeling(text_read, expecting_answer, row=row)
                 if kind in ("vent", "off_topic") or frustrated else None)
-    return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings, p_kind)
+    # how a request for harder work is made, where the classifier hears keenness most
+    how = (model.keen(text_read, expecting_answer, row=row) or {}
+           if kind == "too_easy" and not frustrated else {})
+    keen = how["keen"] if how and max(how, key=how.get) == "keen" else 0.0
+    return Move(kind, raw, answer, frustrated, float(p_frustrated), feelings, p_kind, keen)

@@ -7,10 +7,12 @@ with letters outside ASCII (another script, or accents) also gives the words and
 grams of its plain Latin transliteration (anyascii), so "сұрақты қайталаңызшы" and "suraqty
 qaytalangyzshy", "わからない" and "wakaranai", "não entendo" and "nao entendo" share
 features; a second, binary one flags frustration; a third says which feeling a `vent` puts
-into words (worry, feeling down, gladness, boredom or anger). Their margins are made
-probabilities by a temperature (the move, the feeling) and Platt scaling (the flag). All three
-are fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` (the
-feelings from `data/moves/feelings.txt`) and shipped as plain arrays in
+into words (worry, feeling down, gladness, boredom or anger); a fourth how a request for
+harder work is made (keen, bored, or plain). Their margins are made probabilities by a
+temperature (the move, the feeling, the keenness) and Platt scaling (the flag). All four are
+fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` (the feelings
+from `data/moves/feelings.txt`, the keenness from `data/moves/keenness.txt`) and shipped as
+plain arrays in
 `data/moves/model.npz`; inference here is numpy only (no torch, no scikit-learn), well under
 a millisecond per message.
 """
@@ -168,6 +170,11 @@ def features(text: str, question_waiting: bool) -> list[str]:
     return out
 
 
+# the heads beside the move's and the flag's, each optional in the weights: (its classes'
+# field, its arrays' prefix)
+_HEADS = (("feelings", "feeling"), ("keenness", "keen"))
+
+
 @dataclass(frozen=True)
 class MoveModel:
     """The shipped weights: a vocabulary with its IDF, a move head and a frustration head."""
@@ -182,6 +189,9 @@ class MoveModel:
     feelings: tuple[str, ...] = ()  # the feeling a vent says; () in weights without that head
     feeling_coef: np.ndarray | None = None  # (F, E)
     feeling_bias: np.ndarray | None = None  # (E,)
+    keenness: tuple[str, ...] = ()  # how "too easy" is said; () in weights without that head
+    keen_coef: np.ndarray | None = None  # (F, 3)
+    keen_bias: np.ndarray | None = None  # (3,)
 
     def vector(self, text: str, question_waiting: bool) -> tuple[np.ndarray, np.ndarray]:
         """Sparse TF-IDF row (sublinear tf, l2-normalised): (indices, values)."""
@@ -212,19 +222,36 @@ class MoveModel:
     def feeling(self, text: str, question_waiting: bool, *,
                 row: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
         """Probabilities of the feeling a `vent` message says; None without that head."""
-        if self.feeling_coef is None:
+        return self._head(self.feelings, self.feeling_coef, self.feeling_bias, text,
+                          question_waiting, row)
+
+    def keen(self, text: str, question_waiting: bool, *,
+             row: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
+        """Probabilities of how a `too_easy` message is said: `keen` (eager for a challenge,
+        "this is fun can i do a harder one"), `bored` (a complaint, "these are year 5 stuff")
+        or `plain` ("give me a harder one"); None without that head."""
+        return self._head(self.keenness, self.keen_coef, self.keen_bias, text,
+                          question_waiting, row)
+
+    def _head(self, classes: tuple[str, ...], coef: np.ndarray | None,
+              bias: np.ndarray | None, text: str, question_waiting: bool,
+              row: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float] | None:
+        """One optional head's softmax over its classes (None where the weights lack it)."""
+        if coef is None:
             return None
         idx, values = row if row is not None else self.vector(text, question_waiting)
-        logits = values @ self.feeling_coef[idx] + self.feeling_bias
+        logits = values @ coef[idx] + bias
         p = np.exp(logits - logits.max())
-        return dict(zip(self.feelings, (p / p.sum()).tolist()))
+        return dict(zip(classes, (p / p.sum()).tolist()))
 
     def save(self, path: Path) -> None:
         names = sorted(self.vocab, key=self.vocab.get)
-        heads = {} if self.feeling_coef is None else {
-            "feelings": np.array(self.feelings),
-            "feeling_coef": self.feeling_coef.astype(np.float32),
-            "feeling_bias": self.feeling_bias.astype(np.float32)}
+        heads = {}
+        for label, name in _HEADS:
+            if getattr(self, f"{name}_coef") is not None:
+                heads |= {label: np.array(getattr(self, label)),
+                          f"{name}_coef": getattr(self, f"{name}_coef").astype(np.float32),
+                          f"{name}_bias": getattr(self, f"{name}_bias").astype(np.float32)}
         np.savez_compressed(
             path, vocab=np.array(names), idf=self.idf.astype(np.float32),
             kinds=np.array(self.kinds), move_coef=self.move_coef.astype(np.float32),
@@ -244,7 +271,7 @@ def load_model(path: str | Path = MODEL_PATH) -> MoveModel:
             move_bias=z["move_bias"].astype(np.float64),
             frustration_coef=z["frustration_coef"].astype(np.float64),
             frustration_bias=float(z["frustration_bias"][0]),
-            **({"feelings": tuple(z["feelings"].tolist()),
-                "feeling_coef": z["feeling_coef"].astype(np.float64),
-                "feeling_bias": z["feeling_bias"].astype(np.float64)}
-               if "feeling_coef" in z.files else {}))
+            **{k: v for label, name in _HEADS if f"{name}_coef" in z.files
+               for k, v in ((label, tuple(z[label].tolist())),
+                            (f"{name}_coef", z[f"{name}_coef"].astype(np.float64)),
+                            (f"{name}_bias", z[f"{name}_bias"].astype(np.float64)))})

@@ -172,6 +172,8 @@ class Evidence:
     too_easy: bool = False
     too_easy_p: float = 1.0  # how sure the classifier is that "too easy" was said (its move
     # probability): "these are alright actually", heard as too easy at 0.59, counts 0.59
+    too_easy_keen: float = 0.0  # ...and how surely it was asked for keenly, not as a complaint
+    # ("this is fun can i do a harder one"): that share is gladness said, not boredom
     fast_correct: bool = False
     fast_wrong: bool = False  # a second (or later) wrong answer in a row, given fast: guessing
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
@@ -195,7 +197,7 @@ class Evidence:
                 "hint_requests": float(min(self.hint_requests, COUNT_CAP)),
                 "typed_confused": float(self.typed_confused and self.move != "why"),
                 "typed_frustration": float(self.typed_frustration) * self.frustration_p,
-                "too_easy": float(self.too_easy) * self.too_easy_p,
+                "too_easy": float(self.too_easy) * self.too_easy_p * (1.0 - self.too_easy_keen),
                 "fast_correct": float(self.fast_correct),
                 "fast_wrong": float(self.fast_wrong),
                 "fast_after_too_easy": 0.0,  # the policy knows when "too easy" was said
@@ -226,7 +228,8 @@ class Evidence:
         elif self.felt:
             out.append(f"said they're {FEELING_WORDS.get(self.felt, self.felt)}")
         if self.too_easy:
-            out.append("said it's too easy")
+            out.append("asked keenly for harder work" if self.too_easy_keen > 0
+                       else "said it's too easy")
         if self.fast_correct:
             out.append("answered right, fast")
         elif self.fast_wrong:
@@ -320,6 +323,7 @@ class Policy:
         self._rest = {(c, look): [0.0, 0.0] for c in SENSORS for look in AT_REST}
         self._worry_said = False  # the student has put a worry into words (Policy._said)
         self._said_too_easy: float | None = None  # when "too easy" was last said or borne out
+        self._claim_keen = 0.0  # ...and how keenly it was said (Evidence.too_easy_keen)
         self._drifting: float | None = None  # when the student last seemed to drift off
         self._drifted = False  # ...and whether they did on this turn
         self._chatted = False  # chatted off-topic this turn while it goes well (no worry)
@@ -427,6 +431,7 @@ class Policy:
             amounts["too_easy"] = 0.0
         elif evidence.too_easy:
             self._said_too_easy = now
+            self._claim_keen = evidence.too_easy_keen
         if (evidence.correct and self._said_too_easy is not None
                 and now - self._said_too_easy <= self.config.too_easy_memory_s):
             # after "too easy", a right answer bears the claim out, and the claim stands while
@@ -436,7 +441,9 @@ class Policy:
             glad = 0.0 if amounts["fast_correct"] else self._glad_share(now)
             amounts["fast_correct"] *= glad
             amounts["correct"] *= glad
-            amounts["fast_after_too_easy"] = 1.0 - glad  # as they said
+            # as they said, as far as it was said as a complaint (a keen "give me a harder
+            # one" borne out is a student enjoying the challenge)
+            amounts["fast_after_too_easy"] = (1.0 - glad) * (1.0 - self._claim_keen)
             self._said_too_easy = now
         if (evidence.typed_frustration and evidence.feelings and self._answered_right
                 and evidence.wrong_streak <= 1):
@@ -520,9 +527,13 @@ class Policy:
         the move classifier heard (worry, feeling down, gladness...), as sure as that reading
         is; without that reading, in the direction the words' emotion reads."""
         self._asked_worried = False
-        if evidence.typed_frustration or evidence.move not in ("vent", "off_topic"):
+        if evidence.typed_frustration or evidence.move not in ("vent", "off_topic", "too_easy"):
             return
         feelings = evidence.feelings
+        if evidence.move == "too_easy":
+            # harder work asked for keenly ("this is fun can i do a harder one"): as glad as
+            # it is keen; a complaint, or a plain request, says no feeling here (`_dialogue`)
+            feelings = {"glad": evidence.too_easy_p * evidence.too_easy_keen}
         if evidence.move == "off_topic":
             # a question about being marked, seen or told ("will my teacher see this"): chat,
             # but a worry put into words as surely as the classifier hears worry in it
@@ -711,12 +722,17 @@ class Policy:
         sure = self.config.said_at_once
         if sure is None:
             return frozenset()
-        if (evidence.too_easy and evidence.too_easy_p >= sure and self._answered_right
-                and not self._after_wrong):
+        if evidence.too_easy and self._answered_right and not self._after_wrong:
             # "too easy" before any right answer is a claim the answers have yet to bear out
             # (the dialogue tests it with the step's hardest question); it still counts.
-            # Just after a wrong answer it counts nothing (`_dialogue`)
-            return frozenset(self.config.said_feelings.get("bored", {}))
+            # Just after a wrong answer it counts nothing (`_dialogue`). Asked for keenly,
+            # it is gladness said
+            keen = evidence.too_easy_p * evidence.too_easy_keen
+            if keen >= sure:
+                return frozenset(self.config.said_feelings.get("glad", {}))
+            if evidence.too_easy_p - keen >= sure:
+                return frozenset(self.config.said_feelings.get("bored", {}))
+            return frozenset()
         felt = evidence.felt
         if felt is None or evidence.feelings[felt] < sure:
             return frozenset()

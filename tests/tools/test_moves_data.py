@@ -100,3 +100,16 @@ def test_the_feelings_are_of_vent_messages_and_read_as_documented(tmp_path):
     f.write_text("sleepy so sleepy\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="feelings.txt:1"):
         read_feelings(f)
+
+
+def test_the_keenness_is_of_every_too_easy_message_and_read_as_documented(tmp_path):
+    from tools.train_moves import KEENNESS, read_tags
+
+    keenness = read_tags(MOVES_DIR / "keenness.txt", KEENNESS)
+    asked = {r["text"] for r in read_messages(MOVES_DIR / "messages.txt")
+             if r["move"] == "too_easy"}
+    assert set(keenness) == asked and set(keenness.values()) == set(KEENNESS)
+    f = tmp_path / "keenness.txt"
+    f.write_text("eager\tmore pls\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="keenness.txt:1"):
+        read_tags(f, KEENNESS)

@@ -267,3 +267,15 @@ def test_laughter_and_cheering_mark_the_shouting_as_glad(text):
 def test_anger_and_plain_words_are_not_glad(text):
     assert not glad(text)
     assert "m:glad" not in features(text, True)
+
+
+def test_a_request_for_harder_work_says_how_keenly_it_is_made():
+    """The same move, `too_easy`, made keenly or as a complaint: the keenness the policy
+    takes for gladness; nothing for any other move, or when the flag hears anger."""
+    keen = classify_move("i love these! harder pls", expecting_answer=True)
+    bored = classify_move("so boring can u give me harder", expecting_answer=True)
+    assert keen.kind == bored.kind == "too_easy"
+    assert keen.keen > 0.5 > 0.1 > bored.keen
+    assert classify_move("give me a hint", expecting_answer=True).keen == 0.0
+    angry = classify_move("UGH THESE ARE SO EASY WHY ARE WE DOING THIS", expecting_answer=True)
+    assert angry.frustrated and angry.keen == 0.0

@@ -438,6 +438,24 @@ def test_too_easy_said_surely_switches_at_once_and_a_half_heard_one_waits():
     assert states(0.7) == ["engaged", "bored", "bored"]
 
 
+def test_harder_work_asked_for_keenly_is_gladness_and_a_complaint_is_boredom():
+    """ "this is fun can i do a harder one" is a student enjoying the work; "boring. too easy"
+    a complaint: the same move, said one way or the other (the classifier's keenness), after
+    two quick right answers and before another, camera off."""
+    fast = Evidence(correct=True, fast_correct=True, move="answer")
+
+    def states(keen: float) -> list[str]:
+        pol = Policy(clock=lambda: 0.0)
+        for t in (6, 12):
+            pol.decide(None, fast, now=t)
+        said = Evidence(move="too_easy", too_easy=True, too_easy_p=0.99, too_easy_keen=keen)
+        return [pol.decide(None, e, now=t).state for t, e in ((20, said), (26, fast))]
+
+    assert states(0.95) == ["delighted", "delighted"]
+    assert states(0.0) == ["bored", "bored"]
+    assert "bored" not in states(0.5)  # half keen: no boredom said at once, nor borne out
+
+
 def test_too_easy_before_any_right_answer_is_a_claim_to_test_not_boredom_at_once():
     """ "the others are already past this" heard surely as too easy, before the student has
     answered anything right, is not taken at once (the dialogue tests the claim with a hard
