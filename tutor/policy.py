@@ -183,6 +183,11 @@ class Evidence:
     letters: int | None = None  # letters and digits in the message ("k" 1, "mm" 2, "ok" 2)
 
     @property
+    def keenly(self) -> float:
+        """How surely harder work was asked for keenly: gladness said, not boredom."""
+        return self.too_easy_p * self.too_easy_keen
+
+    @property
     def felt(self) -> str | None:
         """The feeling a vent not flagged frustrated says, as the classifier hears it most."""
         if self.move != "vent" or self.typed_frustration or not self.feelings:
@@ -533,7 +538,7 @@ class Policy:
         if evidence.move == "too_easy":
             # harder work asked for keenly ("this is fun can i do a harder one"): as glad as
             # it is keen; a complaint, or a plain request, says no feeling here (`_dialogue`)
-            feelings = {"glad": evidence.too_easy_p * evidence.too_easy_keen}
+            feelings = {"glad": evidence.keenly}
         if evidence.move == "off_topic":
             # a question about being marked, seen or told ("will my teacher see this"): chat,
             # but a worry put into words as surely as the classifier hears worry in it
@@ -727,7 +732,7 @@ class Policy:
             # (the dialogue tests it with the step's hardest question); it still counts.
             # Just after a wrong answer it counts nothing (`_dialogue`). Asked for keenly,
             # it is gladness said
-            keen = evidence.too_easy_p * evidence.too_easy_keen
+            keen = evidence.keenly
             if keen >= sure:
                 return frozenset(self.config.said_feelings.get("glad", {}))
             if evidence.too_easy_p - keen >= sure:
