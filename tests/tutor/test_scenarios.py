@@ -221,6 +221,17 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                                     "entered anxious at turn 6"),
     "zp08_osian_swearing_joy": ("'adding fractions ugh ok go on then' before any answer, then "
                                 "one wrong answer: entered frustrated at turn 2"),
+    "zq04_liam_afk_bored": ("'do i have to' heard as asking for a hint and 'can i just play now. "
+                            "this is year 5 stuff' a turn too early for the switch: bored not "
+                            "reached by turn 7"),
+    "zq11_leo_fast_fixes": ("impulsive wrong answers fixed seconds later taken for confusion, "
+                            "'oops i pressed to fast again' heard as worry: entered confused at "
+                            "turn 2, then anxious"),
+    "zq14_grace_slow_one": ("'is that too slow? everyone at my table is on level 3' heard as too "
+                            "easy, 'ok. maybe im not that slow' as delight: ended delighted"),
+    "zq17_ben_restless_denominators": ("'1/4 + 2/4 is 3/8 right?' heard as the answer 3/8 to the "
+                                       "lesson's question (right by chance), 'can i get up and "
+                                       "walk around' as a hint: confused not reached by turn 4"),
 }
 _READ_ONLY = {  # missed only when the words are read
     "d17_sarcastic", "h03_annoyed_saturday", "i07_caps_emoji_excited",
@@ -232,7 +243,8 @@ _READ_ONLY = {  # missed only when the words are read
     "zd15_harsh_old_tutor",
     "zh18_silent_speed_guessing", "zf17_nervous_laugher",
     "r07_friend_in_frame", "za19_yusuf_proud_student", "zn07_jay_bored",
-    "v20_wide_eyed_excited", "r17_lamp_light_resting_face", "v07_too_easy_one_word"}
+    "v20_wide_eyed_excited", "r17_lamp_light_resting_face", "v07_too_easy_one_word",
+    "zq04_liam_afk_bored", "zq17_ben_restless_denominators"}
 _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
     "l03_josh_back_after_absence": ("'oh no. ok whats wrong with it' after a first wrong "
                                     "answer taken for a slip owned, the words' emotion unread: "
@@ -324,6 +336,8 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                "turn 7"),
     "zp16_kyle_quiet_sadness": ("'its not the maths. mums had a bad night' heard as a glad vent, "
                                 "the words' sadness unread: entered delighted at turn 8"),
+    "zq13_omar_wiggle_camera": ("a wobble cushion's blur read as fear over right answers, the "
+                                "words unread: entered anxious at turn 3"),
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
