@@ -353,6 +353,7 @@ class Dialogue:
             too_easy_keen=move.keen,
             fast_correct=correct and fast,
             fast_wrong=counts_wrong and streak >= 2 and fast,
+            rushed=counts_wrong and streak == 1 and fast,
             correct=True if correct else (False if counts_wrong else None),
             response_s=elapsed,
             move=move.kind,

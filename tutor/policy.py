@@ -96,6 +96,7 @@ class PolicyConfig(BaseModel):
     drift_letters: int = Field(default=4, ge=0)
     drift_memory_s: float = Field(default=0.0, ge=0)
     fast_streak_from: int = Field(default=3, ge=2)  # see Policy._dialogue
+    rushed_wrong: float = Field(default=1.0, ge=0, le=1)  # see Policy._dialogue
     channels: dict[str, Channel]
     max_frame_s: float = Field(gt=0)
     prior_weight: float = Field(gt=0)
@@ -176,6 +177,7 @@ class Evidence:
     # ("this is fun can i do a harder one"): that share is gladness said, not boredom
     fast_correct: bool = False
     fast_wrong: bool = False  # a second (or later) wrong answer in a row, given fast: guessing
+    rushed: bool = False  # a first wrong answer, given fast: a rush more than being lost
     correct: bool | None = None  # this turn's checked answer; None: no answer counted
     response_s: float | None = None  # seconds since the tutor's last reply
     move: str = ""  # the student's move kind (tutor.intents)
@@ -239,6 +241,8 @@ class Evidence:
             out.append("answered right, fast")
         elif self.fast_wrong:
             out.append("guessed fast")
+        elif self.rushed:
+            out.append("answered fast")
         elif self.response_s is not None and self.correct is False and self.response_s >= slow_s:
             out.append(f"answered after {self.response_s:.0f} s")
         return out
@@ -430,6 +434,11 @@ class Policy:
         if evidence.correct and evidence.response_s is not None:
             self._right_s.append(evidence.response_s)
         self._answered_right |= bool(evidence.correct)
+        if evidence.rushed:
+            # a first wrong answer given fast ("wait no", fixed seconds later): a rush, less
+            # a sign of being lost than one thought over (a second one fast is guessing)
+            amounts["wrong_answer"] *= self.config.rushed_wrong
+            amounts["wrong_streak"] *= self.config.rushed_wrong
         if evidence.too_easy and self._after_wrong:
             # "too easy" just after a wrong answer: the answer says otherwise (and "these are
             # getting hard" is often heard as asking for harder work): no boredom from it

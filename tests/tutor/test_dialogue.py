@@ -529,16 +529,17 @@ def test_evidence_counts_the_letters_of_a_reply_in_any_script(fractions):
 
 
 def test_a_second_wrong_answer_in_seconds_is_a_fast_guess(fractions):
-    """`fast_wrong`: wrong again, in under half the expected time; the first slip is not."""
+    """`fast_wrong`: wrong again, in under half the expected time; the first slip is not, it
+    is `rushed`."""
     d = started(fractions)
     first = d.evidence("99/100", now=3.0)
     d.respond("99/100", NORMAL, now=3.0)
     again = d.evidence("98/100", now=6.0)
     d.respond("98/100", NORMAL, now=6.0)
     slow = d.evidence("97/100", now=60.0)
-    assert (first.correct, first.fast_wrong) == (False, False)
-    assert (again.wrong_streak, again.fast_wrong) == (2, True)
-    assert (slow.wrong_streak, slow.fast_wrong) == (3, False)
+    assert (first.correct, first.fast_wrong, first.rushed) == (False, False, True)
+    assert (again.wrong_streak, again.fast_wrong, again.rushed) == (2, True, False)
+    assert (slow.wrong_streak, slow.fast_wrong, slow.rushed) == (3, False, False)
 
 
 def test_a_time_or_temperature_said_to_a_fractions_question_is_no_wrong_answer(fractions):

@@ -519,6 +519,20 @@ def test_wrong_again_in_seconds_is_guessing_and_leans_to_frustration():
     assert guess["confused"] < plain["confused"] and "guessed fast" in d.reason
 
 
+def test_a_first_wrong_answer_given_in_seconds_is_a_rush_not_a_student_lost():
+    """A first wrong answer given fast (`rushed`: "wait no", fixed seconds later) weighs less
+    towards struggling than one thought over, by `rushed_wrong`; a slow one more."""
+    def first(**kw) -> dict[str, float]:
+        pol = Policy(clock=lambda: 0.0)
+        pol.decide(None, RIGHT, now=20)
+        pol.decide(None, Evidence(wrong_streak=1, correct=False, move="answer", **kw), now=40)
+        return pol.scores
+
+    rushed, plain = first(rushed=True, response_s=3), first(response_s=15)
+    assert rushed["confused"] < plain["confused"] - 0.05
+    assert rushed["engaged"] > plain["engaged"]
+
+
 def test_right_answers_after_a_worry_put_into_words_are_still_worry():
     """Right answers say the student is not failing, not how they feel: after "sorry for
     being slow" (a vent heard as worry), right answers with calm words keep the worry; after

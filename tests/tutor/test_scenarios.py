@@ -201,9 +201,6 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
                            "one' as boredom"),
     "zo04_kirra_kriol": ("sun glare read as disgust from her first turn, before any answer, "
                          "then one wrong answer: entered frustrated at turn 2"),
-    "zo15_jayden_race": ("'2 for 2 lets goooo' heard as a wrong answer, so his one miss made a "
-                         "run: frustrated at turn 5, the style changed on 4 turns, at most 3 "
-                         "expected"),
     "p09_whispering_embarrassed": ("'i think people can see my screen. i dont want them seeing im "
                                    "doing year 7 fractions' heard (narrowly) as too easy, not "
                                    "worry: anxious not reached by turn 8"),
@@ -338,6 +335,8 @@ _UNREAD_ONLY = {  # --no-model: only the scripted readings, the words unread
                                 "the words' sadness unread: entered delighted at turn 8"),
     "zq13_omar_wiggle_camera": ("a wobble cushion's blur read as fear over right answers, the "
                                 "words unread: entered anxious at turn 3"),
+    "zo15_jayden_race": ("'2 for 2 lets goooo' heard as a wrong answer, so his one miss made a "
+                         "run, the words' joy unread: entered anxious at turn 5"),
 }
 OTHERS_MISSED_UNREAD = {**{k: v for k, v in OTHERS_MISSED.items() if k not in _READ_ONLY},
                         **_UNREAD_ONLY}
