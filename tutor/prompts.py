@@ -226,6 +226,16 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
                         "I'm so glad you're enjoying it."),
         "calm": ("That's good to hear.", "Glad to hear it. Let's keep going."),
     },
+    "heard_feeling": {  # a feeling put into words that the classifier does not hear surely
+        # ("its not the maths. mums had a bad night"): heard, neither cheered nor consoled
+        "neutral": ("Thanks for telling me. We'll go at your pace.",
+                    "I hear you. Let's keep going, one step at a time."),
+        "upbeat": ("Thanks for telling me! Let's keep going together.",),
+        "encouraging": ("Thanks for telling me. We'll take it at your pace, together.",
+                        "I hear you. There's no rush; we'll go step by step."),
+        "calm": ("Thanks for telling me. There's no rush.",
+                 "I hear you. We'll take it gently."),
+    },
     "reassure": {  # worry: "im scared ill get it wrong"
         "neutral": ("That's okay. Mistakes here are just practice.",
                     "It's fine to feel unsure. We'll take it one step at a time."),

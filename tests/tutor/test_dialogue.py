@@ -6,7 +6,7 @@ from itertools import pairwise
 import pytest
 
 from tutor.curriculum import PackError
-from tutor.intents import classify_move
+from tutor.intents import Move, classify_move
 from tutor.dialogue import Dialogue, Phrasebook, load_lesson
 from tutor.policy import Decision
 
@@ -312,6 +312,27 @@ def test_a_feeling_put_into_words_is_answered_as_that_feeling(fractions, message
     _, r = turn(before, message)
     assert any(line in r.text for line in _lines(bank))
     assert not any(line in r.text for line in _lines("off_topic"))
+
+
+def test_a_feeling_heard_unsurely_is_answered_as_heard_not_named(fractions, monkeypatch):
+    """Where the classifier hears no feeling `FEELING_SURE` surely, the vent is thanked, not
+    cheered ("love the attitude") nor consoled, and the lesson goes on while the pace is
+    normal; a sure feeling is still named."""
+    from tutor import dialogue as dialogue_module
+
+    def heard(feelings):
+        def classify(message, **kw):
+            return Move("vent", message, None, False, 0.05, feelings=feelings)
+        monkeypatch.setattr(dialogue_module, "classify_move", classify)
+        d = started(fractions)
+        return turn(d, "its not the maths. my mum had a bad night")[1], d
+
+    unsure, d = heard({"glad": 0.5, "down": 0.3, "worry": 0.1, "angry": 0.05, "bored": 0.05})
+    assert any(line in unsure.text for line in _lines("heard_feeling")), unsure.text
+    assert not any(line in unsure.text for line in _lines("share_joy") | _lines("cheer_up"))
+    assert d.question.prompt in unsure.text and d.question.hints[0] not in unsure.text
+    sure, _ = heard({"glad": 0.8, "down": 0.1, "worry": 0.05, "angry": 0.03, "bored": 0.02})
+    assert any(line in sure.text for line in _lines("share_joy")), sure.text
 
 
 @pytest.mark.parametrize("message", ["is that right? i wasnt sure", "Is correct? I was not sure",
