@@ -221,9 +221,9 @@ OTHERS_MISSED = {  # with the shipped model reading the words, as the app does
     "zq04_liam_afk_bored": ("'do i have to' heard as asking for a hint and 'can i just play now. "
                             "this is year 5 stuff' a turn too early for the switch: bored not "
                             "reached by turn 7"),
-    "zq11_leo_fast_fixes": ("impulsive wrong answers fixed seconds later taken for confusion, "
-                            "'oops i pressed to fast again' heard as worry: entered confused at "
-                            "turn 2, then anxious"),
+    "zq11_leo_fast_fixes": ("'oops i pressed to fast again' after an impulsive slip heard as "
+                            "worry: entered anxious at turn 5 (the words unread: his slips "
+                            "taken for confusion at turn 2)"),
     "zq14_grace_slow_one": ("'is that too slow? everyone at my table is on level 3' heard as too "
                             "easy, 'ok. maybe im not that slow' as delight: ended delighted"),
     "zq17_ben_restless_denominators": ("'1/4 + 2/4 is 3/8 right?' heard as the answer 3/8 to the "
