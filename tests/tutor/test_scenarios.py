@@ -420,7 +420,7 @@ def test_the_student_sees_plain_words_that_name_the_camera_or_voice_and_never_ty
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 839 scripted students, every message read by the model: minutes
+@pytest.mark.timeout(1800)  # 859 scripted students, every message read by the model: minutes
 def test_the_suite_holds_when_the_shipped_model_reads_the_words():
     """Turns without a scripted `text` reading are read by the shipped model, as by default."""
     from tutor.simulate import model_text_reader
