@@ -92,6 +92,12 @@ def _free_text(text: str) -> str:
     return " ".join(text.split())
 
 
+# a request for harder work that the feeling head hears at least this surely as worry is a
+# worry said: on the dev split's messages read as `too_easy`, 5 such, all `vent` (at 0.7, 2
+# more that are `too_easy`); on train, 9 of its `too_easy` reach it
+TOO_EASY_WORRY = 0.8
+
+
 def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False) -> Move:
     """Classify one chat message. `expecting_answer`: a question is waiting for an answer.
     `not_answer`: the message is known to hold no answer to it ("wait 5 minutes" to a question
@@ -121,6 +127,12 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
+    if kind == "too_easy" and not frustrated:
+        # "what if theres a harder one on the test", "is that too slow? everyone is on level
+        # 3": heard surely as worry, a worry said with the words of a request, not boredom
+        said = model.feeling(text_read, expecting_answer, row=row)
+        if said and said.get("worry", 0.0) >= TOO_EASY_WORRY:
+            kind, p_kind = "vent", float(said["worry"])
     # the feeling a vent says, or that chat or frustration carries ("will my teacher see
     # this": worry; "k whatever": boredom)
     feelings = (model.feeling(text_read, expecting_answer, row=row)

@@ -279,3 +279,16 @@ def test_a_request_for_harder_work_says_how_keenly_it_is_made():
     assert classify_move("give me a hint", expecting_answer=True).keen == 0.0
     angry = classify_move("UGH THESE ARE SO EASY WHY ARE WE DOING THIS", expecting_answer=True)
     assert angry.frustrated and angry.keen == 0.0
+
+
+def test_a_request_for_harder_work_heard_surely_as_worry_is_a_worry_said():
+    """"what if theres a harder one on the test": the words of a request, heard by the
+    feeling head at least `TOO_EASY_WORRY` surely as worry, are a worry put into words (a
+    `vent`, reassured), not boredom; a plain or bored request stays `too_easy`."""
+    from tutor.intents import TOO_EASY_WORRY
+
+    worry = classify_move("what if theres a harder one on the test", expecting_answer=True)
+    assert worry.kind == "vent" and worry.feelings["worry"] >= TOO_EASY_WORRY
+    assert worry.p_kind == worry.feelings["worry"]
+    for request in ("give me a harder one", "these are too easy", "can we do harder ones"):
+        assert classify_move(request, expecting_answer=True).kind == "too_easy", request
