@@ -127,16 +127,17 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
     answer = None
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
+    feelings = None
     if kind == "too_easy" and not frustrated:
         # "what if theres a harder one on the test", "is that too slow? everyone is on level
         # 3": heard surely as worry, a worry said with the words of a request, not boredom
         said = model.feeling(text_read, expecting_answer, row=row)
         if said and said.get("worry", 0.0) >= TOO_EASY_WORRY:
-            kind, p_kind = "vent", float(said["worry"])
-    # the feeling a vent says, or that chat or frustration carries ("will my teacher see
-    # this": worry; "k whatever": boredom)
-    feelings = (model.feeling(text_read, expecting_answer, row=row)
-                if kind in ("vent", "off_topic") or frustrated else None)
+            kind, p_kind, feelings = "vent", float(said["worry"]), said
+    if feelings is None and (kind in ("vent", "off_topic") or frustrated):
+        # the feeling a vent says, or that chat or frustration carries ("will my teacher see
+        # this": worry; "k whatever": boredom)
+        feelings = model.feeling(text_read, expecting_answer, row=row)
     # how a request for harder work is made, where the classifier hears keenness most
     how = (model.keen(text_read, expecting_answer, row=row) or {}
            if kind == "too_easy" and not frustrated else {})
