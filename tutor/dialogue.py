@@ -387,9 +387,9 @@ class Dialogue:
             return self.book.say("acknowledge", tone), "acknowledged typed frustration"
         if a.move.kind == "vent":
             felt = answered_feeling(a.move)
-            if felt == "unsure":
-                return self.book.say(SAID_BANK[felt], tone), "acknowledged what they said"
-            return self.book.say(SAID_BANK[felt], tone), f"acknowledged how they feel ({felt})"
+            why = ("acknowledged what they said" if felt == "unsure"
+                   else f"acknowledged how they feel ({felt})")
+            return self.book.say(SAID_BANK[felt], tone), why
         if worried:
             return self.book.say("worried_question", tone), "reassured a worried question"
         return self.book.say("off_topic", tone), "steered back to the lesson"
