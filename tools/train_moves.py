@@ -12,7 +12,8 @@
    the feeling a vent says (`feelings.txt`) and on its `too_easy` messages for how a request
    for harder work is made (`keenness.txt`), over `tutor.moves.features`, their margins
    made probabilities by temperatures and Platt scaling fitted by cross-validation within
-   train (`fit`), and the weights go to
+   train (`fit`); then each head is stacked with the messages' multilingual sentence
+   embeddings (`tutor.sentences`; `--no-sentence` leaves them out), and the weights go to
    `data/moves/model.npz` for `tutor.moves` to use with numpy alone. Deterministic: the same
    files give the same weights.
 """
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import replace
 import json
+import os
 import random
 import re
 import sys
@@ -32,8 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tutor import sentences  # noqa: E402
 from tutor.intents import FRUSTRATED_AT  # noqa: E402
-from tutor.moves import MOVES_DIR, MoveModel, features  # noqa: E402
+from tutor.moves import MOVES_DIR, MoveModel, center, features  # noqa: E402
 
 DEV_SHARE = 5  # one message in DEV_SHARE goes to dev
 FEELINGS = ("angry", "bored", "down", "glad", "worry")  # what a vent says (feelings.txt)
@@ -42,6 +46,15 @@ KEENNESS = ("bored", "keen", "plain")  # how "too easy" is said (keenness.txt)
 # logistic regression (C 30) 0.877 on the first fold alone
 C_MOVE = 2.0
 C_FRUSTRATION = 2.0
+# The sentence embedding's stacker (a logistic regression on a head's held-out logits and the
+# embedding): its C and the embedding's scale, chosen on train's first cross-validation fold
+# (move, flag): C 1, scale 1: 0.9005, 0.9246; scale 0.5: 0.8967, 0.9239; scale 2: 0.9012,
+# 0.9237; C 0.3, scale 0.5, 1, 2: move 0.8900, 0.8974, 0.9004
+C_SENTENCE = 1.0
+SENTENCE_SCALE = 1.0
+# the embeddings already computed (not shipped): the user's cache folder
+SENTENCE_CACHE = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                  / "attune" / "move_sentences.npz")
 NOISY_COPY = 0.6  # share of messages that also get a noisy copy
 SEED = 17
 
@@ -176,7 +189,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_FRUSTRATION,
         calibrate: bool = True, feelings: dict[str, str] | None = None,
-        keenness: dict[str, str] | None = None) -> MoveModel:
+        keenness: dict[str, str] | None = None, sentence: np.ndarray | None = None,
+        c_sentence: float = C_SENTENCE, sentence_scale: float = SENTENCE_SCALE) -> MoveModel:
     """Linear SVMs over the TF-IDF features (the move: one against the rest, classes balanced;
     the frustration flag: one), then their margins made probabilities: one temperature for the
     moves' softmax and Platt's a, b for the flag, fitted on margins that 5-fold
@@ -184,7 +198,11 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
     folded into the weights, so the model is still one linear map and a softmax/sigmoid.
     With `feelings` ({vent message: feeling}), a third SVM learns the feeling on the vents of
     `train`, tempered the same way; with `keenness` ({too_easy message: keen, bored or
-    plain}), a fourth learns it on the `too_easy` messages."""
+    plain}), a fourth learns it on the `too_easy` messages.
+
+    With `sentence` (train's sentence embeddings, (N, D), from `tutor.sentences`), each head
+    is then stacked: a logistic regression reads its held-out logits beside the centred
+    embedding, so the n-gram heads stand alone where the encoder is missing."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
@@ -197,11 +215,15 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
     frustration = LinearSVC(C=c_frustration).fit(x, f)
     t, (a, b) = 1.0, (1.0, 0.0)
     fold = np.array([_h(near_copy_key(r["text"]) + "#cal") % 5 for r in train])
-    if calibrate:
+    held = {}  # head -> its held-out logits on train, as the shipped weights would give them
+    if calibrate or sentence is not None:
         margins = _held_out_margins(
             lambda: LinearSVC(C=c_move, class_weight="balanced"), x, y, fold)
         t = _temperature(margins, np.searchsorted(moves.classes_, y))
-        a, b = _platt(_held_out_margins(lambda: LinearSVC(C=c_frustration), x, f, fold), f)
+        flag_margins = _held_out_margins(lambda: LinearSVC(C=c_frustration), x, f, fold)
+        a, b = _platt(flag_margins, f)
+        held |= {"move": (margins * t, y, slice(None)),
+                 "frustration": ((flag_margins * a + b)[:, None], f, slice(None))}
     heads = {}
     for move, tags, label, name in (("vent", feelings, "feelings", "feeling"),
                                     ("too_easy", keenness, "keenness", "keen")):
@@ -212,17 +234,58 @@ def fit(train: list[dict], *, c_move: float = C_MOVE, c_frustration: float = C_F
         xs, ys = x[said], np.array([tags[train[i]["text"]] for i in said])
         head = LinearSVC(C=c_move, class_weight="balanced").fit(xs, ys)
         th = 1.0
-        if calibrate:
+        if calibrate or sentence is not None:
             margins = _held_out_margins(
                 lambda: LinearSVC(C=c_move, class_weight="balanced"), xs, ys, fold[said])
             th = _temperature(margins, np.searchsorted(head.classes_, ys))
+            held[name] = (margins * th, ys, said)
         heads |= {label: tuple(head.classes_.tolist()), f"{name}_coef": head.coef_.T * th,
                   f"{name}_bias": head.intercept_ * th}
+    if sentence is not None:
+        mean = sentence.mean(0)
+        e = center(sentence, mean, sentence_scale)
+        heads |= {"sentence_encoder": sentences.encoder_version() or "",
+                  "sentence_mean": mean.astype(np.float64), "sentence_scale": sentence_scale,
+                  "sentence_heads": {head: _stack(logits, e[rows], truth, c_sentence)
+                                     for head, (logits, truth, rows) in held.items()}}
     return MoveModel(
         vocab={k: int(v) for k, v in vec.vocabulary_.items()}, idf=vec.idf_,
         kinds=tuple(moves.classes_.tolist()), move_coef=moves.coef_.T * t,
         move_bias=moves.intercept_ * t, frustration_coef=frustration.coef_[0] * a,
         frustration_bias=float(frustration.intercept_[0] * a + b), **heads)
+
+
+def _stack(logits: np.ndarray, e: np.ndarray, truth: np.ndarray, c: float):
+    """A head's (a, w, b) that read its logits (N, K) beside the embedding (N, D): a
+    logistic regression's weights, for `MoveModel._logits` (a binary head's K is 1)."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=c, max_iter=3000).fit(np.hstack([logits, e]), truth)
+    k = logits.shape[1]
+    coef = lr.coef_.T  # (K + D, classes), or (K + D, 1) for a binary head
+    return coef[:k], coef[k:], lr.intercept_
+
+
+def embeddings(texts: list[str], cache: Path | None = SENTENCE_CACHE) -> np.ndarray:
+    """`tutor.sentences` embeddings of `texts` (N, D), the ones computed before read from
+    `cache` (kept per encoder version; the rest are computed, minutes for thousands, and
+    added to it)."""
+    version = sentences.encoder_version()
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["version"]) == version:
+                known = dict(zip(z["texts"].tolist(), z["vectors"]))
+    todo = sorted({t for t in texts if t not in known})
+    if todo:
+        print(f"embedding {len(todo)} messages ({sentences.ENCODER} {version})", flush=True)
+        known |= dict(zip(todo, sentences.embed_many(todo)))
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            names = sorted(known)
+            np.savez(cache, version=np.array(version), texts=np.array(names),
+                     vectors=np.stack([known[n] for n in names]).astype(np.float32))
+    return np.stack([known[t] for t in texts]) if texts else np.zeros((0, sentences.DIM))
 
 
 def _held_out_margins(make, x, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
@@ -278,6 +341,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=MOVES_DIR)
     ap.add_argument("--cv", action="store_true",
                     help="only cross-validate C on train (5 folds); write nothing but the splits")
+    ap.add_argument("--no-sentence", action="store_true",
+                    help="fit the n-gram heads alone, without the sentence embedding")
     args = ap.parse_args()
     train, dev = build(args.source, args.out)
     if args.cv:
@@ -289,11 +354,22 @@ def main() -> None:
         return
     feelings = read_feelings(args.source.with_name("feelings.txt"))
     keenness = read_tags(args.source.with_name("keenness.txt"), KEENNESS)
-    model = fit(train, feelings=feelings, keenness=keenness)
+    sentence = None if args.no_sentence else embeddings([r["text"] for r in train])
+    model = fit(train, feelings=feelings, keenness=keenness, sentence=sentence)
     model.save(args.out / "model.npz")
     kinds = sorted({r["move"] for r in train + dev})
     print(f"messages: train {len(train)}, dev {len(dev)}; moves: {', '.join(kinds)}")
     print(f"features: {len(model.vocab)}; weights: {args.out / 'model.npz'}")
+    if model.sentence_heads:
+        print("the n-gram heads alone (as where the sentence encoder is missing):")
+        report(replace(model, sentence_heads={}), dev, feelings, keenness)
+        print("with the sentence embedding:")
+    report(model, dev, feelings, keenness)
+
+
+def report(model: MoveModel, dev: list[dict], feelings: dict[str, str],
+           keenness: dict[str, str]) -> None:
+    """The classifier's own figures on dev (no rules): move, flag, a vent's feeling, keenness."""
     move_ok = frus_ok = 0
     for r in dev:
         p, pf = model.predict(r["text"], r["question_waiting"])

@@ -58,8 +58,8 @@ SAID_BANK = {"glad": "share_joy", "worry": "reassure", "down": "cheer_up",
              "bored": "hear_bored", "angry": "acknowledge", "unsure": "heard_feeling"}
 CARRY_ON_AFTER = ("glad", "bored")
 # a feeling heard less surely than this is answered as heard, not named: on the dev split's
-# vents the feeling the classifier hears most is right 0.48 of the time below 0.6 (103 of 696)
-# and 0.88 from it (`tools/train_moves.py` fits the head), and cheering sad news is worse
+# vents the feeling the classifier hears most is right 0.46 of the time below 0.6 (90 of 696)
+# and 0.91 from it (`tools/train_moves.py` fits the head), and cheering sad news is worse
 # than a plain "thanks for telling me"
 FEELING_SURE = 0.6
 LEVEL_FOR_PACING = {"slower": "detailed", "worked_example": "detailed", "harder": "brief",

@@ -93,8 +93,10 @@ def _free_text(text: str) -> str:
 
 
 # a request for harder work that the feeling head hears at least this surely as worry is a
-# worry said: on the dev split's messages read as `too_easy`, 5 such, all `vent` (at 0.7, 2
-# more that are `too_easy`); on train, 9 of its `too_easy` reach it
+# worry said: on the dev split's messages read as `too_easy` by the n-gram move head, 5 such,
+# all `vent` (at 0.7, 2 more that are `too_easy`); on train, 9 of its `too_easy` reach it.
+# With the sentence embedding stacked on the move head, none of dev's messages is left for
+# it: those vents are read as vents
 TOO_EASY_WORRY = 0.8
 
 
@@ -109,7 +111,7 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
         # empty, or only (or mostly) bytes that were not text (U+FFFD), controls
         return Move("off_topic", raw)
     model = load_model()
-    row = model.vector(text_read, expecting_answer)  # one TF-IDF row for every head
+    row = model.vector(text_read, expecting_answer)  # one reading for every head
     probs, p_frustrated = model.predict(text_read, expecting_answer, row=row)
     frustrated = bool(p_frustrated >= FRUSTRATED_AT)
     if not any(c.isalnum() for c in text_read) and not symbols(text_read):
@@ -128,16 +130,22 @@ def classify_move(text: str, *, expecting_answer: bool, not_answer: bool = False
     if kind == "answer":
         answer = extract_answer(text_read) or _free_text(text_read)
     feelings = None
+    # The feeling head learned on vents alone. On other messages its n-gram part is read
+    # alone: stacked with the sentence embedding it hears worry in plain requests for harder
+    # work (dev: 4 `too_easy` messages reach TOO_EASY_WORRY, all of them `too_easy`, such as
+    # "Could I try some more challenging questions, please?" at 0.84)
+    ngrams = row._replace(sentence=None)
     if kind == "too_easy" and not frustrated:
         # "what if theres a harder one on the test", "is that too slow? everyone is on level
         # 3": heard surely as worry, a worry said with the words of a request, not boredom
-        said = model.feeling(text_read, expecting_answer, row=row)
+        said = model.feeling(text_read, expecting_answer, row=ngrams)
         if said and said.get("worry", 0.0) >= TOO_EASY_WORRY:
             kind, p_kind, feelings = "vent", float(said["worry"]), said
     if feelings is None and (kind in ("vent", "off_topic") or frustrated):
         # the feeling a vent says, or that chat or frustration carries ("will my teacher see
         # this": worry; "k whatever": boredom)
-        feelings = model.feeling(text_read, expecting_answer, row=row)
+        feelings = model.feeling(text_read, expecting_answer,
+                                 row=row if kind == "vent" else ngrams)
     # how a request for harder work is made, where the classifier hears keenness most
     how = (model.keen(text_read, expecting_answer, row=row) or {}
            if kind == "too_easy" and not frustrated else {})

@@ -9,26 +9,32 @@ qaytalangyzshy", "わからない" and "wakaranai", "não entendo" and "nao ente
 features; a second, binary one flags frustration; a third says which feeling a `vent` puts
 into words (worry, feeling down, gladness, boredom or anger); a fourth how a request for
 harder work is made (keen, bored, or plain). Their margins are made probabilities by a
-temperature (the move, the feeling, the keenness) and Platt scaling (the flag). All four are
-fitted with scikit-learn by `tools/train_moves.py` on `data/moves/train.jsonl` (the feelings
-from `data/moves/feelings.txt`, the keenness from `data/moves/keenness.txt`) and shipped as
-plain arrays in
-`data/moves/model.npz`; inference here is numpy only (no torch, no scikit-learn), well under
-a millisecond per message.
+temperature (the move, the feeling, the keenness) and Platt scaling (the flag). Then each
+head is stacked with the message's multilingual sentence embedding (`tutor.sentences`): a
+logistic regression reads the head's logits beside the embedding, so a message in words no
+training message used is still read by its meaning; where the encoder cannot load, the n-gram
+heads read alone. All are fitted with scikit-learn by `tools/train_moves.py` on
+`data/moves/train.jsonl` (the feelings from `data/moves/feelings.txt`, the keenness from
+`data/moves/keenness.txt`) and shipped as plain arrays in `data/moves/model.npz`; inference
+here is numpy (no torch, no scikit-learn): under a millisecond per message for the n-grams,
+then the embedding's tens of milliseconds (`tutor.sentences`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from anyascii import anyascii
 
 from tutor.settings import REPO_DATA_DIR
+from tutor import sentences
 from tutor.answers import extract_answer, is_only_an_answer
 
 MOVES_DIR = REPO_DATA_DIR / "moves"
@@ -36,6 +42,8 @@ MODEL_PATH = MOVES_DIR / "model.npz"
 CHAR_NGRAMS = (2, 5)  # inclusive range of character n-gram lengths, inside words
 SPAN_NGRAMS = (4, 5)  # and of those that span a space ("t get", "ont ge": typos across words)
 MAX_CHARS = 2000  # longer messages are read from their first MAX_CHARS characters
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W\d_]+|9|[?!/=%+*^-]")
 # emoticons typed with punctuation: ":(", ":'(", ">:(", ":/", ":P", "-_-", "^^", "<3", "xD"
@@ -173,11 +181,24 @@ def features(text: str, question_waiting: bool) -> list[str]:
 # the heads beside the move's and the flag's, each optional in the weights: (its classes'
 # field, its arrays' prefix)
 _HEADS = (("feelings", "feeling"), ("keenness", "keen"))
+SENTENCE_HEADS = ("move", "frustration", "feeling", "keen")  # those the embedding may restack
+
+
+class Row(NamedTuple):
+    """One message as every head reads it: its sparse TF-IDF row (sublinear tf,
+    l2-normalised) and, where the weights use one and the encoder loads, its sentence
+    embedding as fitted (centred, unit length, scaled)."""
+
+    idx: np.ndarray  # (n,) feature indices
+    values: np.ndarray  # (n,)
+    sentence: np.ndarray | None = None  # (D,)
 
 
 @dataclass(frozen=True)
 class MoveModel:
-    """The shipped weights: a vocabulary with its IDF, a move head and a frustration head."""
+    """The shipped weights: a vocabulary with its IDF, a move head and a frustration head, and
+    optionally the feeling and keenness heads and each head's weights on the sentence
+    embedding (`tutor.sentences`)."""
 
     vocab: dict[str, int]
     idf: np.ndarray  # (F,)
@@ -192,55 +213,84 @@ class MoveModel:
     keenness: tuple[str, ...] = ()  # how "too easy" is said; () in weights without that head
     keen_coef: np.ndarray | None = None  # (F, 3)
     keen_bias: np.ndarray | None = None  # (3,)
+    # the sentence embedding's part, stacked on each head: the encoder's version it was fitted
+    # on ("" for none), the train messages' mean embedding, the scale after centring, and per
+    # head (a, w, b): its logits become logits @ a + sentence @ w + b
+    sentence_encoder: str = ""
+    sentence_mean: np.ndarray | None = None  # (D,)
+    sentence_scale: float = 1.0
+    sentence_heads: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)  # head -> (K, K) or (1, 1), (D, K) or (D, 1), (K,) or (1,)
 
-    def vector(self, text: str, question_waiting: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Sparse TF-IDF row (sublinear tf, l2-normalised): (indices, values)."""
+    def vector(self, text: str, question_waiting: bool) -> Row:
+        """The message as the heads read it (`Row`)."""
         counts: dict[int, int] = {}
         for f in features(text, question_waiting):
             i = self.vocab.get(f)
             if i is not None:
                 counts[i] = counts.get(i, 0) + 1
+        sentence = self.sentence(text) if self.sentence_heads else None
         if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
+            return Row(np.zeros(0, dtype=np.int64), np.zeros(0), sentence)
         idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         values = (1.0 + np.log(tf)) * self.idf[idx]
-        return idx, values / np.linalg.norm(values)
+        return Row(idx, values / np.linalg.norm(values), sentence)
 
-    def predict(self, text: str, question_waiting: bool, *,
-                row: tuple[np.ndarray, np.ndarray] | None = None,
+    def sentence(self, text: str) -> np.ndarray | None:
+        """The message's sentence embedding as the heads were fitted on it; None where the
+        weights have no sentence part or the encoder that they were fitted on is not here."""
+        if self.sentence_mean is None or not _encoder_matches(self.sentence_encoder):
+            return None
+        e = sentences.embed(text[:MAX_CHARS])
+        return None if e is None else center(e[None], self.sentence_mean,
+                                              self.sentence_scale)[0]
+
+    def predict(self, text: str, question_waiting: bool, *, row: Row | None = None,
                 ) -> tuple[dict[str, float], float]:
         """Probabilities of each move, and the probability that the student is frustrated
         (`row`: the message's `vector`, when the caller already has it)."""
-        idx, values = row if row is not None else self.vector(text, question_waiting)
-        logits = values @ self.move_coef[idx] + self.move_bias
+        row = row if row is not None else self.vector(text, question_waiting)
+        logits = self._logits(row, "move", self.move_coef, self.move_bias)
         p = np.exp(logits - logits.max())
         p /= p.sum()
-        z = float(values @ self.frustration_coef[idx]) + self.frustration_bias
+        z = float(self._logits(row, "frustration", self.frustration_coef,
+                               self.frustration_bias))
         return dict(zip(self.kinds, p.tolist())), 1.0 / (1.0 + np.exp(-z))
 
     def feeling(self, text: str, question_waiting: bool, *,
-                row: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
+                row: Row | None = None) -> dict[str, float] | None:
         """Probabilities of the feeling a `vent` message says; None without that head."""
-        return self._head(self.feelings, self.feeling_coef, self.feeling_bias, text,
-                          question_waiting, row)
+        return self._head("feeling", self.feelings, self.feeling_coef, self.feeling_bias,
+                          text, question_waiting, row)
 
     def keen(self, text: str, question_waiting: bool, *,
-             row: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
+             row: Row | None = None) -> dict[str, float] | None:
         """Probabilities of how a `too_easy` message is said: `keen` (eager for a challenge,
         "this is fun can i do a harder one"), `bored` (a complaint, "these are year 5 stuff")
         or `plain` ("give me a harder one"); None without that head."""
-        return self._head(self.keenness, self.keen_coef, self.keen_bias, text,
+        return self._head("keen", self.keenness, self.keen_coef, self.keen_bias, text,
                           question_waiting, row)
 
-    def _head(self, classes: tuple[str, ...], coef: np.ndarray | None,
+    def _logits(self, row: Row, head: str, coef: np.ndarray, bias):
+        """A head's logits from the n-grams, restacked with the sentence embedding where the
+        weights have that part and the row carries one."""
+        out = row.values @ coef[row.idx] + bias
+        stacked = self.sentence_heads.get(head)
+        if stacked is None or row.sentence is None:
+            return out
+        a, w, b = stacked
+        out = np.atleast_1d(out) @ a + row.sentence @ w + b
+        return out if np.ndim(bias) else float(out[0])
+
+    def _head(self, head: str, classes: tuple[str, ...], coef: np.ndarray | None,
               bias: np.ndarray | None, text: str, question_waiting: bool,
-              row: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float] | None:
+              row: Row | None) -> dict[str, float] | None:
         """One optional head's softmax over its classes (None where the weights lack it)."""
         if coef is None:
             return None
-        idx, values = row if row is not None else self.vector(text, question_waiting)
-        logits = values @ coef[idx] + bias
+        row = row if row is not None else self.vector(text, question_waiting)
+        logits = self._logits(row, head, coef, bias)
         p = np.exp(logits - logits.max())
         return dict(zip(classes, (p / p.sum()).tolist()))
 
@@ -252,6 +302,13 @@ class MoveModel:
                 heads |= {label: np.array(getattr(self, label)),
                           f"{name}_coef": getattr(self, f"{name}_coef").astype(np.float32),
                           f"{name}_bias": getattr(self, f"{name}_bias").astype(np.float32)}
+        if self.sentence_mean is not None:
+            heads |= {"sentence_encoder": np.array(self.sentence_encoder),
+                      "sentence_mean": self.sentence_mean.astype(np.float32),
+                      "sentence_scale": np.array([self.sentence_scale], dtype=np.float32)}
+            for head, arrays in self.sentence_heads.items():
+                heads |= {f"sentence_{head}_{part}": x.astype(np.float32)
+                          for part, x in zip(("in", "coef", "bias"), arrays)}
         np.savez_compressed(
             path, vocab=np.array(names), idf=self.idf.astype(np.float32),
             kinds=np.array(self.kinds), move_coef=self.move_coef.astype(np.float32),
@@ -260,10 +317,40 @@ class MoveModel:
             frustration_bias=np.array([self.frustration_bias], dtype=np.float32), **heads)
 
 
+def center(e: np.ndarray, mean: np.ndarray, scale: float) -> np.ndarray:
+    """Sentence embeddings (N, D) as the heads read them: less the train messages' mean,
+    made unit length again, times `scale` (their weight beside a TF-IDF row's)."""
+    e = e - mean
+    return scale * e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-9)
+
+
+@lru_cache(maxsize=None)
+def _encoder_matches(fitted_on: str) -> bool:
+    """Whether the installed encoder is the one the weights were fitted on (logged once when
+    not: a different encoder's numbers would be misread, so the n-grams are read alone)."""
+    here = sentences.encoder_version()
+    if here == fitted_on:
+        return True
+    log.warning("the move classifier was fitted on %s %s, and %s is installed here: moves are "
+                "read from their words and letters alone", sentences.ENCODER, fitted_on,
+                here or "none")
+    return False
+
+
 @lru_cache(maxsize=4)
 def load_model(path: str | Path = MODEL_PATH) -> MoveModel:
     """The fitted classifier (`tools/train_moves.py` writes it)."""
     with np.load(path, allow_pickle=False) as z:
+        sentence = {}
+        if "sentence_mean" in z.files:
+            sentence = {
+                "sentence_encoder": str(z["sentence_encoder"]),
+                "sentence_mean": z["sentence_mean"].astype(np.float64),
+                "sentence_scale": float(z["sentence_scale"][0]),
+                "sentence_heads": {
+                    head: tuple(z[f"sentence_{head}_{part}"].astype(np.float64)
+                                for part in ("in", "coef", "bias"))
+                    for head in SENTENCE_HEADS if f"sentence_{head}_in" in z.files}}
         return MoveModel(
             vocab={name: i for i, name in enumerate(z["vocab"].tolist())},
             idf=z["idf"].astype(np.float64), kinds=tuple(z["kinds"].tolist()),
@@ -274,4 +361,5 @@ def load_model(path: str | Path = MODEL_PATH) -> MoveModel:
             **{k: v for label, name in _HEADS if f"{name}_coef" in z.files
                for k, v in ((label, tuple(z[label].tolist())),
                             (f"{name}_coef", z[f"{name}_coef"].astype(np.float64)),
-                            (f"{name}_bias", z[f"{name}_bias"].astype(np.float64)))})
+                            (f"{name}_bias", z[f"{name}_bias"].astype(np.float64)))},
+            **sentence)
