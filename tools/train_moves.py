@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from dataclasses import replace
 import json
 import os
 import random
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -242,7 +242,7 @@ class MoveModel:
         weights have no sentence part or the encoder that they were fitted on is not here."""
         if self.sentence_mean is None or not _encoder_matches(self.sentence_encoder):
             return None
-        e = sentences.embed(text[:MAX_CHARS])
+        e = sentences.embed(text)  # read, as the n-grams are, from its first MAX_CHARS
         return None if e is None else center(e[None], self.sentence_mean,
                                               self.sentence_scale)[0]
 

@@ -79,6 +79,11 @@ def _run(encoder, texts, threads: int):
         return encoder.query(texts)
 
 
+def _readable(text: str) -> str:
+    """What the engine reads of a message: its first MAX_CHARS characters, never nothing."""
+    return text[:MAX_CHARS] or " "
+
+
 def available() -> bool:
     return _encoder() is not None
 
@@ -89,7 +94,7 @@ def embed(text: str) -> np.ndarray | None:
     encoder = _encoder()
     if encoder is None:
         return None
-    vector = np.asarray(_run(encoder, text[:MAX_CHARS] or " ", 1), dtype=np.float32)
+    vector = np.asarray(_run(encoder, _readable(text), 1), dtype=np.float32)
     vector.setflags(write=False)  # shared by the cache
     return vector
 
@@ -102,6 +107,6 @@ def embed_many(texts: Sequence[str]) -> np.ndarray:
                            "(tools/train_moves.py --no-sentence fits without it)")
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for i in range(0, len(texts), BATCH):
-        batch = [t[:MAX_CHARS] or " " for t in texts[i:i + BATCH]]
+        batch = [_readable(t) for t in texts[i:i + BATCH]]
         out[i:i + len(batch)] = _run(encoder, batch, os.cpu_count() or 1)
     return out
